@@ -1,0 +1,40 @@
+//! `-- CMD` profiles the command and every process it starts: a fork by a
+//! target makes the child a target, in the kernel, before it can run.
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_kernel},
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
+};
+use profiler_ebpf::counter;
+
+use super::maps::{bump, config, TARGETS};
+
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn follow_fork(ctx: BtfTracePointContext) -> i32 {
+    try_follow_fork(&ctx);
+    0
+}
+
+#[inline(always)]
+fn try_follow_fork(ctx: &BtfTracePointContext) {
+    let Some(config) = config() else { return };
+    if config.follow_forks == 0 {
+        return;
+    }
+    // The current task is the parent.
+    let parent_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if unsafe { TARGETS.get(&parent_tgid) }.is_none() {
+        return;
+    }
+    let child: *const u8 = ctx.arg(1);
+    let tgid_field = unsafe { child.add(config.task_tgid_offset as usize) } as *const u32;
+    let Ok(child_tgid) = (unsafe { bpf_probe_read_kernel(tgid_field) }) else {
+        return;
+    };
+    if child_tgid == parent_tgid {
+        return; // a new thread: already covered by its process
+    }
+    if TARGETS.insert(&child_tgid, &1, 0).is_err() {
+        bump(counter::TARGETS_FULL);
+    }
+}

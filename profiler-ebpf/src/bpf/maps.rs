@@ -1,0 +1,97 @@
+//! Every map of the BPF object, with the helpers that update them.
+use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
+};
+use profiler_ebpf::{
+    counter, BlockedThread, Config, StackKey, MAX_BLOCKED_THREADS, MAX_DISTINCT_STACKS,
+    MAX_TARGETS, NEW_PROCESSES_BYTES,
+};
+
+/// Samples per distinct (process, thread name, kernel stack, user stack).
+#[map]
+pub static ON_CPU_COUNTS: HashMap<StackKey, u64> =
+    HashMap::with_max_entries(MAX_DISTINCT_STACKS, BPF_F_NO_PREALLOC);
+
+/// Nanoseconds off CPU per distinct (process, thread name, stacks, marker).
+#[map]
+pub static OFF_CPU_TIMES: HashMap<StackKey, u64> =
+    HashMap::with_max_entries(MAX_DISTINCT_STACKS, BPF_F_NO_PREALLOC);
+
+/// Threads currently switched out, by thread id.
+#[map]
+pub static OFF_CPU_STARTS: HashMap<u32, BlockedThread> =
+    HashMap::with_max_entries(MAX_BLOCKED_THREADS, BPF_F_NO_PREALLOC);
+
+/// Target processes (tgid -> 1) when Config::filter_targets is set.
+#[map]
+pub static TARGETS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Processes already announced on NEW_PROCESSES.
+#[map]
+pub static ANNOUNCED: HashMap<u32, u8> = HashMap::with_max_entries(1 << 16, BPF_F_NO_PREALLOC);
+
+/// Tells user space the tgid of each process seen for the first time, so it
+/// can snapshot its mappings before the process goes away.
+#[map]
+pub static NEW_PROCESSES: RingBuf = RingBuf::with_byte_size(NEW_PROCESSES_BYTES, 0);
+
+#[map]
+pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+
+/// Per-CPU room to build a key: 2 KiB does not fit on the 512-byte BPF stack.
+#[map]
+pub static SCRATCH: PerCpuArray<BlockedThread> = PerCpuArray::with_max_entries(1, 0);
+
+const EEXIST: i32 = 17;
+
+#[inline(always)]
+pub fn config() -> Option<&'static Config> {
+    CONFIG.get(0)
+}
+
+#[inline(always)]
+pub fn bump(index: u32) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(index) {
+        // Per-CPU slot: no other CPU writes it.
+        unsafe { *slot += 1 };
+    }
+}
+
+/// Adds `amount` to the value of `key`, creating it if needed. Returns false
+/// when the map is full.
+#[inline(always)]
+pub fn add_to(map: &HashMap<StackKey, u64>, key: &StackKey, amount: u64) -> bool {
+    if let Some(value) = map.get_ptr_mut(key) {
+        atomic_add(value, amount);
+        return true;
+    }
+    match map.insert(key, amount, aya_ebpf::bindings::BPF_NOEXIST as u64) {
+        Ok(()) => true,
+        // Another CPU created it between our lookup and insert.
+        Err(e) if e == -EEXIST => match map.get_ptr_mut(key) {
+            Some(value) => {
+                atomic_add(value, amount);
+                true
+            }
+            None => false,
+        },
+        Err(_) => false,
+    }
+}
+
+/// Several CPUs may add to one value at once. core's AtomicU64 has no
+/// fetch_add on the BPF target (no CAS), but BPF has an atomic add: reach it
+/// through the intrinsic.
+#[inline(always)]
+fn atomic_add(value: *mut u64, amount: u64) {
+    unsafe {
+        core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+            value, amount,
+        )
+    };
+}

@@ -1,0 +1,14 @@
+//! The BPF side: thin entry points over `try_*` functions, so that every
+//! failure is counted in COUNTERS instead of vanishing.
+mod filter;
+mod follow_fork;
+mod maps;
+mod off_cpu;
+mod on_cpu;
+mod stack;
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // The verifier rejects any path that could reach here.
+    loop {}
+}

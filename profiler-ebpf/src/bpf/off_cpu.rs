@@ -1,0 +1,97 @@
+//! Off-CPU time: on each context switch, remember when and where the task
+//! going out blocked, and when a remembered task comes back, add the time it
+//! was away to its stack's total. All in the kernel: no per-switch traffic to
+//! user space.
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
+};
+use profiler_ebpf::{counter, marker, Config};
+
+use super::{
+    filter::is_target,
+    maps::{add_to, bump, config, OFF_CPU_STARTS, OFF_CPU_TIMES, SCRATCH},
+    on_cpu::announce_process,
+    stack::{capture_current, FaultCounters},
+};
+
+/// Bits of `task_struct::__state` (include/linux/sched.h).
+const TASK_RUNNING: u32 = 0;
+const TASK_INTERRUPTIBLE: u32 = 0x1;
+const TASK_UNINTERRUPTIBLE: u32 = 0x2;
+
+#[btf_tracepoint(function = "sched_switch")]
+pub fn off_cpu_switch(ctx: BtfTracePointContext) -> i32 {
+    try_off_cpu_switch(&ctx);
+    0
+}
+
+#[inline(always)]
+fn try_off_cpu_switch(ctx: &BtfTracePointContext) {
+    let Some(config) = config() else { return };
+    // sched_switch(bool preempt, task_struct *prev, task_struct *next, unsigned int prev_state)
+    let preempt: u64 = ctx.arg(0);
+    let next: *const u8 = ctx.arg(2);
+    let prev_state: u64 = ctx.arg(3);
+    let now = unsafe { bpf_ktime_get_ns() };
+    switch_out(ctx, config, preempt != 0, prev_state as u32, now);
+    switch_in(config, next, now);
+}
+
+/// The current task is `prev`, the one leaving the CPU.
+#[inline(always)]
+fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state: u32, now: u64) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let (tid, tgid) = (pid_tgid as u32, (pid_tgid >> 32) as u32);
+    if tid == 0 || !is_target(config, tgid) {
+        return;
+    }
+    bump(counter::OFF_CPU_SWITCHES);
+    let involuntary = preempt || state == TASK_RUNNING;
+    if involuntary && config.keep_preempted == 0 {
+        return;
+    }
+    announce_process(tgid);
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+        bump(counter::SCRATCH_UNAVAILABLE);
+        return;
+    };
+    let blocked = unsafe { &mut *scratch };
+    blocked.since_ns = now;
+    let faults = FaultCounters {
+        kernel: counter::OFF_CPU_STACK_FAULT,
+        user: counter::OFF_CPU_STACK_FAULT,
+    };
+    capture_current(ctx, &mut blocked.stack, tgid, config.capture, &faults);
+    blocked.stack.marker = if config.record_state == 0 {
+        marker::NONE
+    } else if involuntary {
+        marker::PREEMPTED
+    } else if state & TASK_UNINTERRUPTIBLE != 0 {
+        marker::UNINTERRUPTIBLE
+    } else if state & TASK_INTERRUPTIBLE != 0 {
+        marker::SLEEPING
+    } else {
+        marker::OTHER
+    };
+    if OFF_CPU_STARTS.insert(&tid, &*blocked, 0).is_err() {
+        bump(counter::OFF_CPU_STARTS_FULL);
+    }
+}
+
+/// `next` is the task about to run: if it was blocked, account the time.
+#[inline(always)]
+fn switch_in(config: &Config, next: *const u8, now: u64) {
+    let pid_field = unsafe { next.add(config.task_pid_offset as usize) } as *const u32;
+    let Ok(tid) = (unsafe { bpf_probe_read_kernel(pid_field) }) else { return };
+    let Some(blocked) = OFF_CPU_STARTS.get_ptr(&tid) else { return };
+    let blocked = unsafe { &*blocked };
+    let elapsed = now.saturating_sub(blocked.since_ns);
+    let long_enough = elapsed >= config.min_block_ns;
+    let short_enough = config.max_block_ns == 0 || elapsed <= config.max_block_ns;
+    if long_enough && short_enough && !add_to(&OFF_CPU_TIMES, &blocked.stack, elapsed) {
+        bump(counter::OFF_CPU_MAP_FULL);
+    }
+    let _ = OFF_CPU_STARTS.remove(&tid);
+}

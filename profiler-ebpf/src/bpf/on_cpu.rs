@@ -1,0 +1,59 @@
+//! On-CPU sampling: one perf_event program per CPU, counting samples per
+//! stack in the kernel.
+use aya_ebpf::{
+    helpers::bpf_get_current_pid_tgid, macros::perf_event, programs::PerfEventContext,
+};
+use profiler_ebpf::counter;
+
+use super::{
+    filter::is_target,
+    maps::{add_to, bump, config, ANNOUNCED, NEW_PROCESSES, ON_CPU_COUNTS, SCRATCH},
+    stack::{capture_current, FaultCounters},
+};
+
+#[perf_event]
+pub fn on_cpu_sample(ctx: PerfEventContext) -> u32 {
+    try_on_cpu_sample(&ctx);
+    0
+}
+
+#[inline(always)]
+fn try_on_cpu_sample(ctx: &PerfEventContext) {
+    let Some(config) = config() else { return };
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if !is_target(config, tgid) {
+        return;
+    }
+    bump(counter::ON_CPU_SAMPLES);
+    announce_process(tgid);
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+        bump(counter::SCRATCH_UNAVAILABLE);
+        return;
+    };
+    let key = unsafe { &mut (*scratch).stack };
+    let faults = FaultCounters {
+        kernel: counter::KERNEL_STACK_FAULT,
+        user: counter::USER_STACK_FAULT,
+    };
+    capture_current(ctx, key, tgid, config.capture, &faults);
+    if !add_to(&ON_CPU_COUNTS, key, 1) {
+        bump(counter::COUNTS_MAP_FULL);
+    }
+}
+
+/// Tells user space about a process the first time one of its samples is
+/// seen, so its mappings are snapshotted while it still exists.
+#[inline(always)]
+pub fn announce_process(tgid: u32) {
+    if unsafe { ANNOUNCED.get(&tgid) }.is_some() {
+        return;
+    }
+    if ANNOUNCED.insert(&tgid, &1, aya_ebpf::bindings::BPF_NOEXIST as u64).is_err() {
+        // Already announced by another CPU, or the set is full: in both cases
+        // nothing more to do here (user space also snapshots at the end).
+        return;
+    }
+    if NEW_PROCESSES.output::<u32>(&tgid, 0).is_err() {
+        bump(counter::NEW_PROCESS_DROPPED);
+    }
+}

@@ -1,0 +1,202 @@
+//! From raw kernel counts to a symbolized profile: stacks of addresses become
+//! stacks of frames, root first, under a frame naming their process.
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
+
+use profiler_ebpf::{marker, StackKey};
+use symbolize::{Resolution, Symbolized, Symbolizer};
+
+use crate::profile::{Frame, FrameKind, Profile, Stack, Unit};
+
+/// How a set of raw stacks is turned into frames.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// A frame with the thread name under each process frame.
+    pub per_thread: bool,
+    /// Root frame above the process (for --wall: `[on-cpu]` / `[off-cpu]`).
+    pub root_marker: Option<&'static str>,
+}
+
+/// Frame counts that went into a profile, for the health summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrameStats {
+    /// Frames in all samples (each weighted by its stack's count... in samples, not time).
+    pub frames: u64,
+    pub unresolved_frames: u64,
+    /// Stacks whose user part ended at MAX depth (possibly cut).
+    pub distinct_stacks: u64,
+    pub processes: u64,
+}
+
+impl FrameStats {
+    pub fn add(&mut self, other: FrameStats) {
+        self.frames += other.frames;
+        self.unresolved_frames += other.unresolved_frames;
+        self.distinct_stacks += other.distinct_stacks;
+        self.processes = self.processes.max(other.processes);
+    }
+}
+
+/// Symbolizes every address once (per process for user space), then builds
+/// the stacks. `weight` converts a raw count into the profile's unit.
+pub fn build(
+    profile: &mut Profile,
+    raw: &[(StackKey, u64)],
+    symbolizer: &mut Symbolizer,
+    process_names: &HashMap<u32, String>,
+    shape: &Shape,
+    weight: impl Fn(u64) -> u64,
+) -> FrameStats {
+    let symbols = Symbols::resolve(raw, symbolizer);
+    let processes: HashSet<u32> = raw.iter().map(|(key, _)| key.tgid).collect();
+    let mut names = NameCache::default();
+    let mut stats = FrameStats { distinct_stacks: raw.len() as u64, processes: processes.len() as u64, ..Default::default() };
+    for (key, count) in raw {
+        let mut stack: Stack = Vec::with_capacity(8 + (key.kernel_depth + key.user_depth) as usize);
+        if let Some(marker) = shape.root_marker {
+            stack.push(names.marker(marker));
+        }
+        let thread = comm(key);
+        let process = process_names.get(&key.tgid).cloned().unwrap_or_else(|| thread.clone());
+        let process_label =
+            if processes.len() > 1 { format!("{process}-{}", key.tgid) } else { process };
+        stack.push(names.task(&process_label));
+        if shape.per_thread {
+            stack.push(names.task(&thread));
+        }
+        let mut unresolved = 0;
+        for (index, &address) in user_addresses(key).iter().enumerate().rev() {
+            let symbolized = &symbols.user[&(key.tgid, adjust(address, index))];
+            unresolved += push_frames(&mut stack, symbolized, FrameKind::User, &mut names);
+        }
+        for (index, &address) in kernel_addresses(key).iter().enumerate().rev() {
+            let symbolized = &symbols.kernel[&adjust(address, index)];
+            unresolved += push_frames(&mut stack, symbolized, FrameKind::Kernel, &mut names);
+        }
+        if let Some(label) = marker_label(key.marker) {
+            stack.push(names.marker(label));
+        }
+        let frames = (key.user_depth + key.kernel_depth) as u64;
+        stats.frames += frames * count;
+        stats.unresolved_frames += unresolved * count;
+        profile.add(stack, weight(*count));
+    }
+    stats
+}
+
+/// Return addresses point after the call; the call itself is one byte back.
+/// Index 0 is the leaf: an exact instruction pointer, left as is.
+fn adjust(address: u64, index: usize) -> u64 {
+    if index == 0 { address } else { address.saturating_sub(1) }
+}
+
+fn user_addresses(key: &StackKey) -> &[u64] {
+    &key.user[..(key.user_depth as usize).min(key.user.len())]
+}
+
+fn kernel_addresses(key: &StackKey) -> &[u64] {
+    &key.kernel[..(key.kernel_depth as usize).min(key.kernel.len())]
+}
+
+fn comm(key: &StackKey) -> String {
+    let end = key.comm.iter().position(|&b| b == 0).unwrap_or(key.comm.len());
+    String::from_utf8_lossy(&key.comm[..end]).into_owned()
+}
+
+fn marker_label(value: u32) -> Option<&'static str> {
+    match value {
+        marker::SLEEPING => Some("[sleeping]"),
+        marker::UNINTERRUPTIBLE => Some("[uninterruptible]"),
+        marker::PREEMPTED => Some("[preempted]"),
+        marker::OTHER => Some("[other state]"),
+        _ => None,
+    }
+}
+
+/// Appends the frames of one address (outermost first); returns 1 when the
+/// address did not resolve.
+fn push_frames(stack: &mut Stack, symbolized: &Symbolized, kind: FrameKind, names: &mut NameCache) -> u64 {
+    let mut unresolved = 0;
+    for frame in &symbolized.frames {
+        if !matches!(frame.resolved, Resolution::Resolved) {
+            unresolved = 1;
+        }
+        stack.push(Frame {
+            name: names.intern(&frame.function),
+            kind,
+            module: frame.module.as_deref().map(|m| names.intern(m)),
+            file: frame.file.as_deref().map(|f| names.intern(f)),
+            line: frame.line,
+            inlined: frame.inlined,
+        });
+    }
+    unresolved
+}
+
+/// Every distinct address symbolized once.
+struct Symbols {
+    user: HashMap<(u32, u64), Symbolized>,
+    kernel: HashMap<u64, Symbolized>,
+}
+
+impl Symbols {
+    fn resolve(raw: &[(StackKey, u64)], symbolizer: &mut Symbolizer) -> Self {
+        let mut user_by_pid: HashMap<u32, HashSet<u64>> = HashMap::new();
+        let mut kernel = HashSet::new();
+        for (key, _) in raw {
+            let pid_addresses = user_by_pid.entry(key.tgid).or_default();
+            for (index, &address) in user_addresses(key).iter().enumerate() {
+                pid_addresses.insert(adjust(address, index));
+            }
+            for (index, &address) in kernel_addresses(key).iter().enumerate() {
+                kernel.insert(adjust(address, index));
+            }
+        }
+        let mut user = HashMap::new();
+        for (pid, addresses) in user_by_pid {
+            let mut addresses: Vec<u64> = addresses.into_iter().collect();
+            addresses.sort_unstable();
+            let symbolized = symbolizer.symbolize_user(pid, &addresses);
+            user.extend(addresses.into_iter().zip(symbolized).map(|(a, s)| ((pid, a), s)));
+        }
+        let mut kernel: Vec<u64> = kernel.into_iter().collect();
+        kernel.sort_unstable();
+        let symbolized = symbolizer.symbolize_kernel(&kernel);
+        Symbols { user, kernel: kernel.into_iter().zip(symbolized).collect() }
+    }
+}
+
+/// One allocation per distinct string, shared by every frame that names it.
+#[derive(Default)]
+struct NameCache {
+    strings: HashSet<Arc<str>>,
+}
+
+impl NameCache {
+    fn intern(&mut self, text: &str) -> Arc<str> {
+        if let Some(existing) = self.strings.get(text) {
+            return existing.clone();
+        }
+        let shared: Arc<str> = text.into();
+        self.strings.insert(shared.clone());
+        shared
+    }
+
+    fn task(&mut self, name: &str) -> Frame {
+        Frame { name: self.intern(name), ..Frame::task("") }
+    }
+
+    fn marker(&mut self, name: &str) -> Frame {
+        Frame { name: self.intern(name), ..Frame::marker("") }
+    }
+}
+
+/// Unit of each mode's profile.
+pub fn unit_for(mode: crate::session::Mode, frequency_hz: u64) -> Unit {
+    match mode {
+        crate::session::Mode::OnCpu => Unit::Samples { frequency_hz },
+        _ => Unit::Microseconds,
+    }
+}

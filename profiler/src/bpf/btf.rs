@@ -1,0 +1,120 @@
+//! Reads member offsets of kernel structs from the kernel's BTF
+//! (/sys/kernel/btf/vmlinux). BPF programs written in Rust get no CO-RE
+//! relocations, so the offsets they need are looked up here at run time and
+//! handed to them through the CONFIG map: one binary works on any kernel with BTF.
+use std::{fs, path::Path};
+
+const BTF_MAGIC: u16 = 0xeb9f;
+const KIND_STRUCT: u32 = 4;
+
+/// Byte offsets of named members of one struct.
+pub fn member_offsets(
+    btf_path: &Path,
+    struct_name: &str,
+    members: &[&str],
+) -> Result<Vec<u32>, String> {
+    let data = fs::read(btf_path).map_err(|e| format!("cannot read {}: {e}", btf_path.display()))?;
+    let btf = Btf::parse(&data)?;
+    btf.member_offsets(struct_name, members)
+}
+
+struct Btf<'a> {
+    types: &'a [u8],
+    strings: &'a [u8],
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+impl<'a> Btf<'a> {
+    fn parse(data: &'a [u8]) -> Result<Self, String> {
+        let malformed = || "malformed kernel BTF".to_string();
+        let magic = u16::from_le_bytes(data.get(0..2).ok_or_else(malformed)?.try_into().unwrap());
+        if magic != BTF_MAGIC {
+            return Err("kernel BTF has an unknown format (not little-endian BTF)".into());
+        }
+        let hdr_len = u32_at(data, 4).ok_or_else(malformed)? as usize;
+        let field = |at| u32_at(data, at).map(|v| v as usize).ok_or_else(malformed);
+        let (type_off, type_len, str_off, str_len) = (field(8)?, field(12)?, field(16)?, field(20)?);
+        let section = |off: usize, len: usize| {
+            data.get(hdr_len + off..hdr_len + off + len).ok_or_else(malformed)
+        };
+        Ok(Self { types: section(type_off, type_len)?, strings: section(str_off, str_len)? })
+    }
+
+    fn name(&self, offset: u32) -> &[u8] {
+        let rest = self.strings.get(offset as usize..).unwrap_or(&[]);
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        &rest[..end]
+    }
+
+    fn member_offsets(&self, struct_name: &str, members: &[&str]) -> Result<Vec<u32>, String> {
+        let mut at = 0;
+        while at + 12 <= self.types.len() {
+            let name_off = u32_at(self.types, at).unwrap();
+            let info = u32_at(self.types, at + 4).unwrap();
+            let (kind, vlen, kflag) = ((info >> 24) & 0x1f, (info & 0xffff) as usize, info >> 31);
+            let body = at + 12;
+            if kind == KIND_STRUCT && self.name(name_off) == struct_name.as_bytes() {
+                return members
+                    .iter()
+                    .map(|member| self.find_member(body, vlen, kflag, member, struct_name))
+                    .collect();
+            }
+            at = body + extra_bytes(kind, vlen).ok_or("kernel BTF has a type kind unknown to flameprof")?;
+        }
+        Err(format!("the kernel's BTF has no struct {struct_name}"))
+    }
+
+    fn find_member(&self, body: usize, vlen: usize, kflag: u32, member: &str, owner: &str) -> Result<u32, String> {
+        for i in 0..vlen {
+            let m = body + i * 12;
+            let (name_off, offset) = (u32_at(self.types, m).unwrap_or(0), u32_at(self.types, m + 8).unwrap_or(0));
+            if self.name(name_off) == member.as_bytes() {
+                let bits = if kflag == 1 { offset & 0xff_ffff } else { offset };
+                return Ok(bits / 8);
+            }
+        }
+        Err(format!("the kernel's struct {owner} has no member {member}"))
+    }
+}
+
+/// Bytes that follow the 12-byte common header of a BTF type of `kind`.
+fn extra_bytes(kind: u32, vlen: usize) -> Option<usize> {
+    Some(match kind {
+        1 => 4,                 // INT
+        2 | 7..=12 | 16 | 18 => 0, // PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FLOAT, TYPE_TAG
+        3 => 12,                // ARRAY
+        4 | 5 => 12 * vlen,     // STRUCT, UNION
+        6 => 8 * vlen,          // ENUM
+        13 => 8 * vlen,         // FUNC_PROTO
+        14 => 4,                // VAR
+        15 => 12 * vlen,        // DATASEC
+        17 => 4,                // DECL_TAG
+        19 => 12 * vlen,        // ENUM64
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_task_struct_pid_and_tgid_in_this_kernel() {
+        let path = Path::new("/sys/kernel/btf/vmlinux");
+        let offsets = member_offsets(path, "task_struct", &["pid", "tgid"]).unwrap();
+        // pid_t pid; pid_t tgid; are adjacent in every kernel since 2.6.
+        assert_eq!(offsets[1], offsets[0] + 4);
+        assert!(offsets[0] > 0);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(Btf::parse(b"not btf at all").is_err());
+        let mut truncated = vec![0x9f, 0xeb, 1, 0, 24, 0, 0, 0];
+        truncated.extend_from_slice(&[0xff; 16]);
+        assert!(Btf::parse(&truncated).is_err());
+    }
+}

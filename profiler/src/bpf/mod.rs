@@ -1,0 +1,277 @@
+//! Loading, configuring and attaching the BPF programs, and reading back what
+//! they counted. Everything loaded is owned by `Probes`: dropping it (on any
+//! exit path, panics included) detaches and unloads every program and map.
+mod btf;
+mod counters;
+
+use std::{os::fd::AsRawFd, path::Path};
+
+use aya::{
+    maps::{Array, HashMap, MapData, RingBuf},
+    programs::{
+        perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
+        BtfTracePoint, PerfEvent,
+    },
+    Btf, Ebpf, EbpfLoader,
+};
+use profiler_ebpf::{capture, names, BlockedThread, Config, StackKey};
+
+pub use counters::Counters;
+
+use crate::error::{Error, Result};
+
+/// The BPF object, built by build.rs and carried inside the binary.
+static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/flameprof.bpf.o"));
+
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// What the probes record and for whom.
+#[derive(Debug, Clone)]
+pub struct ProbeSettings {
+    pub on_cpu_frequency: Option<u64>,
+    pub off_cpu: bool,
+    /// Only processes added with `add_target` (else every process).
+    pub filter_targets: bool,
+    pub follow_forks: bool,
+    pub kernel_frames: bool,
+    pub user_frames: bool,
+    pub keep_preempted: bool,
+    pub record_state: bool,
+    pub min_block_ns: u64,
+    pub max_block_ns: Option<u64>,
+}
+
+pub struct Probes {
+    ebpf: Ebpf,
+    settings: ProbeSettings,
+}
+
+impl Probes {
+    /// Loads the object and writes its settings; nothing runs until `attach`.
+    pub fn load(settings: ProbeSettings) -> Result<Self> {
+        let needs_btf = settings.off_cpu || settings.follow_forks;
+        let kernel_btf = Path::new(KERNEL_BTF);
+        if needs_btf && !kernel_btf.exists() {
+            return Err(Error::KernelFeature {
+                feature: format!("BTF ({KERNEL_BTF})"),
+                hint: "off-CPU profiling and following a command's children need a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.5 or later)".into(),
+            });
+        }
+        raise_memlock_limit();
+        let ebpf = EbpfLoader::new().load(BPF_OBJECT).map_err(|e| classify_load_error(e))?;
+        let mut probes = Probes { ebpf, settings };
+        let config = probes.config(kernel_btf)?;
+        let mut map: Array<_, Config> = probes.map_mut(names::CONFIG)?;
+        map.set(0, config, 0).map_err(|e| Error::bpf("writing the settings", e))?;
+        Ok(probes)
+    }
+
+    fn config(&self, kernel_btf: &Path) -> Result<Config> {
+        let s = &self.settings;
+        let (task_pid_offset, task_tgid_offset) = if s.off_cpu || s.follow_forks {
+            let offsets = btf::member_offsets(kernel_btf, "task_struct", &["pid", "tgid"])
+                .map_err(|detail| Error::KernelFeature {
+                    feature: "usable BTF for struct task_struct".into(),
+                    hint: detail,
+                })?;
+            (offsets[0], offsets[1])
+        } else {
+            (0, 0)
+        };
+        let mut capture_bits = 0;
+        if s.kernel_frames {
+            capture_bits |= capture::KERNEL;
+        }
+        if s.user_frames {
+            capture_bits |= capture::USER;
+        }
+        Ok(Config {
+            filter_targets: s.filter_targets as u32,
+            follow_forks: s.follow_forks as u32,
+            capture: capture_bits,
+            keep_preempted: s.keep_preempted as u32,
+            min_block_ns: s.min_block_ns,
+            max_block_ns: s.max_block_ns.unwrap_or(0),
+            task_pid_offset,
+            task_tgid_offset,
+            record_state: s.record_state as u32,
+            _pad: 0,
+        })
+    }
+
+    /// Adds a process to the target set (before or while recording).
+    pub fn add_target(&mut self, tgid: u32) -> Result<()> {
+        let mut targets: HashMap<_, u32, u8> = self.map_mut(names::TARGETS)?;
+        targets.insert(tgid, 1, 0).map_err(|e| Error::bpf("adding a target process", e))
+    }
+
+    /// Starts recording: loads the programs into the kernel and attaches them.
+    pub fn attach(&mut self) -> Result<()> {
+        let btf = if self.settings.off_cpu || self.settings.follow_forks {
+            Some(Btf::from_sys_fs().map_err(|e| Error::bpf("reading the kernel's BTF", e))?)
+        } else {
+            None
+        };
+        if self.settings.follow_forks {
+            self.attach_tracepoint(names::FORK_PROGRAM, "sched_process_fork", btf.as_ref().unwrap())?;
+        }
+        if self.settings.off_cpu {
+            self.attach_tracepoint(names::OFF_CPU_PROGRAM, "sched_switch", btf.as_ref().unwrap())?;
+        }
+        if let Some(frequency) = self.settings.on_cpu_frequency {
+            self.attach_sampler(frequency)?;
+        }
+        Ok(())
+    }
+
+    fn attach_tracepoint(&mut self, program: &'static str, tracepoint: &str, btf: &Btf) -> Result<()> {
+        let prog: &mut BtfTracePoint = self
+            .ebpf
+            .program_mut(program)
+            .ok_or(Error::Bpf { context: "finding a program", detail: program.into() })?
+            .try_into()
+            .map_err(|e| Error::bpf("finding a program", e))?;
+        prog.load(tracepoint, btf).map_err(|e| tracepoint_error(tracepoint, e))?;
+        prog.attach().map_err(|e| tracepoint_error(tracepoint, e))?;
+        Ok(())
+    }
+
+    /// One cpu-clock sampler per online CPU. cpu-clock is a software timer:
+    /// it exists on every machine (VMs and containers included, where there
+    /// is often no PMU), and it ticks in time, so N samples at F Hz mean N/F
+    /// seconds on CPU, which --wall relies on.
+    fn attach_sampler(&mut self, frequency: u64) -> Result<()> {
+        let cpus = aya::util::online_cpus()
+            .map_err(|(what, e)| Error::Io(format!("cannot list online CPUs ({what}): {e}")))?;
+        let prog: &mut PerfEvent = self
+            .ebpf
+            .program_mut(names::ON_CPU_PROGRAM)
+            .ok_or(Error::Bpf { context: "finding a program", detail: names::ON_CPU_PROGRAM.into() })?
+            .try_into()
+            .map_err(|e| Error::bpf("finding a program", e))?;
+        prog.load().map_err(|e| Error::bpf("loading the sampler", e))?;
+        for cpu in cpus {
+            prog.attach(
+                PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                PerfEventScope::AllProcessesOneCpu { cpu },
+                SamplePolicy::Frequency(frequency),
+                false,
+            )
+            .map_err(|e| Error::KernelFeature {
+                feature: "the cpu-clock perf event".into(),
+                hint: format!("perf_event_open failed on CPU {cpu} ({}); a kernel with CONFIG_PERF_EVENTS is needed", chain(&e)),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Stops every program (links detached, programs unloaded) so the maps
+    /// can be read as a consistent final state. Maps stay readable.
+    pub fn stop(&mut self) {
+        for (_, program) in self.ebpf.programs_mut() {
+            match program {
+                aya::programs::Program::PerfEvent(p) => drop(p.unload()),
+                aya::programs::Program::BtfTracePoint(p) => drop(p.unload()),
+                _ => {}
+            }
+        }
+    }
+
+    /// The ring buffer announcing new processes; taken once.
+    pub fn take_new_processes(&mut self) -> Result<RingBuf<MapData>> {
+        let map = self
+            .ebpf
+            .take_map(names::NEW_PROCESSES)
+            .ok_or(Error::Bpf { context: "finding a map", detail: names::NEW_PROCESSES.into() })?;
+        RingBuf::try_from(map).map_err(|e| Error::bpf("opening the new-process ring buffer", e))
+    }
+
+    pub fn on_cpu_counts(&self) -> Result<Vec<(StackKey, u64)>> {
+        self.read_stack_map(names::ON_CPU_COUNTS)
+    }
+
+    /// Off-CPU nanoseconds per stack, including threads still blocked now
+    /// (`now_ns` on CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns).
+    pub fn off_cpu_times(&self, now_ns: u64) -> Result<Vec<(StackKey, u64)>> {
+        let mut times = self.read_stack_map(names::OFF_CPU_TIMES)?;
+        let starts: HashMap<_, u32, BlockedThread> = self.map(names::OFF_CPU_STARTS)?;
+        let min = self.settings.min_block_ns;
+        let max = self.settings.max_block_ns.unwrap_or(u64::MAX);
+        for entry in starts.iter() {
+            let (_, blocked) = entry.map_err(|e| Error::bpf("reading blocked threads", e))?;
+            let elapsed = now_ns.saturating_sub(blocked.since_ns);
+            if elapsed >= min && elapsed <= max {
+                times.push((blocked.stack, elapsed));
+            }
+        }
+        Ok(times)
+    }
+
+    fn read_stack_map(&self, name: &'static str) -> Result<Vec<(StackKey, u64)>> {
+        let map: HashMap<_, StackKey, u64> = self.map(name)?;
+        map.iter()
+            .map(|entry| entry.map_err(|e| Error::bpf("reading the stack counts", e)))
+            .collect()
+    }
+
+    pub fn counters(&self) -> Result<Counters> {
+        Counters::read(self.ebpf.map(names::COUNTERS).ok_or(Error::Bpf {
+            context: "finding a map",
+            detail: names::COUNTERS.into(),
+        })?)
+    }
+
+    fn map<'a, T>(&'a self, name: &'static str) -> Result<T>
+    where
+        T: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        let map = self.ebpf.map(name).ok_or(Error::Bpf { context: "finding a map", detail: name.into() })?;
+        T::try_from(map).map_err(|e| Error::bpf("opening a map", e))
+    }
+
+    fn map_mut<'a, T>(&'a mut self, name: &'static str) -> Result<T>
+    where
+        T: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        let map = self.ebpf.map_mut(name).ok_or(Error::Bpf { context: "finding a map", detail: name.into() })?;
+        T::try_from(map).map_err(|e| Error::bpf("opening a map", e))
+    }
+}
+
+/// File descriptor of the ring buffer, for poll(2).
+pub fn ring_fd(ring: &RingBuf<MapData>) -> i32 {
+    ring.as_raw_fd()
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn tracepoint_error(tracepoint: &str, error: impl std::error::Error) -> Error {
+    Error::KernelFeature {
+        feature: format!("the BTF tracepoint {tracepoint}"),
+        hint: format!("attaching failed ({}); tp_btf programs need Linux 5.5 or later with BTF", chain(&error)),
+    }
+}
+
+fn classify_load_error(error: aya::EbpfError) -> Error {
+    let text = chain(&error);
+    if text.contains("Operation not permitted") || text.contains("EPERM") {
+        Error::NotPrivileged
+    } else {
+        Error::Bpf { context: "loading the BPF object", detail: text }
+    }
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}

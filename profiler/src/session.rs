@@ -1,0 +1,192 @@
+//! One recording, from attaching the probes to reading back their counts:
+//! when to stop (duration, Ctrl-C, the target's end) and snapshotting each
+//! new process so it can be symbolized even after it exits.
+use std::{
+    collections::HashMap,
+    ffi::OsString,
+    io::IsTerminal,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use profiler_ebpf::{counter, StackKey};
+use symbolize::Symbolizer;
+
+use crate::{
+    bpf::{self, Counters, ProbeSettings, Probes},
+    error::Result,
+    output::{Format, SvgOptions},
+    signals,
+    target::{self, GatedCommand},
+};
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    System,
+    Processes(Vec<u32>),
+    Command(Vec<OsString>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    OnCpu,
+    OffCpu,
+    /// On-CPU and off-CPU in one graph of time.
+    Wall,
+}
+
+/// Everything a run is asked to do, from the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub target: Target,
+    pub mode: Mode,
+    pub duration: Option<Duration>,
+    pub frequency: u64,
+    pub kernel_frames: bool,
+    pub user_frames: bool,
+    pub per_thread: bool,
+    pub min_block_us: u64,
+    pub max_block_us: Option<u64>,
+    pub include_preempted: bool,
+    pub state_marker: bool,
+    pub output: Option<PathBuf>,
+    pub format: Format,
+    pub svg: SvgOptions,
+}
+
+/// What the kernel side counted, before symbolization.
+pub struct Recording {
+    pub on_cpu: Vec<(StackKey, u64)>,
+    /// Nanoseconds off CPU per stack.
+    pub off_cpu: Vec<(StackKey, u64)>,
+    pub counters: Counters,
+    pub elapsed: Duration,
+    pub process_names: HashMap<u32, String>,
+    /// The command's exit status (`-- CMD`).
+    pub exit_status: Option<i32>,
+    pub stopped_by: StopReason,
+    /// Processes whose mappings could not be snapshotted (gone too soon).
+    pub snapshot_failures: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Duration,
+    Signal(i32),
+    TargetEnded,
+}
+
+impl Settings {
+    fn probe_settings(&self) -> ProbeSettings {
+        ProbeSettings {
+            on_cpu_frequency: matches!(self.mode, Mode::OnCpu | Mode::Wall).then_some(self.frequency),
+            off_cpu: matches!(self.mode, Mode::OffCpu | Mode::Wall),
+            filter_targets: !matches!(self.target, Target::System),
+            follow_forks: matches!(self.target, Target::Command(_)),
+            kernel_frames: self.kernel_frames,
+            user_frames: self.user_frames,
+            keep_preempted: self.include_preempted,
+            record_state: self.state_marker,
+            min_block_ns: self.min_block_us.saturating_mul(1000),
+            max_block_ns: self.max_block_us.map(|us| us.saturating_mul(1000)),
+        }
+    }
+}
+
+/// Runs the recording. `symbolizer` receives a snapshot of every process as
+/// soon as it is seen.
+pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Recording> {
+    if let Target::Processes(pids) = &settings.target {
+        for &pid in pids {
+            target::check_pid(pid)?;
+        }
+    }
+    let mut command = match &settings.target {
+        Target::Command(argv) => Some(GatedCommand::start(argv)?),
+        _ => None,
+    };
+    let mut probes = Probes::load(settings.probe_settings())?;
+    let initial_targets: Vec<u32> = match (&settings.target, &command) {
+        (Target::Processes(pids), _) => pids.clone(),
+        (_, Some(command)) => vec![command.pid],
+        _ => vec![],
+    };
+    for &pid in &initial_targets {
+        probes.add_target(pid)?;
+    }
+    let mut process_names = HashMap::new();
+    let mut snapshot_failures = 0;
+    for &pid in &initial_targets {
+        if let Some(name) = target::process_name(pid) {
+            process_names.insert(pid, name);
+        }
+        if matches!(settings.target, Target::Processes(_)) && symbolizer.snapshot_process(pid).is_err() {
+            snapshot_failures += 1;
+        }
+    }
+    let mut new_processes = probes.take_new_processes()?;
+    probes.attach()?;
+    let started = Instant::now();
+    if let Some(command) = &mut command {
+        command.release()?;
+    }
+
+    let progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let mut last_progress = Instant::now();
+    let stopped_by = loop {
+        wait_readable(bpf::ring_fd(&new_processes), Duration::from_millis(50));
+        while let Some(item) = new_processes.next() {
+            let Ok(bytes) = <[u8; 4]>::try_from(&item[..4.min(item.len())]) else { continue };
+            let pid = u32::from_ne_bytes(bytes);
+            // The name of a process is that of its main thread at exec time.
+            if let Some(name) = target::process_name(pid) {
+                // After exec the child of `-- CMD` has the command's name: refresh.
+                process_names.insert(pid, name);
+            }
+            if symbolizer.snapshot_process(pid).is_err() {
+                snapshot_failures += 1;
+            }
+        }
+        if let Some(signal) = signals::received() {
+            break StopReason::Signal(signal);
+        }
+        if settings.duration.is_some_and(|d| started.elapsed() >= d) {
+            break StopReason::Duration;
+        }
+        if let Some(command) = &mut command {
+            if command.try_exit_status().is_some() {
+                break StopReason::TargetEnded;
+            }
+        } else if !initial_targets.is_empty() && !initial_targets.iter().any(|&pid| target::is_alive(pid)) {
+            break StopReason::TargetEnded;
+        }
+        if progress && last_progress.elapsed() >= Duration::from_millis(500) {
+            last_progress = Instant::now();
+            let samples = probes.counters().map(|c| c.get(counter::ON_CPU_SAMPLES)).unwrap_or(0);
+            eprint!("\rflameprof: recording {:.1} s, {samples} samples (Ctrl-C to stop) ", started.elapsed().as_secs_f64());
+        }
+    };
+    let elapsed = started.elapsed();
+    let now_ns = monotonic_ns();
+    probes.stop();
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    let exit_status = command.as_mut().map(|c| c.wait_blocking());
+    let on_cpu = probes.on_cpu_counts()?;
+    let off_cpu = if settings.probe_settings().off_cpu { probes.off_cpu_times(now_ns)? } else { Vec::new() };
+    let counters = probes.counters()?;
+    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, exit_status, stopped_by, snapshot_failures })
+}
+
+fn wait_readable(fd: i32, timeout: Duration) {
+    let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    unsafe { libc::poll(&mut poll, 1, timeout.as_millis() as i32) };
+}
+
+/// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
+fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}

@@ -1,0 +1,113 @@
+//! The end-of-run summary on stderr, and the one-line health note that
+//! outputs carry: how far the profile can be trusted.
+use std::fmt::Write;
+
+use profiler_ebpf::counter;
+
+use crate::{aggregate::FrameStats, session::{Mode, Recording, StopReason}};
+
+/// Losses and totals of a run, derived from the kernel counters.
+pub struct Health {
+    pub samples: u64,
+    pub kernel_stack_faults: u64,
+    pub user_stack_faults: u64,
+    pub map_full: u64,
+    pub full_depth: u64,
+    pub off_cpu_switches: u64,
+    pub off_cpu_lost: u64,
+    pub frames: FrameStats,
+}
+
+impl Health {
+    pub fn new(recording: &Recording, frames: FrameStats) -> Self {
+        let c = &recording.counters;
+        Health {
+            samples: c.get(counter::ON_CPU_SAMPLES),
+            kernel_stack_faults: c.get(counter::KERNEL_STACK_FAULT),
+            user_stack_faults: c.get(counter::USER_STACK_FAULT),
+            map_full: c.get(counter::COUNTS_MAP_FULL) + c.get(counter::SCRATCH_UNAVAILABLE),
+            full_depth: c.get(counter::KERNEL_STACK_FULL_DEPTH) + c.get(counter::USER_STACK_FULL_DEPTH),
+            off_cpu_switches: c.get(counter::OFF_CPU_SWITCHES),
+            off_cpu_lost: c.get(counter::OFF_CPU_STARTS_FULL) + c.get(counter::OFF_CPU_MAP_FULL),
+            frames,
+        }
+    }
+
+    /// Samples dropped whole (not recorded at all).
+    pub fn lost_samples(&self) -> u64 {
+        self.map_full
+    }
+
+    pub fn unresolved_share(&self) -> f64 {
+        ratio(self.frames.unresolved_frames, self.frames.frames)
+    }
+
+    /// One line for the SVG subtitle.
+    pub fn one_line(&self, recording: &Recording, mode: Mode) -> String {
+        let mut line = format!("{:.1} s", recording.elapsed.as_secs_f64());
+        if mode != Mode::OffCpu {
+            let _ = write!(line, ", {} samples, {} lost", self.samples, self.lost_samples());
+        }
+        if mode != Mode::OnCpu {
+            let _ = write!(line, ", {} context switches, {} blocks lost", self.off_cpu_switches, self.off_cpu_lost);
+        }
+        let _ = write!(line, ", {:.1}% of frames unresolved", 100.0 * self.unresolved_share());
+        line
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+/// The multi-line summary printed on stderr at the end.
+pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
+    let mut s = String::new();
+    let why = match recording.stopped_by {
+        StopReason::Duration => "duration reached".to_string(),
+        StopReason::Signal(signal) => format!("stopped by signal {signal}"),
+        StopReason::TargetEnded => "target ended".to_string(),
+    };
+    let _ = writeln!(s, "flameprof: recorded {:.2} s ({why})", recording.elapsed.as_secs_f64());
+    if mode != Mode::OffCpu {
+        let _ = writeln!(
+            s,
+            "  samples: {} recorded, {} lost ({:.3}%: {} map full)",
+            health.samples - health.lost_samples(),
+            health.lost_samples(),
+            100.0 * ratio(health.lost_samples(), health.samples),
+            health.map_full,
+        );
+        let _ = writeln!(
+            s,
+            "  stacks: {} kernel and {} user stacks unreadable (frames dropped, sample kept); {} at the {}-frame limit",
+            health.kernel_stack_faults,
+            health.user_stack_faults,
+            health.full_depth,
+            profiler_ebpf::MAX_STACK_DEPTH
+        );
+    }
+    if mode != Mode::OnCpu {
+        let _ = writeln!(
+            s,
+            "  off-CPU: {} context switches of targets, {} blocks lost",
+            health.off_cpu_switches, health.off_cpu_lost
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  processes: {}, distinct stacks: {}, unresolved frames: {} of {} ({:.2}%)",
+        health.frames.processes,
+        health.frames.distinct_stacks,
+        health.frames.unresolved_frames,
+        health.frames.frames,
+        100.0 * health.unresolved_share()
+    );
+    if recording.snapshot_failures > 0 {
+        let _ = writeln!(s, "  {} processes ended before their mappings could be read", recording.snapshot_failures);
+    }
+    if let Some(status) = recording.exit_status {
+        let _ = writeln!(s, "  command exit status: {status}");
+    }
+    s
+}

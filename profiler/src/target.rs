@@ -1,0 +1,189 @@
+//! The processes a recording is about: checking `-p` PIDs, watching them
+//! end, and starting `-- CMD` held at a gate until the probes are attached,
+//! so its first instruction is already profiled.
+use std::{
+    ffi::{CString, OsString},
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+};
+
+use crate::error::{Error, Result};
+
+/// True while `pid` exists and is not a zombie.
+pub fn is_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised name, which may itself hold ')'.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
+/// Fails with a clear message for a PID that is not a running process.
+pub fn check_pid(pid: u32) -> Result<()> {
+    if is_alive(pid) { Ok(()) } else { Err(Error::NoSuchProcess(pid)) }
+}
+
+/// The name of a process (`/proc/PID/comm`), if it still exists.
+pub fn process_name(pid: u32) -> Option<String> {
+    let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(name.trim_end_matches('\n').to_string())
+}
+
+/// A started command, waiting at the gate until `release`.
+pub struct GatedCommand {
+    pub pid: u32,
+    gate: Option<i32>,
+    exec_errors: i32,
+    program: String,
+    reaped: Option<i32>,
+}
+
+impl GatedCommand {
+    /// Forks a child that waits for `release` before it execs `command`.
+    pub fn start(command: &[OsString]) -> Result<Self> {
+        let program_name = command[0].to_string_lossy().into_owned();
+        let spawn_error = |source| Error::Spawn { command: program_name.clone(), source };
+        let program = resolve_program(&command[0]).map_err(spawn_error)?;
+        let to_c = |s: &[u8]| CString::new(s).map_err(|_| spawn_error(std::io::Error::other("argument contains a NUL byte")));
+        let path = to_c(program.as_os_str().as_bytes())?;
+        let args: Vec<CString> = command.iter().map(|a| to_c(a.as_bytes())).collect::<Result<_>>()?;
+        let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+
+        let (gate_read, gate_write) = pipe().map_err(spawn_error)?;
+        let (errors_read, errors_write) = pipe().map_err(spawn_error)?;
+        unsafe extern "C" {
+            static environ: *const *const libc::c_char;
+        }
+        // Only async-signal-safe calls between fork and exec: everything the
+        // child needs was prepared above.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(spawn_error(std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            unsafe {
+                let mut go = 0u8;
+                let got = libc::read(gate_read, (&mut go as *mut u8).cast(), 1);
+                if got == 1 && go == b'1' {
+                    libc::execve(path.as_ptr(), argv.as_ptr(), environ);
+                    let errno = *libc::__errno_location();
+                    libc::write(errors_write, (&errno as *const i32).cast(), 4);
+                }
+                libc::_exit(127);
+            }
+        }
+        unsafe {
+            libc::close(gate_read);
+            libc::close(errors_write);
+        }
+        Ok(GatedCommand { pid: pid as u32, gate: Some(gate_write), exec_errors: errors_read, program: program_name, reaped: None })
+    }
+
+    /// Lets the child exec; fails if exec fails.
+    pub fn release(&mut self) -> Result<()> {
+        let Some(gate) = self.gate.take() else { return Ok(()) };
+        unsafe {
+            libc::write(gate, b"1".as_ptr().cast(), 1);
+            libc::close(gate);
+        }
+        let mut errno = 0i32;
+        // The error pipe closes on a successful exec (O_CLOEXEC): EOF means it ran.
+        let got = unsafe { libc::read(self.exec_errors, (&mut errno as *mut i32).cast(), 4) };
+        unsafe { libc::close(self.exec_errors) };
+        self.exec_errors = -1;
+        if got == 4 {
+            self.wait_blocking();
+            return Err(Error::Spawn { command: self.program.clone(), source: std::io::Error::from_raw_os_error(errno) });
+        }
+        Ok(())
+    }
+
+    /// The command's exit status once it has ended (non-blocking).
+    pub fn try_exit_status(&mut self) -> Option<i32> {
+        if self.reaped.is_none() {
+            let mut status = 0;
+            let result = unsafe { libc::waitpid(self.pid as i32, &mut status, libc::WNOHANG) };
+            if result == self.pid as i32 {
+                self.reaped = Some(decode_status(status));
+            }
+        }
+        self.reaped
+    }
+
+    /// Waits for the command to end and returns its exit status.
+    pub fn wait_blocking(&mut self) -> i32 {
+        if let Some(status) = self.reaped {
+            return status;
+        }
+        let mut status = 0;
+        loop {
+            let result = unsafe { libc::waitpid(self.pid as i32, &mut status, 0) };
+            if result == self.pid as i32 {
+                break;
+            }
+            if result < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return 127;
+            }
+        }
+        let code = decode_status(status);
+        self.reaped = Some(code);
+        code
+    }
+}
+
+impl Drop for GatedCommand {
+    /// A command never released (an error before recording) must not linger.
+    fn drop(&mut self) {
+        if let Some(gate) = self.gate.take() {
+            unsafe {
+                libc::close(gate); // EOF at the gate: the child exits without exec.
+                libc::close(self.exec_errors);
+            }
+            self.wait_blocking();
+        }
+    }
+}
+
+/// The shell's convention: the exit code, or 128 + the signal that killed it.
+fn decode_status(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}
+
+fn pipe() -> std::io::Result<(i32, i32)> {
+    let mut fds = [0; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// Finds the program like a shell: a name with a slash is a path, else PATH.
+fn resolve_program(program: &OsString) -> std::io::Result<PathBuf> {
+    let not_found = || std::io::Error::new(std::io::ErrorKind::NotFound, "command not found");
+    let executable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file())
+            && unsafe { libc::access(CString::new(path.as_os_str().as_bytes()).unwrap().as_ptr(), libc::X_OK) } == 0
+    };
+    if program.as_bytes().contains(&b'/') {
+        let path = PathBuf::from(program);
+        if !path.exists() {
+            return Err(not_found());
+        }
+        if !executable(&path) {
+            return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "not an executable file"));
+        }
+        return Ok(path);
+    }
+    let search = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&search)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+        .ok_or_else(not_found)
+}

@@ -1,0 +1,148 @@
+//! Symbolization of file offsets inside one ELF file, through blazesym.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use blazesym::ErrorKind;
+use blazesym::symbolize::source::Source;
+use blazesym::symbolize::{self as bz, Input, Reason};
+
+use crate::frame::{Frame, Resolution, Symbolized, UnresolvedReason};
+
+/// Wraps blazesym's symbolizer, which caches parsed files by identity
+/// (device, inode, size, mtime), so each ELF/DWARF is parsed once.
+pub(crate) struct ElfSymbolizer {
+    inner: bz::Symbolizer,
+}
+
+impl std::fmt::Debug for ElfSymbolizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElfSymbolizer").finish_non_exhaustive()
+    }
+}
+
+fn new_inner() -> bz::Symbolizer {
+    bz::Symbolizer::builder()
+        .enable_code_info(true)
+        .enable_inlined_fns(true)
+        .enable_demangling(true)
+        .build()
+}
+
+/// Outcome of one blazesym pass: per-offset results, or a whole-file failure.
+type Pass = Result<Vec<Option<Symbolized>>, UnresolvedReason>;
+
+impl ElfSymbolizer {
+    pub fn new() -> Self {
+        Self { inner: new_inner() }
+    }
+
+    /// Symbolizes `offsets` (file offsets, sorted and unique) of the ELF file at
+    /// `path`, naming frames after `module`. One result per offset.
+    pub fn symbolize(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
+        // First with DWARF (names of inlined functions, file:line)...
+        let mut results = match self.pass(path, module, offsets, true) {
+            Ok(results) => results,
+            // ...and if the DWARF is what breaks, the symbol tables may still do.
+            Err(_) => match self.pass(path, module, offsets, false) {
+                Ok(results) => results,
+                Err(reason) => offsets
+                    .iter()
+                    .map(|&off| Some(Symbolized::unresolved_in(module, off, reason)))
+                    .collect(),
+            },
+        };
+        // Offsets whose DWARF lookup failed individually get the symbol-table pass.
+        let failed: Vec<usize> = (0..offsets.len())
+            .filter(|&i| results[i].is_none())
+            .collect();
+        if !failed.is_empty() {
+            let retry: Vec<u64> = failed.iter().map(|&i| offsets[i]).collect();
+            let second = self.pass(path, module, &retry, false);
+            for (k, &i) in failed.iter().enumerate() {
+                let again = match &second {
+                    Ok(r) => r[k].clone(),
+                    Err(_) => None,
+                };
+                results[i] = Some(again.unwrap_or_else(|| {
+                    Symbolized::unresolved_in(module, offsets[i], UnresolvedReason::Malformed)
+                }));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every offset filled"))
+            .collect()
+    }
+
+    /// One blazesym call; `None` entries are per-address errors.
+    fn pass(&mut self, path: &Path, module: &str, offsets: &[u64], debug_syms: bool) -> Pass {
+        let mut src = bz::source::Elf::new(path);
+        src.debug_syms = debug_syms;
+        let src = Source::Elf(src);
+        let inner = &self.inner;
+        // blazesym is meant not to panic on bad input; if it does anyway, the
+        // file counts as malformed and the (possibly inconsistent) cache is reset.
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            inner
+                .symbolize(&src, Input::FileOffset(offsets))
+                .map(|syms| {
+                    syms.iter()
+                        .zip(offsets)
+                        .map(|(sym, &off)| convert(sym, module, off))
+                        .collect::<Vec<_>>()
+                })
+        }));
+        match outcome {
+            Ok(Ok(results)) => Ok(results),
+            Ok(Err(err)) => Err(match err.kind() {
+                ErrorKind::NotFound | ErrorKind::PermissionDenied => {
+                    UnresolvedReason::FileUnreadable
+                }
+                ErrorKind::Unsupported => UnresolvedReason::Unsupported,
+                _ => UnresolvedReason::Malformed,
+            }),
+            Err(_panic) => {
+                self.inner = new_inner();
+                Err(UnresolvedReason::Malformed)
+            }
+        }
+    }
+}
+
+/// blazesym result to frames; `None` for a per-address error worth a retry.
+fn convert(sym: &bz::Symbolized<'_>, module: &str, offset: u64) -> Option<Symbolized> {
+    let reason = match sym {
+        bz::Symbolized::Sym(sym) => return Some(frames(sym, module)),
+        bz::Symbolized::Unknown(Reason::IgnoredError) => return None,
+        bz::Symbolized::Unknown(Reason::UnknownAddr | Reason::MissingSyms) => {
+            UnresolvedReason::NoSymbol
+        }
+        bz::Symbolized::Unknown(Reason::InvalidFileOffset | Reason::Unmapped) => {
+            UnresolvedReason::NoMapping
+        }
+        bz::Symbolized::Unknown(_) => UnresolvedReason::Unsupported,
+    };
+    Some(Symbolized::unresolved_in(module, offset, reason))
+}
+
+fn frames(sym: &bz::Sym<'_>, module: &str) -> Symbolized {
+    let frame = |name: &str, code_info: Option<&bz::CodeInfo<'_>>, inlined: bool| Frame {
+        function: name.to_owned(),
+        module: Some(module.to_owned()),
+        file: code_info.map(|c| c.to_path().to_string_lossy().into_owned()),
+        line: code_info.and_then(|c| c.line),
+        inlined,
+        resolved: Resolution::Resolved,
+    };
+    // blazesym already orders inlined functions outermost first, each with
+    // its own location (the call site of the next one, or the address itself).
+    let mut frames = Vec::with_capacity(1 + sym.inlined.len());
+    frames.push(frame(&sym.name, sym.code_info.as_deref(), false));
+    frames.extend(
+        sym.inlined
+            .iter()
+            .map(|f| frame(&f.name, f.code_info.as_ref(), true)),
+    );
+    Symbolized { frames }
+}

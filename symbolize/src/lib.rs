@@ -1,0 +1,239 @@
+//! Address symbolization for flameprof: kernel addresses through
+//! `/proc/kallsyms`, user addresses through a snapshot of the process's memory
+//! map and the mapped ELF files (symbol tables, and DWARF for inlined frames and
+//! file:line). Rust and C++ names come out demangled.
+//!
+//! The caller passes addresses as they should be looked up: return addresses of
+//! non-leaf frames are expected to be already decremented.
+
+mod elf;
+mod error;
+mod frame;
+mod kernel;
+mod maps;
+mod snapshot;
+mod user;
+mod vdso;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+pub use error::Error;
+pub use frame::{Frame, Resolution, Stats, Symbolized, UnresolvedReason};
+
+use elf::ElfSymbolizer;
+use kernel::KernelSymbols;
+use maps::Backing;
+use snapshot::{FileState, FileTable, Snapshot};
+
+/// An executable file mapping of a process, as needed by pprof's mapping table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub start: u64,
+    pub end: u64,
+    /// File offset of `start`.
+    pub file_offset: u64,
+    /// Path as the process mapped it (the file may since have been deleted).
+    pub path: String,
+    /// GNU build-id note, when the file has one and could be read.
+    pub build_id: Option<Vec<u8>>,
+}
+
+/// Symbolizes kernel and user addresses, caching parsed files and snapshots.
+///
+/// Not `Send`: blazesym's caches are single-threaded. Create it on the thread
+/// that symbolizes.
+#[derive(Debug)]
+pub struct Symbolizer {
+    elf: ElfSymbolizer,
+    files: FileTable,
+    processes: HashMap<u32, Snapshot>,
+    /// `None` until first needed; `Some(None)` if loading failed (not retried
+    /// implicitly: kallsyms does not appear later).
+    kernel: Option<Option<KernelSymbols>>,
+    /// Copy of the vDSO, made on first need; `Some(None)` if that failed.
+    vdso: Option<Option<vdso::VdsoImage>>,
+    stats: Stats,
+}
+
+impl Default for Symbolizer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Symbolizer {
+    pub fn new() -> Self {
+        Self {
+            elf: ElfSymbolizer::new(),
+            files: FileTable::default(),
+            processes: HashMap::new(),
+            kernel: None,
+            vdso: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Records what is needed to symbolize `pid`'s user addresses later, even
+    /// after it exits or its binaries are deleted/replaced: its memory map and
+    /// open handles to its executable mapped files (through
+    /// `/proc/PID/map_files/START-END`, falling back to the path). Idempotent per
+    /// pid: an existing snapshot is kept (see [`Self::forget_process`]).
+    pub fn snapshot_process(&mut self, pid: u32) -> Result<(), Error> {
+        if !self.processes.contains_key(&pid) {
+            let snap = snapshot::take(pid, &mut self.files, None)?;
+            self.processes.insert(pid, snap);
+        }
+        Ok(())
+    }
+
+    /// Drops the snapshot of `pid` (e.g. when the pid is about to be reused),
+    /// closing files no other snapshot needs.
+    pub fn forget_process(&mut self, pid: u32) {
+        if self.processes.remove(&pid).is_some() {
+            self.files.sweep();
+        }
+    }
+
+    /// Symbolizes user-space addresses of `pid`, snapshotting it first if not
+    /// done yet. One [`Symbolized`] per input address, in order.
+    ///
+    /// If some address is outside every known mapping and the process is still
+    /// alive, its memory map is re-read once (it may have loaded code since).
+    pub fn symbolize_user(&mut self, pid: u32, addrs: &[u64]) -> Vec<Symbolized> {
+        let fresh = !self.processes.contains_key(&pid);
+        if let Err(err) = self.snapshot_process(pid) {
+            let reason = match err {
+                Error::ProcessGone { .. } => UnresolvedReason::ProcessGone,
+                _ => UnresolvedReason::NoMapping,
+            };
+            let one = Symbolized::unresolved("[unknown]".into(), None, reason);
+            return self.counted(vec![one; addrs.len()]);
+        }
+        if !fresh && user::any_unmapped(&self.processes[&pid], addrs) {
+            // Failure means the process is gone: the old snapshot is all there is.
+            if let Ok(snap) = snapshot::take(pid, &mut self.files, self.processes.get(&pid)) {
+                self.processes.insert(pid, snap);
+            }
+        }
+        let result = user::symbolize(&mut self.elf, &self.processes[&pid], &mut self.vdso, addrs);
+        self.counted(result)
+    }
+
+    /// Symbolizes kernel addresses through kallsyms (loaded once, lazily).
+    pub fn symbolize_kernel(&mut self, addrs: &[u64]) -> Vec<Symbolized> {
+        if self.kernel.is_none() {
+            let _ = self.load_kernel_symbols();
+        }
+        let result = match self.kernel.as_ref().and_then(Option::as_ref) {
+            Some(ksyms) => {
+                // Dedupe: stacks repeat the same few kernel addresses a lot.
+                let mut unique: Vec<u64> = addrs.to_vec();
+                unique.sort_unstable();
+                unique.dedup();
+                let syms: Vec<Symbolized> = unique.iter().map(|&a| ksyms.symbolize(a)).collect();
+                addrs
+                    .iter()
+                    .map(|a| syms[unique.binary_search(a).expect("address collected")].clone())
+                    .collect()
+            }
+            None => addrs
+                .iter()
+                .map(|&a| {
+                    kernel::unresolved(a, None, None, UnresolvedReason::KernelSymbolsUnavailable)
+                })
+                .collect(),
+        };
+        self.counted(result)
+    }
+
+    /// (Re)loads kallsyms now, to report why kernel symbols are unavailable.
+    pub fn load_kernel_symbols(&mut self) -> Result<(), Error> {
+        match KernelSymbols::load() {
+            Ok(ksyms) => {
+                self.kernel = Some(Some(ksyms));
+                Ok(())
+            }
+            Err(err) => {
+                self.kernel = Some(None);
+                Err(err)
+            }
+        }
+    }
+
+    /// Symbolizes file offsets of the ELF file at `path` directly, without a
+    /// process. Frames are named after the file's basename.
+    pub fn symbolize_file(
+        &mut self,
+        path: impl AsRef<Path>,
+        file_offsets: &[u64],
+    ) -> Vec<Symbolized> {
+        let path = path.as_ref();
+        let module = path
+            .file_name()
+            .map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy());
+        let mut unique = file_offsets.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let syms = self.elf.symbolize(path, &module, &unique);
+        let result = file_offsets
+            .iter()
+            .map(|o| syms[unique.binary_search(o).expect("offset collected")].clone())
+            .collect();
+        self.counted(result)
+    }
+
+    /// Executable file mappings of a snapshotted process, with build-ids.
+    /// Empty if `pid` has no snapshot.
+    pub fn mappings(&self, pid: u32) -> Vec<Mapping> {
+        let Some(snap) = self.processes.get(&pid) else {
+            return Vec::new();
+        };
+        snap.entries
+            .iter()
+            .filter(|e| e.executable)
+            .filter_map(|e| {
+                let Backing::File { path, .. } = &e.backing else {
+                    return None;
+                };
+                let build_id = match snap.file(e) {
+                    Some(FileState::Open(file)) => file
+                        .build_id
+                        .get_or_init(|| {
+                            blazesym::helper::read_elf_build_id(&file.fd_path)
+                                .ok()
+                                .flatten()
+                                .map(|id| id.into_owned())
+                        })
+                        .clone(),
+                    _ => None,
+                };
+                Some(Mapping {
+                    start: e.start,
+                    end: e.end,
+                    file_offset: e.offset,
+                    path: path.clone(),
+                    build_id,
+                })
+            })
+            .collect()
+    }
+
+    /// Build-id of the executable mapping of `pid` whose file basename is `module`.
+    pub fn build_id(&self, pid: u32, module: &str) -> Option<Vec<u8>> {
+        self.mappings(pid)
+            .into_iter()
+            .find(|m| maps::basename(&m.path) == module)
+            .and_then(|m| m.build_id)
+    }
+
+    /// Totals so far: addresses resolved and unresolved, by reason.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn counted(&mut self, result: Vec<Symbolized>) -> Vec<Symbolized> {
+        result.iter().for_each(|s| self.stats.count(s));
+        result
+    }
+}

@@ -1,0 +1,114 @@
+//! User-space addresses: map each to its mapping, then symbolize per file.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::elf::ElfSymbolizer;
+use crate::frame::{Symbolized, UnresolvedReason};
+use crate::maps::{self, Backing};
+use crate::snapshot::{FileState, OpenFile, Snapshot};
+use crate::vdso::VdsoImage;
+
+/// Whether some address lies outside every known mapping (a hint that the
+/// process mapped new code since the snapshot).
+pub(crate) fn any_unmapped(snap: &Snapshot, addrs: &[u64]) -> bool {
+    addrs
+        .iter()
+        .any(|&a| maps::find(&snap.entries, a).is_none())
+}
+
+/// Addresses of one file, gathered so blazesym is called once per file.
+struct FileBatch<'s> {
+    file: &'s Rc<OpenFile>,
+    module: String,
+    /// (file offset, index of the input address).
+    wanted: Vec<(u64, usize)>,
+}
+
+/// `vdso`: a copy of the vDSO image, loaded on first need (see [`VdsoImage`]).
+pub(crate) fn symbolize(
+    elf: &mut ElfSymbolizer,
+    snap: &Snapshot,
+    vdso: &mut Option<Option<VdsoImage>>,
+    addrs: &[u64],
+) -> Vec<Symbolized> {
+    let mut out: Vec<Option<Symbolized>> = vec![None; addrs.len()];
+    let mut batches: HashMap<*const OpenFile, FileBatch<'_>> = HashMap::new();
+    // (offset into the vDSO, index of the input address).
+    let mut vdso_wanted: Vec<(u64, usize)> = Vec::new();
+
+    for (i, &addr) in addrs.iter().enumerate() {
+        let Some(entry) = maps::find(&snap.entries, addr).map(|j| &snap.entries[j]) else {
+            out[i] = Some(Symbolized::unresolved(
+                "[unknown]".into(),
+                None,
+                UnresolvedReason::NoMapping,
+            ));
+            continue;
+        };
+        let module = entry.module_name();
+        let in_mapping = addr - entry.start;
+        let file_offset = entry.offset + in_mapping;
+        let unresolved = |reason| Some(Symbolized::unresolved_in(&module, file_offset, reason));
+        out[i] = match (&entry.backing, snap.file(entry)) {
+            (Backing::File { .. }, _) if !entry.executable => {
+                unresolved(UnresolvedReason::NotExecutable)
+            }
+            (Backing::File { .. }, Some(FileState::Open(file))) => {
+                batches
+                    .entry(Rc::as_ptr(file))
+                    .or_insert_with(|| FileBatch {
+                        file,
+                        module,
+                        wanted: Vec::new(),
+                    })
+                    .wanted
+                    .push((file_offset, i));
+                None
+            }
+            (Backing::File { .. }, Some(FileState::Failed(reason))) => unresolved(*reason),
+            (Backing::File { .. }, None) => unresolved(UnresolvedReason::FileUnreadable),
+            (Backing::Special(name), _) if name == "[vdso]" => {
+                vdso_wanted.push((in_mapping, i));
+                None
+            }
+            // JIT code, heap, stack, vdso...: the offset into the mapping is all we have.
+            (Backing::Special(_) | Backing::Anonymous, _) => Some(Symbolized::unresolved_in(
+                &module,
+                in_mapping,
+                UnresolvedReason::AnonymousMapping,
+            )),
+        };
+    }
+
+    for batch in batches.into_values() {
+        let mut offsets: Vec<u64> = batch.wanted.iter().map(|&(off, _)| off).collect();
+        offsets.sort_unstable();
+        offsets.dedup();
+        let results = elf.symbolize(&batch.file.fd_path, &batch.module, &offsets);
+        for (off, i) in batch.wanted {
+            let k = offsets.binary_search(&off).expect("offset was collected");
+            out[i] = Some(results[k].clone());
+        }
+    }
+    if !vdso_wanted.is_empty() {
+        let image = vdso.get_or_insert_with(VdsoImage::copy_own);
+        let mut offsets: Vec<u64> = vdso_wanted.iter().map(|&(off, _)| off).collect();
+        offsets.sort_unstable();
+        offsets.dedup();
+        let results = match image {
+            Some(image) => elf.symbolize(&image.fd_path, "[vdso]", &offsets),
+            None => offsets
+                .iter()
+                .map(|&off| Symbolized::unresolved_in("[vdso]", off, UnresolvedReason::Unsupported))
+                .collect(),
+        };
+        for (off, i) in vdso_wanted {
+            out[i] =
+                Some(results[offsets.binary_search(&off).expect("offset was collected")].clone());
+        }
+    }
+    out.into_iter()
+        .map(|s| s.expect("every address handled"))
+        .collect()
+}
