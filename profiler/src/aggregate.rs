@@ -22,10 +22,10 @@ pub struct Shape {
 /// Frame counts that went into a profile, for the health summary.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FrameStats {
-    /// Frames in all samples (each weighted by its stack's count... in samples, not time).
+    /// Frames in the profile, each counted with its stack's weight (in the
+    /// profile's unit), so the unresolved share is a share of what is shown.
     pub frames: u64,
     pub unresolved_frames: u64,
-    /// Stacks whose user part ended at MAX depth (possibly cut).
     pub distinct_stacks: u64,
     pub processes: u64,
 }
@@ -79,9 +79,10 @@ pub fn build(
             stack.push(names.marker(label));
         }
         let frames = (key.user_depth + key.kernel_depth) as u64;
-        stats.frames += frames * count;
-        stats.unresolved_frames += unresolved * count;
-        profile.add(stack, weight(*count));
+        let weight = weight(*count);
+        stats.frames += frames * weight;
+        stats.unresolved_frames += unresolved * weight;
+        profile.add(stack, weight);
     }
     stats
 }

@@ -7,7 +7,7 @@ use crate::{
     error::Result,
     output::{self, Destination},
     privileges,
-    profile::{Profile, Unit},
+    profile::Profile,
     session::{self, Mode},
     signals, summary,
 };
@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let mut symbolizer = Symbolizer::new();
     let recording = session::record(&settings, &mut symbolizer)?;
 
+    let post_processing = std::time::Instant::now();
     let mut profile = Profile::new(aggregate::unit_for(settings.mode, settings.frequency));
     let mut frames = FrameStats::default();
     let per_thread = settings.per_thread;
@@ -48,13 +49,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             frames.add(aggregate::build(&mut profile, &recording.off_cpu, &mut symbolizer, names, &off, ns_to_us));
         }
     }
-    debug_assert!(matches!(profile.unit, Unit::Samples { .. } | Unit::Microseconds));
 
     let health = summary::Health::new(&recording, frames);
     let bytes = output::render(&profile, settings.format, &settings.svg, &health.one_line(&recording, settings.mode))
         .map_err(|e| crate::error::Error::Io(format!("cannot render the flame graph: {e}")))?;
     output::write_atomically(&destination, &bytes)?;
     eprint!("{}", summary::render(&recording, &health, settings.mode));
+    eprintln!("  post-processing (symbolize, render, write): {:.3} s", post_processing.elapsed().as_secs_f64());
     Ok(recording.exit_status.unwrap_or(0))
 }
 

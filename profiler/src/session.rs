@@ -85,7 +85,8 @@ impl Settings {
             follow_forks: matches!(self.target, Target::Command(_)),
             kernel_frames: self.kernel_frames,
             user_frames: self.user_frames,
-            keep_preempted: self.include_preempted,
+            // Wall-clock time includes waiting for a CPU: --wall keeps it.
+            keep_preempted: self.include_preempted || self.mode == Mode::Wall,
             record_state: self.state_marker,
             min_block_ns: self.min_block_us.saturating_mul(1000),
             max_block_ns: self.max_block_us.map(|us| us.saturating_mul(1000)),

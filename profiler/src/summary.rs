@@ -96,12 +96,11 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
     }
     let _ = writeln!(
         s,
-        "  processes: {}, distinct stacks: {}, unresolved frames: {} of {} ({:.2}%)",
+        "  processes: {}, distinct stacks: {}, unresolved frames: {:.2}% (weighted by {})",
         health.frames.processes,
         health.frames.distinct_stacks,
-        health.frames.unresolved_frames,
-        health.frames.frames,
-        100.0 * health.unresolved_share()
+        100.0 * health.unresolved_share(),
+        if mode == Mode::OnCpu { "samples" } else { "time" }
     );
     if recording.snapshot_failures > 0 {
         let _ = writeln!(s, "  {} processes ended before their mappings could be read", recording.snapshot_failures);
