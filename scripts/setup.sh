@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# All set-up for building and testing flameprof on a fresh Debian 12 machine
+# (root, Rust stable + nightly installed). Idempotent: fast when done already.
+#   scripts/setup.sh           toolchain for the BPF side
+#   scripts/setup.sh --tests   also the reference tools tests and benchmarks use
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+"$here/setup-toolchain.sh"
+
+if [[ "${1:-}" == "--tests" ]]; then
+    # perf (peer in benchmarks), bpftrace (off-CPU peer), go (go tool pprof
+    # reads our pprof output in tests).
+    missing=()
+    command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
+    command -v bpftrace >/dev/null 2>&1 || missing+=(bpftrace)
+    command -v go >/dev/null 2>&1 || missing+=(golang-go)
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+fi
+log "ready"
