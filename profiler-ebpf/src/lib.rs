@@ -16,6 +16,7 @@ pub mod names {
     pub const ON_CPU_PROGRAM: &str = "on_cpu_sample";
     pub const OFF_CPU_PROGRAM: &str = "off_cpu_switch";
     pub const FORK_PROGRAM: &str = "follow_fork";
+    pub const EXEC_PROGRAM: &str = "reannounce_on_exec";
     pub const ON_CPU_COUNTS: &str = "ON_CPU_COUNTS";
     pub const OFF_CPU_TIMES: &str = "OFF_CPU_TIMES";
     pub const OFF_CPU_STARTS: &str = "OFF_CPU_STARTS";

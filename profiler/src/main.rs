@@ -9,6 +9,7 @@ mod profile;
 mod run;
 mod session;
 mod signals;
+mod snapshots;
 mod summary;
 mod target;
 

@@ -17,6 +17,7 @@ use crate::{
     error::Result,
     output::{Format, SvgOptions},
     signals,
+    snapshots::Snapshots,
     target::{self, GatedCommand},
 };
 
@@ -116,13 +117,13 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         probes.add_target(pid)?;
     }
     let mut process_names = HashMap::new();
-    let mut snapshot_failures = 0;
-    for &pid in &initial_targets {
-        if let Some(name) = target::process_name(pid) {
-            process_names.insert(pid, name);
-        }
-        if matches!(settings.target, Target::Processes(_)) && symbolizer.snapshot_process(pid).is_err() {
-            snapshot_failures += 1;
+    let mut snapshots = Snapshots::default();
+    if let Target::Processes(pids) = &settings.target {
+        for &pid in pids {
+            if let Some(name) = target::process_name(pid) {
+                process_names.insert(pid, name);
+            }
+            snapshots.announce(symbolizer, pid);
         }
     }
     let mut new_processes = probes.take_new_processes()?;
@@ -144,10 +145,9 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
                 // After exec the child of `-- CMD` has the command's name: refresh.
                 process_names.insert(pid, name);
             }
-            if symbolizer.snapshot_process(pid).is_err() {
-                snapshot_failures += 1;
-            }
+            snapshots.announce(symbolizer, pid);
         }
+        snapshots.tick(symbolizer);
         if let Some(signal) = signals::received() {
             break StopReason::Signal(signal);
         }
@@ -170,6 +170,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     let elapsed = started.elapsed();
     let now_ns = monotonic_ns();
     probes.stop();
+    snapshots.finish(symbolizer);
     if progress {
         eprint!("\r\x1b[K");
     }
@@ -177,7 +178,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     let on_cpu = probes.on_cpu_counts()?;
     let off_cpu = if settings.probe_settings().off_cpu { probes.off_cpu_times(now_ns)? } else { Vec::new() };
     let counters = probes.counters()?;
-    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, exit_status, stopped_by, snapshot_failures })
+    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, exit_status, stopped_by, snapshot_failures: snapshots.failures })
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {

@@ -87,6 +87,15 @@ impl Symbolizer {
         Ok(())
     }
 
+    /// Re-reads `pid`'s memory map into its snapshot, keeping what the old
+    /// snapshot knew of since-unmapped code: libraries loaded after the first
+    /// snapshot (by the dynamic loader or dlopen) resolve too.
+    pub fn refresh_process(&mut self, pid: u32) -> Result<(), Error> {
+        let snap = snapshot::take(pid, &mut self.files, self.processes.get(&pid))?;
+        self.processes.insert(pid, snap);
+        Ok(())
+    }
+
     /// Drops the snapshot of `pid` (e.g. when the pid is about to be reused),
     /// closing files no other snapshot needs.
     pub fn forget_process(&mut self, pid: u32) {

@@ -107,11 +107,16 @@ impl Probes {
 
     /// Starts recording: loads the programs into the kernel and attaches them.
     pub fn attach(&mut self) -> Result<()> {
-        let btf = if self.settings.off_cpu || self.settings.follow_forks {
+        let needs_btf = self.settings.off_cpu || self.settings.follow_forks;
+        let btf = if needs_btf || Path::new(KERNEL_BTF).exists() {
             Some(Btf::from_sys_fs().map_err(|e| Error::bpf("reading the kernel's BTF", e))?)
         } else {
             None
         };
+        // Optional: without it a process that execs keeps its first snapshot.
+        if let Some(btf) = &btf {
+            self.attach_tracepoint(names::EXEC_PROGRAM, "sched_process_exec", btf)?;
+        }
         if self.settings.follow_forks {
             self.attach_tracepoint(names::FORK_PROGRAM, "sched_process_fork", btf.as_ref().unwrap())?;
         }

@@ -1,0 +1,70 @@
+//! When to snapshot a process's mappings. A process is announced by its first
+//! sample, which may come before the dynamic loader has mapped its libraries,
+//! so each one is read again shortly after and then now and then while it
+//! lives (dlopen); each read adds to what the snapshot knew, so code that is
+//! unmapped later, or a process that exits, still resolves.
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
+
+use symbolize::Symbolizer;
+
+/// Re-reads after an announcement; then every `PERIODIC`.
+const FOLLOW_UPS: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(1000)];
+const PERIODIC: Duration = Duration::from_secs(3);
+
+#[derive(Default)]
+pub struct Snapshots {
+    /// Next refresh time and how many follow-ups were done, per live process.
+    due: HashMap<u32, (Instant, usize)>,
+    announced: HashSet<u32>,
+    /// Processes whose mappings could not be read at all.
+    pub failures: u64,
+}
+
+impl Snapshots {
+    /// A process to snapshot now (a target given up front, or announced by
+    /// the kernel side). A second announcement of a pid means it exec'd: its
+    /// old snapshot describes another program and is dropped.
+    pub fn announce(&mut self, symbolizer: &mut Symbolizer, pid: u32) {
+        if !self.announced.insert(pid) {
+            symbolizer.forget_process(pid);
+        }
+        self.read(symbolizer, pid, 0, Instant::now());
+    }
+
+    /// Runs the refreshes that are due.
+    pub fn tick(&mut self, symbolizer: &mut Symbolizer) {
+        let now = Instant::now();
+        let due: Vec<(u32, usize)> =
+            self.due.iter().filter(|(_, (at, _))| *at <= now).map(|(&pid, &(_, n))| (pid, n)).collect();
+        for (pid, follow_ups) in due {
+            self.read(symbolizer, pid, follow_ups, now);
+        }
+    }
+
+    /// A last read of every live process before recording ends.
+    pub fn finish(&mut self, symbolizer: &mut Symbolizer) {
+        let pids: Vec<u32> = self.due.keys().copied().collect();
+        for pid in pids {
+            let _ = symbolizer.refresh_process(pid);
+        }
+    }
+
+    fn read(&mut self, symbolizer: &mut Symbolizer, pid: u32, follow_ups: usize, now: Instant) {
+        match symbolizer.refresh_process(pid) {
+            Ok(()) => {
+                let wait = FOLLOW_UPS.get(follow_ups).copied().unwrap_or(PERIODIC);
+                self.due.insert(pid, (now + wait, follow_ups + 1));
+            }
+            Err(_) => {
+                // Gone: whatever was read before stays in the symbolizer.
+                self.due.remove(&pid);
+                if follow_ups == 0 {
+                    self.failures += 1;
+                }
+            }
+        }
+    }
+}
