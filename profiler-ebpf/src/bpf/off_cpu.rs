@@ -20,6 +20,8 @@ use super::{
 const TASK_RUNNING: u32 = 0;
 const TASK_INTERRUPTIBLE: u32 = 0x1;
 const TASK_UNINTERRUPTIBLE: u32 = 0x2;
+/// Set for a task's last switch-out: it never comes back, so it is no wait.
+const TASK_DEAD: u32 = 0x80;
 
 #[btf_tracepoint(function = "sched_switch")]
 pub fn off_cpu_switch(ctx: BtfTracePointContext) -> i32 {
@@ -48,6 +50,9 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
         return;
     }
     bump(counter::OFF_CPU_SWITCHES);
+    if state & TASK_DEAD != 0 {
+        return;
+    }
     let involuntary = preempt || state == TASK_RUNNING;
     if involuntary && config.keep_preempted == 0 {
         return;
