@@ -71,7 +71,9 @@ pub fn build(
             let symbolized = &symbols.user[&(key.tgid, adjust(address, index))];
             unresolved += push_frames(&mut stack, symbolized, FrameKind::User, &mut names);
         }
-        for (index, &address) in kernel_addresses(key).iter().enumerate().rev() {
+        let kernel = kernel_addresses(key);
+        let glue = tracing_glue_depth(kernel, &symbols.kernel);
+        for (index, &address) in kernel.iter().enumerate().skip(glue).rev() {
             let symbolized = &symbols.kernel[&adjust(address, index)];
             unresolved += push_frames(&mut stack, symbolized, FrameKind::Kernel, &mut names);
         }
@@ -91,6 +93,23 @@ pub fn build(
 /// Index 0 is the leaf: an exact instruction pointer, left as is.
 fn adjust(address: u64, index: usize) -> u64 {
     if index == 0 { address } else { address.saturating_sub(1) }
+}
+
+/// A stack read from a tracepoint program starts inside flameprof's own BPF
+/// program and the tracepoint machinery that called it; those leaf frames say
+/// nothing about the traced task, so they are left out.
+fn tracing_glue_depth(kernel: &[u64], symbols: &HashMap<u64, Symbolized>) -> usize {
+    const GLUE: [&str; 5] = ["bpf_prog_", "bpf_trampoline_", "bpf_trace_run", "__bpf_trace_", "__traceiter_"];
+    kernel
+        .iter()
+        .enumerate()
+        .take_while(|&(index, address)| {
+            symbols[&adjust(*address, index)]
+                .frames
+                .first()
+                .is_some_and(|f| GLUE.iter().any(|g| f.function.starts_with(g)))
+        })
+        .count()
 }
 
 fn user_addresses(key: &StackKey) -> &[u64] {

@@ -1,11 +1,11 @@
 //! The command line: a thin clap layer that turns flags into `Settings`.
 use std::{ffi::OsString, path::PathBuf, time::Duration};
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     error::{Error, Result},
-    output::{Format, SvgOptions},
+    output::{Destination, Format, SvgOptions},
     session::{Mode, Settings, Target},
 };
 
@@ -13,8 +13,12 @@ use crate::{
 /// frames together, and write a flame graph.
 #[derive(Debug, Parser)]
 #[command(name = "flameprof", version, about, long_about = None)]
-#[command(after_help = "Examples:\n  flameprof -p 1234 -d 30 > cpu.svg\n  flameprof -o build.folded -- make -j2\n  flameprof --off-cpu -p 1234 -d 10 -o wait.svg")]
+#[command(args_conflicts_with_subcommands = true, subcommand_help_heading = "Commands for CI (instead of recording)")]
+#[command(after_help = "Examples:\n  flameprof -p 1234 -d 30 > cpu.svg\n  flameprof -o build.folded -- make -j2\n  flameprof --off-cpu -p 1234 -d 10 -o wait.svg\n  flameprof -o cpu.pb.gz -o cpu.svg --summary-json run.json -- cargo bench\n  flameprof diff base.pb.gz cpu.pb.gz -o diff.svg --fail-above 5\n  flameprof report cpu.pb.gz --top 15 --markdown\n\nExit status: the command's with `-- CMD` (outputs are written even when it fails);\n1 for errors, --max-unresolved failures; 2 for usage errors.")]
 pub struct Cli {
+    #[command(subcommand)]
+    pub analysis: Option<Analysis>,
+
     /// Profile these processes (all their threads, also those created while recording).
     #[arg(short, long, value_delimiter = ',', value_name = "PID[,PID...]")]
     pub pid: Vec<u32>,
@@ -27,12 +31,23 @@ pub struct Cli {
     /// Samples per second per CPU.
     #[arg(short = 'F', long, default_value_t = 99, value_name = "HZ")]
     pub frequency: u64,
-    /// Write the profile here (default: stdout). The extension picks the format.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Output format; default from the -o extension, else svg.
+    /// Write the profile here (default: stdout; `-` is stdout). Repeat for several
+    /// formats of one recording. The extension picks the format: .svg, .folded/.txt,
+    /// .pb.gz (pprof), .speedscope.json.
+    #[arg(short, long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub output: Vec<PathBuf>,
+    /// Output format: of the only output, or of outputs whose extension names
+    /// none; default from the -o extension, else svg.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Also write a JSON summary of the run: samples, losses by cause, unresolved
+    /// frames, duration, command exit status, the outputs written.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    /// Fail the run (exit status 1, after writing every output) when more than PCT
+    /// percent of the frames are unresolved.
+    #[arg(long, value_name = "PCT")]
+    pub max_unresolved: Option<f64>,
     /// Only user-space frames.
     #[arg(short = 'U', long, conflicts_with = "kernel_only")]
     pub user_only: bool,
@@ -85,6 +100,57 @@ pub struct Cli {
     pub command: Vec<OsString>,
 }
 
+/// The commands that work on recorded profiles instead of recording.
+#[derive(Debug, Subcommand)]
+pub enum Analysis {
+    /// Compare two profiles (folded or pprof): per-function share changes, a
+    /// differential flame graph, and a regression gate.
+    #[command(after_help = "Exit status: 0; 1 when --fail-above finds a regression (one line per function on stderr);\n2 for unreadable inputs or bad arguments.")]
+    Diff(DiffArgs),
+    /// The top functions of a profile (folded or pprof) by self and total share.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The reference profile (e.g. from the base branch).
+    pub base: PathBuf,
+    /// The profile to check.
+    pub new: PathBuf,
+    /// Write a differential flame graph (SVG): red grew, blue shrank, `[new]` only
+    /// in NEW, `[only in BASE]` gone.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit with status 1 when a function's total share grew by more than PCT
+    /// percentage points.
+    #[arg(long, value_name = "PCT")]
+    pub fail_above: Option<f64>,
+    #[command(flatten)]
+    pub table: TableArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A folded or pprof (.pb.gz) profile.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub table: TableArgs,
+}
+
+/// How `diff` and `report` print their tables.
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    /// Show at most N functions per table.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// JSON instead of tables.
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// Markdown tables (for $GITHUB_STEP_SUMMARY).
+    #[arg(long)]
+    pub markdown: bool,
+}
+
 /// Colour palettes offered (inferno's basic palettes).
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Palette {
@@ -103,6 +169,38 @@ pub enum Palette {
 }
 
 impl Cli {
+    /// Where each output goes and in which format, checked for clashes.
+    pub fn outputs(&self) -> Result<Vec<(Destination, Format)>> {
+        if let Some(pct) = self.max_unresolved {
+            if !(0.0..=100.0).contains(&pct) {
+                return Err(Error::Usage(format!("--max-unresolved {pct} is not a percentage (0 to 100)")));
+            }
+        }
+        let fallback = self.format.unwrap_or(Format::Svg);
+        if self.output.is_empty() {
+            return Ok(vec![(Destination::Stdout, fallback)]);
+        }
+        let single = self.output.len() == 1;
+        let mut outputs: Vec<(Destination, Format)> = Vec::new();
+        for path in &self.output {
+            let format = match (single, self.format) {
+                (true, Some(format)) => format,
+                _ => Format::from_path(path).unwrap_or(fallback),
+            };
+            let destination = if path.as_os_str() == "-" { Destination::Stdout } else { Destination::File(path.clone()) };
+            let clash = outputs.iter().any(|(d, _)| match (d, &destination) {
+                (Destination::Stdout, Destination::Stdout) => true,
+                (Destination::File(a), Destination::File(b)) => a == b,
+                _ => false,
+            });
+            if clash {
+                return Err(Error::Usage(format!("-o {} is given twice", path.display())));
+            }
+            outputs.push((destination, format));
+        }
+        Ok(outputs)
+    }
+
     pub fn into_settings(self) -> Result<Settings> {
         let usage = |msg: String| Err(Error::Usage(msg));
         if !(1..=100_000).contains(&self.frequency) {
@@ -142,12 +240,11 @@ impl Cli {
         } else {
             Mode::OnCpu
         };
-        let format = match self.format {
-            Some(format) => format,
-            None => match &self.output {
-                Some(path) => Format::from_path(path).unwrap_or(Format::Svg),
-                None => Format::Svg,
-            },
+        // The first output; run.rs writes them all (`Cli::outputs`).
+        let (first, format) = self.outputs()?.swap_remove(0);
+        let output = match first {
+            Destination::File(path) => Some(path),
+            Destination::Stdout => None,
         };
         let title = self.title.unwrap_or_else(|| default_title(mode).to_string());
         Ok(Settings {
@@ -162,7 +259,7 @@ impl Cli {
             max_block_us: self.max_block,
             include_preempted: self.include_preempted,
             state_marker: self.state_marker,
-            output: self.output,
+            output,
             format,
             svg: SvgOptions {
                 title,
@@ -180,5 +277,40 @@ fn default_title(mode: Mode) -> &'static str {
         Mode::OnCpu => "On-CPU Flame Graph",
         Mode::OffCpu => "Off-CPU Time Flame Graph",
         Mode::Wall => "Wall-Clock Time Flame Graph (on-CPU and off-CPU)",
+    }
+}
+
+#[cfg(test)]
+mod ci_tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("flameprof").chain(args.iter().copied())).expect("parses")
+    }
+
+    #[test]
+    fn several_outputs_take_their_format_from_the_extension() {
+        let cli = parse(&["-o", "a.svg", "-o", "a.pb.gz", "-o", "a.speedscope.json", "-o", "a.data", "--format", "folded", "--", "true"]);
+        let formats: Vec<Format> = cli.outputs().unwrap().into_iter().map(|(_, f)| f).collect();
+        assert_eq!(formats, [Format::Svg, Format::Pprof, Format::Speedscope, Format::Folded]);
+        // A single output: --format wins, as before.
+        let cli = parse(&["-o", "a.svg", "--format", "pprof"]);
+        assert_eq!(cli.outputs().unwrap()[0].1, Format::Pprof);
+        assert_eq!(cli.into_settings().unwrap().format, Format::Pprof);
+        assert!(parse(&["-o", "a.svg", "-o", "a.svg"]).outputs().is_err());
+        assert!(parse(&["--max-unresolved", "120"]).outputs().is_err());
+    }
+
+    #[test]
+    fn subcommands_and_recording_flags_do_not_mix() {
+        let cli = parse(&["diff", "a.pb.gz", "b.folded", "--fail-above", "5"]);
+        assert!(matches!(cli.analysis, Some(Analysis::Diff(ref d)) if d.fail_above == Some(5.0)));
+        let cli = parse(&["report", "a.pb.gz", "--top", "3", "--markdown"]);
+        assert!(matches!(cli.analysis, Some(Analysis::Report(ref r)) if r.table.top == 3 && r.table.markdown));
+        // After `--`, `diff` is a command to profile.
+        let cli = parse(&["-F", "999", "--", "diff", "x", "y"]);
+        assert!(cli.analysis.is_none());
+        assert_eq!(cli.command, ["diff", "x", "y"]);
+        assert!(Cli::try_parse_from(["flameprof", "-F", "99", "report", "a"]).is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! flameprof: sample kernel and user stacks with BPF and write a flame graph.
 mod aggregate;
+mod analyze;
 mod bpf;
 mod cli;
 mod error;
@@ -16,7 +17,10 @@ mod target;
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let mut cli = cli::Cli::parse();
+    if let Some(analysis) = cli.analysis.take() {
+        std::process::exit(analyze::run(analysis));
+    }
     let code = match run::run(cli) {
         Ok(code) => code,
         Err(error) => {

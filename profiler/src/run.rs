@@ -1,10 +1,12 @@
 //! A whole run: check, record, symbolize, write, summarize.
+use std::collections::HashMap;
+
 use symbolize::Symbolizer;
 
 use crate::{
     aggregate::{self, FrameStats, Shape},
     cli::Cli,
-    error::Result,
+    error::{Error, Result},
     output::{self, Destination},
     privileges,
     profile::Profile,
@@ -14,12 +16,18 @@ use crate::{
 
 /// Returns the process exit code: the command's with `-- CMD`, else 0.
 pub fn run(cli: Cli) -> Result<i32> {
+    let outputs = cli.outputs()?;
+    let summary_json = cli.summary_json.clone().map(Destination::File);
+    let max_unresolved = cli.max_unresolved;
     let settings = cli.into_settings()?;
-    let destination = match &settings.output {
-        Some(path) => Destination::File(path.clone()),
-        None => Destination::Stdout,
-    };
-    output::check_destination(&destination, settings.format)?;
+    // Settings keep the first output (one-output callers); all are written here.
+    debug_assert!(settings.format == outputs[0].1 && settings.output.is_some() == matches!(outputs[0].0, Destination::File(_)));
+    for (destination, format) in &outputs {
+        output::check_destination(destination, *format)?;
+    }
+    if let Some(destination) = &summary_json {
+        output::check_destination(destination, output::Format::Folded)?;
+    }
     privileges::check()?;
     signals::install();
 
@@ -51,12 +59,71 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 
     let health = summary::Health::new(&recording, frames);
-    let bytes = output::render(&profile, settings.format, &settings.svg, &health.one_line(&recording, settings.mode))
-        .map_err(|e| crate::error::Error::Io(format!("cannot render the flame graph: {e}")))?;
-    output::write_atomically(&destination, &bytes)?;
+    let context = output::Context {
+        svg: &settings.svg,
+        health: health.lines(&recording, settings.mode),
+        time_kind: if settings.mode == Mode::Wall { "wall" } else { "off-cpu" },
+        modules: modules(&recording, &symbolizer),
+        duration_ns: recording.elapsed.as_nanos() as u64,
+        start_unix_ns: start_unix_ns(recording.elapsed),
+    };
+    // Every output is written even when the command failed: its profile is
+    // what explains the failure.
+    let mut written = Vec::new();
+    for (destination, format) in &outputs {
+        let bytes = output::render(&profile, *format, &context)
+            .map_err(|e| Error::Io(format!("cannot render the {} output: {e}", format.name())))?;
+        output::write_atomically(destination, &bytes)?;
+        let path = match destination {
+            Destination::File(path) => path.display().to_string(),
+            Destination::Stdout => "-".to_string(),
+        };
+        written.push((path, format.name()));
+    }
+    let unresolved_percent = 100.0 * health.unresolved_share();
+    let unresolved_failure = max_unresolved.filter(|&max| unresolved_percent > max);
+    if let Some(destination) = &summary_json {
+        let json = summary::json(&recording, &health, settings.mode, &written, max_unresolved.map(|max| (max, unresolved_failure.is_some())));
+        let mut bytes = serde_json::to_vec_pretty(&json).expect("a JSON value always serializes");
+        bytes.push(b'\n');
+        output::write_atomically(destination, &bytes)?;
+    }
     eprint!("{}", summary::render(&recording, &health, settings.mode));
     eprintln!("  post-processing (symbolize, render, write): {:.3} s", post_processing.elapsed().as_secs_f64());
+    if let Some(max) = unresolved_failure {
+        return Err(Error::Io(format!(
+            "{unresolved_percent:.1}% of frames are unresolved, above --max-unresolved {max} (outputs written anyway): install debug symbols or build with frame pointers"
+        )));
+    }
     Ok(recording.exit_status.unwrap_or(0))
+}
+
+/// Module basename → path, build-id and range, from the snapshots of the
+/// recorded processes (the first process mapping a module wins).
+fn modules(recording: &session::Recording, symbolizer: &Symbolizer) -> HashMap<String, output::ModuleInfo> {
+    let mut pids: Vec<u32> = recording.on_cpu.iter().chain(&recording.off_cpu).map(|(key, _)| key.tgid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let mut modules = HashMap::new();
+    for pid in pids {
+        for mapping in symbolizer.mappings(pid) {
+            let name = mapping.path.rsplit('/').next().unwrap_or(&mapping.path).to_string();
+            modules.entry(name).or_insert_with(|| output::ModuleInfo {
+                path: mapping.path.clone(),
+                build_id: mapping.build_id.clone(),
+                start: mapping.start,
+                end: mapping.end,
+                file_offset: mapping.file_offset,
+            });
+        }
+    }
+    modules
+}
+
+/// When the recording started, in Unix nanoseconds.
+fn start_unix_ns(elapsed: std::time::Duration) -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    now.saturating_sub(elapsed).as_nanos() as u64
 }
 
 fn ns_to_us(ns: u64) -> u64 {

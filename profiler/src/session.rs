@@ -128,6 +128,9 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     }
     let mut new_processes = probes.take_new_processes()?;
     probes.attach()?;
+    // Read kallsyms while our programs are loaded: their symbols let the
+    // off-CPU stacks be cut where the tracing glue ends.
+    let _ = symbolizer.load_kernel_symbols();
     let started = Instant::now();
     if let Some(command) = &mut command {
         command.release()?;

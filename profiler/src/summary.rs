@@ -42,6 +42,31 @@ impl Health {
         ratio(self.frames.unresolved_frames, self.frames.frames)
     }
 
+    /// Share of recorded on-CPU samples whose stacks are complete: no stack
+    /// read fault and not cut at the depth limit (a lower bound when a sample
+    /// has several problems).
+    pub fn complete_stack_share(&self) -> f64 {
+        let recorded = self.samples.saturating_sub(self.lost_samples());
+        let incomplete = self.kernel_stack_faults + self.user_stack_faults + self.full_depth;
+        if recorded == 0 { 1.0 } else { 1.0 - ratio(incomplete.min(recorded), recorded) }
+    }
+
+    /// The health lines every output carries: the one-line summary, then what
+    /// is incomplete.
+    pub fn lines(&self, recording: &Recording, mode: Mode) -> Vec<String> {
+        let mut lines = vec![self.one_line(recording, mode)];
+        if mode != Mode::OffCpu {
+            lines.push(format!(
+                "{:.1}% of samples with a complete stack ({} kernel and {} user stack faults, {} at the depth limit)",
+                100.0 * self.complete_stack_share(),
+                self.kernel_stack_faults,
+                self.user_stack_faults,
+                self.full_depth
+            ));
+        }
+        lines
+    }
+
     /// One line for the SVG subtitle.
     pub fn one_line(&self, recording: &Recording, mode: Mode) -> String {
         let mut line = format!("{:.1} s", recording.elapsed.as_secs_f64());
@@ -58,6 +83,61 @@ impl Health {
 
 fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+/// `--summary-json`: the run as a machine reads it. `outputs` are (path,
+/// format) pairs; `max_unresolved` the threshold and whether it was exceeded.
+pub fn json(
+    recording: &Recording,
+    health: &Health,
+    mode: Mode,
+    outputs: &[(String, &str)],
+    max_unresolved: Option<(f64, bool)>,
+) -> serde_json::Value {
+    let c = &recording.counters;
+    let stopped_by = match recording.stopped_by {
+        StopReason::Duration => "duration".to_string(),
+        StopReason::Signal(signal) => format!("signal {signal}"),
+        StopReason::TargetEnded => "target ended".to_string(),
+    };
+    let round = |share: f64| (share * 1e6).round() / 1e4; // percent, 4 decimals
+    serde_json::json!({
+        "mode": match mode { Mode::OnCpu => "on-cpu", Mode::OffCpu => "off-cpu", Mode::Wall => "wall" },
+        "duration_seconds": recording.elapsed.as_secs_f64(),
+        "stopped_by": stopped_by,
+        "command_exit_status": recording.exit_status,
+        "samples": {
+            "taken": health.samples,
+            "recorded": health.samples.saturating_sub(health.lost_samples()),
+            "lost": health.lost_samples(),
+            "lost_by_cause": {
+                "counts_map_full": c.get(counter::COUNTS_MAP_FULL),
+                "scratch_unavailable": c.get(counter::SCRATCH_UNAVAILABLE),
+            },
+            "complete_stack_percent": round(health.complete_stack_share()),
+            "kernel_stack_faults": health.kernel_stack_faults,
+            "user_stack_faults": health.user_stack_faults,
+            "stacks_at_depth_limit": health.full_depth,
+        },
+        "off_cpu": {
+            "context_switches": health.off_cpu_switches,
+            "blocks_lost": health.off_cpu_lost,
+            "blocks_lost_by_cause": {
+                "starts_map_full": c.get(counter::OFF_CPU_STARTS_FULL),
+                "times_map_full": c.get(counter::OFF_CPU_MAP_FULL),
+            },
+        },
+        "frames": {
+            "weighted_total": health.frames.frames,
+            "weighted_unresolved": health.frames.unresolved_frames,
+            "unresolved_percent": round(health.unresolved_share()),
+            "distinct_stacks": health.frames.distinct_stacks,
+            "processes": health.frames.processes,
+        },
+        "max_unresolved_percent": max_unresolved.map(|(pct, _)| pct),
+        "max_unresolved_exceeded": max_unresolved.map(|(_, exceeded)| exceeded),
+        "outputs": outputs.iter().map(|(path, format)| serde_json::json!({ "path": path, "format": format })).collect::<Vec<_>>(),
+    })
 }
 
 /// The multi-line summary printed on stderr at the end.

@@ -3,7 +3,7 @@
 //! graph colour schemes know.
 use std::fmt::Write;
 
-use crate::profile::{Frame, FrameKind, Profile};
+use crate::profile::{Frame, FrameKind, Profile, Unit};
 
 /// The text of one frame as folded output shows it.
 pub fn frame_label(frame: &Frame) -> String {
@@ -23,6 +23,58 @@ pub fn frame_label(frame: &Frame) -> String {
         _ => {}
     }
     label
+}
+
+/// Markers flameprof adds (root or leaf frames that are not code).
+pub const MARKERS: &[&str] =
+    &["[on-cpu]", "[off-cpu]", "[sleeping]", "[uninterruptible]", "[preempted]", "[other state]"];
+
+/// The inverse of [`frame_label`], as far as a label tells: the name, its
+/// kind (`Task` is decided by the reader from the position) and whether it
+/// is inlined.
+pub fn parse_label(label: &str) -> (&str, FrameKind, bool) {
+    if let Some(name) = label.strip_suffix("_[k]") {
+        (name, FrameKind::Kernel, false)
+    } else if let Some(name) = label.strip_suffix("_[i]") {
+        (name, FrameKind::User, true)
+    } else if MARKERS.contains(&label) {
+        (label, FrameKind::Marker, false)
+    } else {
+        (label, FrameKind::User, false)
+    }
+}
+
+/// The first header line: what the counts measure. The folded reader reads it
+/// back; no header line ends in a digit, so tools that take `# ...` for a
+/// stack still see no count and skip it.
+pub fn unit_header(unit: Unit) -> String {
+    match unit {
+        Unit::Samples { frequency_hz } => format!("# flameprof profile: samples at {frequency_hz} Hz"),
+        Unit::Microseconds => "# flameprof profile: microseconds".to_string(),
+    }
+}
+
+/// The unit a header line names, if it is a flameprof unit line.
+pub fn parse_unit_header(line: &str) -> Option<Unit> {
+    let rest = line.strip_prefix("# flameprof profile: ")?.trim();
+    if rest == "microseconds" {
+        return Some(Unit::Microseconds);
+    }
+    let hz = rest.strip_prefix("samples at ")?.strip_suffix(" Hz")?;
+    Some(Unit::Samples { frequency_hz: hz.parse().ok()? })
+}
+
+/// The folded file flameprof writes: `# ` header lines (unit, then health),
+/// then the stacks. Not for inferno, which would take the header for stacks.
+pub fn render_with_header(profile: &Profile, health: &[String]) -> String {
+    let mut text = unit_header(profile.unit);
+    text.push('\n');
+    for line in health {
+        let line = line.replace(['\n', '\r'], " ");
+        let _ = writeln!(text, "# health: {line}");
+    }
+    text.push_str(&render(profile));
+    text
 }
 
 /// One line per distinct stack, sorted, so equal profiles give equal files.
@@ -46,7 +98,6 @@ pub fn render(profile: &Profile) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Unit;
 
     fn frame(name: &str, kind: FrameKind, inlined: bool) -> Frame {
         Frame { inlined, ..Frame::plain_for_test(name, kind) }
@@ -74,5 +125,26 @@ mod tests {
             render(&profile),
             "app;idle 1\napp;main;helper<[u8: 4]>_[i];do_syscall_64_[k] 5\n"
         );
+    }
+
+    #[test]
+    fn header_lines_are_comments_that_end_without_a_count() {
+        let mut profile = Profile::new(Unit::Samples { frequency_hz: 999 });
+        profile.add(vec![Frame::task("app"), frame("main", FrameKind::User, false)], 4);
+        let text = render_with_header(&profile, &["2.0 s, 4 samples, 0 lost, 0.0% of frames unresolved".into()]);
+        let header: Vec<&str> = text.lines().filter(|l| l.starts_with("# ")).collect();
+        assert_eq!(header.len(), 2);
+        assert!(header.iter().all(|l| !l.ends_with(|c: char| c.is_ascii_digit())));
+        assert_eq!(parse_unit_header(header[0]), Some(profile.unit));
+        assert_eq!(parse_unit_header(&unit_header(Unit::Microseconds)), Some(Unit::Microseconds));
+        assert!(text.ends_with("app;main 4\n"));
+    }
+
+    #[test]
+    fn labels_parse_back() {
+        assert_eq!(parse_label("do_syscall_64_[k]"), ("do_syscall_64", FrameKind::Kernel, false));
+        assert_eq!(parse_label("helper_[i]"), ("helper", FrameKind::User, true));
+        assert_eq!(parse_label("[off-cpu]"), ("[off-cpu]", FrameKind::Marker, false));
+        assert_eq!(parse_label("[unknown]"), ("[unknown]", FrameKind::User, false));
     }
 }

@@ -1,0 +1,100 @@
+//! Per-function shares of a profile: self (the function is the leaf) and
+//! total (the function is anywhere on the stack, counted once per stack).
+//! Functions are named by their folded label (`_[k]` marks kernel frames);
+//! process and marker frames are not functions and are left out.
+use std::collections::{BTreeMap, HashSet};
+
+use crate::{
+    output::folded,
+    profile::{FrameKind, Profile, Unit},
+};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Weights {
+    pub self_weight: u64,
+    pub total_weight: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Shares {
+    pub unit: Unit,
+    pub total: u64,
+    pub functions: BTreeMap<String, Weights>,
+}
+
+impl Shares {
+    pub fn of(profile: &Profile) -> Self {
+        let mut functions: BTreeMap<String, Weights> = BTreeMap::new();
+        for (stack, weight) in profile.sorted_stacks() {
+            let code: Vec<String> = stack
+                .iter()
+                .filter(|f| matches!(f.kind, FrameKind::User | FrameKind::Kernel))
+                .map(folded::frame_label)
+                .collect();
+            let mut seen = HashSet::new();
+            for label in &code {
+                if seen.insert(label) {
+                    functions.entry(label.clone()).or_default().total_weight += weight;
+                }
+            }
+            if let Some(leaf) = code.last() {
+                functions.get_mut(leaf).expect("inserted above").self_weight += weight;
+            }
+        }
+        Shares { unit: profile.unit, total: profile.total(), functions }
+    }
+
+    /// Share of the total, in percent.
+    pub fn percent(&self, weight: u64) -> f64 {
+        if self.total == 0 { 0.0 } else { 100.0 * weight as f64 / self.total as f64 }
+    }
+
+    pub fn get(&self, function: &str) -> Weights {
+        self.functions.get(function).copied().unwrap_or_default()
+    }
+
+    /// Functions by descending `key`, then by name.
+    pub fn top(&self, key: impl Fn(&Weights) -> u64, n: usize) -> Vec<(&str, Weights)> {
+        let mut rows: Vec<(&str, Weights)> = self.functions.iter().map(|(f, w)| (f.as_str(), *w)).collect();
+        rows.sort_by(|a, b| key(&b.1).cmp(&key(&a.1)).then_with(|| a.0.cmp(b.0)));
+        rows.retain(|r| key(&r.1) > 0);
+        rows.truncate(n);
+        rows
+    }
+}
+
+/// Plain-text and Markdown tables.
+pub fn table(headers: &[&str], rows: &[Vec<String>], markdown: bool) -> String {
+    let mut out = String::new();
+    if markdown {
+        out.push_str(&format!("| {} |\n", headers.join(" | ")));
+        let rule: Vec<&str> = headers.iter().enumerate().map(|(i, _)| if i + 1 == headers.len() { "---" } else { "---:" }).collect();
+        out.push_str(&format!("| {} |\n", rule.join(" | ")));
+        for row in rows {
+            let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
+        return out;
+    }
+    // Right-aligned numbers, the last column (the function) left-aligned.
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len() - 1;
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i == last { c.to_string() } else { format!("{c:>width$}", width = widths[i]) })
+            .collect();
+        parts.join("  ").trim_end().to_string() + "\n"
+    };
+    out.push_str(&line(headers.to_vec()));
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}

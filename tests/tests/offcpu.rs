@@ -1,0 +1,235 @@
+//! Issue 3: off-CPU and wall-clock profiles, end to end.
+
+use flameprof_tests::*;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(40);
+const SLEEP: &str = "offcpu_blocks::sleep_200ms";
+const PIPE: &str = "offcpu_blocks::wait_on_pipe";
+
+fn record(args: &[&str], tag: &str) -> (Folded, Run) {
+    let dir = TempDir::new(tag);
+    let out = dir.join("o.folded");
+    let mut all: Vec<String> = vec!["-o".into(), s(&out)];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let run = flameprof(&all, T);
+    run.assert_success(&format!("flameprof {}", all.join(" ")));
+    (Folded::read(&out), run)
+}
+
+fn secs(us: u64) -> f64 {
+    us as f64 / 1e6
+}
+
+/// Stacks containing `user_fn` have kernel frames leafward of it, one of
+/// them a scheduler frame.
+fn assert_kernel_below(folded: &Folded, user_fn: &str) {
+    let total = folded.with_frame(user_fn);
+    let with_sched = folded.sum_where(|s| {
+        s.position(user_fn).is_some_and(|i| {
+            let below = &s.frames[i + 1..];
+            below.iter().any(|f| is_kernel(f) && f.contains("schedule"))
+        })
+    });
+    assert!(
+        with_sched as f64 >= 0.9 * total as f64,
+        "{user_fn}: only {with_sched} of {total} µs have a kernel schedule frame leafward\n{}",
+        folded.describe_top(6)
+    );
+}
+
+#[test]
+fn off_cpu_times_match_the_blocks() {
+    root_or_skip!();
+    let (folded, _) = record(&["--off-cpu", "--", &example("offcpu_blocks")], "off");
+    let sleep = secs(folded.with_frame(SLEEP));
+    let pipe = secs(folded.with_frame(PIPE));
+    assert!(within(sleep, 1.0, 0.10), "{SLEEP}: {sleep:.3} s off CPU, expected 1.0 s ± 10%\n{}", folded.describe_top(8));
+    assert!(within(pipe, 0.5, 0.10), "{PIPE}: {pipe:.3} s off CPU, expected 0.5 s ± 10%\n{}", folded.describe_top(8));
+    assert_kernel_below(&folded, SLEEP);
+    assert_kernel_below(&folded, PIPE);
+}
+
+#[test]
+fn preemption_is_left_out_unless_asked_for() {
+    root_or_skip!();
+    // 4 busy workers on 2 CPUs: runnable threads are preempted constantly.
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let n = (cpus * 2).clamp(2, 8).to_string();
+    for include in [false, true] {
+        let work = Background::spawn(bin("threads"), &["3", &n]);
+        std::thread::sleep(Duration::from_millis(600)); // workers start after 0.5 s
+        let pid = work.pid().to_string();
+        let mut args = vec!["--off-cpu", "--state-marker", "-p", &pid, "-d", "2"];
+        if include {
+            args.push("--include-preempted");
+        }
+        let (folded, _) = record(&args, "preempt");
+        let preempted = folded.sum_where(|s| s.leaf() == "[preempted]");
+        let preempted_in_workers = folded.sum_where(|s| {
+            s.leaf() == "[preempted]" && s.frames.iter().any(|f| f.starts_with("threads::worker_"))
+        });
+        if include {
+            // Ideal: (N - CPUs) threads × 2 s waiting for a CPU; ask for a quarter.
+            let expected = (n.parse::<f64>().unwrap() - cpus as f64) * 2.0;
+            assert!(
+                secs(preempted_in_workers) >= 0.25 * expected,
+                "--include-preempted: only {:.3} s of [preempted] under worker functions (ideal ≈ {expected:.1} s)\n{}",
+                secs(preempted_in_workers),
+                folded.describe_top(8)
+            );
+        } else {
+            assert_eq!(preempted, 0, "[preempted] frames without --include-preempted:\n{}", folded.describe_top(8));
+        }
+        // Every off-CPU stack carries a state marker leaf.
+        let unmarked = folded.sum_where(|s| !s.leaf().starts_with('[') || !s.leaf().ends_with(']'));
+        assert_eq!(unmarked, 0, "--state-marker: stacks without a marker leaf\n{}", folded.describe_top(8));
+    }
+}
+
+#[test]
+fn min_and_max_block_filter_by_length() {
+    root_or_skip!();
+    let (min, _) = record(&["--off-cpu", "--min-block", "150000", "--", &example("offcpu_blocks")], "min");
+    let (max, _) = record(&["--off-cpu", "--max-block", "150000", "--", &example("offcpu_blocks")], "max");
+    let (min_sleep, min_pipe) = (secs(min.with_frame(SLEEP)), secs(min.with_frame(PIPE)));
+    let (max_sleep, max_pipe) = (secs(max.with_frame(SLEEP)), secs(max.with_frame(PIPE)));
+    assert!(within(min_sleep, 1.0, 0.10), "--min-block 150000: sleep_200ms {min_sleep:.3} s, expected 1.0 s\n{}", min.describe_top(6));
+    assert_eq!(min_pipe, 0.0, "--min-block 150000 kept 100 ms pipe waits:\n{}", min.describe_top(6));
+    assert_eq!(max_sleep, 0.0, "--max-block 150000 kept 200 ms sleeps:\n{}", max.describe_top(6));
+    assert!(within(max_pipe, 0.5, 0.10), "--max-block 150000: wait_on_pipe {max_pipe:.3} s, expected 0.5 s\n{}", max.describe_top(6));
+}
+
+#[test]
+fn off_cpu_process_that_exits_is_symbolized_and_ends_the_recording() {
+    root_or_skip!();
+    let mut work = Background::spawn(bin("offcpu_blocks"), &[] as &[&str]);
+    let pid = work.pid().to_string();
+    let (folded, run) = record(&["--off-cpu", "-p", &pid, "-d", "10"], "offexit");
+    assert!(work.wait(Duration::from_secs(1)).is_some(), "offcpu_blocks still running");
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "flameprof ran {:?}: it did not stop when its target ended (-d 10)",
+        run.elapsed
+    );
+    // The pipe phase (after the first second) is recorded in full; the
+    // sleeps only after flameprof attached.
+    let pipe = secs(folded.with_frame(PIPE));
+    let sleep = secs(folded.with_frame(SLEEP));
+    assert!(within(pipe, 0.5, 0.10), "{PIPE}: {pipe:.3} s, expected 0.5 s ± 10%\n{}", folded.describe_top(8));
+    assert!(sleep >= 0.2 && sleep <= 1.1, "{SLEEP}: {sleep:.3} s\n{}", folded.describe_top(8));
+    let unresolved = folded.sum_where(|s| s.frames.iter().any(|f| f.contains("[unknown]")));
+    assert!(
+        (unresolved as f64) < 0.05 * folded.total() as f64,
+        "{unresolved} of {} µs have unresolved frames\n{}",
+        folded.total(),
+        folded.describe_top(8)
+    );
+}
+
+/// Total (µs) under [on-cpu] and [off-cpu].
+fn wall_split(folded: &Folded) -> (f64, f64) {
+    let on = secs(folded.sum_where(|s| s.root() == "[on-cpu]"));
+    let off = secs(folded.sum_where(|s| s.root() == "[off-cpu]"));
+    (on, off)
+}
+
+#[test]
+fn wall_of_a_single_threaded_burner_is_its_run_time() {
+    root_or_skip!();
+    // spinner burns for 1 s of wall time from its start: one thread, ≈ 1 s.
+    // --state-marker tells preemption (CPU contention from other jobs on
+    // the machine, which --wall rightly counts as off-CPU) from sleeping.
+    let (folded, run) = record(&["--wall", "--state-marker", "--", &example("spinner"), "1"], "wall1");
+    let roots = folded.by_root();
+    assert!(
+        roots.keys().all(|r| r == "[on-cpu]" || r == "[off-cpu]"),
+        "--wall: roots other than [on-cpu]/[off-cpu]: {roots:?}"
+    );
+    let (on, off) = wall_split(&folded);
+    let total = on + off;
+    let recorded = recorded_seconds(&run.stderr).unwrap_or(1.0);
+    assert!(within(total, 1.0, 0.10), "--wall spinner 1: total {total:.3} s (on {on:.3}, off {off:.3}), expected 1.0 s ± 10% (recorded {recorded} s)");
+    let preempted = secs(folded.sum_where(|s| s.root() == "[off-cpu]" && s.leaf() == "[preempted]"));
+    assert!(
+        on + preempted >= 0.9 * total && on >= 0.3 * total,
+        "--wall spinner 1: on-CPU {on:.3} s + preempted {preempted:.3} s of {total:.3} s: the burner is not mostly on CPU\n{}",
+        folded.describe_top(6)
+    );
+    assert!(folded.sum_where(|s| s.root() == "[on-cpu]" && s.contains("spinner::spin")) > 0);
+}
+
+#[test]
+fn wall_of_offcpu_blocks_counts_both_threads() {
+    root_or_skip!();
+    // offcpu_blocks: the main thread runs ≈ 1.5 s (1.0 s of sleeps, 0.5 s of
+    // pipe reads); the pipe-writer thread is spawned first and lives until
+    // the end (blocked in the channel during the sleeps, then in
+    // writer_delay). Expected total ≈ 2 × the program's own measured time,
+    // which it prints on stderr.
+    let (folded, run) = record(&["--wall", "--", &example("offcpu_blocks")], "wall2");
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("offcpu_blocks:"))
+        .unwrap_or_else(|| panic!("no timing line from offcpu_blocks:\n{}", run.stderr));
+    let nums: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse::<f64>().ok())
+        .collect();
+    assert_eq!(nums.len(), 2, "timing line {line:?}");
+    let wall = nums[0] + nums[1];
+    let expected = 2.0 * wall;
+    let (on, off) = wall_split(&folded);
+    let total = on + off;
+    assert!(
+        within(total, expected, 0.10),
+        "--wall offcpu_blocks: total {total:.3} s (on {on:.3}, off {off:.3}), expected 2 threads × {wall:.3} s = {expected:.3} s ± 10%\n{}",
+        folded.describe_top(8)
+    );
+    let sleep = secs(folded.sum_where(|s| s.root() == "[off-cpu]" && s.contains(SLEEP)));
+    let pipe = secs(folded.sum_where(|s| s.root() == "[off-cpu]" && s.contains(PIPE)));
+    assert!(within(sleep, 1.0, 0.10), "--wall: [off-cpu] {SLEEP} {sleep:.3} s");
+    assert!(within(pipe, 0.5, 0.10), "--wall: [off-cpu] {PIPE} {pipe:.3} s");
+}
+
+#[test]
+fn wall_state_markers_are_only_on_off_cpu_stacks() {
+    root_or_skip!();
+    // A thread state is a property of a block, not of an on-CPU sample.
+    let (folded, _) = record(&["--wall", "--state-marker", "--", &example("spinner"), "0.5"], "wallmark");
+    let markers = ["[sleeping]", "[uninterruptible]", "[preempted]", "[other state]"];
+    let on_marked = folded.sum_where(|s| s.root() == "[on-cpu]" && markers.contains(&s.leaf()));
+    let on = folded.sum_where(|s| s.root() == "[on-cpu]");
+    assert!(on > 0, "no [on-cpu] stacks");
+    assert_eq!(
+        on_marked, 0,
+        "--wall --state-marker: {on_marked} of {on} µs of [on-cpu] stacks end in a thread-state marker\n{}",
+        folded.describe_top(6)
+    );
+}
+
+#[test]
+fn off_cpu_stacks_do_not_show_the_profilers_own_frames() {
+    root_or_skip!();
+    // The switch-out stack should end in the scheduler, not in the
+    // tracepoint / BPF machinery that recorded it (and a JIT-ed BPF program
+    // must not be symbolized as some unrelated kernel symbol).
+    let (folded, _) = record(&["--off-cpu", "--", &example("offcpu_blocks")], "machinery");
+    let machinery = |f: &str| {
+        let name = f.strip_suffix("_[k]").unwrap_or(f);
+        name.starts_with("bpf_trace_run")
+            || name.starts_with("__traceiter_")
+            || name.starts_with("__bpf_trace_")
+            || name.starts_with("bpf_prog_")
+            || name == "_einittext"
+    };
+    let polluted = folded.sum_where(|s| s.frames.iter().any(|f| machinery(f)));
+    assert_eq!(
+        polluted,
+        0,
+        "{polluted} of {} µs of off-CPU stacks contain tracing/BPF frames:\n{}",
+        folded.total(),
+        folded.describe_top(4)
+    );
+}

@@ -1,0 +1,293 @@
+//! Issue 2: on-CPU sampling, end to end (real flameprof, real workloads).
+
+use flameprof_tests::*;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(40);
+
+/// Records `-F 999 -- cpu_split SECONDS RATIO` and returns the hot share
+/// among samples in hot or cold.
+fn cpu_split_hot_share(seconds: &str, ratio: &str) -> (f64, u64, Folded) {
+    let dir = TempDir::new("split");
+    let out = dir.join("split.folded");
+    let run = flameprof(&["-F", "999", "-o", &s(&out), "--", &example("cpu_split"), seconds, ratio], T);
+    run.assert_success("flameprof -- cpu_split");
+    let folded = Folded::read(&out);
+    let hot = folded.with_frame("cpu_split::hot_three_quarters");
+    let cold = folded.with_frame("cpu_split::cold_one_quarter");
+    (share(hot, cold), hot + cold, folded)
+}
+
+#[test]
+fn cpu_split_3_to_1_gives_three_quarters() {
+    root_or_skip!();
+    let (hot, n, folded) = cpu_split_hot_share("3", "3");
+    // 3 s at 999 Hz: about 3000 samples on one thread.
+    assert!(n >= 1000, "only {n} samples in hot/cold:\n{}", folded.describe_top(8));
+    assert!(
+        (hot - 0.75).abs() <= 0.07,
+        "3:1 split: hot share {hot:.3} of {n} samples, expected 0.75 ± 0.07\n{}",
+        folded.describe_top(8)
+    );
+}
+
+#[test]
+fn cpu_split_1_to_1_gives_one_half() {
+    root_or_skip!();
+    let (hot, n, folded) = cpu_split_hot_share("2", "1");
+    assert!(n >= 700, "only {n} samples in hot/cold:\n{}", folded.describe_top(8));
+    assert!(
+        (hot - 0.5).abs() <= 0.07,
+        "1:1 split: hot share {hot:.3} of {n} samples, expected 0.5 ± 0.07\n{}",
+        folded.describe_top(8)
+    );
+}
+
+/// Kernel frames only ever sit leafward of all user frames (after the root).
+fn kernel_after_user(stack: &Stack) -> bool {
+    let frames = &stack.frames[1..];
+    match frames.iter().position(|f| is_kernel(f)) {
+        None => true,
+        Some(first_k) => frames[first_k..].iter().all(|f| is_kernel(f)),
+    }
+}
+
+#[test]
+fn syscall_loop_kernel_frames_are_leafward_of_user_frames() {
+    root_or_skip!();
+    let dir = TempDir::new("syscall");
+    let out = dir.join("sys.folded");
+    flameprof(&["-F", "999", "-o", &s(&out), "--", &example("syscall_loop"), "1.5"], T)
+        .assert_success("flameprof -- syscall_loop");
+    let folded = Folded::read(&out);
+    let user_fn = "syscall_loop::read_dev_zero";
+    let in_fn = folded.with_frame(user_fn);
+    let kernel_below = folded.sum_where(|s| {
+        s.position(user_fn).is_some_and(|i| s.frames[i + 1..].iter().any(|f| is_kernel(f)))
+    });
+    assert!(in_fn >= 300, "only {in_fn} samples contain {user_fn}:\n{}", folded.describe_top(8));
+    let frac = kernel_below as f64 / in_fn as f64;
+    assert!(
+        frac >= 0.80,
+        "{:.1}% of samples in {user_fn} have kernel frames leafward of it, expected >= 80%\n{}",
+        frac * 100.0,
+        folded.describe_top(8)
+    );
+    let bad: Vec<&Stack> = folded.stacks.iter().filter(|s| !kernel_after_user(s)).collect();
+    assert!(bad.is_empty(), "stacks with a kernel frame rootward of a user frame: {bad:#?}");
+}
+
+#[test]
+fn user_only_and_kernel_only() {
+    root_or_skip!();
+    let dir = TempDir::new("uk");
+    let u = dir.join("u.folded");
+    let k = dir.join("k.folded");
+    flameprof(&["-U", "-F", "999", "-o", &s(&u), "--", &example("syscall_loop"), "1"], T).assert_success("-U");
+    flameprof(&["-K", "-F", "999", "-o", &s(&k), "--", &example("syscall_loop"), "1"], T).assert_success("-K");
+
+    let u = Folded::read(&u);
+    assert!(u.total() > 200, "-U: only {} samples", u.total());
+    let kernel_in_u: Vec<&Stack> = u.stacks.iter().filter(|s| s.frames.iter().any(|f| is_kernel(f))).collect();
+    assert!(kernel_in_u.is_empty(), "-U output has kernel frames: {kernel_in_u:#?}");
+    assert!(u.with_frame("syscall_loop::read_dev_zero") > 0, "-U lost the user frames:\n{}", u.describe_top(5));
+
+    let k = Folded::read(&k);
+    assert!(k.total() > 200, "-K: only {} samples", k.total());
+    let user_in_k: Vec<&Stack> = k.stacks.iter().filter(|s| s.frames[1..].iter().any(|f| !is_kernel(f))).collect();
+    assert!(user_in_k.is_empty(), "-K output has user frames below the root: {:#?}", &user_in_k[..user_in_k.len().min(3)]);
+    // The workload spends most of its time in the kernel: most -K samples have kernel frames.
+    let with_kernel = k.sum_where(|s| s.frames.len() > 1);
+    assert!(
+        with_kernel as f64 >= 0.5 * k.total() as f64,
+        "-K: only {with_kernel} of {} samples have kernel frames",
+        k.total()
+    );
+}
+
+#[test]
+fn recursion_100_is_unwound_to_full_depth() {
+    root_or_skip!();
+    let dir = TempDir::new("rec");
+    let out = dir.join("rec.folded");
+    let run = flameprof(&["-F", "999", "-o", &s(&out), "--", &example("recursion"), "100", "2"], T);
+    run.assert_success("flameprof -- recursion 100 2");
+    let folded = Folded::read(&out);
+    let total = folded.total();
+    let full = folded.sum_where(|s| {
+        let depth = s.frames.iter().filter(|f| *f == "recursion::descend").count();
+        let Some(first) = s.position("recursion::descend") else { return false };
+        let last = s.frames.iter().rposition(|f| f == "recursion::descend").unwrap();
+        depth == 100
+            && s.frames[last + 1..].iter().any(|f| f == "recursion::bottom")
+            && s.frames[..first].iter().any(|f| f == "main" || f == "recursion::main")
+    });
+    assert!(
+        full as f64 >= 0.9 * total as f64 && total >= 1000,
+        "only {full} of {total} samples have exactly 100 descend frames between main and bottom\n{}",
+        folded.describe_top(5)
+    );
+    // The truncation counter is reported (and near 0 at this depth).
+    let at_limit = number_before(&run.stderr, "at the 127-frame limit");
+    let at_limit = at_limit.unwrap_or_else(|| panic!("summary has no 'N at the 127-frame limit':\n{}", run.stderr));
+    assert!(at_limit < 0.05 * total as f64, "{at_limit} stacks at the limit for depth 100:\n{}", run.stderr);
+}
+
+#[test]
+fn recursion_200_reports_stacks_at_the_frame_limit() {
+    root_or_skip!();
+    let dir = TempDir::new("rec200");
+    let out = dir.join("rec.folded");
+    let run = flameprof(&["-F", "999", "-o", &s(&out), "--", &example("recursion"), "200", "1"], T);
+    run.assert_success("flameprof -- recursion 200 1");
+    let folded = Folded::read(&out);
+    let total = folded.total();
+    let truncated = folded.sum_where(|s| {
+        let d = s.frames.iter().filter(|f| *f == "recursion::descend").count();
+        d > 0 && d < 200
+    });
+    let at_limit = number_before(&run.stderr, "at the 127-frame limit")
+        .unwrap_or_else(|| panic!("summary has no 'N at the 127-frame limit':\n{}", run.stderr));
+    assert!(
+        at_limit >= 0.5 * truncated as f64 && truncated as f64 >= 0.5 * total as f64,
+        "depth 200: {truncated} of {total} samples truncated, summary says {at_limit} at the limit:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn threads_created_during_recording_are_profiled() {
+    root_or_skip!();
+    let dir = TempDir::new("threads");
+    for per_thread in [false, true] {
+        let out = dir.join(&format!("t{per_thread}.folded"));
+        let work = Background::spawn(bin("threads"), &["2", "3"]);
+        let pid = work.pid().to_string();
+        let mut args = vec!["-p", &pid, "-d", "3", "-o"];
+        let o = s(&out);
+        args.push(&o);
+        if per_thread {
+            args.push("--per-thread");
+        }
+        flameprof(&args, T).assert_success("flameprof -p threads");
+        let folded = Folded::read(&out);
+        let total = folded.total();
+        for i in 0..3 {
+            let f = format!("threads::worker_{i}");
+            let n = folded.with_frame(&f);
+            // 3 equal workers: each expects ~1/3 of the samples.
+            assert!(
+                n as f64 >= 0.15 * total as f64 && n >= 30,
+                "per_thread={per_thread}: {f} has {n} of {total} samples\n{}",
+                folded.describe_top(10)
+            );
+            if per_thread {
+                let name = format!("worker-{i}");
+                let under_name = folded.sum_where(|s| s.contains(&f) && s.frames.get(1) == Some(&name));
+                assert!(
+                    under_name as f64 >= 0.95 * n as f64,
+                    "--per-thread: only {under_name} of {n} samples of {f} have {name} as second frame\n{}",
+                    folded.describe_top(10)
+                );
+            }
+        }
+        if !per_thread {
+            let named = folded.sum_where(|s| s.frames.get(1).is_some_and(|f| f.starts_with("worker-")));
+            assert_eq!(named, 0, "thread names appear without --per-thread");
+        }
+    }
+}
+
+#[test]
+fn exited_process_with_deleted_binary_is_symbolized() {
+    root_or_skip!();
+    let dir = TempDir::new("deleted");
+    let copy = dir.join("spinner");
+    std::fs::copy(bin("spinner"), &copy).expect("copy spinner");
+    let out = dir.join("d.folded");
+    let mut work = Background::spawn(&copy, &["1.5"]);
+    let pid = work.pid().to_string();
+    let fp = spawn_flameprof(&["-p", &pid, "-d", "10", "-o", &s(&out)]);
+    std::thread::sleep(Duration::from_millis(600));
+    std::fs::remove_file(&copy).expect("delete the copied binary");
+    let run = wait_with_timeout(fp, Duration::from_secs(20), "flameprof -p spinner");
+    run.assert_success("flameprof -p spinner");
+    assert!(work.wait(Duration::from_secs(1)).is_some(), "spinner still running");
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "flameprof took {:?}: it did not stop when its only target ended (-d 10)",
+        run.elapsed
+    );
+    let folded = Folded::read(&out);
+    let spin = folded.with_frame("spinner::spin");
+    assert!(
+        spin as f64 >= 0.5 * folded.total() as f64 && spin >= 40,
+        "spinner::spin has {spin} of {} samples after the binary was deleted\n{}",
+        folded.total(),
+        folded.describe_top(5)
+    );
+}
+
+#[test]
+fn command_exit_status_is_returned() {
+    root_or_skip!();
+    let dir = TempDir::new("exit");
+    let out = dir.join("e.folded");
+    let mut cmd = std::process::Command::new(flameprof_bin());
+    cmd.args(["-o", &s(&out), "--", &example("spinner"), "0.3"]).env("EXIT_CODE", "7");
+    let run = run_command(cmd, T);
+    assert_eq!(run.code(), Some(7), "EXIT_CODE=7 spinner: flameprof exit {:?}\n{}", run.status, run.stderr);
+    assert!(Folded::read(&out).with_frame("spinner::spin") > 0, "profile of the failing command missing");
+
+    let run = flameprof(&["-o", &s(&out), "--", &example("spinner"), "0.3"], T);
+    assert_eq!(run.code(), Some(0), "spinner: flameprof exit {:?}\n{}", run.status, run.stderr);
+}
+
+#[test]
+fn children_of_the_command_are_profiled() {
+    root_or_skip!();
+    let dir = TempDir::new("child");
+    let out = dir.join("c.folded");
+    // `; true` keeps the shell from exec-ing spinner in place: a real child.
+    let script = format!("{} 1; true", example("spinner"));
+    flameprof(&["-o", &s(&out), "--", "sh", "-c", &script], T).assert_success("flameprof -- sh -c spinner");
+    let folded = Folded::read(&out);
+    let spin = folded.with_frame("spinner::spin");
+    assert!(
+        spin >= 40 && spin as f64 >= 0.5 * folded.total() as f64,
+        "spinner::spin (child of sh) has {spin} of {} samples\n{}",
+        folded.total(),
+        folded.describe_top(5)
+    );
+}
+
+#[test]
+fn system_wide_shows_the_spinner_with_consistent_root_names() {
+    root_or_skip!();
+    let dir = TempDir::new("all");
+    let out = dir.join("a.folded");
+    let work = Background::spawn(bin("spinner"), &["3"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let run = flameprof(&["-a", "-d", "1", "-o", &s(&out)], T);
+    run.assert_success("flameprof -a");
+    let folded = Folded::read(&out);
+    let roots = folded.by_root();
+    let pid = work.pid();
+    let with_pid = format!("spinner-{pid}");
+    // Rule: with several processes in the profile every root is NAME-PID;
+    // with one it is the bare name.
+    let several = roots.len() > 1;
+    let expected_root = if several { with_pid.clone() } else { "spinner".to_string() };
+    let spin = folded.sum_where(|s| s.root() == expected_root && s.contains("spinner::spin"));
+    assert!(
+        spin >= 40,
+        "no (or few: {spin}) spinner::spin samples under root {expected_root}; roots: {roots:?}"
+    );
+    if several {
+        let bad: Vec<&String> = roots
+            .keys()
+            .filter(|r| !r.rsplit_once('-').is_some_and(|(n, p)| !n.is_empty() && p.parse::<u32>().is_ok()))
+            .collect();
+        assert!(bad.is_empty(), "several processes, but roots without -PID: {bad:?} (all roots: {roots:?})");
+    }
+}

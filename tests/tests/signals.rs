@@ -1,0 +1,89 @@
+//! SIGINT / SIGTERM stop the recording early; the output is still written.
+
+use flameprof_tests::*;
+use std::time::{Duration, Instant};
+
+/// Signals flameprof 1.5 s into a 30 s recording and checks it ends quickly
+/// with a complete profile. `command`: profile `-- spinner 30` (else `-p`).
+fn stop_with(signal: i32, command: bool) {
+    let dir = TempDir::new("sig");
+    let out = dir.join("x.folded");
+    let o = s(&out);
+    let spinner = example("spinner");
+    let background = if command { None } else { Some(Background::spawn(&spinner, &["30"])) };
+    let pid = background.as_ref().map(|b| b.pid().to_string()).unwrap_or_default();
+    let args: Vec<&str> = if command {
+        vec!["-d", "30", "-o", &o, "--", &spinner, "30"]
+    } else {
+        vec!["-d", "30", "-o", &o, "-p", &pid]
+    };
+    let fp = spawn_flameprof(&args);
+    let fp_pid = fp.id();
+    std::thread::sleep(Duration::from_millis(1500));
+    let children = children_of(fp_pid);
+    send_signal(fp_pid, signal);
+    let signalled = Instant::now();
+    let mut fp = fp;
+    let wait_exit = |fp: &mut std::process::Child, limit: Duration| {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(st) = fp.try_wait().unwrap() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    };
+    let exited = wait_exit(&mut fp, Duration::from_secs(6));
+    let took = signalled.elapsed();
+    if exited.is_none() {
+        // Still running: end the command ourselves so flameprof can finish
+        // (and we can still check what it writes), then give up on it.
+        kill_pids_named(&children, "spinner");
+        if wait_exit(&mut fp, Duration::from_secs(10)).is_none() {
+            let _ = fp.kill();
+        }
+    }
+    let run = wait_with_timeout(fp, Duration::from_secs(5), "flameprof after signal");
+    kill_pids_named(&children, "spinner"); // the command, if flameprof left it running
+    let what = format!("signal {signal} ({})", if command { "-- spinner 30" } else { "-p spinner" });
+    assert!(
+        exited.is_some() && took < Duration::from_secs(4),
+        "{what}: flameprof took {took:?} to exit after the signal (exited: {exited:?}); expected a few seconds\nstderr:\n{}",
+        run.stderr
+    );
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{what}: no output written: {e}\n{}", run.stderr));
+    assert!(text.ends_with('\n'), "{what}: output's last line is not terminated");
+    let folded = Folded::parse(&text).unwrap_or_else(|e| panic!("{what}: output: {e}"));
+    // ~1.5 s at 99 Hz recorded before the signal.
+    assert!(
+        folded.with_frame("spinner::spin") >= 60,
+        "{what}: output incomplete: {} samples in spinner::spin\n{}",
+        folded.with_frame("spinner::spin"),
+        folded.describe_top(5)
+    );
+}
+
+#[test]
+fn sigint_stops_a_pid_recording() {
+    root_or_skip!();
+    stop_with(libc::SIGINT, false);
+}
+
+#[test]
+fn sigterm_stops_a_pid_recording() {
+    root_or_skip!();
+    stop_with(libc::SIGTERM, false);
+}
+
+#[test]
+fn sigint_stops_a_command_recording() {
+    root_or_skip!();
+    stop_with(libc::SIGINT, true);
+}
+
+#[test]
+fn sigterm_stops_a_command_recording() {
+    root_or_skip!();
+    stop_with(libc::SIGTERM, true);
+}
