@@ -458,7 +458,13 @@ fn print_table(title: &str, header: &[&str], rows: &[Vec<String>]) {
 /// flameprof's cost over perf's; meaningless when perf's measured cost is not
 /// positive (below the noise).
 fn fmt_ratio(fp: f64, perf: f64) -> String {
-    if perf > 0.0 { format!("{:.2}", fp / perf) } else { "n/a (perf's ≤ 0: noise)".into() }
+    if perf <= 0.0 {
+        "n/a (perf's ≤ 0: noise)".into()
+    } else if fp < 0.0 {
+        "< 0 (flameprof's below noise)".into()
+    } else {
+        format!("{:.2}", fp / perf)
+    }
 }
 
 fn pct(x: f64) -> String {

@@ -26,7 +26,7 @@ pub struct Cli {
     #[arg(short, long, conflicts_with = "pid")]
     pub all: bool,
     /// Stop after SECS seconds (fractions allowed); default: Ctrl-C or the target's end.
-    #[arg(short, long, value_name = "SECS")]
+    #[arg(short, long, value_name = "SECS", allow_negative_numbers = true)]
     pub duration: Option<f64>,
     /// Samples per second per CPU.
     #[arg(short = 'F', long, default_value_t = 99, value_name = "HZ")]
@@ -240,12 +240,7 @@ impl Cli {
         } else {
             Mode::OnCpu
         };
-        // The first output; run.rs writes them all (`Cli::outputs`).
-        let (first, format) = self.outputs()?.swap_remove(0);
-        let output = match first {
-            Destination::File(path) => Some(path),
-            Destination::Stdout => None,
-        };
+        let outputs = self.outputs()?;
         let title = self.title.unwrap_or_else(|| default_title(mode).to_string());
         Ok(Settings {
             target,
@@ -259,8 +254,9 @@ impl Cli {
             max_block_us: self.max_block,
             include_preempted: self.include_preempted,
             state_marker: self.state_marker,
-            output,
-            format,
+            outputs,
+            summary_json: self.summary_json.map(Destination::File),
+            max_unresolved_percent: self.max_unresolved,
             svg: SvgOptions {
                 title,
                 width: self.width,
@@ -296,7 +292,7 @@ mod ci_tests {
         // A single output: --format wins, as before.
         let cli = parse(&["-o", "a.svg", "--format", "pprof"]);
         assert_eq!(cli.outputs().unwrap()[0].1, Format::Pprof);
-        assert_eq!(cli.into_settings().unwrap().format, Format::Pprof);
+        assert_eq!(cli.into_settings().unwrap().outputs[0].1, Format::Pprof);
         assert!(parse(&["-o", "a.svg", "-o", "a.svg"]).outputs().is_err());
         assert!(parse(&["--max-unresolved", "120"]).outputs().is_err());
     }

@@ -17,7 +17,10 @@ mod target;
 use clap::Parser;
 
 fn main() {
-    let mut cli = cli::Cli::parse();
+    let mut cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => exit_on_parse_error(error),
+    };
     if let Some(analysis) = cli.analysis.take() {
         std::process::exit(analyze::run(analysis));
     }
@@ -30,4 +33,18 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Help and version print as clap formats them; a usage error becomes one
+/// line, like every other flameprof error.
+fn exit_on_parse_error(error: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        error.exit();
+    }
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let message = first.trim_start_matches("error: ");
+    eprintln!("flameprof: error: {message}; see `flameprof --help`");
+    std::process::exit(2);
 }

@@ -16,23 +16,20 @@ use crate::{
 
 /// Returns the process exit code: the command's with `-- CMD`, else 0.
 pub fn run(cli: Cli) -> Result<i32> {
-    let outputs = cli.outputs()?;
-    let summary_json = cli.summary_json.clone().map(Destination::File);
-    let max_unresolved = cli.max_unresolved;
     let settings = cli.into_settings()?;
-    // Settings keep the first output (one-output callers); all are written here.
-    debug_assert!(settings.format == outputs[0].1 && settings.output.is_some() == matches!(outputs[0].0, Destination::File(_)));
-    for (destination, format) in &outputs {
+    let (outputs, summary_json) = (&settings.outputs, &settings.summary_json);
+    let max_unresolved = settings.max_unresolved_percent;
+    for (destination, format) in outputs {
         output::check_destination(destination, *format)?;
     }
-    if let Some(destination) = &summary_json {
+    if let Some(destination) = summary_json {
         output::check_destination(destination, output::Format::Folded)?;
     }
     privileges::check()?;
     signals::install();
 
     let mut symbolizer = Symbolizer::new();
-    let recording = session::record(&settings, &mut symbolizer)?;
+    let mut recording = session::record(&settings, &mut symbolizer)?;
 
     let post_processing = std::time::Instant::now();
     let mut profile = Profile::new(aggregate::unit_for(settings.mode, settings.frequency));
@@ -70,7 +67,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     // Every output is written even when the command failed: its profile is
     // what explains the failure.
     let mut written = Vec::new();
-    for (destination, format) in &outputs {
+    for (destination, format) in outputs {
         let bytes = output::render(&profile, *format, &context)
             .map_err(|e| Error::Io(format!("cannot render the {} output: {e}", format.name())))?;
         output::write_atomically(destination, &bytes)?;
@@ -80,9 +77,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         };
         written.push((path, format.name()));
     }
+    recording.wait_for_command();
     let unresolved_percent = 100.0 * health.unresolved_share();
     let unresolved_failure = max_unresolved.filter(|&max| unresolved_percent > max);
-    if let Some(destination) = &summary_json {
+    if let Some(destination) = summary_json {
         let json = summary::json(&recording, &health, settings.mode, &written, max_unresolved.map(|max| (max, unresolved_failure.is_some())));
         let mut bytes = serde_json::to_vec_pretty(&json).expect("a JSON value always serializes");
         bytes.push(b'\n');

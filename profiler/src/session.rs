@@ -5,7 +5,6 @@ use std::{
     collections::HashMap,
     ffi::OsString,
     io::IsTerminal,
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
@@ -15,7 +14,7 @@ use symbolize::Symbolizer;
 use crate::{
     bpf::{self, Counters, ProbeSettings, Probes},
     error::Result,
-    output::{Format, SvgOptions},
+    output::{Destination, Format, SvgOptions},
     signals,
     snapshots::Snapshots,
     target::{self, GatedCommand},
@@ -50,8 +49,11 @@ pub struct Settings {
     pub max_block_us: Option<u64>,
     pub include_preempted: bool,
     pub state_marker: bool,
-    pub output: Option<PathBuf>,
-    pub format: Format,
+    /// Where each output goes, in which format (at least one).
+    pub outputs: Vec<(Destination, Format)>,
+    pub summary_json: Option<Destination>,
+    /// Fail the run when more frames than this are unresolved.
+    pub max_unresolved_percent: Option<f64>,
     pub svg: SvgOptions,
 }
 
@@ -63,11 +65,26 @@ pub struct Recording {
     pub counters: Counters,
     pub elapsed: Duration,
     pub process_names: HashMap<u32, String>,
-    /// The command's exit status (`-- CMD`).
+    /// The command's exit status (`-- CMD`), once `wait_for_command` ran.
     pub exit_status: Option<i32>,
+    /// The command, possibly still running when the recording ended.
+    command: Option<GatedCommand>,
     pub stopped_by: StopReason,
     /// Processes whose mappings could not be snapshotted (gone too soon).
     pub snapshot_failures: u64,
+}
+
+impl Recording {
+    /// Waits for `-- CMD` to end (the recording may have stopped first, by
+    /// -d or a signal) and keeps its exit status.
+    pub fn wait_for_command(&mut self) {
+        if let Some(command) = &mut self.command {
+            if command.try_exit_status().is_none() {
+                eprintln!("flameprof: profile written; waiting for the command (pid {}) to exit", command.pid);
+            }
+            self.exit_status = Some(command.wait_blocking());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,11 +194,15 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     if progress {
         eprint!("\r\x1b[K");
     }
-    let exit_status = command.as_mut().map(|c| c.wait_blocking());
+    if let (StopReason::Signal(signal), Some(command)) = (stopped_by, &command) {
+        // The command gets the signal that stopped us (Ctrl-C from a
+        // terminal reached it already; a SIGTERM from a CI runner did not).
+        command.signal(signal);
+    }
     let on_cpu = probes.on_cpu_counts()?;
     let off_cpu = if settings.probe_settings().off_cpu { probes.off_cpu_times(now_ns)? } else { Vec::new() };
     let counters = probes.counters()?;
-    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, exit_status, stopped_by, snapshot_failures: snapshots.failures })
+    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, exit_status: None, command, stopped_by, snapshot_failures: snapshots.failures })
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {

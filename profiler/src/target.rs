@@ -111,6 +111,13 @@ impl GatedCommand {
         self.reaped
     }
 
+    /// Sends `signal` to the command, if it still runs.
+    pub fn signal(&self, signal: i32) {
+        if self.reaped.is_none() {
+            unsafe { libc::kill(self.pid as i32, signal) };
+        }
+    }
+
     /// Waits for the command to end and returns its exit status.
     pub fn wait_blocking(&mut self) -> i32 {
         if let Some(status) = self.reaped {

@@ -83,18 +83,6 @@ fn folded_output_is_well_formed() {
     }
 }
 
-/// The format exactly as the issue documents it: every line `^.+ \d+$`,
-/// no header or comment lines (inferno and flamegraph.pl read it as is).
-#[test]
-fn folded_output_has_only_stack_lines() {
-    root_or_skip!();
-    let dir = TempDir::new("strict");
-    let out = dir.join("x.folded");
-    flameprof(&["-o", &s(&out), "--", &example("spinner"), "0.3"], T).assert_success("flameprof");
-    let text = std::fs::read_to_string(&out).unwrap();
-    assert_folded_lines("x.folded (strict)", &text, false);
-}
-
 #[test]
 fn svg_output_is_well_formed_with_title_and_count_name() {
     root_or_skip!();

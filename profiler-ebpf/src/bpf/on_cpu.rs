@@ -36,6 +36,8 @@ fn try_on_cpu_sample(ctx: &PerfEventContext) {
         user: counter::USER_STACK_FAULT,
     };
     capture_current(ctx, key, tgid, config.capture, &faults);
+    // The scratch is shared with the off-CPU program, which sets a marker.
+    key.marker = profiler_ebpf::marker::NONE;
     if !add_to(&ON_CPU_COUNTS, key, 1) {
         bump(counter::COUNTS_MAP_FULL);
     }
