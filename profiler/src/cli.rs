@@ -171,11 +171,10 @@ pub enum Palette {
 impl Cli {
     /// Where each output goes and in which format, checked for clashes.
     pub fn outputs(&self) -> Result<Vec<(Destination, Format)>> {
-        if let Some(pct) = self.max_unresolved {
-            if !(0.0..=100.0).contains(&pct) {
+        if let Some(pct) = self.max_unresolved
+            && !(0.0..=100.0).contains(&pct) {
                 return Err(Error::Usage(format!("--max-unresolved {pct} is not a percentage (0 to 100)")));
             }
-        }
         let fallback = self.format.unwrap_or(Format::Svg);
         if self.output.is_empty() {
             return Ok(vec![(Destination::Stdout, fallback)]);
@@ -225,11 +224,10 @@ impl Cli {
         if self.all && !self.command.is_empty() {
             return usage("-a and a command cannot be combined: use one or the other".into());
         }
-        if let Some(max) = self.max_block {
-            if max < self.min_block {
+        if let Some(max) = self.max_block
+            && max < self.min_block {
                 return usage(format!("--max-block {max} is below --min-block {}", self.min_block));
             }
-        }
         if self.width == 0 {
             return usage("--width must be at least 1 pixel".into());
         }

@@ -410,7 +410,7 @@ impl Folded {
     /// The heaviest stacks first, for failure messages.
     pub fn describe_top(&self, n: usize) -> String {
         let mut v: Vec<&Stack> = self.stacks.iter().collect();
-        v.sort_by(|a, b| b.count.cmp(&a.count));
+        v.sort_by_key(|b| std::cmp::Reverse(b.count));
         v.iter()
             .take(n)
             .map(|s| {
@@ -492,8 +492,8 @@ pub fn assert_clean_error(what: &str, run: &Run, needles: &[&str], output: Optio
             problems.push(format!("output file {} was created", p.display()));
         }
         // No temporary sibling left behind either (atomic-write leftovers).
-        if let Some(dir) = p.parent() {
-            if let (Some(name), Ok(entries)) = (p.file_name(), std::fs::read_dir(dir)) {
+        if let Some(dir) = p.parent()
+            && let (Some(name), Ok(entries)) = (p.file_name(), std::fs::read_dir(dir)) {
                 let name = name.to_string_lossy().into_owned();
                 for e in entries.flatten() {
                     let other = e.file_name().to_string_lossy().into_owned();
@@ -502,7 +502,6 @@ pub fn assert_clean_error(what: &str, run: &Run, needles: &[&str], output: Optio
                     }
                 }
             }
-        }
     }
     assert!(
         problems.is_empty(),

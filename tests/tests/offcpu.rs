@@ -117,7 +117,7 @@ fn off_cpu_process_that_exits_is_symbolized_and_ends_the_recording() {
     let pipe = secs(folded.with_frame(PIPE));
     let sleep = secs(folded.with_frame(SLEEP));
     assert!(within(pipe, 0.5, 0.10), "{PIPE}: {pipe:.3} s, expected 0.5 s ± 10%\n{}", folded.describe_top(8));
-    assert!(sleep >= 0.2 && sleep <= 1.1, "{SLEEP}: {sleep:.3} s\n{}", folded.describe_top(8));
+    assert!((0.2..=1.1).contains(&sleep), "{SLEEP}: {sleep:.3} s\n{}", folded.describe_top(8));
     let unresolved = folded.sum_where(|s| s.frames.iter().any(|f| f.contains("[unknown]")));
     assert!(
         (unresolved as f64) < 0.05 * folded.total() as f64,

@@ -63,11 +63,10 @@ fn run_report(args: ReportArgs) -> Result<i32, String> {
 }
 
 fn run_diff(args: DiffArgs) -> Result<i32, String> {
-    if let Some(points) = args.fail_above {
-        if !(points.is_finite() && points >= 0.0) {
+    if let Some(points) = args.fail_above
+        && !(points.is_finite() && points >= 0.0) {
             return Err(format!("--fail-above {points} is not a number of percentage points (0 or more)"));
         }
-    }
     let base = read::load(&args.base)?;
     let new = read::load(&args.new)?;
     let (base_shares, new_shares) = (shares::Shares::of(&base.profile), shares::Shares::of(&new.profile));

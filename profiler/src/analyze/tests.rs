@@ -286,7 +286,7 @@ fn malformed_inputs_are_errors_not_panics() {
         state ^= state << 17;
         let mut bytes = raw.clone();
         let at = (state % bytes.len() as u64) as usize;
-        bytes[at] ^= 1 << (state >> 60) % 8;
+        bytes[at] ^= 1 << ((state >> 60) % 8);
         let _ = read::parse(&bytes);
     }
     let error = read::parse(&raw[..raw.len() / 2]).err();

@@ -58,7 +58,7 @@ impl Probes {
             });
         }
         raise_memlock_limit();
-        let ebpf = EbpfLoader::new().load(BPF_OBJECT).map_err(|e| classify_load_error(e))?;
+        let ebpf = EbpfLoader::new().load(BPF_OBJECT).map_err(classify_load_error)?;
         let mut probes = Probes { ebpf, settings };
         let config = probes.config(kernel_btf)?;
         let mut map: Array<_, Config> = probes.map_mut(names::CONFIG)?;

@@ -36,18 +36,16 @@ pub fn render(profile: &Profile, options: &SvgOptions, subtitle: &str) -> std::i
     inferno.deterministic = true;
     let text = folded::render(profile);
     let mut svg = Vec::new();
-    if text.is_empty() {
-        // inferno refuses empty input; an empty graph still tells the truth.
-        inferno.notes = "no samples were recorded".into();
-        flamegraph::from_lines(&mut inferno, ["[no samples] 0"].into_iter(), &mut svg)
-            .or_else(|_| empty_svg(&options.title, subtitle, &mut svg))?;
+    if text.lines().all(|line| line.starts_with('#')) {
+        // inferno refuses input without stacks; an empty graph still tells the truth.
+        empty_svg(&options.title, subtitle, &mut svg);
         return Ok(svg);
     }
     flamegraph::from_lines(&mut inferno, text.lines(), &mut svg)?;
     Ok(svg)
 }
 
-fn empty_svg(title: &str, subtitle: &str, out: &mut Vec<u8>) -> std::io::Result<()> {
+fn empty_svg(title: &str, subtitle: &str, out: &mut Vec<u8>) {
     let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     out.clear();
     out.extend_from_slice(
@@ -58,7 +56,6 @@ fn empty_svg(title: &str, subtitle: &str, out: &mut Vec<u8>) -> std::io::Result<
         )
         .as_bytes(),
     );
-    Ok(())
 }
 
 fn palette(palette: Palette) -> InfernoPalette {
