@@ -42,6 +42,7 @@
 //! `FLAMEPROF_BENCH_SYM_ADDRS` [20000] addresses per symbolization batch;
 //! `FLAMEPROF_BENCH_OFFCPU_ROUNDS` [7] rounds of the off-CPU comparison;
 //! `FLAMEPROF_BENCH_PINGPONG` [200000] round trips per pingpong run;
+//! `FLAMEPROF_BENCH_PINGPONG_CPU` [1] CPU pingpong is pinned to (empty: not pinned);
 //! `FLAMEPROF_BENCH_NICE` [-10] niceness of the measured commands (profiler
 //! and workload alike), to keep unrelated load on this small machine from
 //! preempting them; 0 to disable.
@@ -1154,23 +1155,37 @@ fn bench_offcpu(ctx: &mut Ctx) {
     } else {
         eprintln!("offcpu: bpftrace not found (apt-get install -y bpftrace): its column is skipped");
     }
+    // Both threads on one CPU (taskset, which execs pingpong in place): the
+    // scheduler's placement otherwise changes from run to run between
+    // same-CPU switches and cross-CPU wake-ups through idle, which differ in
+    // cost by 3x. Empty FLAMEPROF_BENCH_PINGPONG_CPU leaves placement free.
+    let pin = std::env::var("FLAMEPROF_BENCH_PINGPONG_CPU").unwrap_or_else(|_| "1".into());
+    let mut target: Vec<String> = Vec::new();
+    if !pin.is_empty() {
+        // bpftrace -c wants a path that names one binary.
+        let taskset = std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join("taskset")).find(|p| p.exists()))
+            .unwrap_or_else(|| die("taskset not found (util-linux)"));
+        target.extend([taskset.display().to_string(), "-c".into(), pin.clone()]);
+    }
+    target.push(pingpong.display().to_string());
     let run_one = |v: OffCpu, trips: usize| -> (f64, Option<f64>) {
         let t = trips.to_string();
         let ran = match v {
-            OffCpu::Base => run(Command::new(&pingpong).arg(&t), ctx.nice),
+            OffCpu::Base => run(Command::new(&target[0]).args(&target[1..]).arg(&t), ctx.nice),
             OffCpu::Flameprof => run(
                 Command::new(&ctx.flameprof)
                     .args(["--off-cpu", "-o"])
                     .arg(&svg)
                     .arg("--")
-                    .arg(&pingpong)
+                    .args(&target)
                     .arg(&t),
                 ctx.nice,
             ),
             OffCpu::Bpftrace => run(
                 Command::new("bpftrace")
                     .arg("-c")
-                    .arg(format!("{} {t}", pingpong.display()))
+                    .arg(format!("{} {t}", target.join(" ")))
                     .arg(&script),
                 ctx.nice,
             ),
@@ -1227,7 +1242,8 @@ fn bench_offcpu(ctx: &mut Ctx) {
     }
     print_table(
         &format!(
-            "4. Off-CPU: pingpong {trips} round trips ({sw:.0} context switches of the targets per run, ≈{:.2} µs each unprofiled), median of {rounds} interleaved rounds",
+            "4. Off-CPU: pingpong {trips} round trips{} ({sw:.0} context switches of the targets per run, ≈{:.2} µs each unprofiled), median of {rounds} interleaved rounds",
+            if pin.is_empty() { String::new() } else { format!(" on CPU {pin}") },
             1e6 * base / sw
         ),
         &["run", "median time (s)", "slowdown (median)", "slowdown range", "added µs / switch"],
@@ -1237,7 +1253,7 @@ fn bench_offcpu(ctx: &mut Ctx) {
     let mut rows = Vec::new();
     let t = trips.to_string();
     let (ran, stats) = run_with_bpf_stats(
-        Command::new(&ctx.flameprof).args(["--off-cpu", "-o"]).arg(&svg).arg("--").arg(&pingpong).arg(&t),
+        Command::new(&ctx.flameprof).args(["--off-cpu", "-o"]).arg(&svg).arg("--").args(&target).arg(&t),
         ctx.nice,
     );
     check(&ran, "flameprof --off-cpu with BPF stats");
@@ -1245,7 +1261,7 @@ fn bench_offcpu(ctx: &mut Ctx) {
     rows.extend(bpf_rows("flameprof --off-cpu", &stats, secs, Some(("target switch", sw))));
     if variants.len() == 3 {
         let (ran, stats) = run_with_bpf_stats(
-            Command::new("bpftrace").arg("-c").arg(format!("{} {t}", pingpong.display())).arg(&script),
+            Command::new("bpftrace").arg("-c").arg(format!("{} {t}", target.join(" "))).arg(&script),
             ctx.nice,
         );
         check(&ran, "bpftrace with BPF stats");
