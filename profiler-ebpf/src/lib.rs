@@ -17,17 +17,26 @@ pub mod names {
     pub const OFF_CPU_PROGRAM: &str = "off_cpu_switch";
     pub const FORK_PROGRAM: &str = "follow_fork";
     pub const EXEC_PROGRAM: &str = "reannounce_on_exec";
+    pub const STACKS: &str = "STACKS";
     pub const ON_CPU_COUNTS: &str = "ON_CPU_COUNTS";
+    pub const ON_CPU_FULL_COUNTS: &str = "ON_CPU_FULL_COUNTS";
     pub const OFF_CPU_TIMES: &str = "OFF_CPU_TIMES";
+    pub const OFF_CPU_FULL_TIMES: &str = "OFF_CPU_FULL_TIMES";
     pub const OFF_CPU_STARTS: &str = "OFF_CPU_STARTS";
+    pub const OFF_CPU_FULL_STARTS: &str = "OFF_CPU_FULL_STARTS";
     pub const TARGETS: &str = "TARGETS";
     pub const CONFIG: &str = "CONFIG";
     pub const COUNTERS: &str = "COUNTERS";
     pub const NEW_PROCESSES: &str = "NEW_PROCESSES";
 }
 
-/// Capacity of the map of distinct stacks (per mode). Entries are allocated on
-/// use (BPF_F_NO_PREALLOC), so a large bound costs nothing until it is used.
+/// Buckets of the STACKS stack-trace map (kernel and user stacks by id).
+/// It is direct-mapped: a stack whose bucket holds another stack cannot get
+/// an id (-EEXIST), and that sample takes the full-stack path instead.
+pub const STACK_MAP_ENTRIES: u32 = 1 << 15;
+/// Capacity of each map of counts (per mode and path). The full-stack maps
+/// are allocated on use (BPF_F_NO_PREALLOC), so their bound costs nothing
+/// until used.
 pub const MAX_DISTINCT_STACKS: u32 = 1 << 17;
 /// Capacity of the target process set (`-p`, `-- CMD` and their children).
 pub const MAX_TARGETS: u32 = 8192;
@@ -35,10 +44,37 @@ pub const MAX_TARGETS: u32 = 8192;
 pub const MAX_BLOCKED_THREADS: u32 = 1 << 16;
 /// Size of the ring buffer announcing processes seen for the first time.
 pub const NEW_PROCESSES_BYTES: u32 = 1 << 18;
+/// A stack id meaning "no stack": not captured, or empty (a kernel thread's
+/// user stack, the kernel stack of a sample taken in user mode).
+pub const NO_STACK: i32 = -1;
 
-/// One stack as the kernel captured it, with whom it belongs to. Used as the
-/// key of the count maps: counts are aggregated by the whole stack itself, so
-/// two different stacks never merge (unlike a hashed stack-id map).
+/// The fast path's count key: stacks by their id in the STACKS map.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SampleKey {
+    /// Process id (the kernel's tgid).
+    pub tgid: u32,
+    pub kernel_stack_id: i32,
+    pub user_stack_id: i32,
+    /// A `marker` value (0 = none).
+    pub marker: u32,
+    /// Thread name, NUL padded.
+    pub comm: [u8; TASK_COMM_LEN],
+}
+
+/// A thread switched out on the fast path: when, and where.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct StartedBlock {
+    /// `bpf_ktime_get_ns()` when it was switched out.
+    pub since_ns: u64,
+    pub key: SampleKey,
+}
+
+/// One stack as the kernel captured it, with whom it belongs to: the key of
+/// the full-stack path, taken when a stack could not get an id in STACKS.
+/// Counts are aggregated by the whole stack itself, so two different stacks
+/// never merge and no sample is lost to a bucket collision.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct StackKey {
@@ -59,7 +95,7 @@ pub struct StackKey {
     pub user: [u64; MAX_STACK_DEPTH],
 }
 
-/// What the off-CPU program stores for a thread while it is switched out.
+/// A thread switched out on the full-stack path.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct BlockedThread {
@@ -120,28 +156,27 @@ pub mod counter {
     pub const KERNEL_STACK_FAULT: u32 = 1;
     /// Samples whose user stack could not be read.
     pub const USER_STACK_FAULT: u32 = 2;
-    /// Samples dropped because the map of distinct stacks was full.
+    /// Samples dropped because a map of counts was full.
     pub const COUNTS_MAP_FULL: u32 = 3;
-    /// Samples whose kernel stack filled all MAX_STACK_DEPTH entries (may be cut).
-    pub const KERNEL_STACK_FULL_DEPTH: u32 = 4;
-    /// Samples whose user stack filled all MAX_STACK_DEPTH entries (may be cut).
-    pub const USER_STACK_FULL_DEPTH: u32 = 5;
+    /// Samples that took the full-stack path (their stack's STACKS bucket
+    /// held another stack). Not a loss: counted to size STACKS.
+    pub const STACK_ID_COLLISIONS: u32 = 4;
     /// New processes not announced to user space because the ring buffer was full.
-    pub const NEW_PROCESS_DROPPED: u32 = 6;
+    pub const NEW_PROCESS_DROPPED: u32 = 5;
     /// Targets not added on fork because TARGETS was full.
-    pub const TARGETS_FULL: u32 = 7;
+    pub const TARGETS_FULL: u32 = 6;
     /// Off-CPU: context switches of target threads seen.
-    pub const OFF_CPU_SWITCHES: u32 = 8;
-    /// Off-CPU: blocked threads not tracked because OFF_CPU_STARTS was full.
-    pub const OFF_CPU_STARTS_FULL: u32 = 9;
-    /// Off-CPU: blocks dropped because the map of distinct stacks was full.
-    pub const OFF_CPU_MAP_FULL: u32 = 10;
+    pub const OFF_CPU_SWITCHES: u32 = 7;
+    /// Off-CPU: blocked threads not tracked because a starts map was full.
+    pub const OFF_CPU_STARTS_FULL: u32 = 8;
+    /// Off-CPU: blocks dropped because a map of times was full.
+    pub const OFF_CPU_MAP_FULL: u32 = 9;
     /// Off-CPU: stack faults while switching out.
-    pub const OFF_CPU_STACK_FAULT: u32 = 11;
+    pub const OFF_CPU_STACK_FAULT: u32 = 10;
     /// Internal: per-CPU scratch space unavailable (should never happen).
-    pub const SCRATCH_UNAVAILABLE: u32 = 12;
+    pub const SCRATCH_UNAVAILABLE: u32 = 11;
     /// Number of counters.
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 12;
 }
 
 #[cfg(feature = "user")]
@@ -150,8 +185,12 @@ mod pod {
     unsafe impl aya::Pod for super::StackKey {}
     unsafe impl aya::Pod for super::BlockedThread {}
     unsafe impl aya::Pod for super::Config {}
+    unsafe impl aya::Pod for super::SampleKey {}
+    unsafe impl aya::Pod for super::StartedBlock {}
 }
 
 // Both sides rely on these sizes; a change of layout must be deliberate.
 const _: () = assert!(core::mem::size_of::<StackKey>() == 32 + 8 * 2 * MAX_STACK_DEPTH);
 const _: () = assert!(core::mem::size_of::<Config>() == 48);
+const _: () = assert!(core::mem::size_of::<SampleKey>() == 32);
+const _: () = assert!(core::mem::size_of::<StartedBlock>() == 40);

@@ -79,6 +79,11 @@ pub struct Cli {
     #[arg(long)]
     pub state_marker: bool,
 
+    /// Buckets of the BPF stack-id map (default 32768). Stacks whose bucket
+    /// is taken are counted whole instead; a tiny map forces that path (tests).
+    #[arg(long, hide = true, value_name = "N")]
+    pub stack_map_entries: Option<u32>,
+
     /// Title of the flame graph.
     #[arg(long)]
     pub title: Option<String>,
@@ -252,6 +257,7 @@ impl Cli {
             max_block_us: self.max_block,
             include_preempted: self.include_preempted,
             state_marker: self.state_marker,
+            stack_map_entries: self.stack_map_entries,
             outputs,
             summary_json: self.summary_json.map(Destination::File),
             max_unresolved_percent: self.max_unresolved,

@@ -49,6 +49,7 @@ pub struct Settings {
     pub max_block_us: Option<u64>,
     pub include_preempted: bool,
     pub state_marker: bool,
+    pub stack_map_entries: Option<u32>,
     /// Where each output goes, in which format (at least one).
     pub outputs: Vec<(Destination, Format)>,
     pub summary_json: Option<Destination>,
@@ -108,6 +109,7 @@ impl Settings {
             record_state: self.state_marker,
             min_block_ns: self.min_block_us.saturating_mul(1000),
             max_block_ns: self.max_block_us.map(|us| us.saturating_mul(1000)),
+            stack_map_entries: self.stack_map_entries,
         }
     }
 }

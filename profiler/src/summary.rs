@@ -12,7 +12,10 @@ pub struct Health {
     pub kernel_stack_faults: u64,
     pub user_stack_faults: u64,
     pub map_full: u64,
+    /// On-CPU samples with a stack at the depth limit (possibly cut).
     pub full_depth: u64,
+    /// Samples or blocks whose stack took the full-stack path (not a loss).
+    pub full_stack_path: u64,
     pub off_cpu_switches: u64,
     pub off_cpu_lost: u64,
     pub frames: FrameStats,
@@ -26,7 +29,8 @@ impl Health {
             kernel_stack_faults: c.get(counter::KERNEL_STACK_FAULT),
             user_stack_faults: c.get(counter::USER_STACK_FAULT),
             map_full: c.get(counter::COUNTS_MAP_FULL) + c.get(counter::SCRATCH_UNAVAILABLE),
-            full_depth: c.get(counter::KERNEL_STACK_FULL_DEPTH) + c.get(counter::USER_STACK_FULL_DEPTH),
+            full_depth: samples_at_depth_limit(&recording.on_cpu),
+            full_stack_path: c.get(counter::STACK_ID_COLLISIONS),
             off_cpu_switches: c.get(counter::OFF_CPU_SWITCHES),
             off_cpu_lost: c.get(counter::OFF_CPU_STARTS_FULL) + c.get(counter::OFF_CPU_MAP_FULL),
             frames,
@@ -81,6 +85,11 @@ impl Health {
     }
 }
 
+fn samples_at_depth_limit(raw: &[(profiler_ebpf::StackKey, u64)]) -> u64 {
+    let limit = profiler_ebpf::MAX_STACK_DEPTH as u32;
+    raw.iter().filter(|(key, _)| key.kernel_depth >= limit || key.user_depth >= limit).map(|(_, n)| n).sum()
+}
+
 fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
 }
@@ -118,6 +127,7 @@ pub fn json(
             "kernel_stack_faults": health.kernel_stack_faults,
             "user_stack_faults": health.user_stack_faults,
             "stacks_at_depth_limit": health.full_depth,
+            "full_stack_path_captures": health.full_stack_path,
         },
         "off_cpu": {
             "context_switches": health.off_cpu_switches,
@@ -174,6 +184,11 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
             health.off_cpu_switches, health.off_cpu_lost
         );
     }
+    let _ = writeln!(
+        s,
+        "  stack ids: {} captures took the full-stack path (a stack-id bucket held another stack; counted exactly, not lost)",
+        health.full_stack_path
+    );
     let _ = writeln!(
         s,
         "  processes: {}, distinct stacks: {}, unresolved frames: {:.2}% (weighted by {})",

@@ -50,6 +50,21 @@ fn off_cpu_times_match_the_blocks() {
     assert_kernel_below(&folded, PIPE);
 }
 
+/// With a one-bucket stack-id map, distinct stacks collide and are counted
+/// whole: the totals must not change.
+#[test]
+fn off_cpu_times_hold_when_stack_ids_collide() {
+    root_or_skip!();
+    let (folded, run) = record(&["--off-cpu", "--stack-map-entries", "1", "--", &example("offcpu_blocks")], "off-collide");
+    let full_path = number_before(&run.stderr, "captures took the full-stack path")
+        .unwrap_or_else(|| panic!("summary has no full-stack path count:\n{}", run.stderr));
+    assert!(full_path >= 5.0, "only {full_path} captures took the full-stack path:\n{}", run.stderr);
+    let sleep = secs(folded.with_frame(SLEEP));
+    let pipe = secs(folded.with_frame(PIPE));
+    assert!(within(sleep, 1.0, 0.10), "{SLEEP}: {sleep:.3} s off CPU, expected 1.0 s ± 10%\n{}", folded.describe_top(8));
+    assert!(within(pipe, 0.5, 0.10), "{PIPE}: {pipe:.3} s off CPU, expected 0.5 s ± 10%\n{}", folded.describe_top(8));
+}
+
 #[test]
 fn preemption_is_left_out_unless_asked_for() {
     root_or_skip!();

@@ -1,6 +1,7 @@
 //! Issue 2: on-CPU sampling, end to end (real flameprof, real workloads).
 
 use flameprof_tests::*;
+use std::path::Path;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(40);
@@ -8,14 +9,41 @@ const T: Duration = Duration::from_secs(40);
 /// Records `-F 999 -- cpu_split SECONDS RATIO` and returns the hot share
 /// among samples in hot or cold.
 fn cpu_split_hot_share(seconds: &str, ratio: &str) -> (f64, u64, Folded) {
+    let (hot, n, folded, _) = cpu_split_hot_share_with(&[], seconds, ratio);
+    (hot, n, folded)
+}
+
+fn cpu_split_hot_share_with(extra: &[&str], seconds: &str, ratio: &str) -> (f64, u64, Folded, Run) {
     let dir = TempDir::new("split");
     let out = dir.join("split.folded");
-    let run = flameprof(&["-F", "999", "-o", &s(&out), "--", &example("cpu_split"), seconds, ratio], T);
+    let out = s(&out);
+    let cpu_split = example("cpu_split");
+    let mut args = vec!["-F", "999", "-o", &out];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", &cpu_split, seconds, ratio]);
+    let run = flameprof(&args, T);
     run.assert_success("flameprof -- cpu_split");
-    let folded = Folded::read(&out);
+    let folded = Folded::read(Path::new(&out));
     let hot = folded.with_frame("cpu_split::hot_three_quarters");
     let cold = folded.with_frame("cpu_split::cold_one_quarter");
-    (share(hot, cold), hot + cold, folded)
+    (share(hot, cold), hot + cold, folded, run)
+}
+
+/// A one-bucket stack-id map makes nearly every sample collide: those take
+/// the full-stack path, and the profile must not change.
+#[test]
+fn cpu_split_holds_when_stack_ids_collide() {
+    root_or_skip!();
+    let (hot, n, folded, run) = cpu_split_hot_share_with(&["--stack-map-entries", "1"], "2", "3");
+    let full_path = number_before(&run.stderr, "captures took the full-stack path")
+        .unwrap_or_else(|| panic!("summary has no full-stack path count:\n{}", run.stderr));
+    assert!(full_path >= 0.5 * n as f64, "only {full_path} of {n} samples took the full-stack path:\n{}", run.stderr);
+    assert!(run.stderr.contains(" 0 lost"), "samples were lost:\n{}", run.stderr);
+    assert!(
+        (hot - 0.75).abs() <= 0.07,
+        "3:1 split on the full-stack path: hot share {hot:.3} of {n} samples\n{}",
+        folded.describe_top(8)
+    );
 }
 
 #[test]

@@ -2,26 +2,46 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf, StackTrace},
 };
 use profiler_ebpf::{
-    counter, BlockedThread, Config, StackKey, MAX_BLOCKED_THREADS, MAX_DISTINCT_STACKS,
-    MAX_TARGETS, NEW_PROCESSES_BYTES,
+    counter, BlockedThread, Config, SampleKey, StackKey, StartedBlock, MAX_BLOCKED_THREADS,
+    MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES, STACK_MAP_ENTRIES,
 };
 
-/// Samples per distinct (process, thread name, kernel stack, user stack).
+/// Kernel and user stacks by id (the fast path).
 #[map]
-pub static ON_CPU_COUNTS: HashMap<StackKey, u64> =
+pub static STACKS: StackTrace = StackTrace::with_max_entries(STACK_MAP_ENTRIES, 0);
+
+/// Samples per (process, thread name, kernel stack id, user stack id).
+#[map]
+pub static ON_CPU_COUNTS: HashMap<SampleKey, u64> =
     HashMap::with_max_entries(MAX_DISTINCT_STACKS, BPF_F_NO_PREALLOC);
 
-/// Nanoseconds off CPU per distinct (process, thread name, stacks, marker).
+/// Samples per whole stack, for stacks that could not get an id.
 #[map]
-pub static OFF_CPU_TIMES: HashMap<StackKey, u64> =
+pub static ON_CPU_FULL_COUNTS: HashMap<StackKey, u64> =
     HashMap::with_max_entries(MAX_DISTINCT_STACKS, BPF_F_NO_PREALLOC);
 
-/// Threads currently switched out, by thread id.
+/// Nanoseconds off CPU per (process, thread name, stack ids, marker).
 #[map]
-pub static OFF_CPU_STARTS: HashMap<u32, BlockedThread> =
+pub static OFF_CPU_TIMES: HashMap<SampleKey, u64> =
+    HashMap::with_max_entries(MAX_DISTINCT_STACKS, BPF_F_NO_PREALLOC);
+
+/// Nanoseconds off CPU per whole stack, for stacks that could not get an id.
+#[map]
+pub static OFF_CPU_FULL_TIMES: HashMap<StackKey, u64> =
+    HashMap::with_max_entries(MAX_DISTINCT_STACKS, BPF_F_NO_PREALLOC);
+
+/// Threads currently switched out (fast path), by thread id. Preallocated:
+/// an insert and a delete per context switch must not allocate.
+#[map]
+pub static OFF_CPU_STARTS: HashMap<u32, StartedBlock> =
+    HashMap::with_max_entries(MAX_BLOCKED_THREADS, 0);
+
+/// Threads currently switched out whose stack could not get an id.
+#[map]
+pub static OFF_CPU_FULL_STARTS: HashMap<u32, BlockedThread> =
     HashMap::with_max_entries(MAX_BLOCKED_THREADS, BPF_F_NO_PREALLOC);
 
 /// Target processes (tgid -> 1) when Config::filter_targets is set.
@@ -65,7 +85,7 @@ pub fn bump(index: u32) {
 /// Adds `amount` to the value of `key`, creating it if needed. Returns false
 /// when the map is full.
 #[inline(always)]
-pub fn add_to(map: &HashMap<StackKey, u64>, key: &StackKey, amount: u64) -> bool {
+pub fn add_to<K>(map: &HashMap<K, u64>, key: &K, amount: u64) -> bool {
     if let Some(value) = map.get_ptr_mut(key) {
         atomic_add(value, amount);
         return true;

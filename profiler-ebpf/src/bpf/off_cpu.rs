@@ -7,13 +7,21 @@ use aya_ebpf::{
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use profiler_ebpf::{counter, marker, Config};
+use profiler_ebpf::{counter, marker, Config, SampleKey, StartedBlock};
 
 use super::{
     filter::is_target,
-    maps::{add_to, bump, config, OFF_CPU_STARTS, OFF_CPU_TIMES, SCRATCH},
+    maps::{
+        add_to, bump, config, OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS,
+        OFF_CPU_TIMES, SCRATCH,
+    },
     on_cpu::announce_process,
-    stack::{capture_current, FaultCounters},
+    stack::{capture_ids, capture_whole, FaultCounters},
+};
+
+const FAULTS: FaultCounters = FaultCounters {
+    kernel: counter::OFF_CPU_STACK_FAULT,
+    user: counter::OFF_CPU_STACK_FAULT,
 };
 
 /// Bits of `task_struct::__state` (include/linux/sched.h).
@@ -58,18 +66,7 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
         return;
     }
     announce_process(tgid);
-    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
-        bump(counter::SCRATCH_UNAVAILABLE);
-        return;
-    };
-    let blocked = unsafe { &mut *scratch };
-    blocked.since_ns = now;
-    let faults = FaultCounters {
-        kernel: counter::OFF_CPU_STACK_FAULT,
-        user: counter::OFF_CPU_STACK_FAULT,
-    };
-    capture_current(ctx, &mut blocked.stack, tgid, config.capture, &faults);
-    blocked.stack.marker = if config.record_state == 0 {
+    let marker = if config.record_state == 0 {
         marker::NONE
     } else if involuntary {
         marker::PREEMPTED
@@ -80,7 +77,28 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
     } else {
         marker::OTHER
     };
-    if OFF_CPU_STARTS.insert(&tid, &*blocked, 0).is_err() {
+    let mut started = StartedBlock {
+        since_ns: now,
+        key: SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16] },
+    };
+    let tracked = match capture_ids(ctx, &mut started.key, tgid, config.capture, &FAULTS) {
+        Ok(()) => {
+            started.key.marker = marker;
+            OFF_CPU_STARTS.insert(&tid, &started, 0).is_ok()
+        }
+        Err(_collision) => {
+            let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+                bump(counter::SCRATCH_UNAVAILABLE);
+                return;
+            };
+            let blocked = unsafe { &mut *scratch };
+            blocked.since_ns = now;
+            capture_whole(ctx, &mut blocked.stack, tgid, config.capture, &FAULTS);
+            blocked.stack.marker = marker;
+            OFF_CPU_FULL_STARTS.insert(&tid, &*blocked, 0).is_ok()
+        }
+    };
+    if !tracked {
         bump(counter::OFF_CPU_STARTS_FULL);
     }
 }
@@ -90,13 +108,27 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
 fn switch_in(config: &Config, next: *const u8, now: u64) {
     let pid_field = unsafe { next.add(config.task_pid_offset as usize) } as *const u32;
     let Ok(tid) = (unsafe { bpf_probe_read_kernel(pid_field) }) else { return };
-    let Some(blocked) = OFF_CPU_STARTS.get_ptr(&tid) else { return };
-    let blocked = unsafe { &*blocked };
-    let elapsed = now.saturating_sub(blocked.since_ns);
-    let long_enough = elapsed >= config.min_block_ns;
-    let short_enough = config.max_block_ns == 0 || elapsed <= config.max_block_ns;
-    if long_enough && short_enough && !add_to(&OFF_CPU_TIMES, &blocked.stack, elapsed) {
-        bump(counter::OFF_CPU_MAP_FULL);
+    if let Some(started) = OFF_CPU_STARTS.get_ptr(&tid) {
+        let started = unsafe { &*started };
+        if within_limits(config, now.saturating_sub(started.since_ns))
+            && !add_to(&OFF_CPU_TIMES, &started.key, now.saturating_sub(started.since_ns))
+        {
+            bump(counter::OFF_CPU_MAP_FULL);
+        }
+        let _ = OFF_CPU_STARTS.remove(&tid);
+    } else if let Some(blocked) = OFF_CPU_FULL_STARTS.get_ptr(&tid) {
+        let blocked = unsafe { &*blocked };
+        if within_limits(config, now.saturating_sub(blocked.since_ns))
+            && !add_to(&OFF_CPU_FULL_TIMES, &blocked.stack, now.saturating_sub(blocked.since_ns))
+        {
+            bump(counter::OFF_CPU_MAP_FULL);
+        }
+        let _ = OFF_CPU_FULL_STARTS.remove(&tid);
     }
-    let _ = OFF_CPU_STARTS.remove(&tid);
+}
+
+/// --min-block / --max-block.
+#[inline(always)]
+fn within_limits(config: &Config, elapsed: u64) -> bool {
+    elapsed >= config.min_block_ns && (config.max_block_ns == 0 || elapsed <= config.max_block_ns)
 }

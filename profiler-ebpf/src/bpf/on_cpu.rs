@@ -3,12 +3,17 @@
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid, macros::perf_event, programs::PerfEventContext,
 };
-use profiler_ebpf::counter;
+use profiler_ebpf::{counter, SampleKey};
 
 use super::{
     filter::is_target,
-    maps::{add_to, bump, config, ANNOUNCED, NEW_PROCESSES, ON_CPU_COUNTS, SCRATCH},
-    stack::{capture_current, FaultCounters},
+    maps::{add_to, bump, config, ANNOUNCED, NEW_PROCESSES, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH},
+    stack::{capture_ids, capture_whole, FaultCounters},
+};
+
+const FAULTS: FaultCounters = FaultCounters {
+    kernel: counter::KERNEL_STACK_FAULT,
+    user: counter::USER_STACK_FAULT,
 };
 
 #[perf_event]
@@ -26,19 +31,20 @@ fn try_on_cpu_sample(ctx: &PerfEventContext) {
     }
     bump(counter::ON_CPU_SAMPLES);
     announce_process(tgid);
-    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
-        bump(counter::SCRATCH_UNAVAILABLE);
-        return;
+    let mut key = SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16] };
+    let recorded = match capture_ids(ctx, &mut key, tgid, config.capture, &FAULTS) {
+        Ok(()) => add_to(&ON_CPU_COUNTS, &key, 1),
+        Err(_collision) => {
+            let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+                bump(counter::SCRATCH_UNAVAILABLE);
+                return;
+            };
+            let whole = unsafe { &mut (*scratch).stack };
+            capture_whole(ctx, whole, tgid, config.capture, &FAULTS);
+            add_to(&ON_CPU_FULL_COUNTS, whole, 1)
+        }
     };
-    let key = unsafe { &mut (*scratch).stack };
-    let faults = FaultCounters {
-        kernel: counter::KERNEL_STACK_FAULT,
-        user: counter::USER_STACK_FAULT,
-    };
-    capture_current(ctx, key, tgid, config.capture, &faults);
-    // The scratch is shared with the off-CPU program, which sets a marker.
-    key.marker = profiler_ebpf::marker::NONE;
-    if !add_to(&ON_CPU_COUNTS, key, 1) {
+    if !recorded {
         bump(counter::COUNTS_MAP_FULL);
     }
 }

@@ -1,46 +1,86 @@
-//! Filling a StackKey with the current task's identity and stacks.
+//! Capturing the current task's identity and stacks: by id in the STACKS
+//! map (fast, small keys), or whole into a StackKey when a stack's bucket in
+//! STACKS is taken by another stack.
 use aya_ebpf::{
     bindings::BPF_F_USER_STACK,
     helpers::{bpf_get_current_comm, generated::bpf_get_stack},
+    programs::tracing::StackIdContext,
     EbpfContext,
 };
-use profiler_ebpf::{capture, counter, StackKey, MAX_STACK_DEPTH};
+use profiler_ebpf::{capture, counter, marker, SampleKey, StackKey, MAX_STACK_DEPTH, NO_STACK};
 
-use super::maps::bump;
+use super::maps::{bump, STACKS};
 
 const STACK_BYTES: u32 = (MAX_STACK_DEPTH * 8) as u32;
+const EEXIST: i32 = 17;
+const EFAULT: i32 = 14;
 
-/// Which counters to bump when a stack cannot be read.
+/// Which counter to bump when a stack cannot be read.
 pub struct FaultCounters {
     pub kernel: u32,
     pub user: u32,
 }
 
-/// Fills `key` for the current task. Parts not captured (per `capture`) are
+/// The bucket of one of the stacks holds another stack.
+pub struct Collision;
+
+/// Fills `key` with the current task and the ids of its stacks.
+#[inline(always)]
+pub fn capture_ids<C: StackIdContext>(
+    ctx: &C,
+    key: &mut SampleKey,
+    tgid: u32,
+    capture_bits: u32,
+    faults: &FaultCounters,
+) -> Result<(), Collision> {
+    key.tgid = tgid;
+    key.marker = marker::NONE;
+    key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    key.kernel_stack_id = NO_STACK;
+    key.user_stack_id = NO_STACK;
+    if capture_bits & capture::KERNEL != 0 {
+        key.kernel_stack_id = stack_id(ctx, 0, faults.kernel)?;
+    }
+    if capture_bits & capture::USER != 0 {
+        key.user_stack_id = stack_id(ctx, BPF_F_USER_STACK as u64, faults.user)?;
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn stack_id<C: StackIdContext>(ctx: &C, flags: u64, fault_counter: u32) -> Result<i32, Collision> {
+    match ctx.get_stackid(&STACKS, flags) {
+        Ok(id) => Ok(id as i32),
+        Err(e) if e == -EEXIST => Err(Collision),
+        // No frames: a kernel thread's user stack, or a sample in user mode.
+        Err(e) if e == -EFAULT => Ok(NO_STACK),
+        Err(_) => {
+            bump(fault_counter);
+            Ok(NO_STACK)
+        }
+    }
+}
+
+/// Fills `key` with the whole stacks. Parts not captured (per `capture`) are
 /// left as they are: the per-CPU scratch starts zeroed and a recording never
 /// changes what it captures, so they stay zero.
 #[inline(always)]
-pub fn capture_current<C: EbpfContext>(
+pub fn capture_whole<C: EbpfContext>(
     ctx: &C,
     key: &mut StackKey,
     tgid: u32,
     capture_bits: u32,
     faults: &FaultCounters,
 ) {
+    bump(counter::STACK_ID_COLLISIONS);
     key.tgid = tgid;
+    key.marker = marker::NONE;
     key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     if capture_bits & capture::KERNEL != 0 {
         key.kernel_depth = read_stack(ctx, key.kernel.as_mut_ptr(), 0, faults.kernel);
-        if key.kernel_depth as usize == MAX_STACK_DEPTH {
-            bump(counter::KERNEL_STACK_FULL_DEPTH);
-        }
     }
     if capture_bits & capture::USER != 0 {
-        key.user_depth =
-            read_stack(ctx, key.user.as_mut_ptr(), BPF_F_USER_STACK as u64, faults.user);
-        if key.user_depth as usize == MAX_STACK_DEPTH {
-            bump(counter::USER_STACK_FULL_DEPTH);
-        }
+        key.user_depth = read_stack(ctx, key.user.as_mut_ptr(), BPF_F_USER_STACK as u64, faults.user);
     }
 }
 

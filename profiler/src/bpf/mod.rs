@@ -3,18 +3,20 @@
 //! exit path, panics included) detaches and unloads every program and map.
 mod btf;
 mod counters;
+mod stacks;
 
 use std::{os::fd::AsRawFd, path::Path};
 
 use aya::{
-    maps::{Array, HashMap, MapData, RingBuf},
+    maps::{Array, HashMap, MapData, RingBuf, StackTraceMap},
     programs::{
         perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
         BtfTracePoint, PerfEvent,
     },
     Btf, Ebpf, EbpfLoader,
 };
-use profiler_ebpf::{capture, names, BlockedThread, Config, StackKey};
+use profiler_ebpf::{capture, names, BlockedThread, Config, StackKey, StartedBlock};
+use stacks::StackExpander;
 
 pub use counters::Counters;
 
@@ -39,6 +41,8 @@ pub struct ProbeSettings {
     pub record_state: bool,
     pub min_block_ns: u64,
     pub max_block_ns: Option<u64>,
+    /// Buckets of the stack-id map (tests shrink it to force collisions).
+    pub stack_map_entries: Option<u32>,
 }
 
 pub struct Probes {
@@ -58,7 +62,11 @@ impl Probes {
             });
         }
         raise_memlock_limit();
-        let ebpf = EbpfLoader::new().load(BPF_OBJECT).map_err(classify_load_error)?;
+        let mut loader = EbpfLoader::new();
+        if let Some(entries) = settings.stack_map_entries {
+            loader.map_max_entries(names::STACKS, entries);
+        }
+        let ebpf = loader.load(BPF_OBJECT).map_err(classify_load_error)?;
         let mut probes = Probes { ebpf, settings };
         let config = probes.config(kernel_btf)?;
         let mut map: Array<_, Config> = probes.map_mut(names::CONFIG)?;
@@ -191,32 +199,46 @@ impl Probes {
         RingBuf::try_from(map).map_err(|e| Error::bpf("opening the new-process ring buffer", e))
     }
 
+    /// Samples per whole stack, from both paths.
     pub fn on_cpu_counts(&self) -> Result<Vec<(StackKey, u64)>> {
-        self.read_stack_map(names::ON_CPU_COUNTS)
+        let mut expander = self.expander()?;
+        let mut counts = stacks::read_fast(&self.map(names::ON_CPU_COUNTS)?, &mut expander)?;
+        counts.extend(stacks::read_full(&self.map(names::ON_CPU_FULL_COUNTS)?)?);
+        Ok(counts)
     }
 
-    /// Off-CPU nanoseconds per stack, including threads still blocked now
-    /// (`now_ns` on CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns).
+    /// Off-CPU nanoseconds per whole stack, from both paths, including
+    /// threads still blocked now (`now_ns` on CLOCK_MONOTONIC, the clock of
+    /// bpf_ktime_get_ns).
     pub fn off_cpu_times(&self, now_ns: u64) -> Result<Vec<(StackKey, u64)>> {
-        let mut times = self.read_stack_map(names::OFF_CPU_TIMES)?;
-        let starts: HashMap<_, u32, BlockedThread> = self.map(names::OFF_CPU_STARTS)?;
+        let mut expander = self.expander()?;
+        let mut times = stacks::read_fast(&self.map(names::OFF_CPU_TIMES)?, &mut expander)?;
+        times.extend(stacks::read_full(&self.map(names::OFF_CPU_FULL_TIMES)?)?);
         let min = self.settings.min_block_ns;
         let max = self.settings.max_block_ns.unwrap_or(u64::MAX);
+        let counted = |since_ns: u64| {
+            let elapsed = now_ns.saturating_sub(since_ns);
+            (elapsed >= min && elapsed <= max).then_some(elapsed)
+        };
+        let starts: HashMap<_, u32, StartedBlock> = self.map(names::OFF_CPU_STARTS)?;
         for entry in starts.iter() {
+            let (_, started) = entry.map_err(|e| Error::bpf("reading blocked threads", e))?;
+            if let Some(elapsed) = counted(started.since_ns) {
+                times.push((expander.expand(&started.key), elapsed));
+            }
+        }
+        let full_starts: HashMap<_, u32, BlockedThread> = self.map(names::OFF_CPU_FULL_STARTS)?;
+        for entry in full_starts.iter() {
             let (_, blocked) = entry.map_err(|e| Error::bpf("reading blocked threads", e))?;
-            let elapsed = now_ns.saturating_sub(blocked.since_ns);
-            if elapsed >= min && elapsed <= max {
+            if let Some(elapsed) = counted(blocked.since_ns) {
                 times.push((blocked.stack, elapsed));
             }
         }
         Ok(times)
     }
 
-    fn read_stack_map(&self, name: &'static str) -> Result<Vec<(StackKey, u64)>> {
-        let map: HashMap<_, StackKey, u64> = self.map(name)?;
-        map.iter()
-            .map(|entry| entry.map_err(|e| Error::bpf("reading the stack counts", e)))
-            .collect()
+    fn expander(&self) -> Result<StackExpander<'_>> {
+        Ok(StackExpander::new(self.map::<StackTraceMap<_>>(names::STACKS)?))
     }
 
     pub fn counters(&self) -> Result<Counters> {
