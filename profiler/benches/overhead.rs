@@ -36,6 +36,9 @@
 //! (calibrated once per invocation; all runs then do the same work);
 //! `FLAMEPROF_BENCH_GAP_ROUNDS` [5], `FLAMEPROF_BENCH_GAP_SECS` [1.5] rounds and
 //! length of the interrupt-gap measurement (section 1c);
+//! `FLAMEPROF_BENCH_WORKERS` [1] threads of the on-CPU workload, each doing
+//! the whole work (2 on this machine: every CPU busy, so a profiler's own
+//! user-space work competes with the workload);
 //! `FLAMEPROF_BENCH_SYSTEM_WIDE` [0] 1: profile the on-CPU workload with
 //! `-a` (flameprof in the background, `perf record -a`) instead of `-- CMD`;
 //! `FLAMEPROF_BENCH_RECORD_SECS` [30] length of the post-processing recording;
@@ -110,8 +113,17 @@ fn cpu_time() -> f64 {
 
 fn workload_main(args: &[String]) -> ! {
     let chunks: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    // FLAMEPROF_BENCH_WORKERS threads each do the whole work: with one per
+    // CPU the machine is saturated and a profiler's own user-space process
+    // competes with the workload, as on a busy production host.
+    let workers = env_usize("FLAMEPROF_BENCH_WORKERS", 1).max(1);
     let (start, cpu0) = (Instant::now(), cpu_time());
-    std::hint::black_box(fixed_work(chunks));
+    let threads: Vec<_> = (0..workers)
+        .map(|_| std::thread::spawn(move || std::hint::black_box(fixed_work(chunks))))
+        .collect();
+    for thread in threads {
+        thread.join().expect("worker thread");
+    }
     let (secs, cpu) = (start.elapsed().as_secs_f64(), cpu_time() - cpu0);
     match args.get(1) {
         Some(out) => std::fs::write(out, format!("{secs:.9} {cpu:.9}\n")).expect("write workload result"),
@@ -626,7 +638,11 @@ fn bench_oncpu(ctx: &mut Ctx) {
         die("perf is not installed (apt-get install linux-perf)");
     }
     let chunks = calibrate(work_secs);
-    let scope = if system_wide { "system-wide (-a)" } else { "the command only (-- CMD)" };
+    let workers = env_usize("FLAMEPROF_BENCH_WORKERS", 1).max(1);
+    let scope = format!(
+        "{} with {workers} worker thread(s)",
+        if system_wide { "system-wide (-a)" } else { "the command only (-- CMD)" }
+    );
     eprintln!(
         "oncpu: {chunks} chunks of fixed work (≈{work_secs} s unprofiled), {rounds} rounds, profiling {scope}"
     );
