@@ -3,7 +3,7 @@
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid, macros::perf_event, programs::PerfEventContext,
 };
-use profiler_ebpf::{counter, SampleKey};
+use profiler_ebpf::{capture, counter, SampleKey};
 
 use super::{
     filter::is_target,
@@ -32,7 +32,12 @@ fn try_on_cpu_sample(ctx: &PerfEventContext) {
     bump(counter::ON_CPU_SAMPLES);
     announce_process(tgid);
     let mut key = SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16] };
-    let recorded = match capture_ids(ctx, &mut key, tgid, config.capture, &FAULTS) {
+    // A sample taken in user mode has no kernel stack: skip asking for it.
+    let mut capture_bits = config.capture;
+    if in_user_mode(ctx) {
+        capture_bits &= !capture::KERNEL;
+    }
+    let recorded = match capture_ids(ctx, &mut key, tgid, capture_bits, &FAULTS) {
         Ok(()) => add_to(&ON_CPU_COUNTS, &key, 1),
         Err(_collision) => {
             let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
@@ -64,4 +69,10 @@ pub fn announce_process(tgid: u32) {
     if NEW_PROCESSES.output::<u32>(&tgid, 0).is_err() {
         bump(counter::NEW_PROCESS_DROPPED);
     }
+}
+
+/// The interrupted code ran at privilege level 3 (x86-64 `cs` low bits).
+#[inline(always)]
+fn in_user_mode(ctx: &PerfEventContext) -> bool {
+    unsafe { (*ctx.ctx).regs.cs & 3 == 3 }
 }
