@@ -47,6 +47,9 @@ pub const NEW_PROCESSES_BYTES: u32 = 1 << 18;
 /// A stack id meaning "no stack": not captured, or empty (a kernel thread's
 /// user stack, the kernel stack of a sample taken in user mode).
 pub const NO_STACK: i32 = -1;
+/// In an off-CPU start record: this block took the full-stack path and its
+/// stack is in OFF_CPU_FULL_STARTS (one lookup on switch-in finds either).
+pub const STACK_IN_FULL_MAP: i32 = -2;
 
 /// The fast path's count key: stacks by their id in the STACKS map.
 #[repr(C)]

@@ -1,14 +1,52 @@
-//! Which tasks a recording is about: decided here, in the kernel, so samples
-//! of other processes never cost a stack walk or a map entry.
-use profiler_ebpf::Config;
+//! Which tasks a recording is about: decided here, in the kernel, so events
+//! of other processes never cost a stack walk or a map entry. Admitting a
+//! process also announces it to user space the first time.
+use profiler_ebpf::{counter, Config};
 
-use super::maps::TARGETS;
+use super::maps::{bump, Admitted, ANNOUNCED, EXEC_GENERATION, LAST_ADMITTED, NEW_PROCESSES, TARGETS};
 
-/// True when samples of process `tgid` are recorded. The idle task (0) never is.
+/// True when events of process `tgid` are recorded. The idle task (0) never
+/// is. Consecutive events on a CPU mostly come from one process, so the last
+/// admitted one is remembered per CPU: two hash lookups become array reads.
+/// TARGETS only grows during a recording, so remembering a yes is safe; an
+/// exec changes the generation and forgets it (the process must be announced
+/// again).
 #[inline(always)]
-pub fn is_target(config: &Config, tgid: u32) -> bool {
+pub fn admit(config: &Config, tgid: u32) -> bool {
     if tgid == 0 {
         return false;
     }
-    config.filter_targets == 0 || unsafe { TARGETS.get(&tgid) }.is_some()
+    let generation = EXEC_GENERATION.get(0).copied().unwrap_or(0);
+    let last = LAST_ADMITTED.get_ptr_mut(0);
+    if let Some(last) = last {
+        let last = unsafe { &*last };
+        if last.tgid == tgid && last.exec_generation == generation {
+            return true;
+        }
+    }
+    if config.filter_targets != 0 && unsafe { TARGETS.get(&tgid) }.is_none() {
+        return false;
+    }
+    announce_process(tgid);
+    if let Some(last) = last {
+        unsafe { *last = Admitted { tgid, _pad: 0, exec_generation: generation } };
+    }
+    true
+}
+
+/// Tells user space about a process the first time one of its events is
+/// seen, so its mappings are snapshotted while it still exists.
+#[inline(always)]
+fn announce_process(tgid: u32) {
+    if unsafe { ANNOUNCED.get(&tgid) }.is_some() {
+        return;
+    }
+    if ANNOUNCED.insert(&tgid, &1, aya_ebpf::bindings::BPF_NOEXIST as u64).is_err() {
+        // Already announced by another CPU, or the set is full: in both cases
+        // nothing more to do here (user space also snapshots at the end).
+        return;
+    }
+    if NEW_PROCESSES.output::<u32>(&tgid, 0).is_err() {
+        bump(counter::NEW_PROCESS_DROPPED);
+    }
 }

@@ -60,6 +60,24 @@ pub static NEW_PROCESSES: RingBuf = RingBuf::with_byte_size(NEW_PROCESSES_BYTES,
 #[map]
 pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 
+/// Bumped by every exec (see exec.rs), so per-CPU memories of "this process
+/// was announced" know when to forget.
+#[map]
+pub static EXEC_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Per CPU: the last process admitted (a target, announced) and the exec
+/// generation then.
+#[map]
+pub static LAST_ADMITTED: PerCpuArray<Admitted> = PerCpuArray::with_max_entries(1, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Admitted {
+    pub tgid: u32,
+    pub _pad: u32,
+    pub exec_generation: u64,
+}
+
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
 
@@ -108,7 +126,7 @@ pub fn add_to<K>(map: &HashMap<K, u64>, key: &K, amount: u64) -> bool {
 /// fetch_add on the BPF target (no CAS), but BPF has an atomic add: reach it
 /// through the intrinsic.
 #[inline(always)]
-fn atomic_add(value: *mut u64, amount: u64) {
+pub fn atomic_add(value: *mut u64, amount: u64) {
     unsafe {
         core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
             value, amount,

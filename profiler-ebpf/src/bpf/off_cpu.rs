@@ -7,15 +7,14 @@ use aya_ebpf::{
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use profiler_ebpf::{counter, marker, Config, SampleKey, StartedBlock};
+use profiler_ebpf::{counter, marker, Config, SampleKey, StartedBlock, STACK_IN_FULL_MAP};
 
 use super::{
-    filter::is_target,
+    filter::admit,
     maps::{
         add_to, bump, config, OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS,
         OFF_CPU_TIMES, SCRATCH,
     },
-    on_cpu::announce_process,
     stack::{capture_ids, capture_whole, FaultCounters},
 };
 
@@ -54,7 +53,7 @@ fn try_off_cpu_switch(ctx: &BtfTracePointContext) {
 fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state: u32, now: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (tid, tgid) = (pid_tgid as u32, (pid_tgid >> 32) as u32);
-    if tid == 0 || !is_target(config, tgid) {
+    if tid == 0 || !admit(config, tgid) {
         return;
     }
     bump(counter::OFF_CPU_SWITCHES);
@@ -65,7 +64,6 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
     if involuntary && config.keep_preempted == 0 {
         return;
     }
-    announce_process(tgid);
     let marker = if config.record_state == 0 {
         marker::NONE
     } else if involuntary {
@@ -95,7 +93,10 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
             blocked.since_ns = now;
             capture_whole(ctx, &mut blocked.stack, tgid, config.capture, &FAULTS);
             blocked.stack.marker = marker;
+            // A stub in the fast map points to the whole record.
+            started.key.kernel_stack_id = STACK_IN_FULL_MAP;
             OFF_CPU_FULL_STARTS.insert(&tid, &*blocked, 0).is_ok()
+                && OFF_CPU_STARTS.insert(&tid, &started, 0).is_ok()
         }
     };
     if !tracked {
@@ -108,23 +109,23 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
 fn switch_in(config: &Config, next: *const u8, now: u64) {
     let pid_field = unsafe { next.add(config.task_pid_offset as usize) } as *const u32;
     let Ok(tid) = (unsafe { bpf_probe_read_kernel(pid_field) }) else { return };
-    if let Some(started) = OFF_CPU_STARTS.get_ptr(&tid) {
-        let started = unsafe { &*started };
-        if within_limits(config, now.saturating_sub(started.since_ns))
-            && !add_to(&OFF_CPU_TIMES, &started.key, now.saturating_sub(started.since_ns))
-        {
-            bump(counter::OFF_CPU_MAP_FULL);
-        }
-        let _ = OFF_CPU_STARTS.remove(&tid);
-    } else if let Some(blocked) = OFF_CPU_FULL_STARTS.get_ptr(&tid) {
-        let blocked = unsafe { &*blocked };
-        if within_limits(config, now.saturating_sub(blocked.since_ns))
-            && !add_to(&OFF_CPU_FULL_TIMES, &blocked.stack, now.saturating_sub(blocked.since_ns))
-        {
-            bump(counter::OFF_CPU_MAP_FULL);
-        }
+    let Some(started) = OFF_CPU_STARTS.get_ptr(&tid) else { return };
+    let started = unsafe { &*started };
+    let elapsed = now.saturating_sub(started.since_ns);
+    let recorded = if started.key.kernel_stack_id != STACK_IN_FULL_MAP {
+        !within_limits(config, elapsed) || add_to(&OFF_CPU_TIMES, &started.key, elapsed)
+    } else {
+        let recorded = match OFF_CPU_FULL_STARTS.get_ptr(&tid) {
+            Some(blocked) => !within_limits(config, elapsed) || add_to(&OFF_CPU_FULL_TIMES, unsafe { &(*blocked).stack }, elapsed),
+            None => true,
+        };
         let _ = OFF_CPU_FULL_STARTS.remove(&tid);
+        recorded
+    };
+    if !recorded {
+        bump(counter::OFF_CPU_MAP_FULL);
     }
+    let _ = OFF_CPU_STARTS.remove(&tid);
 }
 
 /// --min-block / --max-block.

@@ -6,8 +6,8 @@ use aya_ebpf::{
 use profiler_ebpf::{capture, counter, SampleKey};
 
 use super::{
-    filter::is_target,
-    maps::{add_to, bump, config, ANNOUNCED, NEW_PROCESSES, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH},
+    filter::admit,
+    maps::{add_to, bump, config, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH},
     stack::{capture_ids, capture_whole, FaultCounters},
 };
 
@@ -26,11 +26,10 @@ pub fn on_cpu_sample(ctx: PerfEventContext) -> u32 {
 fn try_on_cpu_sample(ctx: &PerfEventContext) {
     let Some(config) = config() else { return };
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    if !is_target(config, tgid) {
+    if !admit(config, tgid) {
         return;
     }
     bump(counter::ON_CPU_SAMPLES);
-    announce_process(tgid);
     let mut key = SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16] };
     // A sample taken in user mode has no kernel stack: skip asking for it.
     let mut capture_bits = config.capture;
@@ -51,23 +50,6 @@ fn try_on_cpu_sample(ctx: &PerfEventContext) {
     };
     if !recorded {
         bump(counter::COUNTS_MAP_FULL);
-    }
-}
-
-/// Tells user space about a process the first time one of its samples is
-/// seen, so its mappings are snapshotted while it still exists.
-#[inline(always)]
-pub fn announce_process(tgid: u32) {
-    if unsafe { ANNOUNCED.get(&tgid) }.is_some() {
-        return;
-    }
-    if ANNOUNCED.insert(&tgid, &1, aya_ebpf::bindings::BPF_NOEXIST as u64).is_err() {
-        // Already announced by another CPU, or the set is full: in both cases
-        // nothing more to do here (user space also snapshots at the end).
-        return;
-    }
-    if NEW_PROCESSES.output::<u32>(&tgid, 0).is_err() {
-        bump(counter::NEW_PROCESS_DROPPED);
     }
 }
 

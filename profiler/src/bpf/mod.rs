@@ -15,7 +15,7 @@ use aya::{
     },
     Btf, Ebpf, EbpfLoader,
 };
-use profiler_ebpf::{capture, names, BlockedThread, Config, StackKey, StartedBlock};
+use profiler_ebpf::{capture, names, BlockedThread, Config, StackKey, StartedBlock, STACK_IN_FULL_MAP};
 use stacks::StackExpander;
 
 pub use counters::Counters;
@@ -223,6 +223,10 @@ impl Probes {
         let starts: HashMap<_, u32, StartedBlock> = self.map(names::OFF_CPU_STARTS)?;
         for entry in starts.iter() {
             let (_, started) = entry.map_err(|e| Error::bpf("reading blocked threads", e))?;
+            // A stub of a full-stack record: counted from that map below.
+            if started.key.kernel_stack_id == STACK_IN_FULL_MAP {
+                continue;
+            }
             if let Some(elapsed) = counted(started.since_ns) {
                 times.push((expander.expand(&started.key), elapsed));
             }
