@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release --locked -p flameprof -p flameprof-examples
-./target/release/flameprof -F 999 -o demo.svg -- ./target/release/cpu_split 3
+bin="${CARGO_TARGET_DIR:-target}/release"
+"$bin/flameprof" -F 999 -o demo.svg -- "$bin/cpu_split" 3
 echo "wrote $(pwd)/demo.svg" >&2
