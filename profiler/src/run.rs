@@ -77,6 +77,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         };
         written.push((path, format.name()));
     }
+    let post_processing = post_processing.elapsed();
     recording.wait_for_command();
     let unresolved_percent = 100.0 * health.unresolved_share();
     let unresolved_failure = max_unresolved.filter(|&max| unresolved_percent > max);
@@ -87,7 +88,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         output::write_atomically(destination, &bytes)?;
     }
     eprint!("{}", summary::render(&recording, &health, settings.mode));
-    eprintln!("  post-processing (symbolize, render, write): {:.3} s", post_processing.elapsed().as_secs_f64());
+    eprintln!("  post-processing (symbolize, render, write): {:.3} s", post_processing.as_secs_f64());
     if let Some(max) = unresolved_failure {
         return Err(Error::Io(format!(
             "{unresolved_percent:.1}% of frames are unresolved, above --max-unresolved {max} (outputs written anyway): install debug symbols or build with frame pointers"
