@@ -93,6 +93,9 @@ pub struct Cli {
     /// Omit frames narrower than this many pixels.
     #[arg(long, default_value_t = 0.1, value_name = "PIXELS")]
     pub min_width: f64,
+    /// Reverse stacks (leaf functions become the roots): merges by leaf.
+    #[arg(long)]
+    pub reverse: bool,
     /// Icicle graph: roots at the top.
     #[arg(long)]
     pub inverted: bool,
@@ -266,6 +269,7 @@ impl Cli {
                 width: self.width,
                 min_width: self.min_width,
                 inverted: self.inverted,
+                reverse: self.reverse,
                 palette: self.colors,
             },
         })

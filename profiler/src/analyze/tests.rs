@@ -35,7 +35,7 @@ fn split(hot: u64, cold: u64) -> Profile {
 }
 
 fn svg_options() -> SvgOptions {
-    SvgOptions { title: "t".into(), width: 1200, min_width: 0.1, inverted: false, palette: Palette::Kernel }
+    SvgOptions { title: "t".into(), width: 1200, min_width: 0.1, inverted: false, reverse: false, palette: Palette::Kernel }
 }
 
 fn render(profile: &Profile, format: Format) -> Vec<u8> {

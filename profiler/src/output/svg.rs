@@ -17,6 +17,8 @@ pub struct SvgOptions {
     pub min_width: f64,
     /// Icicle graph (roots at the top).
     pub inverted: bool,
+    /// Leaf functions as roots (inferno's reverse stack order).
+    pub reverse: bool,
     pub palette: Palette,
 }
 
@@ -29,6 +31,7 @@ pub fn render(profile: &Profile, options: &SvgOptions, subtitle: &str) -> std::i
     inferno.count_name = profile.unit.name().to_string();
     inferno.image_width = Some(options.width);
     inferno.min_width = options.min_width;
+    inferno.reverse_stack_order = options.reverse;
     inferno.direction = if options.inverted { Direction::Inverted } else { Direction::Straight };
     inferno.colors = palette(options.palette);
     // Same input, same picture: colours from names, not from a random source.
