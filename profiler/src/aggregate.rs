@@ -17,6 +17,8 @@ pub struct Shape {
     pub per_thread: bool,
     /// Root frame above the process (for --wall: `[on-cpu]` / `[off-cpu]`).
     pub root_marker: Option<&'static str>,
+    /// Name process frames `name-PID` (the graph shows several processes).
+    pub several_processes: bool,
 }
 
 /// Frame counts that went into a profile, for the health summary.
@@ -61,14 +63,15 @@ pub fn build(
         let thread = comm(key);
         let process = process_names.get(&key.tgid).cloned().unwrap_or_else(|| thread.clone());
         let process_label =
-            if processes.len() > 1 { format!("{process}-{}", key.tgid) } else { process };
+            if shape.several_processes { format!("{process}-{}", key.tgid) } else { process };
         stack.push(names.task(&process_label));
         if shape.per_thread {
             stack.push(names.task(&thread));
         }
         let mut unresolved = 0;
+        let user_leaf_is_return = key.kernel_depth > 0;
         for (index, &address) in user_addresses(key).iter().enumerate().rev() {
-            let symbolized = &symbols.user[&(key.tgid, adjust(address, index))];
+            let symbolized = &symbols.user[&(key.tgid, adjust_user(address, index, user_leaf_is_return))];
             unresolved += push_frames(&mut stack, symbolized, FrameKind::User, &mut names);
         }
         let kernel = kernel_addresses(key);
@@ -110,6 +113,13 @@ fn tracing_glue_depth(kernel: &[u64], symbols: &HashMap<u64, Symbolized>) -> usi
                 .is_some_and(|f| GLUE.iter().any(|g| f.function.starts_with(g)))
         })
         .count()
+}
+
+/// A user stack under kernel frames was interrupted by a syscall or fault:
+/// its leaf is the return address after the `syscall` instruction, not an
+/// instruction being executed, so it moves back too.
+fn adjust_user(address: u64, index: usize, leaf_is_return: bool) -> u64 {
+    if leaf_is_return { address.saturating_sub(1) } else { adjust(address, index) }
 }
 
 fn user_addresses(key: &StackKey) -> &[u64] {
@@ -168,7 +178,7 @@ impl Symbols {
         for (key, _) in raw {
             let pid_addresses = user_by_pid.entry(key.tgid).or_default();
             for (index, &address) in user_addresses(key).iter().enumerate() {
-                pid_addresses.insert(adjust(address, index));
+                pid_addresses.insert(adjust_user(address, index, key.kernel_depth > 0));
             }
             for (index, &address) in kernel_addresses(key).iter().enumerate() {
                 kernel.insert(adjust(address, index));

@@ -223,6 +223,14 @@ impl Cli {
         if self.pid.contains(&0) {
             return usage("-p 0 is not a process: give the PID of a running process".into());
         }
+        // clap takes a bare trailing `--` as no command at all: that would
+        // quietly profile the whole system instead.
+        if self.command.is_empty() && std::env::args_os().last().is_some_and(|a| a == "--") {
+            return usage("nothing follows `--`: give the command to profile, e.g. `-- ./my-program args`".into());
+        }
+        if self.summary_json.as_deref().is_some_and(|p| p.as_os_str() == "-") {
+            return usage("--summary-json needs a file path (stdout carries the profile)".into());
+        }
         let target = match (&self.pid[..], &self.command[..]) {
             ([], []) => Target::System,
             (pids, []) => Target::Processes(pids.to_vec()),

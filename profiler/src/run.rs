@@ -1,5 +1,5 @@
 //! A whole run: check, record, symbolize, write, summarize.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use symbolize::Symbolizer;
 
@@ -32,29 +32,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let mut recording = session::record(&settings, &mut symbolizer)?;
 
     let post_processing = std::time::Instant::now();
-    let mut profile = Profile::new(aggregate::unit_for(settings.mode, settings.frequency));
-    let mut frames = FrameStats::default();
-    let per_thread = settings.per_thread;
-    let names = &recording.process_names;
-    match settings.mode {
-        Mode::OnCpu => {
-            let shape = Shape { per_thread, root_marker: None };
-            frames.add(aggregate::build(&mut profile, &recording.on_cpu, &mut symbolizer, names, &shape, |n| n));
-        }
-        Mode::OffCpu => {
-            let shape = Shape { per_thread, root_marker: None };
-            frames.add(aggregate::build(&mut profile, &recording.off_cpu, &mut symbolizer, names, &shape, ns_to_us));
-        }
-        Mode::Wall => {
-            // One unit for both halves: a sample at F Hz stands for 1/F s on CPU.
-            let us_per_sample = 1_000_000 / settings.frequency.max(1);
-            let on = Shape { per_thread, root_marker: Some("[on-cpu]") };
-            frames.add(aggregate::build(&mut profile, &recording.on_cpu, &mut symbolizer, names, &on, |n| n * us_per_sample));
-            let off = Shape { per_thread, root_marker: Some("[off-cpu]") };
-            frames.add(aggregate::build(&mut profile, &recording.off_cpu, &mut symbolizer, names, &off, ns_to_us));
-        }
-    }
-
+    let (profile, frames) = build_profile(&settings, &recording, &mut symbolizer);
     let health = summary::Health::new(&recording, frames);
     let context = output::Context {
         svg: &settings.svg,
@@ -65,20 +43,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         start_unix_ns: start_unix_ns(recording.elapsed),
     };
     // Every output is written even when the command failed: its profile is
-    // what explains the failure.
-    let mut written = Vec::new();
-    for (destination, format) in outputs {
-        let bytes = output::render(&profile, *format, &context)
-            .map_err(|e| Error::Io(format!("cannot render the {} output: {e}", format.name())))?;
-        output::write_atomically(destination, &bytes)?;
-        let path = match destination {
-            Destination::File(path) => path.display().to_string(),
-            Destination::Stdout => "-".to_string(),
-        };
-        written.push((path, format.name()));
-    }
+    // what explains the failure. A write error still waits for the command.
+    let written = write_outputs(&profile, outputs, &context);
     let post_processing = post_processing.elapsed();
     recording.wait_for_command();
+    let written = written?;
     let unresolved_percent = 100.0 * health.unresolved_share();
     let unresolved_failure = max_unresolved.filter(|&max| unresolved_percent > max);
     if let Some(destination) = summary_json {
@@ -95,6 +64,53 @@ pub fn run(cli: Cli) -> Result<i32> {
         )));
     }
     Ok(recording.exit_status.unwrap_or(0))
+}
+
+/// Symbolizes the recording into the profile its mode asks for.
+fn build_profile(settings: &session::Settings, recording: &session::Recording, symbolizer: &mut Symbolizer) -> (Profile, FrameStats) {
+    let mut profile = Profile::new(aggregate::unit_for(settings.mode, settings.frequency));
+    let mut frames = FrameStats::default();
+    let names = &recording.process_names;
+    // One naming rule for the whole graph: `name-PID` roots once several
+    // processes appear anywhere in it.
+    let processes: HashSet<u32> = recording.on_cpu.iter().chain(&recording.off_cpu).map(|(key, _)| key.tgid).collect();
+    let shape = |root_marker| Shape { per_thread: settings.per_thread, root_marker, several_processes: processes.len() > 1 };
+    match settings.mode {
+        Mode::OnCpu => {
+            frames.add(aggregate::build(&mut profile, &recording.on_cpu, symbolizer, names, &shape(None), |n| n));
+        }
+        Mode::OffCpu => {
+            frames.add(aggregate::build(&mut profile, &recording.off_cpu, symbolizer, names, &shape(None), ns_to_us));
+        }
+        Mode::Wall => {
+            // One unit for both halves: a sample at F Hz stands for 1/F s on CPU.
+            let frequency = settings.frequency.max(1);
+            let on_cpu_us = |samples: u64| samples * 1_000_000 / frequency;
+            frames.add(aggregate::build(&mut profile, &recording.on_cpu, symbolizer, names, &shape(Some("[on-cpu]")), on_cpu_us));
+            frames.add(aggregate::build(&mut profile, &recording.off_cpu, symbolizer, names, &shape(Some("[off-cpu]")), ns_to_us));
+        }
+    }
+    (profile, frames)
+}
+
+/// Renders and writes each output; returns (path, format) of each.
+fn write_outputs(
+    profile: &Profile,
+    outputs: &[(Destination, output::Format)],
+    context: &output::Context,
+) -> Result<Vec<(String, &'static str)>> {
+    let mut written = Vec::new();
+    for (destination, format) in outputs {
+        let bytes = output::render(profile, *format, context)
+            .map_err(|e| Error::Io(format!("cannot render the {} output: {e}", format.name())))?;
+        output::write_atomically(destination, &bytes)?;
+        let path = match destination {
+            Destination::File(path) => path.display().to_string(),
+            Destination::Stdout => "-".to_string(),
+        };
+        written.push((path, format.name()));
+    }
+    Ok(written)
 }
 
 /// Module basename → path, build-id and range, from the snapshots of the

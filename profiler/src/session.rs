@@ -20,6 +20,9 @@ use crate::{
     target::{self, GatedCommand},
 };
 
+/// How often the recording loop looks at its stop conditions and snapshots.
+const POLL: Duration = Duration::from_millis(50);
+
 #[derive(Debug, Clone)]
 pub enum Target {
     System,
@@ -73,6 +76,8 @@ pub struct Recording {
     pub stopped_by: StopReason,
     /// Processes whose mappings could not be snapshotted (gone too soon).
     pub snapshot_failures: u64,
+    /// Stack ids that could not be read back from the kernel.
+    pub missing_stack_ids: u64,
 }
 
 impl Recording {
@@ -146,10 +151,9 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         }
     }
     let mut new_processes = probes.take_new_processes()?;
-    probes.attach()?;
-    // Read kallsyms while our programs are loaded: their symbols let the
+    // Read kallsyms once our programs are loaded: their symbols let the
     // off-CPU stacks be cut where the tracing glue ends.
-    let _ = symbolizer.load_kernel_symbols();
+    probes.attach(|| drop(symbolizer.load_kernel_symbols()))?;
     let started = Instant::now();
     if let Some(command) = &mut command {
         command.release()?;
@@ -158,7 +162,8 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     let progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let mut last_progress = Instant::now();
     let stopped_by = loop {
-        wait_readable(bpf::ring_fd(&new_processes), Duration::from_millis(50));
+        let until_deadline = settings.duration.map_or(POLL, |d| d.saturating_sub(started.elapsed()));
+        wait_readable(bpf::ring_fd(&new_processes), POLL.min(until_deadline));
         while let Some(item) = new_processes.next() {
             let Ok(bytes) = <[u8; 4]>::try_from(&item[..4.min(item.len())]) else { continue };
             let pid = u32::from_ne_bytes(bytes);
@@ -201,10 +206,16 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         // terminal reached it already; a SIGTERM from a CI runner did not).
         command.signal(signal);
     }
-    let on_cpu = probes.on_cpu_counts()?;
-    let off_cpu = if settings.probe_settings().off_cpu { probes.off_cpu_times(now_ns)? } else { Vec::new() };
+    let (on_cpu, mut missing_stack_ids) = probes.on_cpu_counts()?;
+    let off_cpu = if settings.probe_settings().off_cpu {
+        let (times, missing) = probes.off_cpu_times(now_ns)?;
+        missing_stack_ids += missing;
+        times
+    } else {
+        Vec::new()
+    };
     let counters = probes.counters()?;
-    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, exit_status: None, command, stopped_by, snapshot_failures: snapshots.failures })
+    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, exit_status: None, command, stopped_by, snapshot_failures: snapshots.failures, missing_stack_ids })
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {

@@ -1,10 +1,12 @@
 //! Ctrl-C and SIGTERM end the recording early; the profile is still written.
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+static COUNT: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn on_signal(signal: libc::c_int) {
     RECEIVED.store(signal, Ordering::SeqCst);
+    COUNT.fetch_add(1, Ordering::SeqCst);
 }
 
 /// Installs the handlers. A second Ctrl-C is handled the same way: the
@@ -28,4 +30,9 @@ pub fn received() -> Option<i32> {
         0 => None,
         signal => Some(signal),
     }
+}
+
+/// The latest signal and how many have arrived so far.
+pub fn latest() -> (i32, u32) {
+    (RECEIVED.load(Ordering::SeqCst), COUNT.load(Ordering::SeqCst))
 }

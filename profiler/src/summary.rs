@@ -143,6 +143,12 @@ pub fn json(
             "unresolved_percent": round(health.unresolved_share()),
             "distinct_stacks": health.frames.distinct_stacks,
             "processes": health.frames.processes,
+            "stack_ids_not_read_back": recording.missing_stack_ids,
+        },
+        "processes": {
+            "ended_before_snapshot": recording.snapshot_failures,
+            "not_announced": c.get(counter::NEW_PROCESS_DROPPED),
+            "children_not_followed": c.get(counter::TARGETS_FULL),
         },
         "max_unresolved_percent": max_unresolved.map(|(pct, _)| pct),
         "max_unresolved_exceeded": max_unresolved.map(|(_, exceeded)| exceeded),
@@ -199,6 +205,17 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
     );
     if recording.snapshot_failures > 0 {
         let _ = writeln!(s, "  {} processes ended before their mappings could be read", recording.snapshot_failures);
+    }
+    let not_announced = recording.counters.get(counter::NEW_PROCESS_DROPPED);
+    if not_announced > 0 {
+        let _ = writeln!(s, "  {not_announced} processes were not announced while recording (their mappings were read at the end, if they still ran)");
+    }
+    let not_followed = recording.counters.get(counter::TARGETS_FULL);
+    if not_followed > 0 {
+        let _ = writeln!(s, "  {not_followed} child processes of the command were not followed: the target set was full");
+    }
+    if recording.missing_stack_ids > 0 {
+        let _ = writeln!(s, "  {} stack ids could not be read back: those stacks show empty", recording.missing_stack_ids);
     }
     if let Some(status) = recording.exit_status {
         let _ = writeln!(s, "  command exit status: {status}");

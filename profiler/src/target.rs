@@ -7,7 +7,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    signals,
+};
 
 /// True while `pid` exists and is not a zombie.
 pub fn is_alive(pid: u32) -> bool {
@@ -18,9 +21,20 @@ pub fn is_alive(pid: u32) -> bool {
     }
 }
 
-/// Fails with a clear message for a PID that is not a running process.
+/// Fails with a clear message for a PID that is not a running process: no
+/// such PID, a zombie, or the id of a thread rather than of a process.
 pub fn check_pid(pid: u32) -> Result<()> {
-    if is_alive(pid) { Ok(()) } else { Err(Error::NoSuchProcess(pid)) }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|_| Error::NoSuchProcess(pid))?;
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("");
+    if field("State:").starts_with(['Z', 'X']) {
+        return Err(Error::Usage(format!("process {pid} has already exited (a zombie waiting for its parent): nothing to profile")));
+    }
+    match field("Tgid:").parse::<u32>() {
+        Ok(tgid) if tgid != pid => Err(Error::Usage(format!(
+            "{pid} is a thread of process {tgid}, not a process: use -p {tgid} (--per-thread splits threads by name)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The name of a process (`/proc/PID/comm`), if it still exists.
@@ -66,6 +80,9 @@ impl GatedCommand {
                 let mut go = 0u8;
                 let got = libc::read(gate_read, (&mut go as *mut u8).cast(), 1);
                 if got == 1 && go == b'1' {
+                    // flameprof ignores SIGPIPE for itself; an ignored signal
+                    // survives exec, and the command must not inherit that.
+                    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
                     libc::execve(path.as_ptr(), argv.as_ptr(), environ);
                     let errno = *libc::__errno_location();
                     libc::write(errors_write, (&errno as *const i32).cast(), 4);
@@ -124,6 +141,7 @@ impl GatedCommand {
             return status;
         }
         let mut status = 0;
+        let (_, mut seen) = signals::latest();
         loop {
             let result = unsafe { libc::waitpid(self.pid as i32, &mut status, 0) };
             if result == self.pid as i32 {
@@ -131,6 +149,14 @@ impl GatedCommand {
             }
             if result < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
                 return 127;
+            }
+            // Signals that arrive while we wait are the command's business:
+            // pass each on; the third one overall ends it for sure.
+            let (signal, count) = signals::latest();
+            if count != seen {
+                seen = count;
+                let forwarded = if count >= 3 { libc::SIGKILL } else { signal };
+                unsafe { libc::kill(self.pid as i32, forwarded) };
             }
         }
         let code = decode_status(status);
@@ -147,6 +173,11 @@ impl Drop for GatedCommand {
                 libc::close(gate); // EOF at the gate: the child exits without exec.
                 libc::close(self.exec_errors);
             }
+            self.wait_blocking();
+        } else if self.reaped.is_none() {
+            // Released and still running on an error path: leaving it
+            // orphaned would hide its exit status; wait for it.
+            eprintln!("flameprof: waiting for the command (pid {}) to exit", self.pid);
             self.wait_blocking();
         }
     }

@@ -159,3 +159,25 @@ fn bpf_program_check_sees_a_running_flameprof() {
     let left: Vec<u32> = new.iter().copied().filter(|id| after.contains(id)).collect();
     assert!(left.is_empty(), "programs {left:?} still loaded after a successful run");
 }
+
+#[test]
+fn a_thread_id_is_refused_with_its_process() {
+    root_or_skip!();
+    // `threads` starts its workers after 0.5 s; a worker's id is a thread id.
+    let workload = Background::spawn(example("threads"), &["3", "1"]);
+    std::thread::sleep(Duration::from_millis(1000));
+    let task_dir = format!("/proc/{}/task", workload.pid());
+    let tid = std::fs::read_dir(&task_dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&tid| tid != workload.pid())
+        .expect("threads has a worker thread");
+    let tid = tid.to_string();
+    expect_error(&["-p", &tid, "-d", "0.5"], &["thread", &workload.pid().to_string()]);
+}
+
+#[test]
+fn nothing_after_double_dash_is_refused() {
+    root_or_skip!();
+    expect_error(&["-d", "0.2", "--"], &["--", "command"]);
+}

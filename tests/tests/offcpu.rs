@@ -248,3 +248,22 @@ fn off_cpu_stacks_do_not_show_the_profilers_own_frames() {
         folded.describe_top(4)
     );
 }
+
+/// A process shows under one name in both halves of a --wall graph.
+#[test]
+fn wall_names_each_process_the_same_in_both_halves() {
+    root_or_skip!();
+    let script = format!("{} 0.5; sleep 0.3", example("spinner"));
+    let (folded, _) = record(&["--wall", "--", "sh", "-c", &script], "wall-names");
+    let mut roots: Vec<(String, String)> = folded
+        .stacks
+        .iter()
+        .filter(|s| s.frames.len() >= 2)
+        .map(|s| (s.frames[0].clone(), s.frames[1].clone()))
+        .collect();
+    roots.sort();
+    roots.dedup();
+    let spinner_names: std::collections::HashSet<&String> =
+        roots.iter().filter(|(_, p)| p.starts_with("spinner")).map(|(_, p)| p).collect();
+    assert_eq!(spinner_names.len(), 1, "spinner has several names across [on-cpu]/[off-cpu]: {roots:?}");
+}

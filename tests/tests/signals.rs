@@ -87,3 +87,21 @@ fn sigterm_stops_a_command_recording() {
     root_or_skip!();
     stop_with(libc::SIGTERM, true);
 }
+
+/// flameprof ignores SIGPIPE for itself; the command must not inherit that
+/// (an ignored signal survives exec), or its pipelines behave differently.
+#[test]
+fn command_runs_with_default_sigpipe() {
+    root_or_skip!();
+    let dir = TempDir::new("sigpipe");
+    let out = dir.join("x.folded");
+    let run = flameprof(&["-o", &s(&out), "--", "sh", "-c", "grep SigIgn /proc/self/status"], Duration::from_secs(30));
+    run.assert_success("flameprof -- sh -c grep SigIgn");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let mask = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap())
+        .unwrap_or_else(|| panic!("no SigIgn line in the command's output: {stdout}"));
+    assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "the command runs with SIGPIPE ignored (SigIgn {mask:#x})");
+}

@@ -34,6 +34,8 @@ pub fn admit(config: &Config, tgid: u32) -> bool {
     true
 }
 
+const EEXIST: i32 = 17;
+
 /// Tells user space about a process the first time one of its events is
 /// seen, so its mappings are snapshotted while it still exists.
 #[inline(always)]
@@ -41,10 +43,16 @@ fn announce_process(tgid: u32) {
     if unsafe { ANNOUNCED.get(&tgid) }.is_some() {
         return;
     }
-    if ANNOUNCED.insert(&tgid, &1, aya_ebpf::bindings::BPF_NOEXIST as u64).is_err() {
-        // Already announced by another CPU, or the set is full: in both cases
-        // nothing more to do here (user space also snapshots at the end).
-        return;
+    match ANNOUNCED.insert(&tgid, &1, aya_ebpf::bindings::BPF_NOEXIST as u64) {
+        Ok(()) => {}
+        // Announced by another CPU meanwhile.
+        Err(e) if e == -EEXIST => return,
+        // The set is full: user space snapshots it when symbolizing, if it
+        // still lives; count it.
+        Err(_) => {
+            bump(counter::NEW_PROCESS_DROPPED);
+            return;
+        }
     }
     if NEW_PROCESSES.output::<u32>(&tgid, 0).is_err() {
         bump(counter::NEW_PROCESS_DROPPED);

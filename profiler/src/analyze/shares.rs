@@ -1,7 +1,9 @@
 //! Per-function shares of a profile: self (the function is the leaf) and
 //! total (the function is anywhere on the stack, counted once per stack).
-//! Functions are named by their folded label (`_[k]` marks kernel frames);
-//! process and marker frames are not functions and are left out.
+//! Functions are named by their folded label (`_[k]` marks kernel frames),
+//! without the inlining mark: a function inlined in one build and called in
+//! the next is still one function, so a changed inlining decision does not
+//! split its share. Process and marker frames are not functions.
 use std::collections::{BTreeMap, HashSet};
 
 use crate::{
@@ -29,7 +31,13 @@ impl Shares {
             let code: Vec<String> = stack
                 .iter()
                 .filter(|f| matches!(f.kind, FrameKind::User | FrameKind::Kernel))
-                .map(folded::frame_label)
+                .map(|frame| {
+                    let label = folded::frame_label(frame);
+                    match label.strip_suffix("_[i]") {
+                        Some(plain) => plain.to_string(),
+                        None => label,
+                    }
+                })
                 .collect();
             let mut seen = HashSet::new();
             for label in &code {

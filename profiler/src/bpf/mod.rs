@@ -113,23 +113,36 @@ impl Probes {
         targets.insert(tgid, 1, 0).map_err(|e| Error::bpf("adding a target process", e))
     }
 
-    /// Starts recording: loads the programs into the kernel and attaches them.
-    pub fn attach(&mut self) -> Result<()> {
+    /// Starts recording: loads the programs into the kernel, calls
+    /// `loaded` (their symbols are in kallsyms from then on), then attaches
+    /// them; the recording starts when this returns.
+    pub fn attach(&mut self, loaded: impl FnOnce()) -> Result<()> {
         let needs_btf = self.settings.off_cpu || self.settings.follow_forks;
         let btf = if needs_btf || Path::new(KERNEL_BTF).exists() {
             Some(Btf::from_sys_fs().map_err(|e| Error::bpf("reading the kernel's BTF", e))?)
         } else {
             None
         };
-        // Optional: without it a process that execs keeps its first snapshot.
+        let mut tracepoints = Vec::new();
         if let Some(btf) = &btf {
-            self.attach_tracepoint(names::EXEC_PROGRAM, "sched_process_exec", btf)?;
+            // Optional: without it a process that execs keeps its first snapshot.
+            tracepoints.push((names::EXEC_PROGRAM, "sched_process_exec"));
+            if self.settings.follow_forks {
+                tracepoints.push((names::FORK_PROGRAM, "sched_process_fork"));
+            }
+            if self.settings.off_cpu {
+                tracepoints.push((names::OFF_CPU_PROGRAM, "sched_switch"));
+            }
+            for &(program, tracepoint) in &tracepoints {
+                self.tracepoint(program)?.load(tracepoint, btf).map_err(|e| tracepoint_error(tracepoint, e))?;
+            }
         }
-        if self.settings.follow_forks {
-            self.attach_tracepoint(names::FORK_PROGRAM, "sched_process_fork", btf.as_ref().unwrap())?;
+        if self.settings.on_cpu_frequency.is_some() {
+            self.sampler()?.load().map_err(|e| Error::bpf("loading the sampler", e))?;
         }
-        if self.settings.off_cpu {
-            self.attach_tracepoint(names::OFF_CPU_PROGRAM, "sched_switch", btf.as_ref().unwrap())?;
+        loaded();
+        for &(program, tracepoint) in &tracepoints {
+            self.tracepoint(program)?.attach().map_err(|e| tracepoint_error(tracepoint, e))?;
         }
         if let Some(frequency) = self.settings.on_cpu_frequency {
             self.attach_sampler(frequency)?;
@@ -137,16 +150,20 @@ impl Probes {
         Ok(())
     }
 
-    fn attach_tracepoint(&mut self, program: &'static str, tracepoint: &str, btf: &Btf) -> Result<()> {
-        let prog: &mut BtfTracePoint = self
-            .ebpf
+    fn tracepoint(&mut self, program: &'static str) -> Result<&mut BtfTracePoint> {
+        self.ebpf
             .program_mut(program)
             .ok_or(Error::Bpf { context: "finding a program", detail: program.into() })?
             .try_into()
-            .map_err(|e| Error::bpf("finding a program", e))?;
-        prog.load(tracepoint, btf).map_err(|e| tracepoint_error(tracepoint, e))?;
-        prog.attach().map_err(|e| tracepoint_error(tracepoint, e))?;
-        Ok(())
+            .map_err(|e| Error::bpf("finding a program", e))
+    }
+
+    fn sampler(&mut self) -> Result<&mut PerfEvent> {
+        self.ebpf
+            .program_mut(names::ON_CPU_PROGRAM)
+            .ok_or(Error::Bpf { context: "finding a program", detail: names::ON_CPU_PROGRAM.into() })?
+            .try_into()
+            .map_err(|e| Error::bpf("finding a program", e))
     }
 
     /// One cpu-clock sampler per online CPU. cpu-clock is a software timer:
@@ -156,13 +173,7 @@ impl Probes {
     fn attach_sampler(&mut self, frequency: u64) -> Result<()> {
         let cpus = aya::util::online_cpus()
             .map_err(|(what, e)| Error::Io(format!("cannot list online CPUs ({what}): {e}")))?;
-        let prog: &mut PerfEvent = self
-            .ebpf
-            .program_mut(names::ON_CPU_PROGRAM)
-            .ok_or(Error::Bpf { context: "finding a program", detail: names::ON_CPU_PROGRAM.into() })?
-            .try_into()
-            .map_err(|e| Error::bpf("finding a program", e))?;
-        prog.load().map_err(|e| Error::bpf("loading the sampler", e))?;
+        let prog = self.sampler()?;
         for cpu in cpus {
             prog.attach(
                 PerfEventConfig::Software(SoftwareEvent::CpuClock),
@@ -199,18 +210,19 @@ impl Probes {
         RingBuf::try_from(map).map_err(|e| Error::bpf("opening the new-process ring buffer", e))
     }
 
-    /// Samples per whole stack, from both paths.
-    pub fn on_cpu_counts(&self) -> Result<Vec<(StackKey, u64)>> {
+    /// Samples per whole stack, from both paths, and how many stack ids
+    /// could not be read back (their stacks show empty).
+    pub fn on_cpu_counts(&self) -> Result<(Vec<(StackKey, u64)>, u64)> {
         let mut expander = self.expander()?;
         let mut counts = stacks::read_fast(&self.map(names::ON_CPU_COUNTS)?, &mut expander)?;
         counts.extend(stacks::read_full(&self.map(names::ON_CPU_FULL_COUNTS)?)?);
-        Ok(counts)
+        Ok((counts, expander.missing_ids))
     }
 
     /// Off-CPU nanoseconds per whole stack, from both paths, including
     /// threads still blocked now (`now_ns` on CLOCK_MONOTONIC, the clock of
     /// bpf_ktime_get_ns).
-    pub fn off_cpu_times(&self, now_ns: u64) -> Result<Vec<(StackKey, u64)>> {
+    pub fn off_cpu_times(&self, now_ns: u64) -> Result<(Vec<(StackKey, u64)>, u64)> {
         let mut expander = self.expander()?;
         let mut times = stacks::read_fast(&self.map(names::OFF_CPU_TIMES)?, &mut expander)?;
         times.extend(stacks::read_full(&self.map(names::OFF_CPU_FULL_TIMES)?)?);
@@ -238,7 +250,7 @@ impl Probes {
                 times.push((blocked.stack, elapsed));
             }
         }
-        Ok(times)
+        Ok((times, expander.missing_ids))
     }
 
     fn expander(&self) -> Result<StackExpander<'_>> {
