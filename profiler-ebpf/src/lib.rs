@@ -178,8 +178,14 @@ pub mod counter {
     pub const OFF_CPU_STACK_FAULT: u32 = 10;
     /// Internal: per-CPU scratch space unavailable (should never happen).
     pub const SCRATCH_UNAVAILABLE: u32 = 11;
+    /// Off-CPU: blocks whose start was recorded at switch-out.
+    pub const OFF_CPU_BLOCKS_STARTED: u32 = 12;
+    /// Off-CPU: blocks ended by a switch-in (counted or filtered out).
+    pub const OFF_CPU_BLOCKS_ENDED: u32 = 13;
+    /// Off-CPU: switch-outs left out as involuntary (preempted, still runnable).
+    pub const OFF_CPU_PREEMPTIONS: u32 = 14;
     /// Number of counters.
-    pub const COUNT: u32 = 12;
+    pub const COUNT: u32 = 15;
 }
 
 #[cfg(feature = "user")]

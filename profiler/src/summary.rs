@@ -186,8 +186,12 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
     if mode != Mode::OnCpu {
         let _ = writeln!(
             s,
-            "  off-CPU: {} context switches of targets, {} blocks lost",
-            health.off_cpu_switches, health.off_cpu_lost
+            "  off-CPU: {} context switches of targets, {} blocks lost; {} blocks started, {} ended, {} preemptions left out",
+            health.off_cpu_switches,
+            health.off_cpu_lost,
+            recording.counters.get(counter::OFF_CPU_BLOCKS_STARTED),
+            recording.counters.get(counter::OFF_CPU_BLOCKS_ENDED),
+            recording.counters.get(counter::OFF_CPU_PREEMPTIONS),
         );
     }
     let _ = writeln!(

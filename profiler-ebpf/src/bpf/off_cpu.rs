@@ -62,6 +62,7 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
     }
     let involuntary = preempt || state == TASK_RUNNING;
     if involuntary && config.keep_preempted == 0 {
+        bump(counter::OFF_CPU_PREEMPTIONS);
         return;
     }
     let marker = if config.record_state == 0 {
@@ -99,9 +100,7 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
                 && OFF_CPU_STARTS.insert(&tid, &started, 0).is_ok()
         }
     };
-    if !tracked {
-        bump(counter::OFF_CPU_STARTS_FULL);
-    }
+    bump(if tracked { counter::OFF_CPU_BLOCKS_STARTED } else { counter::OFF_CPU_STARTS_FULL });
 }
 
 /// `next` is the task about to run: if it was blocked, account the time.
@@ -111,6 +110,7 @@ fn switch_in(config: &Config, next: *const u8, now: u64) {
     let Ok(tid) = (unsafe { bpf_probe_read_kernel(pid_field) }) else { return };
     let Some(started) = OFF_CPU_STARTS.get_ptr(&tid) else { return };
     let started = unsafe { &*started };
+    bump(counter::OFF_CPU_BLOCKS_ENDED);
     let elapsed = now.saturating_sub(started.since_ns);
     let recorded = if started.key.kernel_stack_id != STACK_IN_FULL_MAP {
         !within_limits(config, elapsed) || add_to(&OFF_CPU_TIMES, &started.key, elapsed)
