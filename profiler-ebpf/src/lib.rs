@@ -184,8 +184,11 @@ pub mod counter {
     pub const OFF_CPU_BLOCKS_ENDED: u32 = 13;
     /// Off-CPU: switch-outs left out as involuntary (preempted, still runnable).
     pub const OFF_CPU_PREEMPTIONS: u32 = 14;
+    /// Off-CPU: blocks lost because a thread was switched out again with no
+    /// switch-in seen since its last recorded switch-out.
+    pub const OFF_CPU_UNPAIRED: u32 = 15;
     /// Number of counters.
-    pub const COUNT: u32 = 15;
+    pub const COUNT: u32 = 16;
 }
 
 #[cfg(feature = "user")]

@@ -32,7 +32,7 @@ impl Health {
             full_depth: samples_at_depth_limit(&recording.on_cpu),
             full_stack_path: c.get(counter::STACK_ID_COLLISIONS),
             off_cpu_switches: c.get(counter::OFF_CPU_SWITCHES),
-            off_cpu_lost: c.get(counter::OFF_CPU_STARTS_FULL) + c.get(counter::OFF_CPU_MAP_FULL),
+            off_cpu_lost: c.get(counter::OFF_CPU_STARTS_FULL) + c.get(counter::OFF_CPU_MAP_FULL) + c.get(counter::OFF_CPU_UNPAIRED),
             frames,
         }
     }
@@ -135,6 +135,7 @@ pub fn json(
             "blocks_lost_by_cause": {
                 "starts_map_full": c.get(counter::OFF_CPU_STARTS_FULL),
                 "times_map_full": c.get(counter::OFF_CPU_MAP_FULL),
+                "switch_in_not_seen": c.get(counter::OFF_CPU_UNPAIRED),
             },
         },
         "frames": {

@@ -76,6 +76,11 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
     } else {
         marker::OTHER
     };
+    // A start still recorded means its switch-in was never seen: that block
+    // is lost, and it is counted, not overwritten silently.
+    if OFF_CPU_STARTS.get_ptr(&tid).is_some() {
+        bump(counter::OFF_CPU_UNPAIRED);
+    }
     let mut started = StartedBlock {
         since_ns: now,
         key: SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16] },
