@@ -29,6 +29,7 @@ pub struct FrameStats {
     pub frames: u64,
     pub unresolved_frames: u64,
     pub distinct_stacks: u64,
+    /// Processes in the whole profile (set by the caller, which sees every part).
     pub processes: u64,
 }
 
@@ -37,7 +38,6 @@ impl FrameStats {
         self.frames += other.frames;
         self.unresolved_frames += other.unresolved_frames;
         self.distinct_stacks += other.distinct_stacks;
-        self.processes = self.processes.max(other.processes);
     }
 }
 
@@ -52,9 +52,8 @@ pub fn build(
     weight: impl Fn(u64) -> u64,
 ) -> FrameStats {
     let symbols = Symbols::resolve(raw, symbolizer);
-    let processes: HashSet<u32> = raw.iter().map(|(key, _)| key.tgid).collect();
     let mut names = NameCache::default();
-    let mut stats = FrameStats { distinct_stacks: raw.len() as u64, processes: processes.len() as u64, ..Default::default() };
+    let mut stats = FrameStats { distinct_stacks: raw.len() as u64, ..Default::default() };
     for (key, count) in raw {
         let mut stack: Stack = Vec::with_capacity(8 + (key.kernel_depth + key.user_depth) as usize);
         if let Some(marker) = shape.root_marker {

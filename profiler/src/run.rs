@@ -90,6 +90,7 @@ fn build_profile(settings: &session::Settings, recording: &session::Recording, s
             frames.add(aggregate::build(&mut profile, &recording.off_cpu, symbolizer, names, &shape(Some("[off-cpu]")), ns_to_us));
         }
     }
+    frames.processes = processes.len() as u64;
     (profile, frames)
 }
 
