@@ -187,8 +187,11 @@ pub mod counter {
     /// Off-CPU: blocks lost because a thread was switched out again with no
     /// switch-in seen since its last recorded switch-out.
     pub const OFF_CPU_UNPAIRED: u32 = 15;
+    /// Sampling interrupts that hit a process outside the targets and were
+    /// filtered out in the kernel: what the recording cost everyone else.
+    pub const ON_CPU_OTHERS_INTERRUPTED: u32 = 16;
     /// Number of counters.
-    pub const COUNT: u32 = 16;
+    pub const COUNT: u32 = 17;
 }
 
 #[cfg(feature = "user")]

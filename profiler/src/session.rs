@@ -12,7 +12,7 @@ use profiler_ebpf::{counter, StackKey};
 use symbolize::Symbolizer;
 
 use crate::{
-    bpf::{self, Counters, ProbeSettings, Probes},
+    bpf::{self, Counters, ProbeSettings, Probes, SamplingScope},
     error::Result,
     output::{Destination, Format, SvgOptions},
     signals,
@@ -101,7 +101,8 @@ pub enum StopReason {
 }
 
 impl Settings {
-    fn probe_settings(&self) -> ProbeSettings {
+    /// `command`: the pid of `-- CMD`, started gated.
+    fn probe_settings(&self, command: Option<u32>) -> ProbeSettings {
         ProbeSettings {
             on_cpu_frequency: matches!(self.mode, Mode::OnCpu | Mode::Wall).then_some(self.frequency),
             off_cpu: matches!(self.mode, Mode::OffCpu | Mode::Wall),
@@ -115,6 +116,10 @@ impl Settings {
             min_block_ns: self.min_block_us.saturating_mul(1000),
             max_block_ns: self.max_block_us.map(|us| us.saturating_mul(1000)),
             stack_map_entries: self.stack_map_entries,
+            // A command is ours from its first instruction: timers on its
+            // tasks alone. A running process (-p) may start threads while
+            // per-thread timers are being opened, so it gets one per CPU.
+            sampling: command.map_or(SamplingScope::EveryCpu, SamplingScope::ProcessTree),
         }
     }
 }
@@ -131,7 +136,9 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         Target::Command(argv) => Some(GatedCommand::start(argv)?),
         _ => None,
     };
-    let mut probes = Probes::load(settings.probe_settings())?;
+    let probe_settings = settings.probe_settings(command.as_ref().map(|c| c.pid));
+    let off_cpu = probe_settings.off_cpu;
+    let mut probes = Probes::load(probe_settings)?;
     let initial_targets: Vec<u32> = match (&settings.target, &command) {
         (Target::Processes(pids), _) => pids.clone(),
         (_, Some(command)) => vec![command.pid],
@@ -207,7 +214,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         command.signal(signal);
     }
     let (on_cpu, mut missing_stack_ids) = probes.on_cpu_counts()?;
-    let off_cpu = if settings.probe_settings().off_cpu {
+    let off_cpu = if off_cpu {
         let (times, missing) = probes.off_cpu_times(now_ns)?;
         missing_stack_ids += missing;
         times

@@ -128,6 +128,7 @@ pub fn json(
             "user_stack_faults": health.user_stack_faults,
             "stacks_at_depth_limit": health.full_depth,
             "full_stack_path_captures": health.full_stack_path,
+            "other_processes_interrupted": c.get(counter::ON_CPU_OTHERS_INTERRUPTED),
         },
         "off_cpu": {
             "context_switches": health.off_cpu_switches,
@@ -183,6 +184,10 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
             health.full_depth,
             profiler_ebpf::MAX_STACK_DEPTH
         );
+        let others = recording.counters.get(counter::ON_CPU_OTHERS_INTERRUPTED);
+        if others > 0 {
+            let _ = writeln!(s, "  other processes: interrupted {others} times by the sampler (filtered out in the kernel)");
+        }
     }
     if mode != Mode::OnCpu {
         let _ = writeln!(

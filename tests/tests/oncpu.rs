@@ -319,3 +319,54 @@ fn system_wide_shows_the_spinner_with_consistent_root_names() {
         assert!(bad.is_empty(), "several processes, but roots without -PID: {bad:?} (all roots: {roots:?})");
     }
 }
+
+/// `-- CMD` samples with timers on the command's own tasks, so a busy
+/// bystander is never interrupted; `-p` samples every CPU and filters in the
+/// kernel, which the same counter shows (so the check can fail).
+#[test]
+fn a_command_is_sampled_without_interrupting_other_processes() {
+    root_or_skip!();
+    let dir = TempDir::new("bystander");
+    let out = dir.join("b.folded");
+    let bystander = Background::spawn(bin("spinner"), &["6"]);
+    let target = Background::spawn(bin("spinner"), &["6"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let others = |run: &Run| number_before(&run.stderr, " times by the sampler").unwrap_or(0.0);
+
+    let pid = target.pid().to_string();
+    let run = flameprof(&["-p", &pid, "-d", "1", "-o", &s(&out)], T);
+    run.assert_success("flameprof -p spinner next to a bystander");
+    assert!(
+        others(&run) >= 20.0,
+        "-p with a busy bystander: the summary shows {} interrupts of other processes, expected about 99\n{}",
+        others(&run),
+        run.stderr
+    );
+    drop(target);
+
+    let run = flameprof(&["-o", &s(&out), "--", &example("spinner"), "1"], T);
+    run.assert_success("flameprof -- spinner next to a bystander");
+    assert_eq!(others(&run), 0.0, "-- CMD interrupted other processes:\n{}", run.stderr);
+    let spin = Folded::read(&out).with_frame("spinner::spin");
+    assert!(spin >= 50, "-- spinner 1: only {spin} samples in spinner::spin\n{}", run.stderr);
+    drop(bystander);
+}
+
+#[test]
+fn threads_of_a_command_are_profiled() {
+    root_or_skip!();
+    let dir = TempDir::new("cmdthreads");
+    let out = dir.join("t.folded");
+    flameprof(&["-o", &s(&out), "--", &example("threads"), "1.5", "3"], T).assert_success("flameprof -- threads");
+    let folded = Folded::read(&out);
+    let total = folded.total();
+    for i in 0..3 {
+        let f = format!("threads::worker_{i}");
+        let n = folded.with_frame(&f);
+        assert!(
+            n as f64 >= 0.15 * total as f64 && n >= 30,
+            "-- threads: {f} has {n} of {total} samples\n{}",
+            folded.describe_top(10)
+        );
+    }
+}

@@ -1,5 +1,5 @@
-//! On-CPU sampling: one perf_event program per CPU, counting samples per
-//! stack in the kernel.
+//! On-CPU sampling: a perf_event program on cpu-clock timers (one per CPU,
+//! or one per task of a command), counting samples per stack in the kernel.
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid, macros::perf_event, programs::PerfEventContext,
 };
@@ -27,6 +27,9 @@ fn try_on_cpu_sample(ctx: &PerfEventContext) {
     let Some(config) = config() else { return };
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if !admit(config, tgid) {
+        if tgid != 0 {
+            bump(counter::ON_CPU_OTHERS_INTERRUPTED);
+        }
         return;
     }
     bump(counter::ON_CPU_SAMPLES);

@@ -43,6 +43,21 @@ pub struct ProbeSettings {
     pub max_block_ns: Option<u64>,
     /// Buckets of the stack-id map (tests shrink it to force collisions).
     pub stack_map_entries: Option<u32>,
+    pub sampling: SamplingScope,
+}
+
+/// Where the on-CPU timers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplingScope {
+    /// One timer per online CPU, whoever runs there; the kernel-side filter
+    /// picks the targets. Catches every thread of a running process,
+    /// including those it starts, with no race at attach time.
+    EveryCpu,
+    /// One timer per task of this process and of everything it starts later
+    /// (inherited at fork), ticking only while such a task runs: other
+    /// processes are never interrupted. For a command we start ourselves,
+    /// attached before it runs.
+    ProcessTree(u32),
 }
 
 pub struct Probes {
@@ -166,24 +181,35 @@ impl Probes {
             .map_err(|e| Error::bpf("finding a program", e))
     }
 
-    /// One cpu-clock sampler per online CPU. cpu-clock is a software timer:
-    /// it exists on every machine (VMs and containers included, where there
-    /// is often no PMU), and it ticks in time, so N samples at F Hz mean N/F
-    /// seconds on CPU, which --wall relies on.
+    /// The cpu-clock samplers, per `SamplingScope`. cpu-clock is a software
+    /// timer: it exists on every machine (VMs and containers included, where
+    /// there is often no PMU), and it ticks in time, so N samples at F Hz mean
+    /// N/F seconds on CPU, which --wall relies on.
     fn attach_sampler(&mut self, frequency: u64) -> Result<()> {
-        let cpus = aya::util::online_cpus()
-            .map_err(|(what, e)| Error::Io(format!("cannot list online CPUs ({what}): {e}")))?;
+        let scopes = match self.settings.sampling {
+            SamplingScope::ProcessTree(pid) => vec![(PerfEventScope::OneProcess { pid, cpu: None }, true)],
+            SamplingScope::EveryCpu => aya::util::online_cpus()
+                .map_err(|(what, e)| Error::Io(format!("cannot list online CPUs ({what}): {e}")))?
+                .into_iter()
+                .map(|cpu| (PerfEventScope::AllProcessesOneCpu { cpu }, false))
+                .collect(),
+        };
         let prog = self.sampler()?;
-        for cpu in cpus {
+        for (scope, inherit) in scopes {
+            let place = match &scope {
+                PerfEventScope::OneProcess { pid, .. } => format!("for pid {pid}"),
+                PerfEventScope::AllProcessesOneCpu { cpu } => format!("on CPU {cpu}"),
+                _ => String::new(),
+            };
             prog.attach(
                 PerfEventConfig::Software(SoftwareEvent::CpuClock),
-                PerfEventScope::AllProcessesOneCpu { cpu },
+                scope,
                 SamplePolicy::Frequency(frequency),
-                false,
+                inherit,
             )
             .map_err(|e| Error::KernelFeature {
                 feature: "the cpu-clock perf event".into(),
-                hint: format!("perf_event_open failed on CPU {cpu} ({}); a kernel with CONFIG_PERF_EVENTS is needed", chain(&e)),
+                hint: format!("perf_event_open failed {place} ({}); a kernel with CONFIG_PERF_EVENTS is needed", chain(&e)),
             })?;
         }
         Ok(())
