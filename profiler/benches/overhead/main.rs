@@ -50,6 +50,8 @@
 //! and workload alike), to keep unrelated load on this small machine from
 //! preempting them; 0 to disable.
 
+mod interrupts;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -141,8 +143,23 @@ fn workload_main(args: &[String]) -> ! {
 const GAP_MIN_NS: u64 = 500;
 const GAP_MAX_NS: u64 = 1_000_000;
 
-#[inline(never)]
+/// `overhead --gaps SECS OUTFILE [DEPTH]`: DEPTH extra frames under the
+/// measuring loop make the user stack that every sample walks deeper.
 fn gaps_main(args: &[String]) -> ! {
+    let depth: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+    gaps_at_depth(depth, args)
+}
+
+#[inline(never)]
+fn gaps_at_depth(depth: u32, args: &[String]) -> ! {
+    if depth > 0 {
+        gaps_at_depth(std::hint::black_box(depth - 1), args)
+    }
+    gaps_measure(args)
+}
+
+#[inline(never)]
+fn gaps_measure(args: &[String]) -> ! {
     let secs: f64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(1.0);
     let start = Instant::now();
     let end_ns = (secs * 1e9) as u64;
@@ -492,6 +509,9 @@ enum OnCpu {
     Base,
     Flameprof(u32),
     Perf(u32),
+    /// bpftrace's `profile:hz:N { }`: an empty BPF program on per-CPU
+    /// cpu-clock timers, the cost of the sampling interrupt alone.
+    EmptyBpf(u32),
 }
 
 impl OnCpu {
@@ -500,6 +520,7 @@ impl OnCpu {
             OnCpu::Base => "unprofiled".into(),
             OnCpu::Flameprof(hz) => format!("flameprof {hz} Hz"),
             OnCpu::Perf(hz) => format!("perf record -g {hz} Hz"),
+            OnCpu::EmptyBpf(hz) => format!("empty BPF program {hz} Hz (floor)"),
         }
     }
 }
@@ -604,10 +625,19 @@ fn profiled_self(ctx: &Ctx, v: OnCpu, mode: &str, arg: &str, system_wide: bool) 
             check(&ran, "perf record");
             ran.stderr
         }
+        OnCpu::EmptyBpf(hz) => {
+            let line: Vec<String> = workload.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+            let ran = run(
+                Command::new("bpftrace").args(["-e", &format!("profile:hz:{hz} {{ }}"), "-c", &line.join(" ")]),
+                ctx.nice,
+            );
+            check(&ran, "bpftrace profile:hz");
+            ran.stderr
+        }
     };
     let result = numbers(&std::fs::read_to_string(&res).unwrap_or_default());
     let samples = match v {
-        OnCpu::Base => None,
+        OnCpu::Base | OnCpu::EmptyBpf(_) => None,
         OnCpu::Flameprof(_) => line_numbers(&stderr, "samples:").and_then(|n| n.first().copied()),
         OnCpu::Perf(_) => stderr
             .lines()
@@ -760,6 +790,15 @@ fn bench_oncpu(ctx: &mut Ctx) {
     // noise of the fixed-work runs hides.
     let gap_secs = env_f64("FLAMEPROF_BENCH_GAP_SECS", 1.5);
     let gap_rounds = env_usize("FLAMEPROF_BENCH_GAP_ROUNDS", 5).max(1);
+    // Plus the floor: the interrupt alone, with an empty BPF program.
+    let have_bpftrace = Command::new("bpftrace").arg("--version").output().is_ok_and(|o| o.status.success());
+    let mut gap_variants = variants.to_vec();
+    if have_bpftrace && !system_wide {
+        gap_variants.push(OnCpu::EmptyBpf(999));
+    } else if !have_bpftrace {
+        eprintln!("oncpu: bpftrace is missing (scripts/setup.sh --tests installs it): no interrupt floor");
+    }
+    let n = gap_variants.len();
     let mut stolen = vec![Vec::new(); n];
     let mut per_irq = vec![Vec::new(); n];
     let mut gaps_s = vec![Vec::new(); n];
@@ -767,7 +806,7 @@ fn bench_oncpu(ctx: &mut Ctx) {
         let mut r = vec![Vec::new(); n];
         for k in 0..n {
             let i = (k + round) % n;
-            r[i] = profiled_self(ctx, variants[i], "--gaps", &gap_secs.to_string(), system_wide).0;
+            r[i] = profiled_self(ctx, gap_variants[i], "--gaps", &gap_secs.to_string(), system_wide).0;
             if r[i].len() != 4 {
                 die("gap measurement left no result");
             }
@@ -782,7 +821,7 @@ fn bench_oncpu(ctx: &mut Ctx) {
     }
     let extra = |i: usize| median(&stolen[i]) - median(&stolen[0]);
     let mut rows = Vec::new();
-    for (i, v) in variants.iter().enumerate() {
+    for (i, v) in gap_variants.iter().enumerate() {
         rows.push(vec![
             v.label(),
             format!("{:.0}", median(&gaps_s[i])),
@@ -802,7 +841,9 @@ fn bench_oncpu(ctx: &mut Ctx) {
     );
     println!(
         "\nThis counts the direct cost (timer interrupt + BPF program or perf callchain walk and\n\
-         ring-buffer write) only, not cache pollution; it does not depend on the machine's speed."
+         ring-buffer write) only, not cache pollution; it does not depend on the machine's speed.\n\
+         The floor row runs an empty BPF program on the same cpu-clock timers: what any sampler\n\
+         that takes one timer interrupt per sample pays before it does anything."
     );
     ctx.verdict(
         "99 Hz: interrupt time added (gap method)",
@@ -817,6 +858,15 @@ fn bench_oncpu(ctx: &mut Ctx) {
         "≤ 0.5",
         Some(extra(4) > 0.0 && gr <= 0.5),
     );
+    if let Some(floor) = gap_variants.iter().position(|v| matches!(v, OnCpu::EmptyBpf(_))) {
+        ctx.verdict(
+            "999 Hz: interrupt floor/perf (best ratio any per-sample interrupt can reach)",
+            format!("{} ({:+.3} % vs {:+.3} %)", fmt_ratio(extra(floor), extra(4)), 100.0 * extra(floor), 100.0 * extra(4)),
+            "≤ 0.5 leaves room",
+            None,
+        );
+    }
+    interrupts::bystander(ctx, chunks, work_secs, gap_secs, system_wide);
 
     // Where flameprof's on-CPU cost goes: one extra 999 Hz run (not part of
     // the figures above) with BPF run-time stats on.
@@ -848,9 +898,10 @@ fn bench_oncpu(ctx: &mut Ctx) {
             &rows,
         );
         println!(
-            "\nThe perf_event program runs on every CPU's timer (both CPUs, the target's or not); \n\
-             the rest of the slowdown is the timer interrupt itself and cache effects."
+            "\nThe perf_event program runs on the command's own cpu-clock timers (-- CMD); the rest\n\
+             of the slowdown is the timer interrupt itself (see the floor in 1c) and cache effects."
         );
+        interrupts::walk_cost(ctx);
     }
 }
 
