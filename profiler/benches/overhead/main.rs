@@ -34,7 +34,7 @@
 //! `FLAMEPROF_BENCH_ROUNDS` [9] rounds of the on-CPU comparison;
 //! `FLAMEPROF_BENCH_WORK_SECS` [2.0] unprofiled duration of the fixed work
 //! (calibrated once per invocation; all runs then do the same work);
-//! `FLAMEPROF_BENCH_GAP_ROUNDS` [5], `FLAMEPROF_BENCH_GAP_SECS` [1.5] rounds and
+//! `FLAMEPROF_BENCH_GAP_ROUNDS` [7], `FLAMEPROF_BENCH_GAP_SECS` [1.5] rounds and
 //! length of the interrupt-gap measurement (section 1c);
 //! `FLAMEPROF_BENCH_WORKERS` [1] threads of the on-CPU workload, each doing
 //! the whole work (2 on this machine: every CPU busy, so a profiler's own
@@ -140,8 +140,8 @@ fn workload_main(args: &[String]) -> ! {
 /// program, perf's callchain walk) or by preemption. Gaps of GAP_MIN..GAP_MAX
 /// are interrupts; longer ones are preemption by other tasks or the host,
 /// left out so that other load on the machine does not count.
-const GAP_MIN_NS: u64 = 500;
-const GAP_MAX_NS: u64 = 1_000_000;
+const GAP_MIN_NS: u64 = 1_000;
+const GAP_MAX_NS: u64 = 50_000;
 
 /// `overhead --gaps SECS OUTFILE [DEPTH]`: DEPTH extra frames under the
 /// measuring loop make the user stack that every sample walks deeper.
@@ -216,6 +216,17 @@ fn median(v: &[f64]) -> f64 {
     s.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = s.len();
     if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
+}
+
+/// First and third quartiles (nearest rank).
+fn quartiles(v: &[f64]) -> (f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    if s.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let at = |q: f64| s[((q * (s.len() - 1) as f64).round() as usize).min(s.len() - 1)];
+    (at(0.25), at(0.75))
 }
 
 fn min_max(v: &[f64]) -> (f64, f64) {
@@ -767,11 +778,23 @@ fn bench_oncpu(ctx: &mut Ctx) {
         slow_wall(3) / slow_wall(4),
     );
     let fp99 = slow_cpu(1);
+    // The run-to-run noise of this machine (several %) can exceed the
+    // target: call it only when the middle half of the per-round ratios is
+    // on one side of it.
+    let (q1, q3) = quartiles(&cpu_r[1]);
+    let resolved = if q3 < 0.01 { Some(true) } else if q1 >= 0.01 { Some(false) } else { None };
     ctx.verdict(
-        "on-CPU slowdown at 99 Hz (CPU; wall)",
-        format!("{}; {}", pct(fp99), pct(slow_wall(1))),
+        "on-CPU slowdown at 99 Hz (CPU; wall), fixed work",
+        format!(
+            "{}; {} (middle half of rounds {} … {}{})",
+            pct(fp99),
+            pct(slow_wall(1)),
+            pct(q1),
+            pct(q3),
+            if resolved.is_none() { ": noise spans the target" } else { "" }
+        ),
         "< 1 %",
-        Some(fp99 < 0.01),
+        resolved,
     );
     let ratio999 = slow_cpu(3) / slow_cpu(4);
     let measured = format!(
@@ -789,7 +812,7 @@ fn bench_oncpu(ctx: &mut Ctx) {
     // independent, so it resolves the small 99 Hz figure that run-to-run
     // noise of the fixed-work runs hides.
     let gap_secs = env_f64("FLAMEPROF_BENCH_GAP_SECS", 1.5);
-    let gap_rounds = env_usize("FLAMEPROF_BENCH_GAP_ROUNDS", 5).max(1);
+    let gap_rounds = env_usize("FLAMEPROF_BENCH_GAP_ROUNDS", 7).max(1);
     // Plus the floor: the interrupt alone, with an empty BPF program.
     let have_bpftrace = Command::new("bpftrace").arg("--version").output().is_ok_and(|o| o.status.success());
     let mut gap_variants = variants.to_vec();
