@@ -199,16 +199,8 @@ fn threads_created_during_recording_are_profiled() {
         }
         flameprof(&args, T).assert_success("flameprof -p threads");
         let folded = Folded::read(&out);
-        let total = folded.total();
-        for i in 0..3 {
-            let f = format!("threads::worker_{i}");
-            let n = folded.with_frame(&f);
-            // 3 equal workers: each expects ~1/3 of the samples.
-            assert!(
-                n as f64 >= 0.15 * total as f64 && n >= 30,
-                "per_thread={per_thread}: {f} has {n} of {total} samples\n{}",
-                folded.describe_top(10)
-            );
+        let workers = assert_three_equal_workers(&folded, &format!("-p, per_thread={per_thread}"));
+        for (i, (f, n)) in workers.into_iter().enumerate() {
             if per_thread {
                 let name = format!("worker-{i}");
                 let under_name = folded.sum_where(|s| s.contains(&f) && s.frames.get(1) == Some(&name));
@@ -358,15 +350,23 @@ fn threads_of_a_command_are_profiled() {
     let dir = TempDir::new("cmdthreads");
     let out = dir.join("t.folded");
     flameprof(&["-o", &s(&out), "--", &example("threads"), "1.5", "3"], T).assert_success("flameprof -- threads");
-    let folded = Folded::read(&out);
+    assert_three_equal_workers(&Folded::read(&out), "-- threads");
+}
+
+/// The `threads` example's 3 equal workers each have about a third of the
+/// samples; returns (frame, samples) per worker.
+fn assert_three_equal_workers(folded: &Folded, what: &str) -> Vec<(String, u64)> {
     let total = folded.total();
-    for i in 0..3 {
-        let f = format!("threads::worker_{i}");
-        let n = folded.with_frame(&f);
-        assert!(
-            n as f64 >= 0.15 * total as f64 && n >= 30,
-            "-- threads: {f} has {n} of {total} samples\n{}",
-            folded.describe_top(10)
-        );
-    }
+    (0..3)
+        .map(|i| {
+            let f = format!("threads::worker_{i}");
+            let n = folded.with_frame(&f);
+            assert!(
+                n as f64 >= 0.15 * total as f64 && n >= 30,
+                "{what}: {f} has {n} of {total} samples\n{}",
+                folded.describe_top(10)
+            );
+            (f, n)
+        })
+        .collect()
 }
