@@ -84,6 +84,11 @@ pub struct Cli {
     #[arg(long, hide = true, value_name = "N")]
     pub stack_map_entries: Option<u32>,
 
+    /// Tests only: the off-CPU program ignores every Nth switch-in of a
+    /// blocked thread, as if no tracepoint had reported it.
+    #[arg(long, hide = true, value_name = "N")]
+    pub ignore_switch_in_every: Option<u32>,
+
     /// Title of the flame graph.
     #[arg(long)]
     pub title: Option<String>,
@@ -269,6 +274,7 @@ impl Cli {
             include_preempted: self.include_preempted,
             state_marker: self.state_marker,
             stack_map_entries: self.stack_map_entries,
+            ignore_switch_in_every: self.ignore_switch_in_every,
             outputs,
             summary_json: self.summary_json.map(Destination::File),
             max_unresolved_percent: self.max_unresolved,

@@ -53,6 +53,8 @@ pub struct Settings {
     pub include_preempted: bool,
     pub state_marker: bool,
     pub stack_map_entries: Option<u32>,
+    /// Tests only: ignore every Nth off-CPU switch-in.
+    pub ignore_switch_in_every: Option<u32>,
     /// Where each output goes, in which format (at least one).
     pub outputs: Vec<(Destination, Format)>,
     pub summary_json: Option<Destination>,
@@ -120,6 +122,7 @@ impl Settings {
             // tasks alone. A running process (-p) may start threads while
             // per-thread timers are being opened, so it gets one per CPU.
             sampling: command.map_or(SamplingScope::EveryCpu, SamplingScope::ProcessTree),
+            ignore_switch_in_every: self.ignore_switch_in_every,
         }
     }
 }

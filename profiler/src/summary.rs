@@ -32,7 +32,7 @@ impl Health {
             full_depth: samples_at_depth_limit(&recording.on_cpu),
             full_stack_path: c.get(counter::STACK_ID_COLLISIONS),
             off_cpu_switches: c.get(counter::OFF_CPU_SWITCHES),
-            off_cpu_lost: c.get(counter::OFF_CPU_STARTS_FULL) + c.get(counter::OFF_CPU_MAP_FULL) + c.get(counter::OFF_CPU_UNPAIRED),
+            off_cpu_lost: c.get(counter::OFF_CPU_STARTS_FULL) + c.get(counter::OFF_CPU_MAP_FULL),
             frames,
         }
     }
@@ -136,8 +136,8 @@ pub fn json(
             "blocks_lost_by_cause": {
                 "starts_map_full": c.get(counter::OFF_CPU_STARTS_FULL),
                 "times_map_full": c.get(counter::OFF_CPU_MAP_FULL),
-                "switch_in_not_seen": c.get(counter::OFF_CPU_UNPAIRED),
             },
+            "switch_ins_not_traced_recovered": c.get(counter::OFF_CPU_UNPAIRED),
         },
         "frames": {
             "weighted_total": health.frames.frames,
@@ -199,6 +199,13 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
             recording.counters.get(counter::OFF_CPU_BLOCKS_ENDED),
             recording.counters.get(counter::OFF_CPU_PREEMPTIONS),
         );
+        let unseen = recording.counters.get(counter::OFF_CPU_UNPAIRED);
+        if unseen > 0 {
+            let _ = writeln!(
+                s,
+                "  off-CPU: {unseen} switch-ins were not reported by the kernel's tracepoint; those waits were recovered from the threads' CPU time"
+            );
+        }
     }
     let _ = writeln!(
         s,

@@ -100,6 +100,12 @@ pub fn bump(index: u32) {
     }
 }
 
+/// This CPU's value of a counter.
+#[inline(always)]
+pub fn counter_value(index: u32) -> u64 {
+    COUNTERS.get(index).copied().unwrap_or(0)
+}
+
 /// Adds `amount` to the value of `key`, creating it if needed. Returns false
 /// when the map is full.
 #[inline(always)]

@@ -12,7 +12,7 @@ use profiler_ebpf::{counter, marker, Config, SampleKey, StartedBlock, STACK_IN_F
 use super::{
     filter::admit,
     maps::{
-        add_to, bump, config, OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS,
+        add_to, bump, config, counter_value, OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS,
         OFF_CPU_TIMES, SCRATCH,
     },
     stack::{capture_ids, capture_whole, FaultCounters},
@@ -41,22 +41,36 @@ fn try_off_cpu_switch(ctx: &BtfTracePointContext) {
     let Some(config) = config() else { return };
     // sched_switch(bool preempt, task_struct *prev, task_struct *next, unsigned int prev_state)
     let preempt: u64 = ctx.arg(0);
+    let prev: *const u8 = ctx.arg(1);
     let next: *const u8 = ctx.arg(2);
     let prev_state: u64 = ctx.arg(3);
     let now = unsafe { bpf_ktime_get_ns() };
-    switch_out(ctx, config, preempt != 0, prev_state as u32, now);
+    switch_out(ctx, config, prev, preempt != 0, prev_state as u32, now);
     switch_in(config, next, now);
 }
 
 /// The current task is `prev`, the one leaving the CPU.
 #[inline(always)]
-fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state: u32, now: u64) {
+fn switch_out(ctx: &BtfTracePointContext, config: &Config, prev: *const u8, preempt: bool, state: u32, now: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (tid, tgid) = (pid_tgid as u32, (pid_tgid >> 32) as u32);
     if tid == 0 || !admit(config, tgid) {
         return;
     }
     bump(counter::OFF_CPU_SWITCHES);
+    let ran_ns = cpu_time(config, prev);
+    // A start still recorded means no tracepoint reported this thread's
+    // switch-in (it happens: some tasks' switches are invisible to every
+    // tracepoint consumer). It waited from its start until that unseen
+    // switch-in, and has run since for ran_ns - started.ran_ns: the wait is
+    // the rest.
+    if let Some(started) = OFF_CPU_STARTS.get_ptr(&tid) {
+        let started = unsafe { &*started };
+        let ran_since = ran_ns.saturating_sub(started.ran_ns);
+        end_block(config, tid, started, now.saturating_sub(started.since_ns).saturating_sub(ran_since));
+        bump(counter::OFF_CPU_UNPAIRED);
+        let _ = OFF_CPU_STARTS.remove(&tid);
+    }
     if state & TASK_DEAD != 0 {
         return;
     }
@@ -76,13 +90,9 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
     } else {
         marker::OTHER
     };
-    // A start still recorded means its switch-in was never seen: that block
-    // is lost, and it is counted, not overwritten silently.
-    if OFF_CPU_STARTS.get_ptr(&tid).is_some() {
-        bump(counter::OFF_CPU_UNPAIRED);
-    }
     let mut started = StartedBlock {
         since_ns: now,
+        ran_ns,
         key: SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16] },
     };
     let tracked = match capture_ids(ctx, &mut started.key, tgid, config.capture, &FAULTS) {
@@ -97,6 +107,7 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, preempt: bool, state:
             };
             let blocked = unsafe { &mut *scratch };
             blocked.since_ns = now;
+            blocked.ran_ns = ran_ns;
             capture_whole(ctx, &mut blocked.stack, tgid, config.capture, &FAULTS);
             blocked.stack.marker = marker;
             // A stub in the fast map points to the whole record.
@@ -114,14 +125,28 @@ fn switch_in(config: &Config, next: *const u8, now: u64) {
     let pid_field = unsafe { next.add(config.task_pid_offset as usize) } as *const u32;
     let Ok(tid) = (unsafe { bpf_probe_read_kernel(pid_field) }) else { return };
     let Some(started) = OFF_CPU_STARTS.get_ptr(&tid) else { return };
+    if config.ignore_switch_in_every != 0 {
+        let seen = counter_value(counter::OFF_CPU_BLOCKS_ENDED) + counter_value(counter::OFF_CPU_SWITCH_INS_IGNORED);
+        if seen % config.ignore_switch_in_every as u64 == 0 {
+            bump(counter::OFF_CPU_SWITCH_INS_IGNORED);
+            return;
+        }
+    }
     let started = unsafe { &*started };
     bump(counter::OFF_CPU_BLOCKS_ENDED);
-    let elapsed = now.saturating_sub(started.since_ns);
+    end_block(config, tid, started, now.saturating_sub(started.since_ns));
+    let _ = OFF_CPU_STARTS.remove(&tid);
+}
+
+/// Adds a finished wait of `waited` ns to its stack's total (the fast map's
+/// key, or the whole stack it points to); the caller removes `started`.
+#[inline(always)]
+fn end_block(config: &Config, tid: u32, started: &StartedBlock, waited: u64) {
     let recorded = if started.key.kernel_stack_id != STACK_IN_FULL_MAP {
-        !within_limits(config, elapsed) || add_to(&OFF_CPU_TIMES, &started.key, elapsed)
+        !within_limits(config, waited) || add_to(&OFF_CPU_TIMES, &started.key, waited)
     } else {
         let recorded = match OFF_CPU_FULL_STARTS.get_ptr(&tid) {
-            Some(blocked) => !within_limits(config, elapsed) || add_to(&OFF_CPU_FULL_TIMES, unsafe { &(*blocked).stack }, elapsed),
+            Some(blocked) => !within_limits(config, waited) || add_to(&OFF_CPU_FULL_TIMES, unsafe { &(*blocked).stack }, waited),
             None => true,
         };
         let _ = OFF_CPU_FULL_STARTS.remove(&tid);
@@ -130,7 +155,16 @@ fn switch_in(config: &Config, next: *const u8, now: u64) {
     if !recorded {
         bump(counter::OFF_CPU_MAP_FULL);
     }
-    let _ = OFF_CPU_STARTS.remove(&tid);
+}
+
+/// The task's CPU time so far (ns), 0 if unknown.
+#[inline(always)]
+fn cpu_time(config: &Config, task: *const u8) -> u64 {
+    if config.task_runtime_offset == 0 {
+        return 0;
+    }
+    let field = unsafe { task.add(config.task_runtime_offset as usize) } as *const u64;
+    unsafe { bpf_probe_read_kernel(field) }.unwrap_or(0)
 }
 
 /// --min-block / --max-block.

@@ -8,14 +8,17 @@ const BTF_MAGIC: u16 = 0xeb9f;
 const KIND_STRUCT: u32 = 4;
 
 /// Byte offsets of named members of one struct.
-pub fn member_offsets(
-    btf_path: &Path,
-    struct_name: &str,
-    members: &[&str],
-) -> Result<Vec<u32>, String> {
+#[cfg(test)]
+pub fn member_offsets(btf_path: &Path, struct_name: &str, members: &[&str]) -> Result<Vec<u32>, String> {
+    Ok(members_of(btf_path, &[(struct_name, members)])?.remove(0))
+}
+
+/// Byte offsets of named members of several structs (one read of the BTF):
+/// one list per (struct, members) query.
+pub fn members_of(btf_path: &Path, queries: &[(&str, &[&str])]) -> Result<Vec<Vec<u32>>, String> {
     let data = fs::read(btf_path).map_err(|e| format!("cannot read {}: {e}", btf_path.display()))?;
     let btf = Btf::parse(&data)?;
-    btf.member_offsets(struct_name, members)
+    queries.iter().map(|(name, members)| btf.member_offsets(name, members)).collect()
 }
 
 struct Btf<'a> {
@@ -108,6 +111,15 @@ mod tests {
         // pid_t pid; pid_t tgid; are adjacent in every kernel since 2.6.
         assert_eq!(offsets[1], offsets[0] + 4);
         assert!(offsets[0] > 0);
+    }
+
+    #[test]
+    fn finds_the_cpu_time_of_a_task_in_this_kernel() {
+        let path = Path::new("/sys/kernel/btf/vmlinux");
+        let found = members_of(path, &[("task_struct", &["se"]), ("sched_entity", &["sum_exec_runtime", "load"])]).unwrap();
+        assert!(found[0][0] > 0);
+        // sum_exec_runtime is a u64 well inside sched_entity, after its load weight.
+        assert!(found[1][0] > found[1][1] && found[1][0] % 8 == 0, "{found:?}");
     }
 
     #[test]

@@ -22,6 +22,13 @@ pub use counters::Counters;
 
 use crate::error::{Error, Result};
 
+/// A thread's CPU time so far (ns), as the kernel's `se.sum_exec_runtime`:
+/// the first field of /proc/PID/task/TID/schedstat.
+fn thread_cpu_time_ns(tgid: u32, tid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{tgid}/task/{tid}/schedstat")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// The BPF object, built by build.rs and carried inside the binary.
 static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/flameprof.bpf.o"));
 
@@ -44,6 +51,8 @@ pub struct ProbeSettings {
     /// Buckets of the stack-id map (tests shrink it to force collisions).
     pub stack_map_entries: Option<u32>,
     pub sampling: SamplingScope,
+    /// Tests only: ignore every Nth switch-in (see Config).
+    pub ignore_switch_in_every: Option<u32>,
 }
 
 /// Where the on-CPU timers run.
@@ -91,15 +100,18 @@ impl Probes {
 
     fn config(&self, kernel_btf: &Path) -> Result<Config> {
         let s = &self.settings;
-        let (task_pid_offset, task_tgid_offset) = if s.off_cpu || s.follow_forks {
-            let offsets = btf::member_offsets(kernel_btf, "task_struct", &["pid", "tgid"])
-                .map_err(|detail| Error::KernelFeature {
-                    feature: "usable BTF for struct task_struct".into(),
-                    hint: detail,
-                })?;
-            (offsets[0], offsets[1])
+        let (task_pid_offset, task_tgid_offset, task_runtime_offset) = if s.off_cpu || s.follow_forks {
+            let found = btf::members_of(
+                kernel_btf,
+                &[("task_struct", &["pid", "tgid", "se"]), ("sched_entity", &["sum_exec_runtime"])],
+            )
+            .map_err(|detail| Error::KernelFeature {
+                feature: "usable BTF for struct task_struct".into(),
+                hint: detail,
+            })?;
+            (found[0][0], found[0][1], found[0][2] + found[1][0])
         } else {
-            (0, 0)
+            (0, 0, 0)
         };
         let mut capture_bits = 0;
         if s.kernel_frames {
@@ -118,6 +130,8 @@ impl Probes {
             task_pid_offset,
             task_tgid_offset,
             record_state: s.record_state as u32,
+            task_runtime_offset,
+            ignore_switch_in_every: s.ignore_switch_in_every.unwrap_or(0),
             _pad: 0,
         })
     }
@@ -254,25 +268,28 @@ impl Probes {
         times.extend(stacks::read_full(&self.map(names::OFF_CPU_FULL_TIMES)?)?);
         let min = self.settings.min_block_ns;
         let max = self.settings.max_block_ns.unwrap_or(u64::MAX);
-        let counted = |since_ns: u64| {
-            let elapsed = now_ns.saturating_sub(since_ns);
+        // A thread still recorded as blocked may have been switched in
+        // unseen (see OFF_CPU_UNPAIRED): the CPU time it had since is not wait.
+        let waited = |tgid: u32, tid: u32, since_ns: u64, ran_ns: u64| {
+            let ran_since = thread_cpu_time_ns(tgid, tid).map_or(0, |now| now.saturating_sub(ran_ns));
+            let elapsed = now_ns.saturating_sub(since_ns).saturating_sub(ran_since);
             (elapsed >= min && elapsed <= max).then_some(elapsed)
         };
         let starts: HashMap<_, u32, StartedBlock> = self.map(names::OFF_CPU_STARTS)?;
         for entry in starts.iter() {
-            let (_, started) = entry.map_err(|e| Error::bpf("reading blocked threads", e))?;
+            let (tid, started) = entry.map_err(|e| Error::bpf("reading blocked threads", e))?;
             // A stub of a full-stack record: counted from that map below.
             if started.key.kernel_stack_id == STACK_IN_FULL_MAP {
                 continue;
             }
-            if let Some(elapsed) = counted(started.since_ns) {
+            if let Some(elapsed) = waited(started.key.tgid, tid, started.since_ns, started.ran_ns) {
                 times.push((expander.expand(&started.key), elapsed));
             }
         }
         let full_starts: HashMap<_, u32, BlockedThread> = self.map(names::OFF_CPU_FULL_STARTS)?;
         for entry in full_starts.iter() {
-            let (_, blocked) = entry.map_err(|e| Error::bpf("reading blocked threads", e))?;
-            if let Some(elapsed) = counted(blocked.since_ns) {
+            let (tid, blocked) = entry.map_err(|e| Error::bpf("reading blocked threads", e))?;
+            if let Some(elapsed) = waited(blocked.stack.tgid, tid, blocked.since_ns, blocked.ran_ns) {
                 times.push((blocked.stack, elapsed));
             }
         }
