@@ -17,6 +17,14 @@ fn record(args: &[&str], tag: &str) -> (Folded, Run) {
     (Folded::read(&out), run)
 }
 
+/// offcpu_blocks sleeps 5 × 200 ms and waits 5 × 100 ms on a pipe.
+fn assert_known_waits(folded: &Folded, run: &Run) {
+    let sleep = secs(folded.with_frame(SLEEP));
+    let pipe = secs(folded.with_frame(PIPE));
+    assert!(within(sleep, 1.0, 0.10), "{SLEEP}: {sleep:.3} s off CPU, expected 1.0 s ± 10%\n{}\n{}", folded.describe_top(8), run.stderr);
+    assert!(within(pipe, 0.5, 0.10), "{PIPE}: {pipe:.3} s off CPU, expected 0.5 s ± 10%\n{}", folded.describe_top(8));
+}
+
 fn secs(us: u64) -> f64 {
     us as f64 / 1e6
 }
@@ -43,10 +51,7 @@ fn off_cpu_times_match_the_blocks() {
     root_or_skip!();
     retry_once("off_cpu_times_match_the_blocks", || {
         let (folded, run) = record(&["--off-cpu", "--", &example("offcpu_blocks")], "off");
-        let sleep = secs(folded.with_frame(SLEEP));
-        let pipe = secs(folded.with_frame(PIPE));
-        assert!(within(sleep, 1.0, 0.10), "{SLEEP}: {sleep:.3} s off CPU, expected 1.0 s ± 10%\n{}\n{}", folded.describe_top(8), run.stderr);
-        assert!(within(pipe, 0.5, 0.10), "{PIPE}: {pipe:.3} s off CPU, expected 0.5 s ± 10%\n{}", folded.describe_top(8));
+        assert_known_waits(&folded, &run);
         assert_kernel_below(&folded, SLEEP);
         assert_kernel_below(&folded, PIPE);
     });
@@ -62,10 +67,7 @@ fn off_cpu_times_hold_when_stack_ids_collide() {
         let full_path = number_before(&run.stderr, "captures took the full-stack path")
             .unwrap_or_else(|| panic!("summary has no full-stack path count:\n{}", run.stderr));
         assert!(full_path >= 5.0, "only {full_path} captures took the full-stack path:\n{}", run.stderr);
-        let sleep = secs(folded.with_frame(SLEEP));
-        let pipe = secs(folded.with_frame(PIPE));
-        assert!(within(sleep, 1.0, 0.10), "{SLEEP}: {sleep:.3} s off CPU, expected 1.0 s ± 10%\n{}\n{}", folded.describe_top(8), run.stderr);
-        assert!(within(pipe, 0.5, 0.10), "{PIPE}: {pipe:.3} s off CPU, expected 0.5 s ± 10%\n{}", folded.describe_top(8));
+        assert_known_waits(&folded, &run);
     });
 }
 
@@ -290,10 +292,7 @@ fn off_cpu_blocks_survive_unreported_switch_ins() {
             .unwrap_or_else(|| panic!("summary does not report the unseen switch-ins:\n{}", run.stderr));
         assert!(unseen >= 5.0, "only {unseen} switch-ins ignored:\n{}", run.stderr);
         assert_eq!(number_before(&run.stderr, " blocks lost"), Some(0.0), "blocks lost:\n{}", run.stderr);
-        let sleep = secs(folded.with_frame(SLEEP));
-        let pipe = secs(folded.with_frame(PIPE));
-        assert!(within(sleep, 1.0, 0.10), "{SLEEP}: {sleep:.3} s off CPU, expected 1.0 s ± 10%\n{}\n{}", folded.describe_top(8), run.stderr);
-        assert!(within(pipe, 0.5, 0.10), "{PIPE}: {pipe:.3} s off CPU, expected 0.5 s ± 10%\n{}", folded.describe_top(8));
+        assert_known_waits(&folded, &run);
     });
 }
 
