@@ -25,6 +25,18 @@ fn assert_known_waits(folded: &Folded, run: &Run) {
     assert!(within(pipe, 0.5, 0.10), "{PIPE}: {pipe:.3} s off CPU, expected 0.5 s ± 10%\n{}", folded.describe_top(8));
 }
 
+/// The two durations (s) an example prints on stderr as its own measure,
+/// in the line starting with `prefix`.
+fn timing_line(run: &Run, prefix: &str) -> [f64; 2] {
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no timing line {prefix:?}:\n{}", run.stderr));
+    let nums: Vec<f64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    nums.try_into().unwrap_or_else(|nums| panic!("timing line {line:?}: expected two numbers, read {nums:?}"))
+}
+
 fn secs(us: u64) -> f64 {
     us as f64 / 1e6
 }
@@ -192,17 +204,8 @@ fn wall_of_offcpu_blocks_counts_both_threads() {
         // writer_delay). Expected total ≈ 2 × the program's own measured time,
         // which it prints on stderr.
         let (folded, run) = record(&["--wall", "--", &example("offcpu_blocks")], "wall2");
-        let line = run
-            .stderr
-            .lines()
-            .find(|l| l.starts_with("offcpu_blocks:"))
-            .unwrap_or_else(|| panic!("no timing line from offcpu_blocks:\n{}", run.stderr));
-        let nums: Vec<f64> = line
-            .split_whitespace()
-            .filter_map(|w| w.parse::<f64>().ok())
-            .collect();
-        assert_eq!(nums.len(), 2, "timing line {line:?}");
-        let wall = nums[0] + nums[1];
+        let [sleeps, reads] = timing_line(&run, "offcpu_blocks:");
+        let wall = sleeps + reads;
         let expected = 2.0 * wall;
         let (on, off) = wall_split(&folded);
         let total = on + off;
@@ -306,13 +309,7 @@ fn unreported_switch_ins_do_not_count_cpu_time_as_waiting() {
     retry_once("unreported_switch_ins_do_not_count_cpu_time_as_waiting", || {
         let (folded, run) =
             record(&["--wall", "--ignore-switch-in-every", "2", "--", &example("duty_cycle")], "wall-unseen");
-        let line = run
-            .stderr
-            .lines()
-            .find(|l| l.starts_with("duty_cycle:"))
-            .unwrap_or_else(|| panic!("no timing line from duty_cycle:\n{}", run.stderr));
-        let nums: Vec<f64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-        let (burn, nap) = (nums[0], nums[1]);
+        let [burn, nap] = timing_line(&run, "duty_cycle:");
         assert!(number_before(&run.stderr, " switch-ins were not reported").unwrap_or(0.0) >= 3.0, "{}", run.stderr);
         let (on, off) = wall_split(&folded);
         assert!(within(off, nap, 0.10), "off-CPU {off:.3} s, the program napped {nap:.3} s (burned {burn:.3} s, on-CPU {on:.3} s)\n{}", run.stderr);
