@@ -199,7 +199,7 @@ pub mod counter {
     /// was switched out again first; on some systems a task's switches are
     /// invisible to tracepoints). Not lost: their length is recovered from
     /// the thread's CPU time.
-    pub const OFF_CPU_UNPAIRED: u32 = 15;
+    pub const OFF_CPU_SWITCH_IN_UNSEEN: u32 = 15;
     /// Sampling interrupts that hit a process outside the targets and were
     /// filtered out in the kernel: what the recording cost everyone else.
     pub const ON_CPU_OTHERS_INTERRUPTED: u32 = 16;

@@ -137,7 +137,7 @@ pub fn json(
                 "starts_map_full": c.get(counter::OFF_CPU_STARTS_FULL),
                 "times_map_full": c.get(counter::OFF_CPU_MAP_FULL),
             },
-            "switch_ins_not_traced_recovered": c.get(counter::OFF_CPU_UNPAIRED),
+            "switch_ins_not_traced_recovered": c.get(counter::OFF_CPU_SWITCH_IN_UNSEEN),
         },
         "frames": {
             "weighted_total": health.frames.frames,
@@ -199,7 +199,7 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
             recording.counters.get(counter::OFF_CPU_BLOCKS_ENDED),
             recording.counters.get(counter::OFF_CPU_PREEMPTIONS),
         );
-        let unseen = recording.counters.get(counter::OFF_CPU_UNPAIRED);
+        let unseen = recording.counters.get(counter::OFF_CPU_SWITCH_IN_UNSEEN);
         if unseen > 0 {
             let _ = writeln!(
                 s,

@@ -68,7 +68,7 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, prev: *const u8, pree
         let started = unsafe { &*started };
         let ran_since = ran_ns.saturating_sub(started.ran_ns);
         end_block(config, tid, started, now.saturating_sub(started.since_ns).saturating_sub(ran_since));
-        bump(counter::OFF_CPU_UNPAIRED);
+        bump(counter::OFF_CPU_SWITCH_IN_UNSEEN);
         let _ = OFF_CPU_STARTS.remove(&tid);
     }
     if state & TASK_DEAD != 0 {

@@ -269,7 +269,7 @@ impl Probes {
         let min = self.settings.min_block_ns;
         let max = self.settings.max_block_ns.unwrap_or(u64::MAX);
         // A thread still recorded as blocked may have been switched in
-        // unseen (see OFF_CPU_UNPAIRED): the CPU time it had since is not wait.
+        // unseen (see OFF_CPU_SWITCH_IN_UNSEEN): the CPU time it had since is not wait.
         let waited = |tgid: u32, tid: u32, since_ns: u64, ran_ns: u64| {
             let ran_since = thread_cpu_time_ns(tgid, tid).map_or(0, |now| now.saturating_sub(ran_ns));
             let elapsed = now_ns.saturating_sub(since_ns).saturating_sub(ran_since);
