@@ -200,21 +200,19 @@ impl Probes {
     /// there is often no PMU), and it ticks in time, so N samples at F Hz mean
     /// N/F seconds on CPU, which --wall relies on.
     fn attach_sampler(&mut self, frequency: u64) -> Result<()> {
+        // (where, inherited by new tasks, how an error names it)
         let scopes = match self.settings.sampling {
-            SamplingScope::ProcessTree(pid) => vec![(PerfEventScope::OneProcess { pid, cpu: None }, true)],
+            SamplingScope::ProcessTree(pid) => {
+                vec![(PerfEventScope::OneProcess { pid, cpu: None }, true, format!("for pid {pid}"))]
+            }
             SamplingScope::EveryCpu => aya::util::online_cpus()
                 .map_err(|(what, e)| Error::Io(format!("cannot list online CPUs ({what}): {e}")))?
                 .into_iter()
-                .map(|cpu| (PerfEventScope::AllProcessesOneCpu { cpu }, false))
+                .map(|cpu| (PerfEventScope::AllProcessesOneCpu { cpu }, false, format!("on CPU {cpu}")))
                 .collect(),
         };
         let prog = self.sampler()?;
-        for (scope, inherit) in scopes {
-            let place = match &scope {
-                PerfEventScope::OneProcess { pid, .. } => format!("for pid {pid}"),
-                PerfEventScope::AllProcessesOneCpu { cpu } => format!("on CPU {cpu}"),
-                _ => String::new(),
-            };
+        for (scope, inherit, place) in scopes {
             prog.attach(
                 PerfEventConfig::Software(SoftwareEvent::CpuClock),
                 scope,
