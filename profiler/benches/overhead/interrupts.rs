@@ -30,10 +30,11 @@ pub fn bystander(ctx: &mut Ctx, chunks: u64, work_secs: f64, gap_secs: f64, syst
     if system_wide {
         return;
     }
-    let rounds = env_usize("FLAMEPROF_BENCH_GAP_ROUNDS", 5).max(1);
+    let rounds = gap_rounds();
     let me = std::env::current_exe().expect("current_exe");
     // The command keeps a CPU busy for the whole measurement and a bit more.
     let work_chunks = (((gap_secs + 2.0) / work_secs) * chunks as f64).ceil() as u64;
+    let workload: [OsString; 3] = [me.clone().into(), "--workload".into(), work_chunks.to_string().into()];
     let svg = ctx.tmp.join("bystander.svg");
     let perf_data = ctx.tmp.join("bystander-perf.data");
     let result = ctx.tmp.join("bystander.result");
@@ -44,19 +45,15 @@ pub fn bystander(ctx: &mut Ctx, chunks: u64, work_secs: f64, gap_secs: f64, syst
         for k in 0..n {
             let i = (k + round) % n;
             let mut busy = Vec::new();
-            let work = |c: &mut Command| {
-                c.arg(&me).args(["--workload", &work_chunks.to_string()]);
-            };
             match watches[i] {
-                Watch::Unprofiled => busy.push(spawn_quiet(Command::new(&me).args(["--workload", &work_chunks.to_string()]), ctx.nice)),
+                Watch::Unprofiled => busy.push(spawn_quiet(Command::new(&workload[0]).args(&workload[1..]), ctx.nice)),
                 Watch::FlameprofCommand => {
                     let mut c = Command::new(&ctx.flameprof);
-                    c.args(["-F", "999", "-o"]).arg(&svg).arg("--");
-                    work(&mut c);
+                    c.args(["-F", "999", "-o"]).arg(&svg).arg("--").args(&workload);
                     busy.push(spawn_quiet(&mut c, ctx.nice));
                 }
                 Watch::FlameprofPid => {
-                    let target = spawn_quiet(Command::new(&me).args(["--workload", &work_chunks.to_string()]), ctx.nice);
+                    let target = spawn_quiet(Command::new(&workload[0]).args(&workload[1..]), ctx.nice);
                     let mut c = Command::new(&ctx.flameprof);
                     c.args(["-F", "999", "-o"]).arg(&svg).args(["-p", &target.id().to_string()]);
                     busy.push(spawn_quiet(&mut c, ctx.nice));
@@ -64,8 +61,7 @@ pub fn bystander(ctx: &mut Ctx, chunks: u64, work_secs: f64, gap_secs: f64, syst
                 }
                 Watch::PerfCommand => {
                     let mut c = Command::new("perf");
-                    c.args(["record", "-e", "cpu-clock", "-g", "-F", "999", "-o"]).arg(&perf_data).arg("--");
-                    work(&mut c);
+                    c.args(["record", "-e", "cpu-clock", "-g", "-F", "999", "-o"]).arg(&perf_data).arg("--").args(&workload);
                     busy.push(spawn_quiet(&mut c, ctx.nice));
                 }
             }
@@ -124,24 +120,13 @@ pub fn bystander(ctx: &mut Ctx, chunks: u64, work_secs: f64, gap_secs: f64, syst
 /// 100 frames deeper: the kernel's user-stack walk, per frame (perf walks
 /// the same way).
 pub fn walk_cost(ctx: &mut Ctx) {
-    let me = std::env::current_exe().expect("current_exe");
     let result = ctx.tmp.join("walk.result");
     let depths = [0u32, 100];
     let mut per_sample = Vec::new();
     let mut rows = Vec::new();
     for depth in depths {
-        let (ran, stats) = run_with_bpf_stats(
-            Command::new(&ctx.flameprof)
-                .args(["-F", "999", "-o"])
-                .arg(ctx.tmp.join("walk.svg"))
-                .arg("--")
-                .arg(&me)
-                .args(["--gaps", "2"])
-                .arg(&result)
-                .arg(depth.to_string()),
-            ctx.nice,
-        );
-        check(&ran, "flameprof with BPF stats");
+        let args: [OsString; 4] = ["--gaps".into(), "2".into(), result.clone().into(), depth.to_string().into()];
+        let (_, stats) = self_at_999_hz_with_bpf_stats(ctx, "walk.svg", &args);
         let Some(perf_event) = stats.iter().find(|p| p.prog_type == 7) else {
             eprintln!("walk cost: no perf_event program stats (BPF_ENABLE_STATS unavailable?)");
             return;

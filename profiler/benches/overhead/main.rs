@@ -196,6 +196,11 @@ fn env_f64(name: &str, default: f64) -> f64 {
     }
 }
 
+/// Rounds of every gap measurement (sections 1c, 1d).
+fn gap_rounds() -> usize {
+    env_usize("FLAMEPROF_BENCH_GAP_ROUNDS", 7).max(1)
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     match std::env::var(name) {
         Ok(v) => v.parse().unwrap_or_else(|_| die(&format!("{name}={v}: not an integer"))),
@@ -399,6 +404,21 @@ fn run_with_bpf_stats(cmd: &mut Command, nice: i32) -> (Ran, Vec<ProgStat>) {
         eprintln!("note: BPF run-time stats unavailable (BPF_ENABLE_STATS failed?)");
     }
     (ran, by_type.into_values().filter(|p| p.run_cnt > 0).collect())
+}
+
+/// `flameprof -F 999 -- <this bench> ARGS`, with BPF run-time stats on.
+fn self_at_999_hz_with_bpf_stats(
+    ctx: &Ctx,
+    svg: &str,
+    args: impl IntoIterator<Item = impl AsRef<std::ffi::OsStr>>,
+) -> (Ran, Vec<ProgStat>) {
+    let me = std::env::current_exe().expect("current_exe");
+    let (ran, stats) = run_with_bpf_stats(
+        Command::new(&ctx.flameprof).args(["-F", "999", "-o"]).arg(ctx.tmp.join(svg)).arg("--").arg(&me).args(args),
+        ctx.nice,
+    );
+    check(&ran, "flameprof with BPF stats");
+    (ran, stats)
 }
 
 fn guard_missing_warning(stats: &BTreeMap<u64, ProgStat>) -> bool {
@@ -819,7 +839,7 @@ fn bench_oncpu(ctx: &mut Ctx) {
     // independent, so it resolves the small 99 Hz figure that run-to-run
     // noise of the fixed-work runs hides.
     let gap_secs = env_f64("FLAMEPROF_BENCH_GAP_SECS", 1.5);
-    let gap_rounds = env_usize("FLAMEPROF_BENCH_GAP_ROUNDS", 7).max(1);
+    let gap_rounds = gap_rounds();
     // Plus the floor: the interrupt alone, with an empty BPF program.
     let have_bpftrace = Command::new("bpftrace").arg("--version").output().is_ok_and(|o| o.status.success());
     let mut gap_variants = variants.to_vec();
@@ -904,17 +924,7 @@ fn bench_oncpu(ctx: &mut Ctx) {
     // Where flameprof's on-CPU cost goes: one extra 999 Hz run (not part of
     // the figures above) with BPF run-time stats on.
     if !system_wide {
-        let me = std::env::current_exe().expect("current_exe");
-        let (ran, stats) = run_with_bpf_stats(
-            Command::new(&ctx.flameprof)
-                .args(["-F", "999", "-o"])
-                .arg(ctx.tmp.join("stats.svg"))
-                .arg("--")
-                .arg(&me)
-                .args(["--workload", &chunks.to_string()]),
-            ctx.nice,
-        );
-        check(&ran, "flameprof with BPF stats");
+        let (ran, stats) = self_at_999_hz_with_bpf_stats(ctx, "stats.svg", ["--workload".to_string(), chunks.to_string()]);
         let wl = line_numbers(&ran.stderr, "workload:").unwrap_or_default();
         let (wall_s, cpu_s) = (wl.get(1).copied().unwrap_or(f64::NAN), wl.get(2).copied().unwrap_or(f64::NAN));
         let samples = line_numbers(&ran.stderr, "samples:").and_then(|n| n.first().copied()).unwrap_or(f64::NAN);
