@@ -140,7 +140,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         _ => None,
     };
     let probe_settings = settings.probe_settings(command.as_ref().map(|c| c.pid));
-    let off_cpu = probe_settings.off_cpu;
+    let records_off_cpu = probe_settings.off_cpu;
     let mut probes = Probes::load(probe_settings)?;
     let initial_targets: Vec<u32> = match (&settings.target, &command) {
         (Target::Processes(pids), _) => pids.clone(),
@@ -217,7 +217,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         command.signal(signal);
     }
     let (on_cpu, mut missing_stack_ids) = probes.on_cpu_counts()?;
-    let off_cpu = if off_cpu {
+    let off_cpu = if records_off_cpu {
         let (times, missing) = probes.off_cpu_times(now_ns)?;
         missing_stack_ids += missing;
         times
