@@ -159,11 +159,16 @@ impl KernelSymbols {
     pub fn symbolize(&self, addr: u64) -> Symbolized {
         let module = self.module_at(addr);
         // A symbol runs up to the next symbol, and never past its module's end.
+        // Inside a module's range any symbol at or above the module's start
+        // counts, whoever owns it: since Linux 6.4 a module's size in
+        // /proc/modules adds up all its memory (data too) while its base is
+        // that of its code, so the range can overlap code placed after it
+        // (other modules, BPF programs).
         let i = self.syms.partition_point(|s| s.addr <= addr);
         let covering = i.checked_sub(1).map(|j| &self.syms[j]).filter(|s| {
             i < self.syms.len()
                 && match module {
-                    Some(m) => s.owner == m.owner && s.addr >= m.start,
+                    Some(m) => s.addr >= m.start,
                     None => self.owner_end[s.owner as usize].is_none_or(|end| addr < end),
                 }
         });
@@ -294,6 +299,22 @@ ffffffffc0b00100 t bpf_prog_def_other\t[bpf]
                 Some("[ext4]"),
                 Resolution::Unresolved(UnresolvedReason::NoSymbol)
             )
+        );
+    }
+
+    #[test]
+    fn an_oversized_module_range_does_not_hide_code_placed_after_it() {
+        // ext4's size counts its data as well: the range reaches the BPF
+        // programs JIT-compiled after its code.
+        let modules = "ext4 2097152 1 - Live 0xffffffffc0a00000\n";
+        let k = KernelSymbols::parse(KALLSYMS, modules).unwrap();
+        assert_eq!(
+            name(&k.symbolize(0xffffffffc0b00010)),
+            ("bpf_prog_abc_handler", Some("[bpf]"), Resolution::Resolved)
+        );
+        assert_eq!(
+            name(&k.symbolize(0xffffffffc0a00090)),
+            ("ext4_second", Some("[ext4]"), Resolution::Resolved)
         );
     }
 
