@@ -1,5 +1,5 @@
 //! The command line: a thin clap layer that turns flags into `Settings`.
-use std::{ffi::OsString, path::PathBuf, time::Duration};
+use std::{ffi::OsString, path::{Path, PathBuf}, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -181,6 +181,20 @@ pub enum Palette {
     Orange,
 }
 
+/// The path the kernel would open: its directory resolved (links, `.`,
+/// `..`), so `x.svg`, `./x.svg` and `$PWD/x.svg` are one output. A directory
+/// that cannot be resolved is left as written: writing there fails anyway.
+fn resolved(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match (dir.canonicalize(), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
 impl Cli {
     /// Where each output goes and in which format, checked for clashes.
     pub fn outputs(&self) -> Result<Vec<(Destination, Format)>> {
@@ -202,7 +216,7 @@ impl Cli {
             let destination = if path.as_os_str() == "-" { Destination::Stdout } else { Destination::File(path.clone()) };
             let clash = outputs.iter().any(|(d, _)| match (d, &destination) {
                 (Destination::Stdout, Destination::Stdout) => true,
-                (Destination::File(a), Destination::File(b)) => a == b,
+                (Destination::File(a), Destination::File(b)) => resolved(a) == resolved(b),
                 _ => false,
             });
             if clash {
@@ -316,6 +330,9 @@ mod ci_tests {
         assert_eq!(cli.outputs().unwrap()[0].1, Format::Pprof);
         assert_eq!(cli.into_settings().unwrap().outputs[0].1, Format::Pprof);
         assert!(parse(&["-o", "a.svg", "-o", "a.svg"]).outputs().is_err());
+        assert!(parse(&["-o", "a.svg", "-o", "./a.svg"]).outputs().is_err());
+        assert!(parse(&["-o", "/tmp/a.svg", "-o", "/tmp/../tmp/a.svg"]).outputs().is_err());
+        assert!(parse(&["-o", "a.svg", "-o", "b/a.svg"]).outputs().is_ok());
         assert!(parse(&["--max-unresolved", "120"]).outputs().is_err());
     }
 

@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             "{unresolved_percent:.1}% of frames are unresolved, above --max-unresolved {max} (outputs written anyway): install debug symbols or build with frame pointers"
         )));
     }
-    Ok(recording.exit_status.unwrap_or(0))
+    Ok(recording.command_exit.map_or(0, |exit| exit.status))
 }
 
 /// Symbolizes the recording into the profile its mode asks for.

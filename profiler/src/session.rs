@@ -17,7 +17,7 @@ use crate::{
     output::{Destination, Format, SvgOptions},
     signals,
     snapshots::Snapshots,
-    target::{self, GatedCommand},
+    target::{self, CommandExit, GatedCommand},
 };
 
 /// How often the recording loop looks at its stop conditions and snapshots.
@@ -71,8 +71,8 @@ pub struct Recording {
     pub counters: Counters,
     pub elapsed: Duration,
     pub process_names: HashMap<u32, String>,
-    /// The command's exit status (`-- CMD`), once `wait_for_command` ran.
-    pub exit_status: Option<i32>,
+    /// How `-- CMD` ended, once `wait_for_command` ran.
+    pub command_exit: Option<CommandExit>,
     /// The command, possibly still running when the recording ended.
     command: Option<GatedCommand>,
     pub stopped_by: StopReason,
@@ -84,13 +84,13 @@ pub struct Recording {
 
 impl Recording {
     /// Waits for `-- CMD` to end (the recording may have stopped first, by
-    /// -d or a signal) and keeps its exit status.
+    /// -d or a signal) and keeps how it ended.
     pub fn wait_for_command(&mut self) {
         if let Some(command) = &mut self.command {
-            if command.try_exit_status().is_none() {
+            if command.try_exit().is_none() {
                 eprintln!("flameprof: profile written; waiting for the command (pid {}) to exit", command.pid);
             }
-            self.exit_status = Some(command.wait_blocking());
+            self.command_exit = Some(command.wait_blocking());
         }
     }
 }
@@ -192,7 +192,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
             break StopReason::Duration;
         }
         if let Some(command) = &mut command {
-            if command.try_exit_status().is_some() {
+            if command.try_exit().is_some() {
                 break StopReason::TargetEnded;
             }
         } else if !initial_targets.is_empty() && !initial_targets.iter().any(|&pid| target::is_alive(pid)) {
@@ -225,7 +225,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         Vec::new()
     };
     let counters = probes.counters()?;
-    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, exit_status: None, command, stopped_by, snapshot_failures: snapshots.failures, missing_stack_ids })
+    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, command_exit: None, command, stopped_by, snapshot_failures: snapshots.failures, missing_stack_ids })
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {

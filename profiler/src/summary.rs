@@ -114,7 +114,8 @@ pub fn json(
         "mode": match mode { Mode::OnCpu => "on-cpu", Mode::OffCpu => "off-cpu", Mode::Wall => "wall" },
         "duration_seconds": recording.elapsed.as_secs_f64(),
         "stopped_by": stopped_by,
-        "command_exit_status": recording.exit_status,
+        "command_exit_status": recording.command_exit.map(|exit| exit.status),
+        "command_cpu_seconds": recording.command_exit.map(|exit| exit.cpu_time.as_secs_f64()),
         "samples": {
             "taken": health.samples,
             "recorded": health.samples.saturating_sub(health.lost_samples()),
@@ -234,8 +235,13 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
     if recording.missing_stack_ids > 0 {
         let _ = writeln!(s, "  {} stack ids could not be read back: those stacks show empty", recording.missing_stack_ids);
     }
-    if let Some(status) = recording.exit_status {
-        let _ = writeln!(s, "  command exit status: {status}");
+    if let Some(exit) = recording.command_exit {
+        let _ = writeln!(
+            s,
+            "  command exit status: {}, CPU time {:.3} s (user + system, with the children it waited for)",
+            exit.status,
+            exit.cpu_time.as_secs_f64()
+        );
     }
     s
 }

@@ -5,6 +5,7 @@ use std::{
     ffi::{CString, OsString},
     os::unix::ffi::OsStrExt,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use crate::{
@@ -49,7 +50,32 @@ pub struct GatedCommand {
     gate: Option<i32>,
     exec_errors: i32,
     program: String,
-    reaped: Option<i32>,
+    reaped: Option<CommandExit>,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandExit {
+    /// The shell's convention: the exit code, or 128 + the killing signal.
+    pub status: i32,
+    /// User + system CPU time of the command and the children it waited for
+    /// (wait4's rusage): what an on-CPU profile of it should account for.
+    pub cpu_time: Duration,
+}
+
+/// `waitpid` that also collects the CPU time; `Some` once `pid` was reaped.
+fn wait_for(pid: u32, options: i32) -> std::io::Result<Option<CommandExit>> {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let result = unsafe { libc::wait4(pid as i32, &mut status, options, &mut usage) };
+    if result < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let seconds = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Ok((result == pid as i32).then(|| CommandExit {
+        status: decode_status(status),
+        cpu_time: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+    }))
 }
 
 impl GatedCommand {
@@ -116,14 +142,10 @@ impl GatedCommand {
         Ok(())
     }
 
-    /// The command's exit status once it has ended (non-blocking).
-    pub fn try_exit_status(&mut self) -> Option<i32> {
+    /// How the command ended, once it has (non-blocking).
+    pub fn try_exit(&mut self) -> Option<CommandExit> {
         if self.reaped.is_none() {
-            let mut status = 0;
-            let result = unsafe { libc::waitpid(self.pid as i32, &mut status, libc::WNOHANG) };
-            if result == self.pid as i32 {
-                self.reaped = Some(decode_status(status));
-            }
+            self.reaped = wait_for(self.pid, libc::WNOHANG).ok().flatten();
         }
         self.reaped
     }
@@ -135,20 +157,18 @@ impl GatedCommand {
         }
     }
 
-    /// Waits for the command to end and returns its exit status.
-    pub fn wait_blocking(&mut self) -> i32 {
-        if let Some(status) = self.reaped {
-            return status;
+    /// Waits for the command to end and returns how it ended.
+    pub fn wait_blocking(&mut self) -> CommandExit {
+        if let Some(exit) = self.reaped {
+            return exit;
         }
-        let mut status = 0;
         let (_, mut seen) = signals::latest();
-        loop {
-            let result = unsafe { libc::waitpid(self.pid as i32, &mut status, 0) };
-            if result == self.pid as i32 {
-                break;
-            }
-            if result < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                return 127;
+        let exit = loop {
+            match wait_for(self.pid, 0) {
+                Ok(Some(exit)) => break exit,
+                Ok(None) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(_) => break CommandExit { status: 127, cpu_time: Duration::ZERO },
             }
             // Signals that arrive while we wait are the command's business:
             // pass each on; the third one overall ends it for sure.
@@ -158,10 +178,9 @@ impl GatedCommand {
                 let forwarded = if count >= 3 { libc::SIGKILL } else { signal };
                 unsafe { libc::kill(self.pid as i32, forwarded) };
             }
-        }
-        let code = decode_status(status);
-        self.reaped = Some(code);
-        code
+        };
+        self.reaped = Some(exit);
+        exit
     }
 }
 
