@@ -299,8 +299,10 @@ fn system_wide_shows_the_spinner_with_consistent_root_names() {
     let several = roots.len() > 1;
     let expected_root = if several { with_pid.clone() } else { "spinner".to_string() };
     let spin = folded.sum_where(|s| s.root() == expected_root && s.contains("spinner::spin"));
+    // About 99 when the spinner has a CPU to itself; 10 is enough to show the
+    // root naming on a CI machine whose CPUs are also taken by others.
     assert!(
-        spin >= 40,
+        spin >= 10,
         "no (or few: {spin}) spinner::spin samples under root {expected_root}; roots: {roots:?}"
     );
     if several {
