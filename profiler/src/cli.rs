@@ -57,6 +57,12 @@ pub struct Cli {
     /// Split each process by thread name (a frame under the process frame).
     #[arg(long)]
     pub per_thread: bool,
+    /// How user stacks are walked (on-CPU): `fp` follows frame pointers in
+    /// the kernel (cheapest); `dwarf` copies 8 KiB of stack per sample and
+    /// unwinds it with the binaries' .eh_frame, which also walks code built
+    /// without frame pointers (most distribution libraries).
+    #[arg(long, value_enum, default_value_t = CallGraph::Fp, value_name = "METHOD")]
+    pub call_graph: CallGraph,
 
     /// Record where threads wait instead of where they run: time off CPU, in microseconds.
     #[arg(long, conflicts_with = "wall")]
@@ -111,6 +117,15 @@ pub struct Cli {
     /// The command to start and profile, with its arguments (after `--`).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+/// How user stacks are walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CallGraph {
+    /// Frame pointers, walked in the kernel.
+    Fp,
+    /// Call-frame information (.eh_frame), unwound in user space from a stack copy.
+    Dwarf,
 }
 
 /// The commands that work on recorded profiles instead of recording.
@@ -273,6 +288,14 @@ impl Cli {
         } else {
             Mode::OnCpu
         };
+        if self.call_graph == CallGraph::Dwarf {
+            if mode != Mode::OnCpu {
+                return usage("--call-graph dwarf works for on-CPU profiles only: off-CPU stacks are walked with frame pointers".into());
+            }
+            if self.kernel_only {
+                return usage("--call-graph dwarf walks user stacks, and -K keeps none: drop one of them".into());
+            }
+        }
         let outputs = self.outputs()?;
         let title = self.title.unwrap_or_else(|| default_title(mode).to_string());
         Ok(Settings {
@@ -283,6 +306,7 @@ impl Cli {
             kernel_frames: !self.user_only,
             user_frames: !self.kernel_only,
             per_thread: self.per_thread,
+            unwind_user_copies: self.call_graph == CallGraph::Dwarf,
             min_block_us: self.min_block,
             max_block_us: self.max_block,
             include_preempted: self.include_preempted,

@@ -13,6 +13,7 @@ mod signals;
 mod snapshots;
 mod summary;
 mod target;
+mod unwound;
 
 use clap::Parser;
 

@@ -18,6 +18,7 @@ use crate::{
     signals,
     snapshots::Snapshots,
     target::{self, CommandExit, GatedCommand},
+    unwound::{UnwindStats, UnwoundStacks},
 };
 
 /// How often the recording loop looks at its stop conditions and snapshots.
@@ -48,6 +49,8 @@ pub struct Settings {
     pub kernel_frames: bool,
     pub user_frames: bool,
     pub per_thread: bool,
+    /// `--call-graph dwarf`: user stacks are copied and unwound here.
+    pub unwind_user_copies: bool,
     pub min_block_us: u64,
     pub max_block_us: Option<u64>,
     pub include_preempted: bool,
@@ -80,6 +83,8 @@ pub struct Recording {
     pub snapshot_failures: u64,
     /// Stack ids that could not be read back from the kernel.
     pub missing_stack_ids: u64,
+    /// `--call-graph dwarf`: how the user-space unwinds went.
+    pub unwind_stats: Option<UnwindStats>,
 }
 
 impl Recording {
@@ -112,6 +117,7 @@ impl Settings {
             follow_forks: matches!(self.target, Target::Command(_)),
             kernel_frames: self.kernel_frames,
             user_frames: self.user_frames,
+            user_stack_copies: self.unwind_user_copies,
             // Wall-clock time includes waiting for a CPU: --wall keeps it.
             keep_preempted: self.include_preempted || self.mode == Mode::Wall,
             record_state: self.state_marker,
@@ -161,6 +167,10 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         }
     }
     let mut new_processes = probes.take_new_processes()?;
+    let mut user_copies = match settings.unwind_user_copies {
+        true => Some((probes.take_user_stack_copies()?, UnwoundStacks::default())),
+        false => None,
+    };
     // Read kallsyms once our programs are loaded: their symbols let the
     // off-CPU stacks be cut where the tracing glue ends.
     probes.attach(|| drop(symbolizer.load_kernel_symbols()))?;
@@ -185,6 +195,9 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
             snapshots.announce(symbolizer, pid);
         }
         snapshots.tick(symbolizer);
+        if let Some((ring, unwound)) = &mut user_copies {
+            unwound.drain(ring, symbolizer);
+        }
         if let Some(signal) = signals::received() {
             break StopReason::Signal(signal);
         }
@@ -207,6 +220,9 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     let elapsed = started.elapsed();
     let now_ns = monotonic_ns();
     probes.stop();
+    if let Some((ring, unwound)) = &mut user_copies {
+        unwound.drain(ring, symbolizer);
+    }
     snapshots.finish(symbolizer);
     if progress {
         eprint!("\r\x1b[K");
@@ -216,7 +232,12 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         // terminal reached it already; a SIGTERM from a CI runner did not).
         command.signal(signal);
     }
-    let (on_cpu, mut missing_stack_ids) = probes.on_cpu_counts()?;
+    let (mut on_cpu, mut missing_stack_ids) = probes.on_cpu_counts()?;
+    let unwind_stats = user_copies.map(|(_, unwound)| {
+        let stats = unwound.stats;
+        on_cpu.extend(unwound.into_counts());
+        stats
+    });
     let off_cpu = if records_off_cpu {
         let (times, missing) = probes.off_cpu_times(now_ns)?;
         missing_stack_ids += missing;
@@ -225,7 +246,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         Vec::new()
     };
     let counters = probes.counters()?;
-    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, command_exit: None, command, stopped_by, snapshot_failures: snapshots.failures, missing_stack_ids })
+    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, command_exit: None, command, stopped_by, snapshot_failures: snapshots.failures, missing_stack_ids, unwind_stats })
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {

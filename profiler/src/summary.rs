@@ -12,6 +12,12 @@ pub struct Health {
     pub kernel_stack_faults: u64,
     pub user_stack_faults: u64,
     pub map_full: u64,
+    /// `--call-graph dwarf`: samples lost because the stack-copy ring buffer
+    /// was full, or whose copy could not be read back.
+    pub copies_lost: u64,
+    /// `--call-graph dwarf`: user stacks whose unwind stopped before the
+    /// outermost frame (other than at the depth limit).
+    pub unwinds_cut: u64,
     /// On-CPU samples with a stack at the depth limit (possibly cut).
     pub full_depth: u64,
     /// Samples or blocks whose stack took the full-stack path (not a loss).
@@ -27,8 +33,10 @@ impl Health {
         Health {
             samples: c.get(counter::ON_CPU_SAMPLES),
             kernel_stack_faults: c.get(counter::KERNEL_STACK_FAULT),
-            user_stack_faults: c.get(counter::USER_STACK_FAULT),
+            user_stack_faults: c.get(counter::USER_STACK_FAULT) + c.get(counter::USER_COPY_FAULT),
             map_full: c.get(counter::COUNTS_MAP_FULL) + c.get(counter::SCRATCH_UNAVAILABLE),
+            copies_lost: c.get(counter::USER_COPIES_FULL) + recording.unwind_stats.map_or(0, |u| u.malformed),
+            unwinds_cut: recording.unwind_stats.map_or(0, |u| u.at_copy_end + u.at_missing_info + u.at_bad_frame),
             full_depth: samples_at_depth_limit(&recording.on_cpu),
             full_stack_path: c.get(counter::STACK_ID_COLLISIONS),
             off_cpu_switches: c.get(counter::OFF_CPU_SWITCHES),
@@ -39,7 +47,7 @@ impl Health {
 
     /// Samples dropped whole (not recorded at all).
     pub fn lost_samples(&self) -> u64 {
-        self.map_full
+        self.map_full + self.copies_lost
     }
 
     pub fn unresolved_share(&self) -> f64 {
@@ -51,7 +59,7 @@ impl Health {
     /// has several problems).
     pub fn complete_stack_share(&self) -> f64 {
         let recorded = self.samples.saturating_sub(self.lost_samples());
-        let incomplete = self.kernel_stack_faults + self.user_stack_faults + self.full_depth;
+        let incomplete = self.kernel_stack_faults + self.user_stack_faults + self.full_depth + self.unwinds_cut;
         if recorded == 0 { 1.0 } else { 1.0 - ratio(incomplete.min(recorded), recorded) }
     }
 
@@ -123,6 +131,7 @@ pub fn json(
             "lost_by_cause": {
                 "counts_map_full": c.get(counter::COUNTS_MAP_FULL),
                 "scratch_unavailable": c.get(counter::SCRATCH_UNAVAILABLE),
+                "stack_copies_not_drained": c.get(counter::USER_COPIES_FULL),
             },
             "complete_stack_percent": round(health.complete_stack_share()),
             "kernel_stack_faults": health.kernel_stack_faults,
@@ -131,6 +140,16 @@ pub fn json(
             "full_stack_path_captures": health.full_stack_path,
             "other_processes_interrupted": c.get(counter::ON_CPU_OTHERS_INTERRUPTED),
         },
+        "dwarf_unwinding": recording.unwind_stats.map(|u| serde_json::json!({
+            "user_stacks": u.samples,
+            "complete": u.complete,
+            "cut_at_stack_copy_end": u.at_copy_end,
+            "cut_at_code_without_unwind_info": u.at_missing_info,
+            "cut_at_bad_frame": u.at_bad_frame,
+            "at_depth_limit": u.at_depth_limit,
+            "frames_by_frame_pointer": u.frames_by_frame_pointer,
+            "copies_lost": health.copies_lost,
+        })),
         "off_cpu": {
             "context_switches": health.off_cpu_switches,
             "blocks_lost": health.off_cpu_lost,
@@ -171,11 +190,15 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
     if mode != Mode::OffCpu {
         let _ = writeln!(
             s,
-            "  samples: {} recorded, {} lost ({:.3}%: {} map full)",
+            "  samples: {} recorded, {} lost ({:.3}%: {} map full{})",
             health.samples - health.lost_samples(),
             health.lost_samples(),
             100.0 * ratio(health.lost_samples(), health.samples),
             health.map_full,
+            match recording.unwind_stats {
+                Some(_) => format!(", {} stack copies not drained in time", health.copies_lost),
+                None => String::new(),
+            },
         );
         let _ = writeln!(
             s,
@@ -185,6 +208,19 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
             health.full_depth,
             profiler_ebpf::MAX_STACK_DEPTH
         );
+        if let Some(u) = &recording.unwind_stats {
+            let _ = writeln!(
+                s,
+                "  dwarf unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the end of the {} KiB stack copy, {} at code without unwind info, {} at a bad frame; {} frames found by frame pointer (code without .eh_frame)",
+                u.samples,
+                u.complete,
+                u.at_copy_end,
+                profiler_ebpf::USER_STACK_COPY_BYTES / 1024,
+                u.at_missing_info,
+                u.at_bad_frame,
+                u.frames_by_frame_pointer
+            );
+        }
         let others = recording.counters.get(counter::ON_CPU_OTHERS_INTERRUPTED);
         if others > 0 {
             let _ = writeln!(s, "  other processes: interrupted {others} times by the sampler (filtered out in the kernel)");

@@ -54,4 +54,7 @@ pub enum Error {
         #[source]
         source: blazesym::Error,
     },
+    /// A file's call-frame information (for unwinding) is missing or malformed.
+    #[error("no usable call-frame information in {path}: {detail}")]
+    CallFrameInfo { path: PathBuf, detail: String },
 }

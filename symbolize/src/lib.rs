@@ -12,14 +12,17 @@ mod frame;
 mod kernel;
 mod maps;
 mod snapshot;
+mod unwind;
 mod user;
 mod vdso;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 pub use error::Error;
 pub use frame::{Frame, Resolution, Stats, Symbolized, UnresolvedReason};
+pub use unwind::{UnwindEnd, Unwound, UserRegisters};
 
 use elf::ElfSymbolizer;
 use kernel::KernelSymbols;
@@ -54,6 +57,11 @@ pub struct Symbolizer {
     /// Copy of the vDSO, made on first need; `Some(None)` if that failed.
     vdso: Option<Option<vdso::VdsoImage>>,
     stats: Stats,
+    /// Call-frame information per file, and rules per code address.
+    cfi: unwind::CfiFiles,
+    rules: unwind::RuleCache,
+    /// When each process's map was last re-read for an unmapped sample address.
+    remapped: HashMap<u32, Instant>,
 }
 
 impl Default for Symbolizer {
@@ -71,6 +79,9 @@ impl Symbolizer {
             kernel: None,
             vdso: None,
             stats: Stats::default(),
+            cfi: HashMap::new(),
+            rules: unwind::RuleCache::default(),
+            remapped: HashMap::new(),
         }
     }
 
@@ -127,6 +138,33 @@ impl Symbolizer {
         }
         let result = user::symbolize(&mut self.elf, &self.processes[&pid], &mut self.vdso, addrs);
         self.counted(result)
+    }
+
+    /// Unwinds a user stack of `pid` from a sample's registers and a copy of
+    /// its stack (`stack` starts at `regs.sp`), through the call-frame
+    /// information of the mapped files (frame pointers where a function has
+    /// none). At most `max_frames` addresses, leaf first, return addresses
+    /// not decremented (as the kernel's stack walker gives them).
+    pub fn unwind_user(&mut self, pid: u32, regs: UserRegisters, stack: &[u8], max_frames: usize) -> Unwound {
+        if self.snapshot_process(pid).is_err() {
+            return Unwound { frames: vec![regs.ip], end: UnwindEnd::NoUnwindInfo, by_frame_pointer: 0 };
+        }
+        // Code mapped since the snapshot (dlopen): re-read the map, at most
+        // every 100 ms per process (JIT code may stay unmapped for good).
+        if maps::find(&self.processes[&pid].entries, regs.ip).is_none()
+            && self.remapped.get(&pid).is_none_or(|t| t.elapsed() >= Duration::from_millis(100))
+        {
+            self.remapped.insert(pid, Instant::now());
+            if let Ok(snap) = snapshot::take(pid, &mut self.files, self.processes.get(&pid)) {
+                self.processes.insert(pid, snap);
+            }
+        }
+        let mut code = unwind::ProcessCode {
+            snapshot: &self.processes[&pid],
+            cfi: &mut self.cfi,
+            vdso: &mut self.vdso,
+        };
+        unwind::unwind(&mut code, &mut self.rules, regs, stack, max_frames)
     }
 
     /// Symbolizes kernel addresses through kallsyms (loaded once, lazily).

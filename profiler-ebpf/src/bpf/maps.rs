@@ -7,6 +7,7 @@ use aya_ebpf::{
 use profiler_ebpf::{
     counter, BlockedThread, Config, SampleKey, StackKey, StartedBlock, MAX_BLOCKED_THREADS,
     MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES, STACK_MAP_ENTRIES,
+    USER_STACK_COPIES_BYTES,
 };
 
 /// Kernel and user stacks by id (the fast path).
@@ -56,6 +57,11 @@ pub static ANNOUNCED: HashMap<u32, u8> = HashMap::with_max_entries(1 << 16, BPF_
 /// can snapshot its mappings before the process goes away.
 #[map]
 pub static NEW_PROCESSES: RingBuf = RingBuf::with_byte_size(NEW_PROCESSES_BYTES, 0);
+
+/// On-CPU samples with a copy of the user stack, for DWARF unwinding in user
+/// space (`capture::USER_COPY`). User space shrinks it to one page when unused.
+#[map]
+pub static USER_STACK_COPIES: RingBuf = RingBuf::with_byte_size(USER_STACK_COPIES_BYTES, 0);
 
 #[map]
 pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);

@@ -7,6 +7,7 @@ mod maps;
 mod off_cpu;
 mod on_cpu;
 mod stack;
+mod user_copy;
 
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

@@ -9,6 +9,7 @@ use super::{
     filter::admit,
     maps::{add_to, bump, config, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH},
     stack::{capture_ids, capture_whole, FaultCounters},
+    user_copy::send_user_copy,
 };
 
 const FAULTS: FaultCounters = FaultCounters {
@@ -33,10 +34,15 @@ fn try_on_cpu_sample(ctx: &PerfEventContext) {
         return;
     }
     bump(counter::ON_CPU_SAMPLES);
+    let user_mode = in_user_mode(ctx);
+    if config.capture & capture::USER_COPY != 0 {
+        send_user_copy(ctx, tgid, config.capture, user_mode);
+        return;
+    }
     let mut key = SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16] };
     // A sample taken in user mode has no kernel stack: skip asking for it.
     let mut capture_bits = config.capture;
-    if in_user_mode(ctx) {
+    if user_mode {
         capture_bits &= !capture::KERNEL;
     }
     let recorded = match capture_ids(ctx, &mut key, tgid, capture_bits, &FAULTS) {

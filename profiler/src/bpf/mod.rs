@@ -44,6 +44,8 @@ pub struct ProbeSettings {
     pub follow_forks: bool,
     pub kernel_frames: bool,
     pub user_frames: bool,
+    /// Send user registers and stack copies instead of walking user stacks.
+    pub user_stack_copies: bool,
     pub keep_preempted: bool,
     pub record_state: bool,
     pub min_block_ns: u64,
@@ -90,6 +92,10 @@ impl Probes {
         if let Some(entries) = settings.stack_map_entries {
             loader.map_max_entries(names::STACKS, entries);
         }
+        if !settings.user_stack_copies {
+            // The smallest ring buffer there is: one page, never written.
+            loader.map_max_entries(names::USER_STACK_COPIES, 4096);
+        }
         let ebpf = loader.load(BPF_OBJECT).map_err(classify_load_error)?;
         let mut probes = Probes { ebpf, settings };
         let config = probes.config(kernel_btf)?;
@@ -119,6 +125,9 @@ impl Probes {
         }
         if s.user_frames {
             capture_bits |= capture::USER;
+        }
+        if s.user_stack_copies {
+            capture_bits |= capture::USER_COPY;
         }
         Ok(Config {
             filter_targets: s.filter_targets as u32,
@@ -241,11 +250,17 @@ impl Probes {
 
     /// The ring buffer announcing new processes; taken once.
     pub fn take_new_processes(&mut self) -> Result<RingBuf<MapData>> {
-        let map = self
-            .ebpf
-            .take_map(names::NEW_PROCESSES)
-            .ok_or(Error::Bpf { context: "finding a map", detail: names::NEW_PROCESSES.into() })?;
-        RingBuf::try_from(map).map_err(|e| Error::bpf("opening the new-process ring buffer", e))
+        self.take_ring(names::NEW_PROCESSES)
+    }
+
+    /// The ring buffer of user-stack copies (`--call-graph dwarf`); taken once.
+    pub fn take_user_stack_copies(&mut self) -> Result<RingBuf<MapData>> {
+        self.take_ring(names::USER_STACK_COPIES)
+    }
+
+    fn take_ring(&mut self, name: &'static str) -> Result<RingBuf<MapData>> {
+        let map = self.ebpf.take_map(name).ok_or(Error::Bpf { context: "finding a map", detail: name.into() })?;
+        RingBuf::try_from(map).map_err(|e| Error::bpf("opening a ring buffer", e))
     }
 
     /// Samples per whole stack, from both paths, and how many stack ids

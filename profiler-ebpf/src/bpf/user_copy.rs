@@ -1,0 +1,106 @@
+//! `--call-graph dwarf`: instead of walking user frame pointers in the
+//! kernel, send the user registers and a copy of the user stack to user
+//! space, which unwinds it with the binaries' call-frame information.
+use aya_ebpf::{
+    bindings::pt_regs,
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_task_btf, bpf_probe_read_kernel,
+        generated::{bpf_get_stack, bpf_probe_read_user},
+    },
+    programs::PerfEventContext,
+    EbpfContext,
+};
+use profiler_ebpf::{capture, counter, UserStackCopy, MAX_STACK_DEPTH, USER_STACK_CHUNK, USER_STACK_COPY_BYTES};
+
+use super::maps::{bump, USER_STACK_COPIES};
+
+const CHUNKS: usize = USER_STACK_COPY_BYTES / USER_STACK_CHUNK;
+const CHUNK_MASK: u64 = USER_STACK_CHUNK as u64 - 1;
+
+/// Sends one sample of `tgid` to USER_STACK_COPIES. Returns false when the
+/// ring buffer was full (the sample is lost, and counted).
+#[inline(always)]
+pub fn send_user_copy(ctx: &PerfEventContext, tgid: u32, capture_bits: u32, in_user_mode: bool) -> bool {
+    let Some(mut entry) = USER_STACK_COPIES.reserve::<UserStackCopy>(0) else {
+        bump(counter::USER_COPIES_FULL);
+        return false;
+    };
+    let copy = entry.as_mut_ptr();
+    unsafe {
+        (*copy).tgid = tgid;
+        (*copy)._pad = 0;
+        (*copy).comm = bpf_get_current_comm().unwrap_or([0; 16]);
+        (*copy).kernel_depth = 0;
+        if capture_bits & capture::KERNEL != 0 && !in_user_mode {
+            let bytes = (MAX_STACK_DEPTH * 8) as u32;
+            let written = bpf_get_stack(ctx.as_ptr(), (*copy).kernel.as_mut_ptr().cast(), bytes, 0);
+            if written > 0 {
+                (*copy).kernel_depth = written as u32 / 8;
+            } else if written < 0 {
+                bump(counter::KERNEL_STACK_FAULT);
+            }
+        }
+        let (ip, sp, bp) = user_registers(ctx, in_user_mode);
+        (*copy).ip = ip;
+        (*copy).sp = sp;
+        (*copy).bp = bp;
+        (*copy).stack_len = copy_stack((*copy).stack.as_mut_ptr(), sp);
+        if (*copy).stack_len == 0 {
+            bump(counter::USER_COPY_FAULT);
+        }
+    }
+    entry.submit(0);
+    true
+}
+
+/// (ip, sp, bp) of the interrupted user code: the sample's own registers
+/// in user mode, else those saved at the top of the task's kernel stack.
+#[inline(always)]
+unsafe fn user_registers(ctx: &PerfEventContext, in_user_mode: bool) -> (u64, u64, u64) {
+    if in_user_mode {
+        let regs = unsafe { &(*ctx.ctx).regs };
+        return (regs.rip, regs.rsp, regs.rbp);
+    }
+    // bpf_task_pt_regs (helper 175, Linux 5.15) is not in aya-ebpf's list.
+    let task_pt_regs: unsafe extern "C" fn(*mut core::ffi::c_void) -> *const pt_regs =
+        unsafe { core::mem::transmute(175usize) };
+    let regs = unsafe { task_pt_regs(bpf_get_current_task_btf().cast()) };
+    if regs.is_null() {
+        return (0, 0, 0);
+    }
+    let read = |field: *const u64| unsafe { bpf_probe_read_kernel(field).unwrap_or(0) };
+    unsafe {
+        (
+            read(core::ptr::addr_of!((*regs).rip)),
+            read(core::ptr::addr_of!((*regs).rsp)),
+            read(core::ptr::addr_of!((*regs).rbp)),
+        )
+    }
+}
+
+/// Copies the user stack from `sp` up into `dst`, first up to the next
+/// chunk boundary, then whole chunks until USER_STACK_COPY_BYTES or the first
+/// chunk that cannot be read (the top of the stack). Returns bytes copied.
+#[inline(always)]
+unsafe fn copy_stack(dst: *mut u8, sp: u64) -> u32 {
+    if sp == 0 {
+        return 0;
+    }
+    let head = (USER_STACK_CHUNK as u64 - (sp & CHUNK_MASK)) & CHUNK_MASK;
+    if head > 0 && unsafe { bpf_probe_read_user(dst.cast(), head as u32, sp as *const _) } != 0 {
+        return 0;
+    }
+    let mut copied = head;
+    for _ in 0..CHUNKS {
+        // Masked so the verifier sees every write inside the buffer.
+        let at = copied & (USER_STACK_COPY_BYTES as u64 - 1);
+        let read = unsafe {
+            bpf_probe_read_user(dst.add(at as usize).cast(), USER_STACK_CHUNK as u32, (sp + at) as *const _)
+        };
+        if read != 0 {
+            break;
+        }
+        copied = at + USER_STACK_CHUNK as u64;
+    }
+    copied as u32
+}

@@ -1,0 +1,92 @@
+//! `--call-graph dwarf`: the kernel sends each sample's user registers and
+//! a copy of its user stack; they are unwound here as they arrive (while
+//! the process's mappings are known) and counted per whole stack.
+use std::collections::HashMap;
+
+use aya::maps::{MapData, RingBuf};
+use profiler_ebpf::{marker, StackKey, UserStackCopy, MAX_STACK_DEPTH, TASK_COMM_LEN};
+use symbolize::{Symbolizer, UnwindEnd, UserRegisters};
+
+/// How the unwinds went: every sample is counted under exactly one end.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct UnwindStats {
+    pub samples: u64,
+    /// Reached the outermost frame.
+    pub complete: u64,
+    /// Stopped where the 8 KiB stack copy ended.
+    pub at_copy_end: u64,
+    /// Stopped at code with neither CFI nor a usable frame pointer.
+    pub at_missing_info: u64,
+    /// Stopped at a return address outside executable code, or a loop.
+    pub at_bad_frame: u64,
+    /// Stopped at the 127-frame limit.
+    pub at_depth_limit: u64,
+    /// Frames found through a frame pointer because the code had no CFI.
+    pub frames_by_frame_pointer: u64,
+    /// Records of an unexpected size (never expected; counted, not used).
+    pub malformed: u64,
+}
+
+type Key = (u32, [u8; TASK_COMM_LEN], Vec<u64>, Vec<u64>);
+
+#[derive(Default)]
+pub struct UnwoundStacks {
+    counts: HashMap<Key, u64>,
+    pub stats: UnwindStats,
+}
+
+impl UnwoundStacks {
+    /// Unwinds and counts every copy waiting in `ring`.
+    pub fn drain(&mut self, ring: &mut RingBuf<MapData>, symbolizer: &mut Symbolizer) {
+        while let Some(item) = ring.next() {
+            if item.len() < size_of::<UserStackCopy>() {
+                self.stats.malformed += 1;
+                continue;
+            }
+            // SAFETY: the size was checked; UserStackCopy is plain integers.
+            let copy: UserStackCopy = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
+            drop(item);
+            self.add(&copy, symbolizer);
+        }
+    }
+
+    fn add(&mut self, copy: &UserStackCopy, symbolizer: &mut Symbolizer) {
+        let stack_len = (copy.stack_len as usize).min(copy.stack.len());
+        let regs = UserRegisters { ip: copy.ip, sp: copy.sp, bp: copy.bp };
+        let unwound = symbolizer.unwind_user(copy.tgid, regs, &copy.stack[..stack_len], MAX_STACK_DEPTH);
+        let s = &mut self.stats;
+        s.samples += 1;
+        s.frames_by_frame_pointer += u64::from(unwound.by_frame_pointer);
+        *match unwound.end {
+            UnwindEnd::Complete => &mut s.complete,
+            UnwindEnd::StackCopyEnd => &mut s.at_copy_end,
+            UnwindEnd::NoUnwindInfo => &mut s.at_missing_info,
+            UnwindEnd::BadReturnAddress | UnwindEnd::NoProgress => &mut s.at_bad_frame,
+            UnwindEnd::DepthLimit => &mut s.at_depth_limit,
+        } += 1;
+        let kernel_depth = (copy.kernel_depth as usize).min(MAX_STACK_DEPTH);
+        let key = (copy.tgid, copy.comm, copy.kernel[..kernel_depth].to_vec(), unwound.frames);
+        *self.counts.entry(key).or_insert(0) += 1;
+    }
+
+    /// The counts in the form the kernel's own maps give them.
+    pub fn into_counts(self) -> Vec<(StackKey, u64)> {
+        self.counts
+            .into_iter()
+            .map(|((tgid, comm, kernel, user), count)| {
+                let mut key = StackKey {
+                    tgid,
+                    kernel_depth: kernel.len() as u32,
+                    user_depth: user.len() as u32,
+                    marker: marker::NONE,
+                    comm,
+                    kernel: [0; MAX_STACK_DEPTH],
+                    user: [0; MAX_STACK_DEPTH],
+                };
+                key.kernel[..kernel.len()].copy_from_slice(&kernel);
+                key.user[..user.len()].copy_from_slice(&user);
+                (key, count)
+            })
+            .collect()
+    }
+}

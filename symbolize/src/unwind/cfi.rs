@@ -1,0 +1,161 @@
+//! One ELF file's call-frame information (`.eh_frame`, found through
+//! `.eh_frame_hdr`'s search table), reduced to what an x86-64 unwinder needs
+//! at one address: where the caller's frame starts (the CFA), where the
+//! return address and the caller's frame pointer were saved.
+
+use std::fs::File;
+use std::path::Path;
+
+use gimli::{
+    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, LittleEndian, Register,
+    RegisterRule, UnwindContext, UnwindSection, X86_64,
+};
+use object::{Object, ObjectSection, ObjectSegment};
+
+use crate::error::Error;
+
+/// How to find the caller's registers at one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FrameRule {
+    /// The CFA is this register plus `cfa_offset`.
+    pub cfa_base: CfaBase,
+    pub cfa_offset: i64,
+    /// The return address is saved at CFA + this; `None`: this is the
+    /// outermost frame (`_start`, a thread's entry).
+    pub return_address_at: Option<i64>,
+    pub caller_bp: CallerBp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CfaBase {
+    Sp,
+    Bp,
+}
+
+/// Where the caller's frame pointer (rbp) is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CallerBp {
+    /// Not changed by this function (yet).
+    Unchanged,
+    /// Saved at CFA + n.
+    SavedAt(i64),
+    /// Equal to CFA + n.
+    Is(i64),
+}
+
+/// A PT_LOAD segment: file offsets to the addresses the CFI uses.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    file_offset: u64,
+    file_size: u64,
+    address: u64,
+}
+
+/// The parts of one ELF file an unwinder reads, copied out of the file.
+#[derive(Debug)]
+pub(crate) struct CallFrameInfo {
+    segments: Vec<Segment>,
+    eh_frame: Vec<u8>,
+    eh_frame_address: u64,
+    /// `.eh_frame_hdr` and its address, when the file has one.
+    header: Option<(Vec<u8>, u64)>,
+    text_address: u64,
+}
+
+impl CallFrameInfo {
+    /// Reads `path`'s segments and unwind sections. A file without
+    /// `.eh_frame` is an error (the unwinder falls back to frame pointers).
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let malformed = |detail: String| Error::CallFrameInfo { path: path.to_path_buf(), detail };
+        let file = File::open(path).map_err(|source| Error::OpenFile { path: path.to_path_buf(), source })?;
+        // SAFETY: read-only mapping of a file we hold open; a concurrent
+        // truncation could fault, as for any mmap-based reader.
+        let data = unsafe { memmap2::Mmap::map(&file) }
+            .map_err(|source| Error::OpenFile { path: path.to_path_buf(), source })?;
+        let elf = object::File::parse(&*data).map_err(|e| malformed(format!("not a readable ELF file: {e}")))?;
+        let section = |name: &str| -> Result<Option<(Vec<u8>, u64)>, Error> {
+            match elf.section_by_name(name) {
+                None => Ok(None),
+                Some(s) => {
+                    let bytes = s.data().map_err(|e| malformed(format!("{name}: {e}")))?;
+                    Ok(Some((bytes.to_vec(), s.address())))
+                }
+            }
+        };
+        let (eh_frame, eh_frame_address) =
+            section(".eh_frame")?.ok_or_else(|| malformed("no .eh_frame section".into()))?;
+        let header = section(".eh_frame_hdr")?;
+        let text_address = elf.section_by_name(".text").map_or(0, |s| s.address());
+        let segments = elf
+            .segments()
+            .map(|s| {
+                let (file_offset, file_size) = s.file_range();
+                Segment { file_offset, file_size, address: s.address() }
+            })
+            .collect();
+        Ok(Self { segments, eh_frame, eh_frame_address, header, text_address })
+    }
+
+    /// The address (as the CFI sees it) of a file offset in a loaded segment.
+    pub fn address_of(&self, file_offset: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|s| file_offset >= s.file_offset && file_offset - s.file_offset < s.file_size)
+            .map(|s| file_offset - s.file_offset + s.address)
+    }
+
+    /// The rule at `address`; `None` when no FDE covers it or its rule is
+    /// one this unwinder does not evaluate (DWARF expressions).
+    pub fn rule_at(&self, address: u64, context: &mut UnwindContext<usize>) -> Option<FrameRule> {
+        let eh_frame = EhFrame::new(&self.eh_frame, LittleEndian);
+        let mut bases = BaseAddresses::default()
+            .set_eh_frame(self.eh_frame_address)
+            .set_text(self.text_address);
+        let row = match &self.header {
+            Some((bytes, header_address)) => {
+                bases = bases.set_eh_frame_hdr(*header_address);
+                let parsed = EhFrameHdr::new(bytes, LittleEndian).parse(&bases, 8).ok()?;
+                match parsed.table() {
+                    Some(table) => table
+                        .unwind_info_for_address(&eh_frame, &bases, context, address, EhFrame::cie_from_offset)
+                        .ok()?
+                        .clone(),
+                    None => eh_frame
+                        .unwind_info_for_address(&bases, context, address, EhFrame::cie_from_offset)
+                        .ok()?
+                        .clone(),
+                }
+            }
+            None => eh_frame
+                .unwind_info_for_address(&bases, context, address, EhFrame::cie_from_offset)
+                .ok()?
+                .clone(),
+        };
+        let (cfa_base, cfa_offset) = match row.cfa() {
+            CfaRule::RegisterAndOffset { register, offset } => (base_of(*register)?, *offset),
+            CfaRule::Expression(_) => return None,
+        };
+        let return_address_at = match row.register(X86_64::RA) {
+            Some(RegisterRule::Offset(n)) => Some(n),
+            Some(RegisterRule::Undefined) => None,
+            // Default for x86-64 .eh_frame: the call pushed it just below the CFA.
+            None => Some(-8),
+            Some(_) => return None,
+        };
+        let caller_bp = match row.register(X86_64::RBP) {
+            None | Some(RegisterRule::SameValue) => CallerBp::Unchanged,
+            Some(RegisterRule::Offset(n)) => CallerBp::SavedAt(n),
+            Some(RegisterRule::ValOffset(n)) => CallerBp::Is(n),
+            Some(_) => return None,
+        };
+        Some(FrameRule { cfa_base, cfa_offset, return_address_at, caller_bp })
+    }
+}
+
+fn base_of(register: Register) -> Option<CfaBase> {
+    match register {
+        X86_64::RSP => Some(CfaBase::Sp),
+        X86_64::RBP => Some(CfaBase::Bp),
+        _ => None,
+    }
+}

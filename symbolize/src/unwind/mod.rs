@@ -1,0 +1,172 @@
+//! DWARF unwinding of a copied user stack: from the registers of a sample
+//! and the bytes above its stack pointer, the chain of return addresses,
+//! following each function's call-frame information, and frame pointers only
+//! where a function has none (JIT code, stripped `.eh_frame`).
+
+mod cfi;
+mod process;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use gimli::UnwindContext;
+
+pub(crate) use cfi::CallFrameInfo;
+pub(crate) use process::{CfiFiles, ProcessCode};
+use cfi::{CallerBp, CfaBase, FrameRule};
+use crate::snapshot::FileKey;
+
+/// The user registers a sample starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserRegisters {
+    pub ip: u64,
+    pub sp: u64,
+    pub bp: u64,
+}
+
+/// Why an unwind stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnwindEnd {
+    /// The outermost frame (its CFI marks no return address, or it is 0):
+    /// the stack is complete.
+    Complete,
+    /// A saved register lies above the copied part of the stack.
+    StackCopyEnd,
+    /// No CFI and no usable frame pointer for an address.
+    NoUnwindInfo,
+    /// A return address outside every executable mapping (a corrupt or
+    /// misread frame): the frames up to it are kept.
+    BadReturnAddress,
+    /// The stack pointer did not move up: a loop.
+    NoProgress,
+    /// The frame limit was reached.
+    DepthLimit,
+}
+
+/// The result of one unwind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unwound {
+    /// The sampled instruction pointer, then return addresses, leaf first
+    /// (as the kernel's stack walker reports them).
+    pub frames: Vec<u64>,
+    pub end: UnwindEnd,
+    /// Frames found through a frame pointer for lack of CFI.
+    pub by_frame_pointer: u32,
+}
+
+/// Where code addresses are, for the unwinder.
+pub(crate) trait CodeLocator {
+    /// Whether `addr` is in an executable mapping (a plausible return address).
+    fn is_code(&self, addr: u64) -> bool;
+    /// The file holding `addr` (by identity), its CFI, and the address
+    /// inside it as the CFI sees it. `None` outside executable file mappings
+    /// (anonymous JIT code) or for a file without usable CFI.
+    fn locate(&mut self, addr: u64) -> Option<(FileKey, Rc<CallFrameInfo>, u64)>;
+}
+
+/// Rules already computed, per (file key, address): one CFI evaluation per
+/// distinct code address over a whole recording.
+#[derive(Default)]
+pub(crate) struct RuleCache {
+    rules: HashMap<(FileKey, u64), Option<FrameRule>>,
+    context: Option<Box<UnwindContext<usize>>>,
+}
+
+impl std::fmt::Debug for RuleCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleCache").field("rules", &self.rules.len()).finish()
+    }
+}
+
+impl RuleCache {
+    fn rule(&mut self, locator: &mut impl CodeLocator, pc: u64) -> Option<FrameRule> {
+        let (file, cfi, address) = locator.locate(pc)?;
+        let context = self.context.get_or_insert_with(|| Box::new(UnwindContext::new()));
+        *self.rules.entry((file, address)).or_insert_with(|| cfi.rule_at(address, context))
+    }
+}
+
+/// The copied stack: `bytes` start at the sample's stack pointer.
+struct StackCopy<'a> {
+    base: u64,
+    bytes: &'a [u8],
+}
+
+impl StackCopy<'_> {
+    fn read(&self, addr: u64) -> Option<u64> {
+        let offset = usize::try_from(addr.checked_sub(self.base)?).ok()?;
+        let word = self.bytes.get(offset..offset.checked_add(8)?)?;
+        Some(u64::from_le_bytes(word.try_into().ok()?))
+    }
+}
+
+/// Unwinds at most `max_frames` frames.
+pub(crate) fn unwind(
+    locator: &mut impl CodeLocator,
+    cache: &mut RuleCache,
+    regs: UserRegisters,
+    stack: &[u8],
+    max_frames: usize,
+) -> Unwound {
+    let memory = StackCopy { base: regs.sp, bytes: stack };
+    let mut frames = vec![regs.ip];
+    let mut by_frame_pointer = 0;
+    let (mut pc, mut sp, mut bp) = (regs.ip, regs.sp, regs.bp);
+    let end = loop {
+        if frames.len() >= max_frames {
+            break UnwindEnd::DepthLimit;
+        }
+        // A return address points after its call: look up the call itself
+        // (a call that never returns may be the last instruction of a function).
+        let lookup = if frames.len() == 1 { pc } else { pc - 1 };
+        let (step, via_frame_pointer) = match cache.rule(locator, lookup) {
+            Some(rule) => (step_by_rule(&rule, &memory, sp, bp), false),
+            None => (step_by_frame_pointer(&memory, sp, bp), true),
+        };
+        let (return_address, caller_sp, caller_bp) = match step {
+            Ok(step) => step,
+            Err(end) => break end,
+        };
+        if return_address == 0 {
+            break UnwindEnd::Complete;
+        }
+        if caller_sp <= sp {
+            break UnwindEnd::NoProgress;
+        }
+        if !locator.is_code(return_address) {
+            break UnwindEnd::BadReturnAddress;
+        }
+        frames.push(return_address);
+        by_frame_pointer += via_frame_pointer as u32;
+        (pc, sp, bp) = (return_address, caller_sp, caller_bp);
+    };
+    Unwound { frames, end, by_frame_pointer }
+}
+
+type Step = Result<(u64, u64, u64), UnwindEnd>;
+
+fn step_by_rule(rule: &FrameRule, memory: &StackCopy, sp: u64, bp: u64) -> Step {
+    let base = match rule.cfa_base {
+        CfaBase::Sp => sp,
+        CfaBase::Bp => bp,
+    };
+    let cfa = base.wrapping_add_signed(rule.cfa_offset);
+    let Some(at) = rule.return_address_at else { return Err(UnwindEnd::Complete) };
+    let return_address = memory.read(cfa.wrapping_add_signed(at)).ok_or(UnwindEnd::StackCopyEnd)?;
+    let caller_bp = match rule.caller_bp {
+        CallerBp::Unchanged => bp,
+        CallerBp::SavedAt(n) => memory.read(cfa.wrapping_add_signed(n)).ok_or(UnwindEnd::StackCopyEnd)?,
+        CallerBp::Is(n) => cfa.wrapping_add_signed(n),
+    };
+    Ok((return_address, cfa, caller_bp))
+}
+
+/// The classic frame: [bp] holds the caller's bp, [bp + 8] the return address.
+fn step_by_frame_pointer(memory: &StackCopy, sp: u64, bp: u64) -> Step {
+    if bp < sp {
+        return Err(UnwindEnd::NoUnwindInfo);
+    }
+    let caller_bp = memory.read(bp).ok_or(UnwindEnd::NoUnwindInfo)?;
+    let return_address = memory.read(bp + 8).ok_or(UnwindEnd::NoUnwindInfo)?;
+    Ok((return_address, bp + 16, caller_bp))
+}
