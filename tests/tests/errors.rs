@@ -92,6 +92,13 @@ fn zero_frequency() {
 }
 
 #[test]
+fn dwarf_unwinding_outside_on_cpu_profiles() {
+    root_or_skip!();
+    expect_error(&["--call-graph", "dwarf", "--off-cpu", "-d", "0.2"], &["--call-graph dwarf", "on-CPU"]);
+    expect_error(&["--call-graph", "dwarf", "-K", "-d", "0.2"], &["--call-graph dwarf", "-K"]);
+}
+
+#[test]
 fn negative_duration() {
     root_or_skip!();
     expect_error(&["-d", "-1"], &["-d", "duration", "-1"]);

@@ -546,6 +546,9 @@ enum OnCpu {
     /// `perf record` without -g on the command's own timers: the per-task
     /// interrupt plus a minimal sample record (no stack walk).
     PerfNoStacks(u32),
+    /// `--call-graph dwarf`: 8 KiB of user stack copied per sample.
+    FlameprofDwarf(u32),
+    PerfDwarf(u32),
 }
 
 impl OnCpu {
@@ -556,6 +559,8 @@ impl OnCpu {
             OnCpu::Perf(hz) => format!("perf record -g {hz} Hz"),
             OnCpu::EmptyBpf(hz) => format!("empty BPF program {hz} Hz (floor, per CPU)"),
             OnCpu::PerfNoStacks(hz) => format!("perf record, no -g, {hz} Hz (floor, per task)"),
+            OnCpu::FlameprofDwarf(hz) => format!("flameprof --call-graph dwarf {hz} Hz"),
+            OnCpu::PerfDwarf(hz) => format!("perf record --call-graph dwarf {hz} Hz"),
         }
     }
 }
@@ -615,10 +620,11 @@ fn profiled_self(ctx: &Ctx, v: OnCpu, mode: &str, arg: &str, system_wide: bool) 
             check(&ran, "workload");
             ran.stderr
         }
-        OnCpu::Flameprof(hz) if !system_wide => {
+        OnCpu::Flameprof(hz) | OnCpu::FlameprofDwarf(hz) if !system_wide => {
+            let call_graph = if matches!(v, OnCpu::FlameprofDwarf(_)) { "dwarf" } else { "fp" };
             let ran = run(
                 Command::new(&ctx.flameprof)
-                    .args(["-F", &hz.to_string(), "-o"])
+                    .args(["-F", &hz.to_string(), "--call-graph", call_graph, "-o"])
                     .arg(&svg)
                     .arg("--")
                     .args(&workload),
@@ -627,8 +633,11 @@ fn profiled_self(ctx: &Ctx, v: OnCpu, mode: &str, arg: &str, system_wide: bool) 
             check(&ran, "flameprof -- workload");
             ran.stderr
         }
-        OnCpu::Flameprof(hz) => {
+        OnCpu::Flameprof(hz) | OnCpu::FlameprofDwarf(hz) => {
             let mut prof = Command::new(&ctx.flameprof);
+            if matches!(v, OnCpu::FlameprofDwarf(_)) {
+                prof.args(["--call-graph", "dwarf"]);
+            }
             prof.args(["-a", "-F", &hz.to_string(), "-o"])
                 .arg(&svg)
                 .stdin(Stdio::null())
@@ -646,14 +655,16 @@ fn profiled_self(ctx: &Ctx, v: OnCpu, mode: &str, arg: &str, system_wide: bool) 
             check(&Ran { status, stderr: err.clone(), wall: Duration::ZERO }, "flameprof -a");
             err
         }
-        OnCpu::Perf(hz) | OnCpu::PerfNoStacks(hz) => {
+        OnCpu::Perf(hz) | OnCpu::PerfNoStacks(hz) | OnCpu::PerfDwarf(hz) => {
             let mut cmd = Command::new("perf");
             cmd.arg("record");
             if system_wide {
                 cmd.arg("-a");
             }
-            if matches!(v, OnCpu::Perf(_)) {
-                cmd.arg("-g");
+            match v {
+                OnCpu::Perf(_) => drop(cmd.arg("-g")),
+                OnCpu::PerfDwarf(_) => drop(cmd.args(["--call-graph", "dwarf"])),
+                _ => {}
             }
             cmd.args(["-e", "cpu-clock", "-F", &hz.to_string(), "-o"])
                 .arg(&perf_data)
@@ -676,8 +687,10 @@ fn profiled_self(ctx: &Ctx, v: OnCpu, mode: &str, arg: &str, system_wide: bool) 
     let result = numbers(&std::fs::read_to_string(&res).unwrap_or_default());
     let samples = match v {
         OnCpu::Base | OnCpu::EmptyBpf(_) | OnCpu::PerfNoStacks(_) => None,
-        OnCpu::Flameprof(_) => line_numbers(&stderr, "samples:").and_then(|n| n.first().copied()),
-        OnCpu::Perf(_) => stderr
+        OnCpu::Flameprof(_) | OnCpu::FlameprofDwarf(_) => {
+            line_numbers(&stderr, "samples:").and_then(|n| n.first().copied())
+        }
+        OnCpu::Perf(_) | OnCpu::PerfDwarf(_) => stderr
             .lines()
             .find(|l| l.contains("samples)"))
             .and_then(|l| l.rfind('(').map(|i| numbers(&l[i..])))
@@ -845,6 +858,8 @@ fn bench_oncpu(ctx: &mut Ctx) {
     let mut gap_variants = variants.to_vec();
     if !system_wide {
         gap_variants.push(OnCpu::PerfNoStacks(999));
+        gap_variants.push(OnCpu::FlameprofDwarf(999));
+        gap_variants.push(OnCpu::PerfDwarf(999));
     }
     if have_bpftrace && !system_wide {
         gap_variants.push(OnCpu::EmptyBpf(999));

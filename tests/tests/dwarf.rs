@@ -1,0 +1,128 @@
+//! `--call-graph dwarf`: user stacks unwound with the binaries' .eh_frame,
+//! through code built without frame pointers (real flameprof, real
+//! workloads).
+
+use flameprof_tests::*;
+use std::path::Path;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(40);
+
+/// Records `-F 999 [extra] -- EXAMPLE ARGS` into a folded profile.
+fn record(extra: &[&str], workload: &str, args: &[&str]) -> (Folded, Run) {
+    let dir = TempDir::new("dwarf");
+    let out = dir.join("p.folded");
+    let out = s(&out);
+    let program = example(workload);
+    let mut all = vec!["-F", "999", "-o", &out];
+    all.extend_from_slice(extra);
+    all.push("--");
+    all.push(&program);
+    all.extend_from_slice(args);
+    let run = flameprof(&all, T);
+    run.assert_success(&format!("flameprof {}", all.join(" ")));
+    (Folded::read(Path::new(&out)), run)
+}
+
+/// Share of the samples in `leaf_fn` whose stack holds each of `callers`,
+/// in this order from the root, rootward of `leaf_fn`.
+fn share_with_callers(folded: &Folded, leaf_fn: &str, callers: &[&str]) -> (f64, u64) {
+    let total = folded.with_frame(leaf_fn);
+    let whole = folded.sum_where(|s| {
+        let Some(leaf) = s.position(leaf_fn) else { return false };
+        let positions: Option<Vec<usize>> = callers.iter().map(|c| s.position(c)).collect();
+        positions.is_some_and(|p| p.windows(2).all(|w| w[0] < w[1]) && p.last().is_none_or(|&last| last < leaf))
+    });
+    (whole as f64 / total.max(1) as f64, total)
+}
+
+/// The comparison callback of libc's qsort (no frame pointers in Debian's
+/// libc) is found under its real callers with DWARF unwinding; frame
+/// pointers lose them (which is what makes this workload a test).
+#[test]
+fn dwarf_unwinding_walks_through_code_without_frame_pointers() {
+    root_or_skip!();
+    let callers = ["libc_sort::main", "libc_sort::sort_rounds"];
+    let (dwarf, run) = record(&["--call-graph", "dwarf"], "libc_sort", &["1.5"]);
+    let (share, n) = share_with_callers(&dwarf, "libc_sort::compare", &callers);
+    assert!(n >= 500, "only {n} samples in libc_sort::compare:\n{}", dwarf.describe_top(6));
+    assert!(
+        share >= 0.95,
+        "--call-graph dwarf: only {:.1}% of {n} samples in compare have main and sort_rounds above them\n{}\n{}",
+        share * 100.0,
+        dwarf.describe_top(6),
+        run.stderr
+    );
+    // The libc frames between them are there too.
+    let (through_qsort, _) = share_with_callers(&dwarf, "libc_sort::compare", &["libc_sort::sort_rounds", "msort_with_tmp"]);
+    assert!(through_qsort >= 0.95, "only {:.1}% of compare samples show qsort's frames\n{}", through_qsort * 100.0, dwarf.describe_top(6));
+    let complete = number_before(&run.stderr, " complete to the outermost frame")
+        .unwrap_or_else(|| panic!("no dwarf unwinding line in the summary:\n{}", run.stderr));
+    let stacks = number_before(&run.stderr, " user stacks,").expect("user stacks count");
+    assert!(complete >= 0.95 * stacks, "only {complete} of {stacks} unwinds complete:\n{}", run.stderr);
+
+    let (fp, _) = record(&[], "libc_sort", &["1"]);
+    let (fp_share, _) = share_with_callers(&fp, "libc_sort::compare", &callers);
+    assert!(
+        fp_share < 0.5,
+        "frame pointers found compare's callers in {:.1}% of samples: this libc keeps frame pointers, so the workload no longer tests unwinding through frameless code",
+        fp_share * 100.0
+    );
+}
+
+/// DWARF unwinding changes how stacks are walked, not what is counted: the
+/// 3:1 split holds and every sample is kept.
+#[test]
+fn dwarf_unwinding_keeps_the_cpu_split() {
+    root_or_skip!();
+    let (folded, run) = record(&["--call-graph", "dwarf"], "cpu_split", &["2", "3"]);
+    let hot = folded.with_frame("cpu_split::hot_three_quarters");
+    let cold = folded.with_frame("cpu_split::cold_one_quarter");
+    let n = hot + cold;
+    assert!(n >= 700, "only {n} samples in hot/cold:\n{}", folded.describe_top(6));
+    assert!(
+        (share(hot, cold) - 0.75).abs() <= 0.07,
+        "3:1 split with dwarf unwinding: hot share {:.3} of {n}\n{}",
+        share(hot, cold),
+        folded.describe_top(6)
+    );
+    assert!(run.stderr.contains(" 0 lost"), "samples were lost:\n{}", run.stderr);
+    let (under_main, _) = share_with_callers(&folded, "cpu_split::hot_three_quarters", &["_start", "cpu_split::main"]);
+    assert!(under_main >= 0.95, "only {:.1}% of hot samples reach _start\n{}", under_main * 100.0, folded.describe_top(6));
+}
+
+/// Samples taken in the kernel unwind the user stack from the registers
+/// saved at kernel entry: kernel frames leafward, the user caller above.
+#[test]
+fn dwarf_unwinding_of_samples_in_the_kernel() {
+    root_or_skip!();
+    let (folded, _) = record(&["--call-graph", "dwarf"], "syscall_loop", &["1.5"]);
+    let user_fn = "syscall_loop::read_dev_zero";
+    let in_kernel_below = folded.sum_where(|s| {
+        s.position(user_fn).is_some_and(|i| s.frames[i + 1..].iter().any(|f| is_kernel(f)))
+            && s.contains("syscall_loop::main")
+    });
+    let total = folded.with_frame(user_fn);
+    assert!(total >= 300, "only {total} samples in {user_fn}:\n{}", folded.describe_top(6));
+    assert!(
+        in_kernel_below as f64 >= 0.8 * total as f64,
+        "{in_kernel_below} of {total} samples in {user_fn} have kernel frames below and main above\n{}",
+        folded.describe_top(6)
+    );
+}
+
+/// Threads start at clone3, whose CFI marks the outermost frame: their
+/// stacks are complete too.
+#[test]
+fn dwarf_unwinding_of_threads() {
+    root_or_skip!();
+    let (folded, run) = record(&["--call-graph", "dwarf"], "threads", &["1.5", "3"]);
+    for i in 0..3 {
+        let f = format!("threads::worker_{i}");
+        let n = folded.with_frame(&f);
+        assert!(n >= 30, "{f} has {n} samples:\n{}", folded.describe_top(8));
+    }
+    let complete = number_before(&run.stderr, " complete to the outermost frame").expect("dwarf line");
+    let stacks = number_before(&run.stderr, " user stacks,").expect("user stacks count");
+    assert!(complete >= 0.95 * stacks, "only {complete} of {stacks} thread unwinds complete:\n{}", run.stderr);
+}
