@@ -159,3 +159,47 @@ fn base_of(register: Register) -> Option<CfaBase> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maps::{self, Backing};
+
+    #[inline(never)]
+    fn some_function(x: u64) -> u64 {
+        std::hint::black_box(x).wrapping_mul(3)
+    }
+
+    /// At a function's first instruction the call has just pushed the
+    /// return address: CFA = rsp + 8, return address at CFA - 8, rbp untouched.
+    #[test]
+    fn the_rule_at_a_function_entry_of_this_test_binary() {
+        std::hint::black_box(some_function(1));
+        let addr = some_function as *const () as u64;
+        let text = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let entries = maps::parse(std::process::id(), &text).unwrap();
+        let entry = &entries[maps::find(&entries, addr).expect("function is mapped")];
+        let Backing::File { path, .. } = &entry.backing else { panic!("not a file mapping") };
+        let cfi = CallFrameInfo::load(Path::new(path)).expect("this binary has .eh_frame");
+        let address = cfi.address_of(entry.offset + addr - entry.start).expect("in a segment");
+        let rule = cfi.rule_at(address, &mut UnwindContext::new()).expect("an FDE covers it");
+        assert_eq!(
+            rule,
+            FrameRule {
+                cfa_base: CfaBase::Sp,
+                cfa_offset: 8,
+                return_address_at: Some(-8),
+                caller_bp: CallerBp::Unchanged
+            }
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_elf_is_an_error() {
+        let path = std::env::temp_dir().join(format!("cfi-not-elf-{}", std::process::id()));
+        std::fs::write(&path, b"not an ELF file at all").unwrap();
+        let result = CallFrameInfo::load(&path);
+        let _ = std::fs::remove_file(&path);
+        assert!(matches!(result, Err(Error::CallFrameInfo { .. })), "{result:?}");
+    }
+}

@@ -170,3 +170,93 @@ fn step_by_frame_pointer(memory: &StackCopy, sp: u64, bp: u64) -> Step {
     let return_address = memory.read(bp + 8).ok_or(UnwindEnd::NoUnwindInfo)?;
     Ok((return_address, bp + 16, caller_bp))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Code at 0x1000..0x9000, no CFI anywhere: the unwinder walks frame pointers.
+    struct NoCfi;
+
+    impl CodeLocator for NoCfi {
+        fn is_code(&self, addr: u64) -> bool {
+            (0x1000..0x9000).contains(&addr)
+        }
+        fn locate(&mut self, _: u64) -> Option<(FileKey, Rc<CallFrameInfo>, u64)> {
+            None
+        }
+    }
+
+    const SP: u64 = 0x7fff_0000;
+
+    /// A stack copy of `words` 8-byte words from SP, with `(index, value)` set.
+    fn stack(words: usize, set: &[(usize, u64)]) -> Vec<u8> {
+        let mut bytes = vec![0u8; words * 8];
+        for &(i, v) in set {
+            bytes[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        bytes
+    }
+
+    fn run(regs: UserRegisters, bytes: &[u8], max: usize) -> Unwound {
+        unwind(&mut NoCfi, &mut RuleCache::default(), regs, bytes, max)
+    }
+
+    #[test]
+    fn follows_frame_pointers_where_there_is_no_cfi() {
+        // Frame at word 4: caller's bp -> word 8, return 0x2200; frame at
+        // word 8: bp 0 (outermost by convention), return 0x3300.
+        let bytes = stack(12, &[(4, SP + 64), (5, 0x2200), (8, 0), (9, 0x3300)]);
+        let u = run(UserRegisters { ip: 0x1100, sp: SP, bp: SP + 32 }, &bytes, 127);
+        assert_eq!(u.frames, [0x1100, 0x2200, 0x3300]);
+        assert_eq!(u.by_frame_pointer, 2);
+        assert_eq!(u.end, UnwindEnd::NoUnwindInfo);
+    }
+
+    #[test]
+    fn a_return_address_outside_code_ends_the_walk() {
+        let bytes = stack(8, &[(2, SP + 48), (3, 0x2200), (6, 0), (7, 0xdead_0000)]);
+        let u = run(UserRegisters { ip: 0x1100, sp: SP, bp: SP + 16 }, &bytes, 127);
+        assert_eq!(u.frames, [0x1100, 0x2200]);
+        assert_eq!(u.end, UnwindEnd::BadReturnAddress);
+    }
+
+    #[test]
+    fn the_frame_limit_is_kept() {
+        let bytes = stack(8, &[(2, SP + 48), (3, 0x2200), (6, 0), (7, 0x3300)]);
+        let u = run(UserRegisters { ip: 0x1100, sp: SP, bp: SP + 16 }, &bytes, 2);
+        assert_eq!(u.frames, [0x1100, 0x2200]);
+        assert_eq!(u.end, UnwindEnd::DepthLimit);
+    }
+
+    #[test]
+    fn rules_read_the_return_address_and_saved_bp_relative_to_the_cfa() {
+        // After `push rbp` in a function: CFA = sp + 16, RA at CFA - 8,
+        // caller's rbp at CFA - 16.
+        let rule = FrameRule {
+            cfa_base: CfaBase::Sp,
+            cfa_offset: 16,
+            return_address_at: Some(-8),
+            caller_bp: CallerBp::SavedAt(-16),
+        };
+        let bytes = stack(4, &[(0, 0xb0b0), (1, 0x4400)]);
+        let memory = StackCopy { base: SP, bytes: &bytes };
+        assert_eq!(step_by_rule(&rule, &memory, SP, 1), Ok((0x4400, SP + 16, 0xb0b0)));
+        // The same rule with the saved words past the end of the copy.
+        let short = StackCopy { base: SP, bytes: &bytes[..8] };
+        assert_eq!(step_by_rule(&rule, &short, SP, 1), Err(UnwindEnd::StackCopyEnd));
+        // The outermost frame has no return address.
+        let outermost = FrameRule { return_address_at: None, ..rule };
+        assert_eq!(step_by_rule(&outermost, &memory, SP, 1), Err(UnwindEnd::Complete));
+    }
+
+    #[test]
+    fn reads_outside_the_copy_fail() {
+        let bytes = stack(2, &[(1, 7)]);
+        let memory = StackCopy { base: SP, bytes: &bytes };
+        assert_eq!(memory.read(SP + 8), Some(7));
+        assert_eq!(memory.read(SP + 9), None);
+        assert_eq!(memory.read(SP - 8), None);
+        assert_eq!(memory.read(u64::MAX), None);
+    }
+}
