@@ -48,9 +48,10 @@ pub const NEW_PROCESSES_BYTES: u32 = 1 << 18;
 /// Bytes of user stack copied per sample for DWARF unwinding (`--call-graph
 /// dwarf`), as perf's default: enough for a few dozen ordinary frames.
 pub const USER_STACK_COPY_BYTES: usize = 8192;
-/// The copy is read in chunks aligned to this, so that no read crosses the
-/// page at the top of the stack (a read that faults copies nothing).
-pub const USER_STACK_CHUNK: usize = 512;
+/// The copy is read up to the next page boundary, then in whole pages: no
+/// read crosses the top of the stack (a read that faults copies nothing),
+/// and an 8 KiB copy takes at most three reads.
+pub const USER_STACK_CHUNK: usize = 4096;
 /// Size of the ring buffer of user-stack copies: about 0.4 s of samples at
 /// 999 Hz on 2 CPUs; user space drains it every 50 ms.
 pub const USER_STACK_COPIES_BYTES: u32 = 8 << 20;
@@ -144,8 +145,8 @@ pub struct UserStackCopy {
     pub bp: u64,
     /// Kernel return addresses, leaf first.
     pub kernel: [u64; MAX_STACK_DEPTH],
-    /// Room for the first, partial chunk (up to the next chunk boundary)
-    /// and then whole chunks up to USER_STACK_COPY_BYTES.
+    /// Room for the first, partial page (up to the next page boundary) and
+    /// then whole pages up to USER_STACK_COPY_BYTES.
     pub stack: [u8; USER_STACK_COPY_BYTES + USER_STACK_CHUNK],
 }
 

@@ -79,8 +79,9 @@ unsafe fn user_registers(ctx: &PerfEventContext, in_user_mode: bool) -> (u64, u6
 }
 
 /// Copies the user stack from `sp` up into `dst`, first up to the next
-/// chunk boundary, then whole chunks until USER_STACK_COPY_BYTES or the first
-/// chunk that cannot be read (the top of the stack). Returns bytes copied.
+/// page boundary, then whole pages until USER_STACK_COPY_BYTES of them or
+/// the first that cannot be read (the top of the stack). Returns bytes
+/// copied. Few large reads: each bpf_probe_read_user has a fixed cost.
 #[inline(always)]
 unsafe fn copy_stack(dst: *mut u8, sp: u64) -> u32 {
     if sp == 0 {
