@@ -51,6 +51,13 @@ impl UnwoundStacks {
     }
 
     fn add(&mut self, copy: &UserStackCopy, symbolizer: &mut Symbolizer) {
+        let kernel_depth = (copy.kernel_depth as usize).min(MAX_STACK_DEPTH);
+        let kernel = copy.kernel[..kernel_depth].to_vec();
+        // No user context (a kernel thread): no user stack to unwind.
+        if copy.ip == 0 {
+            *self.counts.entry((copy.tgid, copy.comm, kernel, Vec::new())).or_insert(0) += 1;
+            return;
+        }
         let stack_len = (copy.stack_len as usize).min(copy.stack.len());
         let regs = UserRegisters { ip: copy.ip, sp: copy.sp, bp: copy.bp };
         let unwound = symbolizer.unwind_user(copy.tgid, regs, &copy.stack[..stack_len], MAX_STACK_DEPTH);
@@ -64,8 +71,7 @@ impl UnwoundStacks {
             UnwindEnd::BadReturnAddress | UnwindEnd::NoProgress => &mut s.at_bad_frame,
             UnwindEnd::DepthLimit => &mut s.at_depth_limit,
         } += 1;
-        let kernel_depth = (copy.kernel_depth as usize).min(MAX_STACK_DEPTH);
-        let key = (copy.tgid, copy.comm, copy.kernel[..kernel_depth].to_vec(), unwound.frames);
+        let key = (copy.tgid, copy.comm, kernel, unwound.frames);
         *self.counts.entry(key).or_insert(0) += 1;
     }
 

@@ -45,7 +45,9 @@ pub fn send_user_copy(ctx: &PerfEventContext, tgid: u32, capture_bits: u32, in_u
         (*copy).sp = sp;
         (*copy).bp = bp;
         (*copy).stack_len = copy_stack((*copy).stack.as_mut_ptr(), sp);
-        if (*copy).stack_len == 0 {
+        // ip 0: no user context at all (a kernel thread), as an empty stack
+        // on the frame-pointer path; not a fault.
+        if (*copy).stack_len == 0 && ip != 0 {
             bump(counter::USER_COPY_FAULT);
         }
     }
