@@ -299,6 +299,26 @@ fn off_cpu_blocks_survive_unreported_switch_ins() {
     });
 }
 
+/// A wait whose switch-in went unseen and that is still open when the
+/// recording stops ends where the thread's CPU time says, not at the stop.
+/// duty_cycle 2 400 burns 0.4 s, naps 0.4 s, burns again: -d 1 stops in the
+/// second burn, 0.2 s after the unseen end of the nap.
+#[test]
+fn a_wait_open_at_the_end_does_not_count_cpu_time_after_an_unseen_switch_in() {
+    root_or_skip!();
+    retry_once("a_wait_open_at_the_end_does_not_count_cpu_time_after_an_unseen_switch_in", || {
+        let (folded, run) = record(
+            &["--off-cpu", "--ignore-switch-in-every", "1", "-d", "1", "--", &example("duty_cycle"), "2", "400"],
+            "off-open-end",
+        );
+        // The only wait in the recording is the nap (its stack lacks
+        // duty_cycle::nap itself: nanosleep's libc wrapper keeps no frame
+        // pointer). Counting to the stop instead would give 0.6 s.
+        let off = secs(folded.total());
+        assert!(within(off, 0.4, 0.10), "{off:.3} s off CPU, expected the 0.4 s nap ± 10%\n{}\n{}", folded.describe_top(6), run.stderr);
+    });
+}
+
 /// A recovered wait ends at the unseen switch-in, not at the next
 /// switch-out: the CPU time in between is not waiting. duty_cycle burns and
 /// naps 50 ms each; with every 2nd switch-in dropped, counting the burns as
