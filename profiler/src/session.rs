@@ -85,6 +85,9 @@ pub struct Recording {
     pub missing_stack_ids: u64,
     /// `--call-graph dwarf`: how the user-space unwinds went.
     pub unwind_stats: Option<UnwindStats>,
+    /// Off-CPU waits still open at the stop whose thread had run since
+    /// (switch-in unseen): corrected by its CPU time, at the end.
+    pub open_waits_ended_unseen: u64,
 }
 
 impl Recording {
@@ -218,7 +221,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         }
     };
     let elapsed = started.elapsed();
-    let now_ns = monotonic_ns();
+    let now_ns = bpf::monotonic_ns();
     probes.stop();
     if let Some((ring, unwound)) = &mut user_copies {
         unwound.drain(ring, symbolizer);
@@ -238,15 +241,17 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         on_cpu.extend(unwound.into_counts());
         stats
     });
+    let mut open_waits_ended_unseen = 0;
     let off_cpu = if records_off_cpu {
-        let (times, missing) = probes.off_cpu_times(now_ns)?;
+        let (times, missing, ended_unseen) = probes.off_cpu_times(now_ns)?;
         missing_stack_ids += missing;
+        open_waits_ended_unseen = ended_unseen;
         times
     } else {
         Vec::new()
     };
     let counters = probes.counters()?;
-    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, command_exit: None, command, stopped_by, snapshot_failures: snapshots.failures, missing_stack_ids, unwind_stats })
+    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, command_exit: None, command, stopped_by, snapshot_failures: snapshots.failures, missing_stack_ids, unwind_stats, open_waits_ended_unseen })
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {
@@ -254,9 +259,3 @@ fn wait_readable(fd: i32, timeout: Duration) {
     unsafe { libc::poll(&mut poll, 1, timeout.as_millis() as i32) };
 }
 
-/// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
-fn monotonic_ns() -> u64 {
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
-}

@@ -157,7 +157,7 @@ pub fn json(
                 "starts_map_full": c.get(counter::OFF_CPU_STARTS_FULL),
                 "times_map_full": c.get(counter::OFF_CPU_MAP_FULL),
             },
-            "switch_ins_not_traced_recovered": c.get(counter::OFF_CPU_SWITCH_IN_UNSEEN),
+            "switch_ins_not_traced_recovered": c.get(counter::OFF_CPU_SWITCH_IN_UNSEEN) + recording.open_waits_ended_unseen,
         },
         "frames": {
             "weighted_total": health.frames.frames,
@@ -236,7 +236,7 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
             recording.counters.get(counter::OFF_CPU_BLOCKS_ENDED),
             recording.counters.get(counter::OFF_CPU_PREEMPTIONS),
         );
-        let unseen = recording.counters.get(counter::OFF_CPU_SWITCH_IN_UNSEEN);
+        let unseen = recording.counters.get(counter::OFF_CPU_SWITCH_IN_UNSEEN) + recording.open_waits_ended_unseen;
         if unseen > 0 {
             let _ = writeln!(
                 s,

@@ -29,6 +29,13 @@ fn thread_cpu_time_ns(tgid: u32, tid: u32) -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
+/// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
+pub fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
 /// The BPF object, built by build.rs and carried inside the binary.
 static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/flameprof.bpf.o"));
 
@@ -274,8 +281,9 @@ impl Probes {
 
     /// Off-CPU nanoseconds per whole stack, from both paths, including
     /// threads still blocked now (`now_ns` on CLOCK_MONOTONIC, the clock of
-    /// bpf_ktime_get_ns).
-    pub fn off_cpu_times(&self, now_ns: u64) -> Result<(Vec<(StackKey, u64)>, u64)> {
+    /// bpf_ktime_get_ns); with how many stack ids could not be read back and
+    /// how many open waits had ended unseen (the thread ran since).
+    pub fn off_cpu_times(&self, now_ns: u64) -> Result<(Vec<(StackKey, u64)>, u64, u64)> {
         let mut expander = self.expander()?;
         let mut times = stacks::read_fast(&self.map(names::OFF_CPU_TIMES)?, &mut expander)?;
         times.extend(stacks::read_full(&self.map(names::OFF_CPU_FULL_TIMES)?)?);
@@ -283,8 +291,14 @@ impl Probes {
         let max = self.settings.max_block_ns.unwrap_or(u64::MAX);
         // A thread still recorded as blocked may have been switched in
         // unseen (see OFF_CPU_SWITCH_IN_UNSEEN): the CPU time it had since is not wait.
+        let ended_unseen = std::cell::Cell::new(0);
         let waited = |tgid: u32, tid: u32, since_ns: u64, ran_ns: u64| {
             let ran_since = thread_cpu_time_ns(tgid, tid).map_or(0, |now| now.saturating_sub(ran_ns));
+            // The CPU time is read after the stop: a thread woken since may
+            // have run for at most the time since then, which is not part
+            // of the recording. Only what is left ran before the stop.
+            let ran_since = ran_since.saturating_sub(monotonic_ns().saturating_sub(now_ns));
+            ended_unseen.set(ended_unseen.get() + u64::from(ran_since > 0));
             let elapsed = now_ns.saturating_sub(since_ns).saturating_sub(ran_since);
             (elapsed >= min && elapsed <= max).then_some(elapsed)
         };
@@ -306,7 +320,7 @@ impl Probes {
                 times.push((blocked.stack, elapsed));
             }
         }
-        Ok((times, expander.missing_ids))
+        Ok((times, expander.missing_ids, ended_unseen.get()))
     }
 
     fn expander(&self) -> Result<StackExpander<'_>> {
