@@ -29,6 +29,8 @@ pub mod names {
     pub const COUNTERS: &str = "COUNTERS";
     pub const NEW_PROCESSES: &str = "NEW_PROCESSES";
     pub const USER_STACK_COPIES: &str = "USER_STACK_COPIES";
+    pub const WAITING_AT_START: &str = "WAITING_AT_START";
+    pub const ANNOUNCED: &str = "ANNOUNCED";
 }
 
 /// Buckets of the STACKS stack-trace map (kernel and user stacks by id).
@@ -189,7 +191,8 @@ pub struct Config {
     /// Tests only: ignore every Nth switch-in of a blocked thread (0 = none),
     /// to exercise the recovery of blocks whose switch-in is not seen.
     pub ignore_switch_in_every: u32,
-    pub _pad: u32,
+    /// 1: switch-ins of threads in WAITING_AT_START end their first wait.
+    pub track_waiting_at_start: u32,
 }
 
 /// Bits of `Config::capture`.

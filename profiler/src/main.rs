@@ -14,6 +14,7 @@ mod snapshots;
 mod summary;
 mod target;
 mod unwound;
+mod waiting;
 
 use clap::Parser;
 

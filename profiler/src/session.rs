@@ -19,6 +19,7 @@ use crate::{
     snapshots::Snapshots,
     target::{self, CommandExit, GatedCommand},
     unwound::{UnwindStats, UnwoundStacks},
+    waiting::{self, WaitingAtStart},
 };
 
 /// How often the recording loop looks at its stop conditions and snapshots.
@@ -88,6 +89,8 @@ pub struct Recording {
     /// Off-CPU waits still open at the stop whose thread had run since
     /// (switch-in unseen): corrected by its CPU time, at the end.
     pub open_waits_ended_unseen: u64,
+    /// Off-CPU of running processes: threads already blocked at the start.
+    pub waiting_at_start: WaitingAtStart,
 }
 
 impl Recording {
@@ -132,6 +135,9 @@ impl Settings {
             // per-thread timers are being opened, so it gets one per CPU.
             sampling: command.map_or(SamplingScope::EveryCpu, SamplingScope::ProcessTree),
             ignore_switch_in_every: self.ignore_switch_in_every,
+            // A command is held at our gate until we attach: nothing of it
+            // waited before the recording.
+            waiting_at_start: matches!(self.mode, Mode::OffCpu | Mode::Wall) && command.is_none(),
         }
     }
 }
@@ -150,6 +156,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     };
     let probe_settings = settings.probe_settings(command.as_ref().map(|c| c.pid));
     let records_off_cpu = probe_settings.off_cpu;
+    let watches_waiting_at_start = probe_settings.waiting_at_start;
     let mut probes = Probes::load(probe_settings)?;
     let initial_targets: Vec<u32> = match (&settings.target, &command) {
         (Target::Processes(pids), _) => pids.clone(),
@@ -167,6 +174,10 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
                 process_names.insert(pid, name);
             }
             snapshots.announce(symbolizer, pid);
+            // Else the kernel side's first event of it would announce it
+            // again, which reads as an exec and drops the snapshot: lost if
+            // the process has exited by then.
+            probes.mark_announced(pid)?;
         }
     }
     let mut new_processes = probes.take_new_processes()?;
@@ -178,6 +189,24 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     // off-CPU stacks be cut where the tracing glue ends.
     probes.attach(|| drop(symbolizer.load_kernel_symbols()))?;
     let started = Instant::now();
+    let start_ns = bpf::monotonic_ns();
+    let waiting_threads = if watches_waiting_at_start {
+        let pids = match &settings.target {
+            Target::Processes(pids) => Some(&pids[..]),
+            _ => None,
+        };
+        let capture = waiting::Capture {
+            kernel: settings.kernel_frames,
+            user: settings.user_frames,
+            state_marker: settings.state_marker,
+        };
+        let found = waiting::find(pids, &capture, symbolizer);
+        let found = waiting::without(found, &probes.threads_with_open_waits()?);
+        probes.watch_waiting_at_start(&waiting::tids(&found))?;
+        found
+    } else {
+        Vec::new()
+    };
     if let Some(command) = &mut command {
         command.release()?;
     }
@@ -242,16 +271,25 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         stats
     });
     let mut open_waits_ended_unseen = 0;
+    let mut waiting_at_start = WaitingAtStart::default();
     let off_cpu = if records_off_cpu {
-        let (times, missing, ended_unseen) = probes.off_cpu_times(now_ns)?;
+        let (mut times, missing, ended_unseen) = probes.off_cpu_times(now_ns)?;
         missing_stack_ids += missing;
         open_waits_ended_unseen = ended_unseen;
+        let limits = (
+            settings.min_block_us.saturating_mul(1000),
+            settings.max_block_us.map_or(u64::MAX, |us| us.saturating_mul(1000)),
+        );
+        let ends = probes.waiting_at_start_ends()?;
+        let (first_waits, outcome) = waiting::waits(waiting_threads, &ends, start_ns, now_ns, limits);
+        times.extend(first_waits);
+        waiting_at_start = outcome;
         times
     } else {
         Vec::new()
     };
     let counters = probes.counters()?;
-    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, command_exit: None, command, stopped_by, snapshot_failures: snapshots.failures, missing_stack_ids, unwind_stats, open_waits_ended_unseen })
+    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, command_exit: None, command, stopped_by, snapshot_failures: snapshots.failures, missing_stack_ids, unwind_stats, open_waits_ended_unseen, waiting_at_start })
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {

@@ -157,6 +157,8 @@ pub fn json(
                 "starts_map_full": c.get(counter::OFF_CPU_STARTS_FULL),
                 "times_map_full": c.get(counter::OFF_CPU_MAP_FULL),
             },
+            "threads_waiting_at_start_counted": recording.waiting_at_start.counted,
+            "threads_waiting_at_start_not_counted": recording.waiting_at_start.not_counted,
             "switch_ins_not_traced_recovered": c.get(counter::OFF_CPU_SWITCH_IN_UNSEEN) + recording.open_waits_ended_unseen,
         },
         "frames": {
@@ -236,6 +238,14 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
             recording.counters.get(counter::OFF_CPU_BLOCKS_ENDED),
             recording.counters.get(counter::OFF_CPU_PREEMPTIONS),
         );
+        let w = recording.waiting_at_start;
+        if w.counted + w.not_counted > 0 {
+            let _ = writeln!(
+                s,
+                "  off-CPU: {} threads were already waiting at the start: their first waits count from the start (stacks read from /proc); {} ran again unseen, not counted",
+                w.counted, w.not_counted
+            );
+        }
         let unseen = recording.counters.get(counter::OFF_CPU_SWITCH_IN_UNSEEN) + recording.open_waits_ended_unseen;
         if unseen > 0 {
             let _ = writeln!(

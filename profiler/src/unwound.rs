@@ -59,7 +59,7 @@ impl UnwoundStacks {
             return;
         }
         let stack_len = (copy.stack_len as usize).min(copy.stack.len());
-        let regs = UserRegisters { ip: copy.ip, sp: copy.sp, bp: copy.bp };
+        let regs = UserRegisters { ip: copy.ip, sp: copy.sp, bp: Some(copy.bp) };
         let unwound = symbolizer.unwind_user(copy.tgid, regs, &copy.stack[..stack_len], MAX_STACK_DEPTH);
         let s = &mut self.stats;
         s.samples += 1;

@@ -2,6 +2,7 @@
 //! extent of modules). blazesym's kernel source drops the module names, which
 //! profiles want, and kallsyms is simple enough to read directly.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -37,6 +38,8 @@ pub(crate) struct KernelSymbols {
     owner_end: Vec<Option<u64>>,
     /// Address of `_text`: the base for offsets of unresolved core addresses.
     text: Option<u64>,
+    /// Name to address, built on first use.
+    by_name: OnceCell<HashMap<Box<str>, u64>>,
 }
 
 impl KernelSymbols {
@@ -144,7 +147,22 @@ impl KernelSymbols {
             modules: ranges,
             owner_end,
             text,
+            by_name: OnceCell::new(),
         })
+    }
+
+    /// The address of a code symbol by name (the first one when a static
+    /// name repeats), for stacks that the kernel prints by name
+    /// (`/proc/PID/task/TID/stack`).
+    pub fn address_of(&self, name: &str) -> Option<u64> {
+        let index = self.by_name.get_or_init(|| {
+            let mut index = HashMap::with_capacity(self.syms.len());
+            for sym in &self.syms {
+                index.entry(sym.name.clone()).or_insert(sym.addr);
+            }
+            index
+        });
+        index.get(name).copied()
     }
 
     fn module_at(&self, addr: u64) -> Option<&ModuleRange> {
@@ -316,6 +334,15 @@ ffffffffc0b00100 t bpf_prog_def_other\t[bpf]
             name(&k.symbolize(0xffffffffc0a00090)),
             ("ext4_second", Some("[ext4]"), Resolution::Resolved)
         );
+    }
+
+    #[test]
+    fn symbols_are_found_by_name() {
+        let k = KernelSymbols::parse(KALLSYMS, MODULES).unwrap();
+        assert_eq!(k.address_of("do_two"), Some(0xffffffff81000300));
+        assert_eq!(k.address_of("ext4_second"), Some(0xffffffffc0a00080));
+        assert_eq!(k.address_of("some_data"), None); // not code
+        assert_eq!(k.address_of("nothing"), None);
     }
 
     #[test]

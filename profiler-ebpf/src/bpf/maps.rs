@@ -45,6 +45,11 @@ pub static OFF_CPU_STARTS: HashMap<u32, StartedBlock> =
 pub static OFF_CPU_FULL_STARTS: HashMap<u32, BlockedThread> =
     HashMap::with_max_entries(MAX_BLOCKED_THREADS, BPF_F_NO_PREALLOC);
 
+/// Threads that were already blocked when the recording started (tid ->
+/// 0), filled by user space; the first switch-in of each writes its time.
+#[map]
+pub static WAITING_AT_START: HashMap<u32, u64> = HashMap::with_max_entries(MAX_BLOCKED_THREADS, BPF_F_NO_PREALLOC);
+
 /// Target processes (tgid -> 1) when Config::filter_targets is set.
 #[map]
 pub static TARGETS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TARGETS, 0);

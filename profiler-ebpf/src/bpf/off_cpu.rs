@@ -13,7 +13,7 @@ use super::{
     filter::admit,
     maps::{
         add_to, bump, config, counter_value, OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS,
-        OFF_CPU_TIMES, SCRATCH,
+        OFF_CPU_TIMES, SCRATCH, WAITING_AT_START,
     },
     stack::{capture_ids, capture_whole, FaultCounters},
 };
@@ -124,7 +124,12 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, prev: *const u8, pree
 fn switch_in(config: &Config, next: *const u8, now: u64) {
     let pid_field = unsafe { next.add(config.task_pid_offset as usize) } as *const u32;
     let Ok(tid) = (unsafe { bpf_probe_read_kernel(pid_field) }) else { return };
-    let Some(started) = OFF_CPU_STARTS.get_ptr(&tid) else { return };
+    let Some(started) = OFF_CPU_STARTS.get_ptr(&tid) else {
+        if config.track_waiting_at_start != 0 {
+            end_wait_at_start(tid, now);
+        }
+        return;
+    };
     if config.ignore_switch_in_every != 0 {
         let seen = counter_value(counter::OFF_CPU_BLOCKS_ENDED) + counter_value(counter::OFF_CPU_SWITCH_INS_IGNORED);
         if seen % config.ignore_switch_in_every as u64 == 0 {
@@ -136,6 +141,20 @@ fn switch_in(config: &Config, next: *const u8, now: u64) {
     bump(counter::OFF_CPU_BLOCKS_ENDED);
     end_block(config, tid, started, now.saturating_sub(started.since_ns));
     let _ = OFF_CPU_STARTS.remove(&tid);
+}
+
+/// A thread blocked since before the recording (its switch-out was never
+/// seen) runs again: its first wait ends now. User space times it.
+#[inline(always)]
+fn end_wait_at_start(tid: u32, now: u64) {
+    if let Some(end) = WAITING_AT_START.get_ptr_mut(&tid) {
+        // Only this thread's own switch-ins write here, one at a time.
+        unsafe {
+            if *end == 0 {
+                *end = now;
+            }
+        }
+    }
 }
 
 /// Adds a finished wait of `waited` ns to its stack's total (the fast map's

@@ -62,6 +62,9 @@ pub struct ProbeSettings {
     pub sampling: SamplingScope,
     /// Tests only: ignore every Nth switch-in (see Config).
     pub ignore_switch_in_every: Option<u32>,
+    /// Off-CPU of running processes (-p, -a): time the first wait of
+    /// threads already blocked at the start (see WAITING_AT_START).
+    pub waiting_at_start: bool,
 }
 
 /// Where the on-CPU timers run.
@@ -148,7 +151,7 @@ impl Probes {
             record_state: s.record_state as u32,
             task_runtime_offset,
             ignore_switch_in_every: s.ignore_switch_in_every.unwrap_or(0),
-            _pad: 0,
+            track_waiting_at_start: s.waiting_at_start as u32,
         })
     }
 
@@ -156,6 +159,13 @@ impl Probes {
     pub fn add_target(&mut self, tgid: u32) -> Result<()> {
         let mut targets: HashMap<_, u32, u8> = self.map_mut(names::TARGETS)?;
         targets.insert(tgid, 1, 0).map_err(|e| Error::bpf("adding a target process", e))
+    }
+
+    /// Tells the kernel side that user space already announced `tgid` (a
+    /// `-p` target, snapshotted up front): only an exec announces it again.
+    pub fn mark_announced(&mut self, tgid: u32) -> Result<()> {
+        let mut announced: HashMap<_, u32, u8> = self.map_mut(names::ANNOUNCED)?;
+        announced.insert(tgid, 1, 0).map_err(|e| Error::bpf("marking a process as announced", e))
     }
 
     /// Starts recording: loads the programs into the kernel, calls
@@ -321,6 +331,28 @@ impl Probes {
             }
         }
         Ok((times, expander.missing_ids, ended_unseen.get()))
+    }
+
+    /// Threads with a wait recorded by the off-CPU program (switched out
+    /// since the start).
+    pub fn threads_with_open_waits(&self) -> Result<std::collections::HashSet<u32>> {
+        let starts: HashMap<_, u32, StartedBlock> = self.map(names::OFF_CPU_STARTS)?;
+        starts.keys().map(|tid| tid.map_err(|e| Error::bpf("reading blocked threads", e))).collect()
+    }
+
+    /// Asks the off-CPU program to note when these threads first run again.
+    pub fn watch_waiting_at_start(&mut self, tids: &[u32]) -> Result<()> {
+        let mut map: HashMap<_, u32, u64> = self.map_mut(names::WAITING_AT_START)?;
+        for &tid in tids {
+            map.insert(tid, 0, 0).map_err(|e| Error::bpf("watching threads blocked at the start", e))?;
+        }
+        Ok(())
+    }
+
+    /// When each watched thread first ran again (0: not yet).
+    pub fn waiting_at_start_ends(&self) -> Result<std::collections::HashMap<u32, u64>> {
+        let map: HashMap<_, u32, u64> = self.map(names::WAITING_AT_START)?;
+        map.iter().map(|entry| entry.map_err(|e| Error::bpf("reading threads blocked at the start", e))).collect()
     }
 
     fn expander(&self) -> Result<StackExpander<'_>> {

@@ -21,7 +21,9 @@ use crate::snapshot::FileKey;
 pub struct UserRegisters {
     pub ip: u64,
     pub sp: u64,
-    pub bp: u64,
+    /// `None` when not known (`/proc/PID/task/TID/syscall` gives only sp
+    /// and ip): a frame that needs it is found by scanning the stack.
+    pub bp: Option<u64>,
 }
 
 /// Why an unwind stopped.
@@ -119,9 +121,15 @@ pub(crate) fn unwind(
         // A return address points after its call: look up the call itself
         // (a call that never returns may be the last instruction of a function).
         let lookup = if frames.len() == 1 { pc } else { pc - 1 };
-        let (step, via_frame_pointer) = match cache.rule(locator, lookup) {
-            Some(rule) => (step_by_rule(&rule, &memory, sp, bp), false),
-            None => (step_by_frame_pointer(&memory, sp, bp), true),
+        let rule = cache.rule(locator, lookup);
+        let needs_bp = rule.is_none_or(|r| r.cfa_base == CfaBase::Bp);
+        if needs_bp && bp.is_none() {
+            bp = scan_for_frame(locator, &memory, sp);
+        }
+        let (step, via_frame_pointer) = match (rule, bp) {
+            (Some(rule), _) => (step_by_rule(&rule, &memory, sp, bp), false),
+            (None, Some(bp)) => (step_by_frame_pointer(&memory, sp, bp), true),
+            (None, None) => (Err(UnwindEnd::NoUnwindInfo), true),
         };
         let (return_address, caller_sp, caller_bp) = match step {
             Ok(step) => step,
@@ -143,20 +151,20 @@ pub(crate) fn unwind(
     Unwound { frames, end, by_frame_pointer }
 }
 
-type Step = Result<(u64, u64, u64), UnwindEnd>;
+type Step = Result<(u64, u64, Option<u64>), UnwindEnd>;
 
-fn step_by_rule(rule: &FrameRule, memory: &StackCopy, sp: u64, bp: u64) -> Step {
+fn step_by_rule(rule: &FrameRule, memory: &StackCopy, sp: u64, bp: Option<u64>) -> Step {
     let base = match rule.cfa_base {
         CfaBase::Sp => sp,
-        CfaBase::Bp => bp,
+        CfaBase::Bp => bp.ok_or(UnwindEnd::NoUnwindInfo)?,
     };
     let cfa = base.wrapping_add_signed(rule.cfa_offset);
     let Some(at) = rule.return_address_at else { return Err(UnwindEnd::Complete) };
     let return_address = memory.read(cfa.wrapping_add_signed(at)).ok_or(UnwindEnd::StackCopyEnd)?;
     let caller_bp = match rule.caller_bp {
         CallerBp::Unchanged => bp,
-        CallerBp::SavedAt(n) => memory.read(cfa.wrapping_add_signed(n)).ok_or(UnwindEnd::StackCopyEnd)?,
-        CallerBp::Is(n) => cfa.wrapping_add_signed(n),
+        CallerBp::SavedAt(n) => Some(memory.read(cfa.wrapping_add_signed(n)).ok_or(UnwindEnd::StackCopyEnd)?),
+        CallerBp::Is(n) => Some(cfa.wrapping_add_signed(n)),
     };
     Ok((return_address, cfa, caller_bp))
 }
@@ -168,7 +176,26 @@ fn step_by_frame_pointer(memory: &StackCopy, sp: u64, bp: u64) -> Step {
     }
     let caller_bp = memory.read(bp).ok_or(UnwindEnd::NoUnwindInfo)?;
     let return_address = memory.read(bp + 8).ok_or(UnwindEnd::NoUnwindInfo)?;
-    Ok((return_address, bp + 16, caller_bp))
+    Ok((return_address, bp + 16, Some(caller_bp)))
+}
+
+/// With the frame pointer unknown, the nearest slot at or above `sp` that
+/// looks like a frame record: a return address into code above it, and
+/// below it a saved frame pointer that is 0 or points further up the copy.
+/// A heuristic (as debuggers' stack scanning): it can take a stale record.
+fn scan_for_frame(locator: &impl CodeLocator, memory: &StackCopy, sp: u64) -> Option<u64> {
+    let end = memory.base + memory.bytes.len() as u64;
+    let mut slot = (sp + 7) & !7;
+    while slot + 16 <= end {
+        let saved_bp = memory.read(slot)?;
+        let return_address = memory.read(slot + 8)?;
+        let plausible_bp = saved_bp == 0 || (saved_bp > slot && saved_bp < end);
+        if plausible_bp && locator.is_code(return_address) {
+            return Some(slot);
+        }
+        slot += 8;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -207,7 +234,7 @@ mod tests {
         // Frame at word 4: caller's bp -> word 8, return 0x2200; frame at
         // word 8: bp 0 (outermost by convention), return 0x3300.
         let bytes = stack(12, &[(4, SP + 64), (5, 0x2200), (8, 0), (9, 0x3300)]);
-        let u = run(UserRegisters { ip: 0x1100, sp: SP, bp: SP + 32 }, &bytes, 127);
+        let u = run(UserRegisters { ip: 0x1100, sp: SP, bp: Some(SP + 32) }, &bytes, 127);
         assert_eq!(u.frames, [0x1100, 0x2200, 0x3300]);
         assert_eq!(u.by_frame_pointer, 2);
         assert_eq!(u.end, UnwindEnd::NoUnwindInfo);
@@ -216,7 +243,7 @@ mod tests {
     #[test]
     fn a_return_address_outside_code_ends_the_walk() {
         let bytes = stack(8, &[(2, SP + 48), (3, 0x2200), (6, 0), (7, 0xdead_0000)]);
-        let u = run(UserRegisters { ip: 0x1100, sp: SP, bp: SP + 16 }, &bytes, 127);
+        let u = run(UserRegisters { ip: 0x1100, sp: SP, bp: Some(SP + 16) }, &bytes, 127);
         assert_eq!(u.frames, [0x1100, 0x2200]);
         assert_eq!(u.end, UnwindEnd::BadReturnAddress);
     }
@@ -224,7 +251,7 @@ mod tests {
     #[test]
     fn the_frame_limit_is_kept() {
         let bytes = stack(8, &[(2, SP + 48), (3, 0x2200), (6, 0), (7, 0x3300)]);
-        let u = run(UserRegisters { ip: 0x1100, sp: SP, bp: SP + 16 }, &bytes, 2);
+        let u = run(UserRegisters { ip: 0x1100, sp: SP, bp: Some(SP + 16) }, &bytes, 2);
         assert_eq!(u.frames, [0x1100, 0x2200]);
         assert_eq!(u.end, UnwindEnd::DepthLimit);
     }
@@ -241,13 +268,22 @@ mod tests {
         };
         let bytes = stack(4, &[(0, 0xb0b0), (1, 0x4400)]);
         let memory = StackCopy { base: SP, bytes: &bytes };
-        assert_eq!(step_by_rule(&rule, &memory, SP, 1), Ok((0x4400, SP + 16, 0xb0b0)));
+        assert_eq!(step_by_rule(&rule, &memory, SP, Some(1)), Ok((0x4400, SP + 16, Some(0xb0b0))));
         // The same rule with the saved words past the end of the copy.
         let short = StackCopy { base: SP, bytes: &bytes[..8] };
-        assert_eq!(step_by_rule(&rule, &short, SP, 1), Err(UnwindEnd::StackCopyEnd));
+        assert_eq!(step_by_rule(&rule, &short, SP, Some(1)), Err(UnwindEnd::StackCopyEnd));
         // The outermost frame has no return address.
         let outermost = FrameRule { return_address_at: None, ..rule };
-        assert_eq!(step_by_rule(&outermost, &memory, SP, 1), Err(UnwindEnd::Complete));
+        assert_eq!(step_by_rule(&outermost, &memory, SP, Some(1)), Err(UnwindEnd::Complete));
+    }
+
+    #[test]
+    fn an_unknown_frame_pointer_is_found_by_scanning() {
+        // Junk, then a frame record at word 3: saved bp -> word 7, return
+        // 0x2200; at word 7: bp 0, return 0x3300.
+        let bytes = stack(10, &[(0, 0x55), (1, 0xdead_0000), (3, SP + 56), (4, 0x2200), (7, 0), (8, 0x3300)]);
+        let u = run(UserRegisters { ip: 0x1100, sp: SP, bp: None }, &bytes, 127);
+        assert_eq!(u.frames, [0x1100, 0x2200, 0x3300]);
     }
 
     #[test]

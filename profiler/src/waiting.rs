@@ -1,0 +1,200 @@
+//! Off-CPU of running processes (`-p`, `-a`): threads that were already
+//! blocked when the recording started. The off-CPU program never saw them
+//! switch out, so it cannot time their first wait. Their stacks are read
+//! here from /proc at the start (kernel stack by name from `stack`, user
+//! registers from `syscall`, the user stack from `mem`, unwound with the
+//! binaries' call-frame information), the program notes when each first runs
+//! again, and the wait is counted from the start of the recording.
+use std::collections::HashMap;
+use std::os::unix::fs::FileExt;
+
+use profiler_ebpf::{marker, StackKey, MAX_STACK_DEPTH, TASK_COMM_LEN, USER_STACK_COPY_BYTES};
+use symbolize::{Symbolizer, UserRegisters};
+
+const PAGE: u64 = 4096;
+
+/// A thread found blocked at the start, with its stack then.
+pub struct WaitingThread {
+    tgid: u32,
+    tid: u32,
+    stack: StackKey,
+    /// Times it had run (`schedstat`'s third field) when found.
+    runs: u64,
+}
+
+/// What became of the threads blocked at the start.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WaitingAtStart {
+    /// Their first waits, counted from the start.
+    pub counted: u64,
+    /// Ran again without a switch-in the program saw: not counted.
+    pub not_counted: u64,
+}
+
+/// What to read for each thread.
+pub struct Capture {
+    pub kernel: bool,
+    pub user: bool,
+    pub state_marker: bool,
+}
+
+/// Threads of `pids` (every process when `None`, except flameprof itself)
+/// that are blocked now, with their stacks.
+pub fn find(pids: Option<&[u32]>, capture: &Capture, symbolizer: &mut Symbolizer) -> Vec<WaitingThread> {
+    let own = std::process::id();
+    let tgids: Vec<u32> = match pids {
+        Some(pids) => pids.to_vec(),
+        None => numeric_entries("/proc").into_iter().filter(|&p| p != own).collect(),
+    };
+    let mut found = Vec::new();
+    for tgid in tgids {
+        for tid in numeric_entries(&format!("/proc/{tgid}/task")) {
+            if let Some(thread) = read_thread(tgid, tid, capture, symbolizer) {
+                found.push(thread);
+            }
+        }
+    }
+    found
+}
+
+fn read_thread(tgid: u32, tid: u32, capture: &Capture, symbolizer: &mut Symbolizer) -> Option<WaitingThread> {
+    let dir = format!("/proc/{tgid}/task/{tid}");
+    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
+    // "pid (comm) S ...": the comm may hold spaces and parentheses.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    let marker = match state {
+        "S" => marker::SLEEPING,
+        "D" | "I" => marker::UNINTERRUPTIBLE,
+        _ => return None,
+    };
+    let runs = run_count(tgid, tid)?;
+    let mut stack = StackKey {
+        tgid,
+        kernel_depth: 0,
+        user_depth: 0,
+        marker: if capture.state_marker { marker } else { marker::NONE },
+        comm: comm(&dir),
+        kernel: [0; MAX_STACK_DEPTH],
+        user: [0; MAX_STACK_DEPTH],
+    };
+    if capture.kernel {
+        let kernel = kernel_stack(&dir, symbolizer);
+        stack.kernel_depth = kernel.len() as u32;
+        stack.kernel[..kernel.len()].copy_from_slice(&kernel);
+    }
+    if capture.user {
+        let user = user_stack(tgid, &dir, symbolizer);
+        stack.user_depth = user.len() as u32;
+        stack.user[..user.len()].copy_from_slice(&user);
+    }
+    Some(WaitingThread { tgid, tid, stack, runs })
+}
+
+/// `/proc/.../stack` lines `[<0>] name+0x62/0x90`, innermost first, as
+/// return addresses (the kernel hides the addresses themselves).
+fn kernel_stack(dir: &str, symbolizer: &mut Symbolizer) -> Vec<u64> {
+    let text = std::fs::read_to_string(format!("{dir}/stack")).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let frame = line.split_whitespace().nth(1)?;
+            let (name, rest) = frame.split_once('+')?;
+            let offset = u64::from_str_radix(rest.split('/').next()?.trim_start_matches("0x"), 16).ok()?;
+            symbolizer.kernel_address(name, offset)
+        })
+        .take(MAX_STACK_DEPTH)
+        .collect()
+}
+
+/// The user stack from the registers the kernel shows for a blocked thread
+/// (`syscall`: "NR ARGS... SP PC"; pc 0 for kernel threads).
+fn user_stack(tgid: u32, dir: &str, symbolizer: &mut Symbolizer) -> Vec<u64> {
+    let text = std::fs::read_to_string(format!("{dir}/syscall")).unwrap_or_default();
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let hex = |s: &&str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+    let (Some(sp), Some(ip)) = (fields.iter().rev().nth(1).and_then(hex), fields.last().and_then(hex)) else {
+        return Vec::new();
+    };
+    if ip == 0 || fields.len() < 3 {
+        return Vec::new();
+    }
+    let bytes = read_stack(tgid, sp);
+    symbolizer.unwind_user(tgid, UserRegisters { ip, sp, bp: None }, &bytes, MAX_STACK_DEPTH).frames
+}
+
+/// Up to USER_STACK_COPY_BYTES of `tgid`'s memory from `sp`, page by page
+/// until one cannot be read (the top of the stack).
+fn read_stack(tgid: u32, sp: u64) -> Vec<u8> {
+    let Ok(mem) = std::fs::File::open(format!("/proc/{tgid}/mem")) else { return Vec::new() };
+    let mut bytes = Vec::with_capacity(USER_STACK_COPY_BYTES);
+    let mut at = sp;
+    while bytes.len() < USER_STACK_COPY_BYTES {
+        let chunk = ((PAGE - at % PAGE) as usize).min(USER_STACK_COPY_BYTES - bytes.len());
+        let mut buf = vec![0u8; chunk];
+        if mem.read_exact_at(&mut buf, at).is_err() {
+            break;
+        }
+        bytes.extend_from_slice(&buf);
+        at += chunk as u64;
+    }
+    bytes
+}
+
+fn comm(dir: &str) -> [u8; TASK_COMM_LEN] {
+    let name = std::fs::read_to_string(format!("{dir}/comm")).unwrap_or_default();
+    let mut comm = [0u8; TASK_COMM_LEN];
+    let name = name.trim_end_matches('\n').as_bytes();
+    let n = name.len().min(TASK_COMM_LEN - 1);
+    comm[..n].copy_from_slice(&name[..n]);
+    comm
+}
+
+fn run_count(tgid: u32, tid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{tgid}/task/{tid}/schedstat")).ok()?;
+    text.split_whitespace().nth(2)?.parse().ok()
+}
+
+fn numeric_entries(dir: &str) -> Vec<u32> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Only threads whose wait the program does not already time.
+pub fn without(threads: Vec<WaitingThread>, timed: &std::collections::HashSet<u32>) -> Vec<WaitingThread> {
+    threads.into_iter().filter(|t| !timed.contains(&t.tid)).collect()
+}
+
+pub fn tids(threads: &[WaitingThread]) -> Vec<u32> {
+    threads.iter().map(|t| t.tid).collect()
+}
+
+/// Each thread's first wait, from `start_ns` to its first switch-in (from
+/// `ends`) or to `stop_ns` if it is still blocked, within the --min/--max
+/// block limits (ns).
+pub fn waits(
+    threads: Vec<WaitingThread>,
+    ends: &HashMap<u32, u64>,
+    start_ns: u64,
+    stop_ns: u64,
+    limits: (u64, u64),
+) -> (Vec<(StackKey, u64)>, WaitingAtStart) {
+    let mut outcome = WaitingAtStart::default();
+    let mut times = Vec::new();
+    for thread in threads {
+        let end = match ends.get(&thread.tid).copied().unwrap_or(0) {
+            0 if run_count(thread.tgid, thread.tid) == Some(thread.runs) => stop_ns,
+            // Ran again, but no switch-in was seen (or it has exited).
+            0 => {
+                outcome.not_counted += 1;
+                continue;
+            }
+            end => end.min(stop_ns),
+        };
+        outcome.counted += 1;
+        let waited = end.saturating_sub(start_ns);
+        if waited >= limits.0 && waited <= limits.1 {
+            times.push((thread.stack, waited));
+        }
+    }
+    (times, outcome)
+}
