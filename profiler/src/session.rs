@@ -200,12 +200,11 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
             user: settings.user_frames,
             state_marker: settings.state_marker,
         };
-        let found = waiting::find(pids, &capture, symbolizer);
-        let found = waiting::without(found, &probes.threads_with_open_waits()?);
-        probes.watch_waiting_at_start(&waiting::tids(&found))?;
-        found
+        let found = waiting::find(pids, &capture, symbolizer).without(&probes.threads_with_open_waits()?);
+        probes.watch_waiting_at_start(&found.tids())?;
+        Some(found)
     } else {
-        Vec::new()
+        None
     };
     if let Some(command) = &mut command {
         command.release()?;
@@ -280,10 +279,12 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
             settings.min_block_us.saturating_mul(1000),
             settings.max_block_us.map_or(u64::MAX, |us| us.saturating_mul(1000)),
         );
-        let ends = probes.waiting_at_start_ends()?;
-        let (first_waits, outcome) = waiting::waits(waiting_threads, &ends, start_ns, now_ns, limits);
-        times.extend(first_waits);
-        waiting_at_start = outcome;
+        if let Some(found) = waiting_threads {
+            let ends = probes.waiting_at_start_ends()?;
+            let (first_waits, outcome) = waiting::waits(found, &ends, start_ns, now_ns, limits);
+            times.extend(first_waits);
+            waiting_at_start = outcome;
+        }
         times
     } else {
         Vec::new()

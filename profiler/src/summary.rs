@@ -159,6 +159,7 @@ pub fn json(
             },
             "threads_waiting_at_start_counted": recording.waiting_at_start.counted,
             "threads_waiting_at_start_not_counted": recording.waiting_at_start.not_counted,
+            "threads_waiting_at_start_unreadable": recording.waiting_at_start.unreadable,
             "switch_ins_not_traced_recovered": c.get(counter::OFF_CPU_SWITCH_IN_UNSEEN) + recording.open_waits_ended_unseen,
         },
         "frames": {
@@ -239,11 +240,11 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
             recording.counters.get(counter::OFF_CPU_PREEMPTIONS),
         );
         let w = recording.waiting_at_start;
-        if w.counted + w.not_counted > 0 {
+        if w.counted + w.not_counted + w.unreadable > 0 {
             let _ = writeln!(
                 s,
-                "  off-CPU: {} threads were already waiting at the start: their first waits count from the start (stacks read from /proc); {} ran again unseen, not counted",
-                w.counted, w.not_counted
+                "  off-CPU: {} threads were already waiting at the start: their first waits count from the start (stacks read from /proc); not counted: {} that ran again unseen, {} whose stacks /proc would not show",
+                w.counted, w.not_counted, w.unreadable
             );
         }
         let unseen = recording.counters.get(counter::OFF_CPU_SWITCH_IN_UNSEEN) + recording.open_waits_ended_unseen;

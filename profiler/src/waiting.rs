@@ -29,6 +29,14 @@ pub struct WaitingAtStart {
     pub counted: u64,
     /// Ran again without a switch-in the program saw: not counted.
     pub not_counted: u64,
+    /// /proc would not show their stacks (e.g. a protected init): not counted.
+    pub unreadable: u64,
+}
+
+/// Threads found blocked, and how many of them could not be read.
+pub struct Found {
+    threads: Vec<WaitingThread>,
+    unreadable: u64,
 }
 
 /// What to read for each thread.
@@ -40,24 +48,35 @@ pub struct Capture {
 
 /// Threads of `pids` (every process when `None`, except flameprof itself)
 /// that are blocked now, with their stacks.
-pub fn find(pids: Option<&[u32]>, capture: &Capture, symbolizer: &mut Symbolizer) -> Vec<WaitingThread> {
+pub fn find(pids: Option<&[u32]>, capture: &Capture, symbolizer: &mut Symbolizer) -> Found {
     let own = std::process::id();
     let tgids: Vec<u32> = match pids {
         Some(pids) => pids.to_vec(),
         None => numeric_entries("/proc").into_iter().filter(|&p| p != own).collect(),
     };
-    let mut found = Vec::new();
+    let mut found = Found { threads: Vec::new(), unreadable: 0 };
     for tgid in tgids {
         for tid in numeric_entries(&format!("/proc/{tgid}/task")) {
-            if let Some(thread) = read_thread(tgid, tid, capture, symbolizer) {
-                found.push(thread);
+            match read_thread(tgid, tid, capture, symbolizer) {
+                Some(Ok(thread)) => found.threads.push(thread),
+                Some(Err(Unreadable)) => found.unreadable += 1,
+                None => {}
             }
         }
     }
     found
 }
 
-fn read_thread(tgid: u32, tid: u32, capture: &Capture, symbolizer: &mut Symbolizer) -> Option<WaitingThread> {
+/// /proc refused to show a blocked thread's stack.
+struct Unreadable;
+
+/// `None` for a thread that is not blocked (or is gone).
+fn read_thread(
+    tgid: u32,
+    tid: u32,
+    capture: &Capture,
+    symbolizer: &mut Symbolizer,
+) -> Option<Result<WaitingThread, Unreadable>> {
     let dir = format!("/proc/{tgid}/task/{tid}");
     let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
     // "pid (comm) S ...": the comm may hold spaces and parentheses.
@@ -68,6 +87,11 @@ fn read_thread(tgid: u32, tid: u32, capture: &Capture, symbolizer: &mut Symboliz
         _ => return None,
     };
     let runs = run_count(tgid, tid)?;
+    // Both files are root-readable, except for tasks the kernel protects
+    // (the read, not the open, is refused).
+    if std::fs::read(format!("{dir}/stack")).is_err() && std::fs::read(format!("{dir}/syscall")).is_err() {
+        return Some(Err(Unreadable));
+    }
     let mut stack = StackKey {
         tgid,
         kernel_depth: 0,
@@ -87,7 +111,7 @@ fn read_thread(tgid: u32, tid: u32, capture: &Capture, symbolizer: &mut Symboliz
         stack.user_depth = user.len() as u32;
         stack.user[..user.len()].copy_from_slice(&user);
     }
-    Some(WaitingThread { tgid, tid, stack, runs })
+    Some(Ok(WaitingThread { tgid, tid, stack, runs }))
 }
 
 /// `/proc/.../stack` lines `[<0>] name+0x62/0x90`, innermost first, as
@@ -159,28 +183,31 @@ fn numeric_entries(dir: &str) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// Only threads whose wait the program does not already time.
-pub fn without(threads: Vec<WaitingThread>, timed: &std::collections::HashSet<u32>) -> Vec<WaitingThread> {
-    threads.into_iter().filter(|t| !timed.contains(&t.tid)).collect()
-}
+impl Found {
+    /// Only threads whose wait the program does not already time.
+    pub fn without(mut self, timed: &std::collections::HashSet<u32>) -> Self {
+        self.threads.retain(|t| !timed.contains(&t.tid));
+        self
+    }
 
-pub fn tids(threads: &[WaitingThread]) -> Vec<u32> {
-    threads.iter().map(|t| t.tid).collect()
+    pub fn tids(&self) -> Vec<u32> {
+        self.threads.iter().map(|t| t.tid).collect()
+    }
 }
 
 /// Each thread's first wait, from `start_ns` to its first switch-in (from
 /// `ends`) or to `stop_ns` if it is still blocked, within the --min/--max
 /// block limits (ns).
 pub fn waits(
-    threads: Vec<WaitingThread>,
+    found: Found,
     ends: &HashMap<u32, u64>,
     start_ns: u64,
     stop_ns: u64,
     limits: (u64, u64),
 ) -> (Vec<(StackKey, u64)>, WaitingAtStart) {
-    let mut outcome = WaitingAtStart::default();
+    let mut outcome = WaitingAtStart { unreadable: found.unreadable, ..Default::default() };
     let mut times = Vec::new();
-    for thread in threads {
+    for thread in found.threads {
         let end = match ends.get(&thread.tid).copied().unwrap_or(0) {
             0 if run_count(thread.tgid, thread.tid) == Some(thread.runs) => stop_ns,
             // Ran again, but no switch-in was seen (or it has exited).

@@ -336,3 +336,38 @@ fn unreported_switch_ins_do_not_count_cpu_time_as_waiting() {
         assert!(within(on + off, burn + nap, 0.10), "on {on:.3} + off {off:.3} s, the program ran {:.3} s", burn + nap);
     });
 }
+
+/// A thread blocked before a `-p` recording starts never switches out while
+/// it is recorded: its wait counts from the start, with the stack it blocked
+/// in (read from /proc, user part unwound with .eh_frame: `doze` is there
+/// although nanosleep's libc wrapper keeps no frame pointer).
+#[test]
+fn threads_blocked_before_the_recording_are_counted_from_the_start() {
+    root_or_skip!();
+    let check = |sleep: &str, extra: &[&str], tag: &str, expect: &dyn Fn(f64) -> f64| {
+        let sleeper = Background::spawn(bin("late_wake"), &[sleep]);
+        std::thread::sleep(Duration::from_millis(400));
+        let pid = sleeper.pid().to_string();
+        let mut args = vec!["--off-cpu", "-p", &pid];
+        args.extend_from_slice(extra);
+        let (folded, run) = record(&args, tag);
+        let recorded = recorded_seconds(&run.stderr).expect("recorded seconds");
+        let doze = folded.sum_where(|s| {
+            s.position("late_wake::main").is_some_and(|m| s.position("late_wake::doze").is_some_and(|d| m < d))
+                && s.frames.iter().any(|f| is_kernel(f) && f.contains("nanosleep"))
+        });
+        let expected = expect(recorded);
+        assert!(
+            within(secs(doze), expected, 0.10),
+            "{tag}: {:.3} s in late_wake::main -> doze -> nanosleep, expected {expected:.3} s (recorded {recorded:.3} s)\n{}\n{}",
+            secs(doze),
+            folded.describe_top(4),
+            run.stderr
+        );
+        assert!(run.stderr.contains("1 threads were already waiting at the start"), "{}", run.stderr);
+    };
+    // Wakes 1.6 s after the recording starts, which then ends with it.
+    check("2", &[], "wait-at-start", &|recorded| recorded - 0.025);
+    // Still asleep when -d 0.8 stops the recording.
+    check("3", &["-d", "0.8"], "wait-throughout", &|recorded| recorded);
+}
