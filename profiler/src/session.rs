@@ -272,7 +272,8 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     let mut open_waits_ended_unseen = 0;
     let mut waiting_at_start = WaitingAtStart::default();
     let off_cpu = if records_off_cpu {
-        let (mut times, missing, ended_unseen) = probes.off_cpu_times(now_ns)?;
+        let bpf::OffCpuTimes { mut times, missing_stack_ids: missing, open_waits_ended_unseen: ended_unseen } =
+            probes.off_cpu_times(now_ns)?;
         missing_stack_ids += missing;
         open_waits_ended_unseen = ended_unseen;
         let limits = (

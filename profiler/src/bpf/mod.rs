@@ -67,6 +67,17 @@ pub struct ProbeSettings {
     pub waiting_at_start: bool,
 }
 
+/// What the off-CPU maps hold at the end of a recording.
+pub struct OffCpuTimes {
+    /// Nanoseconds off CPU per whole stack.
+    pub times: Vec<(StackKey, u64)>,
+    /// Stack ids that could not be read back (their stacks show empty).
+    pub missing_stack_ids: u64,
+    /// Waits still open at the stop whose thread had run since (its
+    /// switch-in was not seen).
+    pub open_waits_ended_unseen: u64,
+}
+
 /// Where the on-CPU timers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SamplingScope {
@@ -291,9 +302,8 @@ impl Probes {
 
     /// Off-CPU nanoseconds per whole stack, from both paths, including
     /// threads still blocked now (`now_ns` on CLOCK_MONOTONIC, the clock of
-    /// bpf_ktime_get_ns); with how many stack ids could not be read back and
-    /// how many open waits had ended unseen (the thread ran since).
-    pub fn off_cpu_times(&self, now_ns: u64) -> Result<(Vec<(StackKey, u64)>, u64, u64)> {
+    /// bpf_ktime_get_ns).
+    pub fn off_cpu_times(&self, now_ns: u64) -> Result<OffCpuTimes> {
         let mut expander = self.expander()?;
         let mut times = stacks::read_fast(&self.map(names::OFF_CPU_TIMES)?, &mut expander)?;
         times.extend(stacks::read_full(&self.map(names::OFF_CPU_FULL_TIMES)?)?);
@@ -330,7 +340,7 @@ impl Probes {
                 times.push((blocked.stack, elapsed));
             }
         }
-        Ok((times, expander.missing_ids, ended_unseen.get()))
+        Ok(OffCpuTimes { times, missing_stack_ids: expander.missing_ids, open_waits_ended_unseen: ended_unseen.get() })
     }
 
     /// Threads with a wait recorded by the off-CPU program (switched out
