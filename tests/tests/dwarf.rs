@@ -126,3 +126,49 @@ fn dwarf_unwinding_of_threads() {
     let stacks = number_before(&run.stderr, " user stacks,").expect("user stacks count");
     assert!(complete >= 0.95 * stacks, "only {complete} of {stacks} thread unwinds complete:\n{}", run.stderr);
 }
+
+/// Go binaries have .debug_frame (compressed), not .eh_frame, and Go leaves
+/// leaf functions without a frame pointer: only the CFI finds the leaf's
+/// caller (examples/go/leaf_spin.go).
+#[test]
+fn dwarf_unwinding_of_a_go_program_reads_debug_frame() {
+    root_or_skip!();
+    let dir = TempDir::new("go");
+    let program = dir.join("leaf_spin");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/go/leaf_spin.go");
+    let built = std::process::Command::new("go")
+        .arg("build")
+        .arg("-o")
+        .arg(&program)
+        .arg(&source)
+        .env("GOCACHE", std::env::temp_dir().join("flameprof-tests-gocache"))
+        .env("GOPATH", std::env::temp_dir().join("flameprof-tests-gopath"))
+        .env("GO111MODULE", "off")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `go build` ({e}): scripts/setup.sh --tests installs golang-go"));
+    assert!(built.status.success(), "go build failed:\n{}", String::from_utf8_lossy(&built.stderr));
+    let program = s(&program);
+    let record_go = |call_graph: &str| {
+        let out = dir.join(&format!("{call_graph}.folded"));
+        let run = flameprof(&["-F", "999", "--call-graph", call_graph, "-o", &s(&out), "--", &program, "1.5"], T);
+        run.assert_success(&format!("flameprof --call-graph {call_graph} -- leaf_spin"));
+        (Folded::read(&out), run)
+    };
+    let (dwarf, run) = record_go("dwarf");
+    let (share, n) = share_with_callers(&dwarf, "main.spin", &["main.main", "main.outer"]);
+    assert!(n >= 500, "only {n} samples in main.spin:\n{}", dwarf.describe_top(4));
+    assert!(
+        share >= 0.95,
+        "--call-graph dwarf: only {:.1}% of main.spin samples under main.outer\n{}\n{}",
+        share * 100.0,
+        dwarf.describe_top(4),
+        run.stderr
+    );
+    let (fp, _) = record_go("fp");
+    let (fp_share, _) = share_with_callers(&fp, "main.spin", &["main.main", "main.outer"]);
+    assert!(
+        fp_share < 0.5,
+        "frame pointers found main.outer in {:.1}% of samples: this Go keeps frame pointers in leaves, so the workload no longer tests .debug_frame",
+        fp_share * 100.0
+    );
+}

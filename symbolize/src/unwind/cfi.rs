@@ -7,7 +7,7 @@ use std::fs::File;
 use std::path::Path;
 
 use gimli::{
-    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, LittleEndian, Register,
+    BaseAddresses, CfaRule, DebugFrame, EhFrame, EhFrameHdr, LittleEndian, Register,
     RegisterRule, UnwindContext, UnwindSection, X86_64,
 };
 use object::{Object, ObjectSection, ObjectSegment};
@@ -51,20 +51,33 @@ struct Segment {
     address: u64,
 }
 
+/// Which section the call-frame information came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `.eh_frame`: what the C and Rust toolchains emit for unwinding.
+    EhFrame,
+    /// `.debug_frame`: the only CFI of Go binaries (and of some C built
+    /// with -fno-asynchronous-unwind-tables -g).
+    DebugFrame,
+}
+
 /// The parts of one ELF file an unwinder reads, copied out of the file.
 #[derive(Debug)]
 pub(crate) struct CallFrameInfo {
     segments: Vec<Segment>,
-    eh_frame: Vec<u8>,
-    eh_frame_address: u64,
+    kind: Kind,
+    /// The CFI section and its address.
+    frames: Vec<u8>,
+    frames_address: u64,
     /// `.eh_frame_hdr` and its address, when the file has one.
     header: Option<(Vec<u8>, u64)>,
     text_address: u64,
 }
 
 impl CallFrameInfo {
-    /// Reads `path`'s segments and unwind sections. A file without
-    /// `.eh_frame` is an error (the unwinder falls back to frame pointers).
+    /// Reads `path`'s segments and unwind sections (`.eh_frame`, else
+    /// `.debug_frame`). A file with neither is an error (the unwinder falls
+    /// back to frame pointers).
     pub fn load(path: &Path) -> Result<Self, Error> {
         let malformed = |detail: String| Error::CallFrameInfo { path: path.to_path_buf(), detail };
         let file = File::open(path).map_err(|source| Error::OpenFile { path: path.to_path_buf(), source })?;
@@ -77,14 +90,20 @@ impl CallFrameInfo {
             match elf.section_by_name(name) {
                 None => Ok(None),
                 Some(s) => {
-                    let bytes = s.data().map_err(|e| malformed(format!("{name}: {e}")))?;
-                    Ok(Some((bytes.to_vec(), s.address())))
+                    // Go compresses its debug sections (SHF_COMPRESSED).
+                    let bytes = s.uncompressed_data().map_err(|e| malformed(format!("{name}: {e}")))?;
+                    Ok(Some((bytes.into_owned(), s.address())))
                 }
             }
         };
-        let (eh_frame, eh_frame_address) =
-            section(".eh_frame")?.ok_or_else(|| malformed("no .eh_frame section".into()))?;
-        let header = section(".eh_frame_hdr")?;
+        let ((frames, frames_address), kind) = match section(".eh_frame")? {
+            Some(eh_frame) => (eh_frame, Kind::EhFrame),
+            None => (
+                section(".debug_frame")?.ok_or_else(|| malformed("no .eh_frame or .debug_frame section".into()))?,
+                Kind::DebugFrame,
+            ),
+        };
+        let header = if kind == Kind::EhFrame { section(".eh_frame_hdr")? } else { None };
         let text_address = elf.section_by_name(".text").map_or(0, |s| s.address());
         let segments = elf
             .segments()
@@ -93,7 +112,7 @@ impl CallFrameInfo {
                 Segment { file_offset, file_size, address: s.address() }
             })
             .collect();
-        Ok(Self { segments, eh_frame, eh_frame_address, header, text_address })
+        Ok(Self { segments, kind, frames, frames_address, header, text_address })
     }
 
     /// The address (as the CFI sees it) of a file offset in a loaded segment.
@@ -107,11 +126,19 @@ impl CallFrameInfo {
     /// The rule at `address`; `None` when no FDE covers it or its rule is
     /// one this unwinder does not evaluate (DWARF expressions).
     pub fn rule_at(&self, address: u64, context: &mut UnwindContext<usize>) -> Option<FrameRule> {
-        let eh_frame = EhFrame::new(&self.eh_frame, LittleEndian);
+        let eh_frame = EhFrame::new(&self.frames, LittleEndian);
         let mut bases = BaseAddresses::default()
-            .set_eh_frame(self.eh_frame_address)
+            .set_eh_frame(self.frames_address)
             .set_text(self.text_address);
         let row = match &self.header {
+            _ if self.kind == Kind::DebugFrame => {
+                let mut debug_frame = DebugFrame::new(&self.frames, LittleEndian);
+                debug_frame.set_address_size(8);
+                debug_frame
+                    .unwind_info_for_address(&bases, context, address, DebugFrame::cie_from_offset)
+                    .ok()?
+                    .clone()
+            }
             Some((bytes, header_address)) => {
                 bases = bases.set_eh_frame_hdr(*header_address);
                 let parsed = EhFrameHdr::new(bytes, LittleEndian).parse(&bases, 8).ok()?;

@@ -170,7 +170,12 @@ fn step_by_rule(rule: &FrameRule, memory: &StackCopy, sp: u64, bp: Option<u64>) 
 }
 
 /// The classic frame: [bp] holds the caller's bp, [bp + 8] the return address.
+/// A frame pointer of 0 marks the outermost frame (the x86-64 ABI's
+/// convention, kept by glibc's `_start` and Go's runtime).
 fn step_by_frame_pointer(memory: &StackCopy, sp: u64, bp: u64) -> Step {
+    if bp == 0 {
+        return Err(UnwindEnd::Complete);
+    }
     if bp < sp {
         return Err(UnwindEnd::NoUnwindInfo);
     }
@@ -237,7 +242,7 @@ mod tests {
         let u = run(UserRegisters { ip: 0x1100, sp: SP, bp: Some(SP + 32) }, &bytes, 127);
         assert_eq!(u.frames, [0x1100, 0x2200, 0x3300]);
         assert_eq!(u.by_frame_pointer, 2);
-        assert_eq!(u.end, UnwindEnd::NoUnwindInfo);
+        assert_eq!(u.end, UnwindEnd::Complete);
     }
 
     #[test]
