@@ -81,11 +81,11 @@ impl CallFrameInfo {
     pub fn load(path: &Path) -> Result<Self, Error> {
         let malformed = |detail: String| Error::CallFrameInfo { path: path.to_path_buf(), detail };
         let file = File::open(path).map_err(|source| Error::OpenFile { path: path.to_path_buf(), source })?;
-        // SAFETY: read-only mapping of a file we hold open; a concurrent
-        // truncation could fault, as for any mmap-based reader.
-        let data = unsafe { memmap2::Mmap::map(&file) }
-            .map_err(|source| Error::OpenFile { path: path.to_path_buf(), source })?;
-        let elf = object::File::parse(&*data).map_err(|e| malformed(format!("not a readable ELF file: {e}")))?;
+        // Read, not mapped: a binary truncated under a mapping would kill us
+        // with SIGBUS; a read just fails. Only the headers and the CFI
+        // sections are read.
+        let cache = object::ReadCache::new(file);
+        let elf = object::File::parse(&cache).map_err(|e| malformed(format!("not a readable ELF file: {e}")))?;
         let section = |name: &str| -> Result<Option<(Vec<u8>, u64)>, Error> {
             match elf.section_by_name(name) {
                 None => Ok(None),

@@ -291,6 +291,40 @@ mod tests {
         assert_eq!(u.frames, [0x1100, 0x2200, 0x3300]);
     }
 
+    /// Garbage stacks (as a corrupt or racing copy gives) end the walk
+    /// cleanly: no panic, no loop, never past the frame limit.
+    #[test]
+    fn random_stacks_end_cleanly() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..2000 {
+            let words = (next() % 64) as usize;
+            let mut bytes = vec![0u8; words * 8];
+            for word in bytes.chunks_mut(8) {
+                // Mostly values that look like stack or code addresses.
+                let v = match next() % 4 {
+                    0 => SP + next() % 1024,
+                    1 => 0x1000 + next() % 0x8000,
+                    2 => 0,
+                    _ => next(),
+                };
+                word.copy_from_slice(&v.to_le_bytes());
+            }
+            let bp = match round % 3 {
+                0 => None,
+                1 => Some(SP + next() % 512),
+                _ => Some(next()),
+            };
+            let u = run(UserRegisters { ip: 0x1000 + next() % 0x8000, sp: SP, bp }, &bytes, 127);
+            assert!(!u.frames.is_empty() && u.frames.len() <= 127, "round {round}: {u:?}");
+        }
+    }
+
     #[test]
     fn reads_outside_the_copy_fail() {
         let bytes = stack(2, &[(1, 7)]);
