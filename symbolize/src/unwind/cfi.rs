@@ -221,6 +221,51 @@ mod tests {
         );
     }
 
+    /// Corrupt CFI (bit flips in .eh_frame and its search table) gives
+    /// rules or `None`, never a panic; truncated files are errors or load.
+    #[test]
+    fn corrupt_call_frame_information_never_panics() {
+        let exe = std::env::current_exe().unwrap();
+        let good = CallFrameInfo::load(&exe).unwrap();
+        let text = good.text_address;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut context = UnwindContext::new();
+        for _ in 0..200 {
+            let mut bad = CallFrameInfo {
+                segments: good.segments.clone(),
+                kind: good.kind,
+                frames: good.frames.clone(),
+                frames_address: good.frames_address,
+                header: good.header.clone(),
+                text_address: text,
+            };
+            for _ in 0..8 {
+                let i = (next() % bad.frames.len() as u64) as usize;
+                bad.frames[i] ^= 1 << (next() % 8);
+                if let Some((header, _)) = &mut bad.header {
+                    let j = (next() % header.len() as u64) as usize;
+                    header[j] ^= 1 << (next() % 8);
+                }
+            }
+            for _ in 0..20 {
+                let _ = bad.rule_at(text + next() % 0x10_0000, &mut context);
+            }
+        }
+        let bytes = std::fs::read(&exe).unwrap();
+        let path = std::env::temp_dir().join(format!("cfi-truncated-{}", std::process::id()));
+        for cut in [16, 64, 4096, bytes.len() / 2] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let _ = CallFrameInfo::load(&path);
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+
     #[test]
     fn a_file_that_is_not_elf_is_an_error() {
         let path = std::env::temp_dir().join(format!("cfi-not-elf-{}", std::process::id()));
