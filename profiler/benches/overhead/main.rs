@@ -29,6 +29,10 @@
 //!                 under `flameprof --off-cpu -- CMD` and under an equivalent
 //!                 bpftrace sched_switch script, the cost per context switch,
 //!                 and (4b) both tools' BPF run time per switch.
+//! * `dwarf`     — flameprof's own CPU per sample recording `libc_sort` with
+//!                 `--call-graph fp` and `--call-graph dwarf` (interleaved;
+//!                 the difference is what user-space unwinding adds). Section
+//!                 1c also has `--call-graph dwarf` rows for flameprof and perf.
 //!
 //! Environment knobs (defaults in brackets):
 //! `FLAMEPROF_BENCH_ROUNDS` [9] rounds of the on-CPU comparison;
