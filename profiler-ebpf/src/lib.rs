@@ -31,6 +31,7 @@ pub mod names {
     pub const USER_STACK_COPIES: &str = "USER_STACK_COPIES";
     pub const WAITING_AT_START: &str = "WAITING_AT_START";
     pub const ANNOUNCED: &str = "ANNOUNCED";
+    pub const LAST_SAMPLE: &str = "LAST_SAMPLE";
 }
 
 /// Buckets of the STACKS stack-trace map (kernel and user stacks by id).
@@ -193,6 +194,11 @@ pub struct Config {
     pub ignore_switch_in_every: u32,
     /// 1: switch-ins of threads in WAITING_AT_START end their first wait.
     pub track_waiting_at_start: u32,
+    /// On-CPU with one timer per thread: a thread can end up with two
+    /// (inherited from its creator while its own was being opened); a
+    /// sample of a thread sampled less than this many ns ago is such a
+    /// second timer's and is dropped (0 = no check).
+    pub min_sample_gap_ns: u64,
 }
 
 /// Bits of `Config::capture`.
@@ -254,8 +260,11 @@ pub mod counter {
     /// On-CPU samples whose user stack could not be copied at all (the
     /// stack pointer did not point at readable memory). Sample kept.
     pub const USER_COPY_FAULT: u32 = 19;
+    /// On-CPU ticks of a thread's second timer (see Config::min_sample_gap_ns),
+    /// dropped so that no thread is sampled twice as often. Not samples.
+    pub const ON_CPU_DUPLICATE_TICKS: u32 = 20;
     /// Number of counters.
-    pub const COUNT: u32 = 20;
+    pub const COUNT: u32 = 21;
 }
 
 #[cfg(feature = "user")]
@@ -271,7 +280,7 @@ mod pod {
 
 // Both sides rely on these sizes; a change of layout must be deliberate.
 const _: () = assert!(core::mem::size_of::<StackKey>() == 32 + 8 * 2 * MAX_STACK_DEPTH);
-const _: () = assert!(core::mem::size_of::<Config>() == 56);
+const _: () = assert!(core::mem::size_of::<Config>() == 64);
 const _: () = assert!(core::mem::size_of::<SampleKey>() == 32);
 const _: () = assert!(core::mem::size_of::<StartedBlock>() == 48);
 const _: () = assert!(

@@ -95,6 +95,11 @@ pub struct Cli {
     #[arg(long, hide = true, value_name = "N")]
     pub ignore_switch_in_every: Option<u32>,
 
+    /// Tests only: open N timers per thread of -p targets (as a thread that
+    /// inherits one while its own is opened has two).
+    #[arg(long, hide = true, value_name = "N", default_value_t = 1)]
+    pub timers_per_thread: u32,
+
     /// Title of the flame graph.
     #[arg(long)]
     pub title: Option<String>,
@@ -313,6 +318,7 @@ impl Cli {
             state_marker: self.state_marker,
             stack_map_entries: self.stack_map_entries,
             ignore_switch_in_every: self.ignore_switch_in_every,
+            timers_per_thread: self.timers_per_thread.clamp(1, 4),
             outputs,
             summary_json: self.summary_json.map(Destination::File),
             max_unresolved_percent: self.max_unresolved,

@@ -59,6 +59,8 @@ pub struct Settings {
     pub stack_map_entries: Option<u32>,
     /// Tests only: ignore every Nth off-CPU switch-in.
     pub ignore_switch_in_every: Option<u32>,
+    /// Tests only: timers per thread of -p targets.
+    pub timers_per_thread: u32,
     /// Where each output goes, in which format (at least one).
     pub outputs: Vec<(Destination, Format)>,
     pub summary_json: Option<Destination>,
@@ -130,10 +132,14 @@ impl Settings {
             min_block_ns: self.min_block_us.saturating_mul(1000),
             max_block_ns: self.max_block_us.map(|us| us.saturating_mul(1000)),
             stack_map_entries: self.stack_map_entries,
-            // A command is ours from its first instruction: timers on its
-            // tasks alone. A running process (-p) may start threads while
-            // per-thread timers are being opened, so it gets one per CPU.
-            sampling: command.map_or(SamplingScope::EveryCpu, SamplingScope::ProcessTree),
+            // Timers on the targets' own tasks where there are targets (a
+            // command from its first instruction; the threads of -p
+            // processes), so nobody else is interrupted; one per CPU for -a.
+            sampling: match (command, &self.target) {
+                (Some(pid), _) => SamplingScope::ProcessTree(pid),
+                (None, Target::Processes(pids)) => SamplingScope::Threads(pids.clone(), self.timers_per_thread),
+                (None, _) => SamplingScope::EveryCpu,
+            },
             ignore_switch_in_every: self.ignore_switch_in_every,
             // A command is held at our gate until we attach: nothing of it
             // waited before the recording.

@@ -139,6 +139,7 @@ pub fn json(
             "stacks_at_depth_limit": health.full_depth,
             "full_stack_path_captures": health.full_stack_path,
             "other_processes_interrupted": c.get(counter::ON_CPU_OTHERS_INTERRUPTED),
+            "second_timer_ticks_dropped": c.get(counter::ON_CPU_DUPLICATE_TICKS),
         },
         "dwarf_unwinding": recording.unwind_stats.map(|u| serde_json::json!({
             "user_stacks": u.samples,
@@ -223,6 +224,10 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
                 u.at_bad_frame,
                 u.frames_by_frame_pointer
             );
+        }
+        let duplicates = recording.counters.get(counter::ON_CPU_DUPLICATE_TICKS);
+        if duplicates > 0 {
+            let _ = writeln!(s, "  {duplicates} ticks of a thread's second timer dropped (a thread started while timers were opened inherited one)");
         }
         let others = recording.counters.get(counter::ON_CPU_OTHERS_INTERRUPTED);
         if others > 0 {

@@ -314,26 +314,55 @@ fn system_wide_shows_the_spinner_with_consistent_root_names() {
     }
 }
 
-/// `-- CMD` samples with timers on the command's own tasks, so a busy
-/// bystander is never interrupted; `-p` samples every CPU and filters in the
-/// kernel, which the same counter shows (so the check can fail).
+/// CPU time of a process so far (s), from its threads' schedstat.
+fn process_cpu_seconds(pid: u32) -> f64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("process exists");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e9
+}
+
+/// `-- CMD` and `-p` sample with timers on the targets' own threads, so a
+/// busy bystander is never interrupted, and each target thread has one
+/// timer's worth of samples: its CPU time at -F. The counter of others
+/// interrupted does count: a child the target forks inherits the timer,
+/// and its ticks are filtered out in the kernel.
 #[test]
-fn a_command_is_sampled_without_interrupting_other_processes() {
+fn targets_are_sampled_without_interrupting_other_processes() {
     root_or_skip!();
     let dir = TempDir::new("bystander");
     let out = dir.join("b.folded");
-    let bystander = Background::spawn(bin("spinner"), &["6"]);
+    let bystander = Background::spawn(bin("spinner"), &["8"]);
     let target = Background::spawn(bin("spinner"), &["6"]);
     std::thread::sleep(Duration::from_millis(200));
     let others = |run: &Run| number_before(&run.stderr, " times by the sampler").unwrap_or(0.0);
 
     let pid = target.pid().to_string();
-    let run = flameprof(&["-p", &pid, "-d", "1", "-o", &s(&out)], T);
+    let cpu_before = process_cpu_seconds(target.pid());
+    let run = flameprof(&["-F", "99", "-p", &pid, "-d", "1", "-o", &s(&out)], T);
+    let cpu = process_cpu_seconds(target.pid()) - cpu_before;
     run.assert_success("flameprof -p spinner next to a bystander");
+    assert_eq!(others(&run), 0.0, "-p interrupted other processes:\n{}", run.stderr);
+    // The target ran a little longer than the recording (start-up, end).
+    let spin = Folded::read(&out).with_frame("spinner::spin") as f64;
     assert!(
-        others(&run) >= 20.0,
-        "-p with a busy bystander: the summary shows {} interrupts of other processes, expected about 99\n{}",
-        others(&run),
+        spin <= cpu * 99.0 * 1.1 + 2.0 && spin >= (cpu - 0.3) * 99.0 * 0.85,
+        "-p: {spin} samples for {cpu:.2} s of CPU at 99 Hz (a thread with two timers would have twice as many)\n{}",
+        run.stderr
+    );
+    // Two timers on the thread (the hidden test option forces what a thread
+    // started during attach can get): the second one's ticks are dropped.
+    let cpu_before = process_cpu_seconds(target.pid());
+    let run = flameprof(&["-F", "99", "-p", &pid, "-d", "1", "--timers-per-thread", "2", "-o", &s(&out)], T);
+    let cpu = process_cpu_seconds(target.pid()) - cpu_before;
+    run.assert_success("flameprof -p --timers-per-thread 2");
+    let spin = Folded::read(&out).with_frame("spinner::spin") as f64;
+    let dropped = number_before(&run.stderr, " ticks of a thread's second timer dropped").unwrap_or(0.0);
+    assert!(
+        spin <= cpu * 99.0 * 1.1 + 2.0 && spin >= (cpu - 0.3) * 99.0 * 0.85 && dropped >= 0.5 * spin,
+        "two timers per thread: {spin} samples for {cpu:.2} s of CPU at 99 Hz, {dropped} second-timer ticks dropped\n{}",
         run.stderr
     );
     drop(target);
@@ -353,6 +382,20 @@ fn a_command_is_sampled_without_interrupting_other_processes() {
         "-- spinner 1: {spin} samples in spinner::spin for {cpu} s of CPU at 99 Hz (expected about {owed:.0})\n{}",
         run.stderr
     );
+
+    // `; true` keeps the shell from exec-ing the spinner: a child, not a target.
+    let script = format!("sleep 0.3; {} 1; true", example("spinner"));
+    let parent = Background::spawn("sh", &["-c", &script]);
+    let pid = parent.pid().to_string();
+    let run = flameprof(&["-F", "99", "-p", &pid, "-d", "1.2", "-o", &s(&out)], T);
+    run.assert_success("flameprof -p sh (forks a spinner)");
+    assert!(
+        others(&run) >= 20.0,
+        "-p of a shell whose child inherits the timer: {} interrupts of other processes counted, expected about 90\n{}",
+        others(&run),
+        run.stderr
+    );
+    drop(parent);
     drop(bystander);
 }
 

@@ -50,6 +50,10 @@ pub static OFF_CPU_FULL_STARTS: HashMap<u32, BlockedThread> =
 #[map]
 pub static WAITING_AT_START: HashMap<u32, u64> = HashMap::with_max_entries(MAX_BLOCKED_THREADS, BPF_F_NO_PREALLOC);
 
+/// Per thread, when it was last sampled (Config::min_sample_gap_ns).
+#[map]
+pub static LAST_SAMPLE: HashMap<u32, u64> = HashMap::with_max_entries(MAX_BLOCKED_THREADS, BPF_F_NO_PREALLOC);
+
 /// Target processes (tgid -> 1) when Config::filter_targets is set.
 #[map]
 pub static TARGETS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TARGETS, 0);

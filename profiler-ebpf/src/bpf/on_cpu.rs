@@ -1,13 +1,15 @@
 //! On-CPU sampling: a perf_event program on cpu-clock timers (one per CPU,
 //! or one per task of a command), counting samples per stack in the kernel.
 use aya_ebpf::{
-    helpers::bpf_get_current_pid_tgid, macros::perf_event, programs::PerfEventContext,
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::perf_event,
+    programs::PerfEventContext,
 };
 use profiler_ebpf::{capture, counter, SampleKey};
 
 use super::{
     filter::admit,
-    maps::{add_to, bump, config, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH},
+    maps::{add_to, bump, config, LAST_SAMPLE, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH},
     stack::{capture_ids, capture_whole, FaultCounters},
     user_copy::send_user_copy,
 };
@@ -26,11 +28,16 @@ pub fn on_cpu_sample(ctx: PerfEventContext) -> u32 {
 #[inline(always)]
 fn try_on_cpu_sample(ctx: &PerfEventContext) {
     let Some(config) = config() else { return };
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
     if !admit(config, tgid) {
         if tgid != 0 {
             bump(counter::ON_CPU_OTHERS_INTERRUPTED);
         }
+        return;
+    }
+    if config.min_sample_gap_ns != 0 && second_timer(pid_tgid as u32, config.min_sample_gap_ns) {
+        bump(counter::ON_CPU_DUPLICATE_TICKS);
         return;
     }
     bump(counter::ON_CPU_SAMPLES);
@@ -60,6 +67,26 @@ fn try_on_cpu_sample(ctx: &PerfEventContext) {
     if !recorded {
         bump(counter::COUNTS_MAP_FULL);
     }
+}
+
+/// With per-thread timers, whether this tick comes too soon after the
+/// thread's last sample to be its own timer's (so it is a second timer's).
+/// Records the sample otherwise.
+#[inline(always)]
+fn second_timer(tid: u32, min_gap_ns: u64) -> bool {
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Some(last) = LAST_SAMPLE.get_ptr_mut(&tid) {
+        // Only this thread's ticks touch its entry, one at a time.
+        unsafe {
+            if now.saturating_sub(*last) < min_gap_ns {
+                return true;
+            }
+            *last = now;
+        }
+        return false;
+    }
+    let _ = LAST_SAMPLE.insert(&tid, &now, 0);
+    false
 }
 
 /// The interrupted code ran at privilege level 3 (x86-64 `cs` low bits).

@@ -79,7 +79,7 @@ pub struct OffCpuTimes {
 }
 
 /// Where the on-CPU timers run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SamplingScope {
     /// One timer per online CPU, whoever runs there; the kernel-side filter
     /// picks the targets. Catches every thread of a running process,
@@ -90,6 +90,13 @@ pub enum SamplingScope {
     /// processes are never interrupted. For a command we start ourselves,
     /// attached before it runs.
     ProcessTree(u32),
+    /// One timer per thread of these running processes, inherited by the
+    /// threads they start. Threads are listed again until no new one
+    /// appears; a thread created from one already timed while this runs may
+    /// get a second timer, whose ticks the program drops
+    /// (Config::min_sample_gap_ns). With timers per thread (tests: more
+    /// than 1 forces such seconds).
+    Threads(Vec<u32>, u32),
 }
 
 pub struct Probes {
@@ -163,6 +170,10 @@ impl Probes {
             task_runtime_offset,
             ignore_switch_in_every: s.ignore_switch_in_every.unwrap_or(0),
             track_waiting_at_start: s.waiting_at_start as u32,
+            min_sample_gap_ns: match (&s.sampling, s.on_cpu_frequency) {
+                (SamplingScope::Threads(..), Some(hz)) if hz > 0 => 1_000_000_000 / hz / 2,
+                _ => 0,
+            },
         })
     }
 
@@ -238,9 +249,13 @@ impl Probes {
     /// N/F seconds on CPU, which --wall relies on.
     fn attach_sampler(&mut self, frequency: u64) -> Result<()> {
         // (where, inherited by new tasks, how an error names it)
-        let scopes = match self.settings.sampling {
-            SamplingScope::ProcessTree(pid) => {
+        let scopes = match &self.settings.sampling {
+            &SamplingScope::ProcessTree(pid) => {
                 vec![(PerfEventScope::OneProcess { pid, cpu: None }, true, format!("for pid {pid}"))]
+            }
+            SamplingScope::Threads(pids, timers) => {
+                let (pids, timers) = (pids.clone(), *timers);
+                return self.attach_thread_samplers(frequency, &pids, timers);
             }
             SamplingScope::EveryCpu => aya::util::online_cpus()
                 .map_err(|(what, e)| Error::Io(format!("cannot list online CPUs ({what}): {e}")))?
@@ -260,6 +275,46 @@ impl Probes {
                 feature: "the cpu-clock perf event".into(),
                 hint: format!("perf_event_open failed {place} ({}); a kernel with CONFIG_PERF_EVENTS is needed", chain(&e)),
             })?;
+        }
+        Ok(())
+    }
+
+    /// One inherited timer per thread of `pids`, listing the threads again
+    /// until a pass finds none new (threads started meanwhile by a timed
+    /// thread inherit its timer; the rest are caught by the next pass).
+    fn attach_thread_samplers(&mut self, frequency: u64, pids: &[u32], timers: u32) -> Result<()> {
+        raise_open_files_limit();
+        let mut timed = std::collections::HashSet::new();
+        for _pass in 0..10 {
+            let fresh: Vec<u32> = pids
+                .iter()
+                .flat_map(|pid| thread_ids(*pid))
+                .filter(|tid| !timed.contains(tid))
+                .collect();
+            if fresh.is_empty() {
+                return Ok(());
+            }
+            let prog = self.sampler()?;
+            for tid in fresh.iter().flat_map(|&tid| std::iter::repeat_n(tid, timers as usize)) {
+                let attached = prog.attach(
+                    PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                    PerfEventScope::OneProcess { pid: tid, cpu: None },
+                    SamplePolicy::Frequency(frequency),
+                    true,
+                );
+                match attached {
+                    Ok(_) => {}
+                    // The thread ended since it was listed.
+                    Err(_) if !Path::new(&format!("/proc/{tid}")).exists() => {}
+                    Err(e) => {
+                        return Err(Error::KernelFeature {
+                            feature: "the cpu-clock perf event".into(),
+                            hint: format!("perf_event_open failed for thread {tid} ({}); a kernel with CONFIG_PERF_EVENTS is needed", chain(&e)),
+                        });
+                    }
+                }
+                timed.insert(tid);
+            }
         }
         Ok(())
     }
@@ -422,6 +477,23 @@ fn classify_load_error(error: aya::EbpfError) -> Error {
         Error::NotPrivileged
     } else {
         Error::Bpf { context: "loading the BPF object", detail: text }
+    }
+}
+
+/// Thread ids of process `pid` (none if it is gone).
+fn thread_ids(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// One perf event descriptor per thread: a process with thousands of
+/// threads needs more than the usual soft limit of 1024.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 && limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
     }
 }
 
