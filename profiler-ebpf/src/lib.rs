@@ -14,6 +14,7 @@ pub const TASK_COMM_LEN: usize = 16;
 /// Names of the maps and programs in the BPF object.
 pub mod names {
     pub const ON_CPU_PROGRAM: &str = "on_cpu_sample";
+    pub const ON_CPU_DWARF_PROGRAM: &str = "on_cpu_sample_dwarf";
     pub const OFF_CPU_PROGRAM: &str = "off_cpu_switch";
     pub const FORK_PROGRAM: &str = "follow_fork";
     pub const EXEC_PROGRAM: &str = "reannounce_on_exec";
@@ -55,8 +56,10 @@ pub const USER_STACK_COPY_BYTES: usize = 8192;
 /// read crosses the top of the stack (a read that faults copies nothing),
 /// and an 8 KiB copy takes at most three reads.
 pub const USER_STACK_CHUNK: usize = 4096;
-/// Size of the ring buffer of user-stack copies: about 0.4 s of samples at
-/// 999 Hz on 2 CPUs; user space drains it every 50 ms.
+/// Default size of the ring buffer of user-stack copies (user space sizes
+/// it by the number of CPUs): a record is about 13 KiB, so 8 MiB holds
+/// about 0.3 s of samples at 999 Hz on 2 CPUs; user space drains it every
+/// 50 ms.
 pub const USER_STACK_COPIES_BYTES: u32 = 8 << 20;
 /// A stack id meaning "no stack": not captured, or empty (a kernel thread's
 /// user stack, the kernel stack of a sample taken in user mode).
@@ -205,9 +208,6 @@ pub struct Config {
 pub mod capture {
     pub const KERNEL: u32 = 1;
     pub const USER: u32 = 2;
-    /// On-CPU: instead of walking user frame pointers, send each sample's
-    /// user registers and stack copy to user space (USER_STACK_COPIES).
-    pub const USER_COPY: u32 = 4;
 }
 
 /// Indices into the per-CPU COUNTERS array: everything that happened to a

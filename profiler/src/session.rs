@@ -196,7 +196,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     probes.attach(|| drop(symbolizer.load_kernel_symbols()))?;
     let started = Instant::now();
     let start_ns = bpf::monotonic_ns();
-    let waiting_threads = if watches_waiting_at_start {
+    let mut waiting_threads = if watches_waiting_at_start {
         let pids = match &settings.target {
             Target::Processes(pids) => Some(&pids[..]),
             _ => None,
@@ -206,9 +206,9 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
             user: settings.user_frames,
             state_marker: settings.state_marker,
         };
-        let found = waiting::find(pids, &capture, symbolizer).without(&probes.threads_with_open_waits()?);
-        probes.watch_waiting_at_start(&found.tids())?;
-        Some(found)
+        let found = waiting::find(pids, &capture, symbolizer);
+        let watched = probes.watch_waiting_at_start(&found.tids())?;
+        Some(found.confirm(watched, &probes.threads_with_open_waits()?))
     } else {
         None
     };
@@ -256,6 +256,9 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     };
     let elapsed = started.elapsed();
     let now_ns = bpf::monotonic_ns();
+    if let Some(found) = &mut waiting_threads {
+        found.note_runs_at_stop();
+    }
     probes.stop();
     if let Some((ring, unwound)) = &mut user_copies {
         unwound.drain(ring, symbolizer);

@@ -248,7 +248,7 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
         if w.counted + w.not_counted + w.unreadable > 0 {
             let _ = writeln!(
                 s,
-                "  off-CPU: {} threads were already waiting at the start: their first waits count from the start (stacks read from /proc); not counted: {} that ran again unseen, {} whose stacks /proc would not show",
+                "  off-CPU: {} threads were already waiting at the start: their first waits count from the start (stacks read from /proc); not counted: {} that ran again before they were watched or unseen, {} whose stacks /proc would not show",
                 w.counted, w.not_counted, w.unreadable
             );
         }

@@ -20,6 +20,8 @@ pub struct WaitingThread {
     stack: StackKey,
     /// Times it had run (`schedstat`'s third field) when found.
     runs: u64,
+    /// The same, read at the stop (`None`: gone by then).
+    runs_at_stop: Option<u64>,
 }
 
 /// What became of the threads blocked at the start.
@@ -27,16 +29,18 @@ pub struct WaitingThread {
 pub struct WaitingAtStart {
     /// Their first waits, counted from the start.
     pub counted: u64,
-    /// Ran again without a switch-in the program saw: not counted.
+    /// Ran again before they were watched, or without a switch-in the
+    /// program saw, or could not be watched (map full): not counted.
     pub not_counted: u64,
     /// /proc would not show their stacks (e.g. a protected init): not counted.
     pub unreadable: u64,
 }
 
-/// Threads found blocked, and how many of them could not be read.
+/// Threads found blocked, and how many of them could not be read or kept.
 pub struct Found {
     threads: Vec<WaitingThread>,
     unreadable: u64,
+    dropped: u64,
 }
 
 /// What to read for each thread.
@@ -54,7 +58,7 @@ pub fn find(pids: Option<&[u32]>, capture: &Capture, symbolizer: &mut Symbolizer
         Some(pids) => pids.to_vec(),
         None => numeric_entries("/proc").into_iter().filter(|&p| p != own).collect(),
     };
-    let mut found = Found { threads: Vec::new(), unreadable: 0 };
+    let mut found = Found { threads: Vec::new(), unreadable: 0, dropped: 0 };
     for tgid in tgids {
         for tid in numeric_entries(&format!("/proc/{tgid}/task")) {
             match read_thread(tgid, tid, capture, symbolizer) {
@@ -86,6 +90,8 @@ fn read_thread(
         "D" | "I" => marker::UNINTERRUPTIBLE,
         _ => return None,
     };
+    // Read before the state and checked after the stacks: a thread that
+    // ran meanwhile is not one blocked throughout.
     let runs = run_count(tgid, tid)?;
     // Both files are root-readable, except for tasks the kernel protects
     // (the read, not the open, is refused).
@@ -111,19 +117,25 @@ fn read_thread(
         stack.user_depth = user.len() as u32;
         stack.user[..user.len()].copy_from_slice(&user);
     }
-    Some(Ok(WaitingThread { tgid, tid, stack, runs }))
+    if run_count(tgid, tid) != Some(runs) {
+        return None;
+    }
+    Some(Ok(WaitingThread { tgid, tid, stack, runs, runs_at_stop: None }))
 }
 
-/// `/proc/.../stack` lines `[<0>] name+0x62/0x90`, innermost first, as
-/// return addresses (the kernel hides the addresses themselves).
+/// `/proc/.../stack` lines `[<0>] name+0x62/0x90 [module]`, innermost
+/// first, as return addresses (the kernel hides the addresses themselves).
+/// A frame whose name is not in kallsyms ends the stack there: a gap would
+/// draw a call chain that never was.
 fn kernel_stack(dir: &str, symbolizer: &mut Symbolizer) -> Vec<u64> {
     let text = std::fs::read_to_string(format!("{dir}/stack")).unwrap_or_default();
     text.lines()
-        .filter_map(|line| {
-            let frame = line.split_whitespace().nth(1)?;
-            let (name, rest) = frame.split_once('+')?;
+        .map_while(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            let (name, rest) = fields.next()?.split_once('+')?;
+            let module = fields.next().and_then(|m| m.strip_prefix('[')?.strip_suffix(']'));
             let offset = u64::from_str_radix(rest.split('/').next()?.trim_start_matches("0x"), 16).ok()?;
-            symbolizer.kernel_address(name, offset)
+            symbolizer.kernel_address(name, offset, module)
         })
         .take(MAX_STACK_DEPTH)
         .collect()
@@ -184,14 +196,31 @@ fn numeric_entries(dir: &str) -> Vec<u32> {
 }
 
 impl Found {
-    /// Only threads whose wait the program does not already time.
-    pub fn without(mut self, timed: &std::collections::HashSet<u32>) -> Self {
+    pub fn tids(&self) -> Vec<u32> {
+        self.threads.iter().map(|t| t.tid).collect()
+    }
+
+    /// After the first `watched` threads were handed to the program: keeps
+    /// those the program does not already time (they blocked again after
+    /// the attach: `timed`) and that have not run since they were found
+    /// (they may have woken before the program watched them; their first
+    /// switch-in would be missed and a later one taken for it).
+    pub fn confirm(mut self, watched: usize, timed: &std::collections::HashSet<u32>) -> Self {
+        self.dropped += self.threads.len().saturating_sub(watched) as u64;
+        self.threads.truncate(watched);
         self.threads.retain(|t| !timed.contains(&t.tid));
+        let before = self.threads.len();
+        self.threads.retain(|t| run_count(t.tgid, t.tid) == Some(t.runs));
+        self.dropped += (before - self.threads.len()) as u64;
         self
     }
 
-    pub fn tids(&self) -> Vec<u32> {
-        self.threads.iter().map(|t| t.tid).collect()
+    /// Reads every thread's run count at the stop, so a thread that runs
+    /// after it is not taken for one that ran during the recording.
+    pub fn note_runs_at_stop(&mut self) {
+        for t in &mut self.threads {
+            t.runs_at_stop = run_count(t.tgid, t.tid);
+        }
     }
 }
 
@@ -205,11 +234,11 @@ pub fn waits(
     stop_ns: u64,
     limits: (u64, u64),
 ) -> (Vec<(StackKey, u64)>, WaitingAtStart) {
-    let mut outcome = WaitingAtStart { unreadable: found.unreadable, ..Default::default() };
+    let mut outcome = WaitingAtStart { unreadable: found.unreadable, not_counted: found.dropped, ..Default::default() };
     let mut times = Vec::new();
     for thread in found.threads {
         let end = match ends.get(&thread.tid).copied().unwrap_or(0) {
-            0 if run_count(thread.tgid, thread.tid) == Some(thread.runs) => stop_ns,
+            0 if thread.runs_at_stop == Some(thread.runs) => stop_ns,
             // Ran again, but no switch-in was seen (or it has exited).
             0 => {
                 outcome.not_counted += 1;

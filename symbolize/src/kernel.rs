@@ -38,8 +38,11 @@ pub(crate) struct KernelSymbols {
     owner_end: Vec<Option<u64>>,
     /// Address of `_text`: the base for offsets of unresolved core addresses.
     text: Option<u64>,
-    /// Name to address, built on first use.
-    by_name: OnceCell<HashMap<Box<str>, u64>>,
+    /// Names dropped from `syms` because another name has their address.
+    aliases: Vec<KSym>,
+    /// Every code symbol's name (aliases included) to its addresses and
+    /// owners, for stacks printed by name; built on first use.
+    by_name: OnceCell<HashMap<Box<str>, Vec<(u64, u32)>>>,
 }
 
 impl KernelSymbols {
@@ -110,8 +113,17 @@ impl KernelSymbols {
             return Err(Error::KallsymsHidden);
         }
         syms.sort_unstable_by_key(|(s, rank, index)| (s.addr, *rank, *index));
-        let mut syms: Vec<KSym> = syms.into_iter().map(|(s, _, _)| s).collect();
-        syms.dedup_by_key(|s| s.addr);
+        // One name per address; the others are kept apart for lookups by name.
+        let mut kept: Vec<KSym> = Vec::with_capacity(syms.len());
+        let mut aliases = Vec::new();
+        for (sym, _, _) in syms {
+            if kept.last().is_some_and(|k| k.addr == sym.addr) {
+                aliases.push(sym);
+            } else {
+                kept.push(sym);
+            }
+        }
+        let syms = kept;
 
         let mut ranges = Vec::new();
         for line in modules.lines() {
@@ -147,22 +159,34 @@ impl KernelSymbols {
             modules: ranges,
             owner_end,
             text,
+            aliases,
             by_name: OnceCell::new(),
         })
     }
 
-    /// The address of a code symbol by name (the first one when a static
-    /// name repeats), for stacks that the kernel prints by name
-    /// (`/proc/PID/task/TID/stack`).
-    pub fn address_of(&self, name: &str) -> Option<u64> {
+    /// The address of a code symbol by name, for stacks the kernel prints
+    /// by name (`/proc/PID/task/TID/stack`: `name+off/size [module]`).
+    /// `module` (`ext4`, without brackets) picks among names that repeat;
+    /// else the core kernel's, then any. `None` if no such symbol.
+    pub fn address_of(&self, name: &str, module: Option<&str>) -> Option<u64> {
         let index = self.by_name.get_or_init(|| {
-            let mut index = HashMap::with_capacity(self.syms.len());
-            for sym in &self.syms {
-                index.entry(sym.name.clone()).or_insert(sym.addr);
+            let mut index: HashMap<Box<str>, Vec<(u64, u32)>> = HashMap::new();
+            for sym in self.syms.iter().chain(&self.aliases) {
+                index.entry(sym.name.clone()).or_default().push((sym.addr, sym.owner));
             }
             index
         });
-        index.get(name).copied()
+        let candidates = index.get(name)?;
+        let owner = |o: u32| &self.owners[o as usize];
+        let wanted = |o: u32| match module {
+            Some(m) => owner(o).strip_prefix('[').and_then(|x| x.strip_suffix(']')) == Some(m),
+            None => o == 0,
+        };
+        candidates
+            .iter()
+            .find(|&&(_, o)| wanted(o))
+            .or(candidates.first())
+            .map(|&(addr, _)| addr)
     }
 
     fn module_at(&self, addr: u64) -> Option<&ModuleRange> {
@@ -338,11 +362,15 @@ ffffffffc0b00100 t bpf_prog_def_other\t[bpf]
 
     #[test]
     fn symbols_are_found_by_name() {
-        let k = KernelSymbols::parse(KALLSYMS, MODULES).unwrap();
-        assert_eq!(k.address_of("do_two"), Some(0xffffffff81000300));
-        assert_eq!(k.address_of("ext4_second"), Some(0xffffffffc0a00080));
-        assert_eq!(k.address_of("some_data"), None); // not code
-        assert_eq!(k.address_of("nothing"), None);
+        let kallsyms = format!("{KALLSYMS}ffffffffc0c00000 t do_two\t[xfs]\n");
+        let k = KernelSymbols::parse(&kallsyms, MODULES).unwrap();
+        assert_eq!(k.address_of("do_two", None), Some(0xffffffff81000300));
+        assert_eq!(k.address_of("do_two", Some("xfs")), Some(0xffffffffc0c00000));
+        assert_eq!(k.address_of("ext4_second", Some("ext4")), Some(0xffffffffc0a00080));
+        // An alias of another symbol at the same address is found too.
+        assert_eq!(k.address_of("alias_of_do_one", None), Some(0xffffffff81000100));
+        assert_eq!(k.address_of("some_data", None), None); // not code
+        assert_eq!(k.address_of("nothing", None), None);
     }
 
     #[test]

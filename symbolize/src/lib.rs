@@ -194,14 +194,15 @@ impl Symbolizer {
         self.counted(result)
     }
 
-    /// The address of kernel code `name+offset`, as `/proc/PID/task/TID/stack`
-    /// prints frames; `None` when the symbol is unknown (or kallsyms is not).
-    pub fn kernel_address(&mut self, name: &str, offset: u64) -> Option<u64> {
+    /// The address of kernel code `name+offset` (in `module`, if given), as
+    /// `/proc/PID/task/TID/stack` prints frames; `None` when the symbol is
+    /// unknown (or kallsyms is not).
+    pub fn kernel_address(&mut self, name: &str, offset: u64, module: Option<&str>) -> Option<u64> {
         if self.kernel.is_none() {
             let _ = self.load_kernel_symbols();
         }
         let ksyms = self.kernel.as_ref()?.as_ref()?;
-        ksyms.address_of(name).map(|addr| addr + offset)
+        ksyms.address_of(name, module).map(|addr| addr + offset)
     }
 
     /// (Re)loads kallsyms now, to report why kernel symbols are unavailable.

@@ -68,7 +68,7 @@ pub static ANNOUNCED: HashMap<u32, u8> = HashMap::with_max_entries(1 << 16, BPF_
 pub static NEW_PROCESSES: RingBuf = RingBuf::with_byte_size(NEW_PROCESSES_BYTES, 0);
 
 /// On-CPU samples with a copy of the user stack, for DWARF unwinding in user
-/// space (`capture::USER_COPY`). User space shrinks it to one page when unused.
+/// space (the `--call-graph dwarf` sampler). User space sizes it (one page when unused).
 #[map]
 pub static USER_STACK_COPIES: RingBuf = RingBuf::with_byte_size(USER_STACK_COPIES_BYTES, 0);
 

@@ -21,12 +21,21 @@ const FAULTS: FaultCounters = FaultCounters {
 
 #[perf_event]
 pub fn on_cpu_sample(ctx: PerfEventContext) -> u32 {
-    try_on_cpu_sample(&ctx);
+    try_on_cpu_sample(&ctx, false);
+    0
+}
+
+/// `--call-graph dwarf`. A program of its own: its helpers
+/// (bpf_task_pt_regs, Linux 5.15; a BTF task pointer) must not keep the
+/// frame-pointer sampler from loading on kernels without them.
+#[perf_event]
+pub fn on_cpu_sample_dwarf(ctx: PerfEventContext) -> u32 {
+    try_on_cpu_sample(&ctx, true);
     0
 }
 
 #[inline(always)]
-fn try_on_cpu_sample(ctx: &PerfEventContext) {
+fn try_on_cpu_sample(ctx: &PerfEventContext, copy_user_stack: bool) {
     let Some(config) = config() else { return };
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
@@ -42,7 +51,7 @@ fn try_on_cpu_sample(ctx: &PerfEventContext) {
     }
     bump(counter::ON_CPU_SAMPLES);
     let user_mode = in_user_mode(ctx);
-    if config.capture & capture::USER_COPY != 0 {
+    if copy_user_stack {
         send_user_copy(ctx, tgid, config.capture, user_mode);
         return;
     }

@@ -8,7 +8,7 @@ enum Watch {
     Unprofiled,
     /// `flameprof -- CMD`: per-task timers inherited by the command.
     FlameprofCommand,
-    /// `flameprof -p PID`: per-CPU timers, filtered in the kernel.
+    /// `flameprof -p PID`: a timer per thread of the running process.
     FlameprofPid,
     PerfCommand,
 }
@@ -105,8 +105,10 @@ pub fn bystander(ctx: &mut Ctx, chunks: u64, work_secs: f64, gap_secs: f64, syst
     );
     println!(
         "\n`-- CMD` puts cpu-clock timers on the command's own tasks (inherited by what it\n\
-         starts), so only the command is interrupted; `-p` uses one timer per CPU and filters\n\
-         in the kernel, so whoever shares those CPUs pays the interrupt."
+         starts) and `-p` one on each thread of the running process (inherited by threads it\n\
+         starts), so only the target is interrupted. Per-CPU timers (bcc's profile, most eBPF\n\
+         profilers, flameprof -p before 2026-11-22: +0.4 to +1.1 % here) make whoever shares the\n\
+         CPUs pay the interrupt."
     );
     ctx.verdict(
         "bystander's interrupt time, 999 Hz: flameprof -- CMD; -p; perf -- CMD",

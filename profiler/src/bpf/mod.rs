@@ -120,10 +120,7 @@ impl Probes {
         if let Some(entries) = settings.stack_map_entries {
             loader.map_max_entries(names::STACKS, entries);
         }
-        if !settings.user_stack_copies {
-            // The smallest ring buffer there is: one page, never written.
-            loader.map_max_entries(names::USER_STACK_COPIES, 4096);
-        }
+        loader.map_max_entries(names::USER_STACK_COPIES, user_stack_copies_bytes(settings.user_stack_copies));
         let ebpf = loader.load(BPF_OBJECT).map_err(classify_load_error)?;
         let mut probes = Probes { ebpf, settings };
         let config = probes.config(kernel_btf)?;
@@ -153,9 +150,6 @@ impl Probes {
         }
         if s.user_frames {
             capture_bits |= capture::USER;
-        }
-        if s.user_stack_copies {
-            capture_bits |= capture::USER_COPY;
         }
         Ok(Config {
             filter_targets: s.filter_targets as u32,
@@ -236,9 +230,10 @@ impl Probes {
     }
 
     fn sampler(&mut self) -> Result<&mut PerfEvent> {
+        let name = if self.settings.user_stack_copies { names::ON_CPU_DWARF_PROGRAM } else { names::ON_CPU_PROGRAM };
         self.ebpf
-            .program_mut(names::ON_CPU_PROGRAM)
-            .ok_or(Error::Bpf { context: "finding a program", detail: names::ON_CPU_PROGRAM.into() })?
+            .program_mut(name)
+            .ok_or(Error::Bpf { context: "finding a program", detail: name.into() })?
             .try_into()
             .map_err(|e| Error::bpf("finding a program", e))
     }
@@ -405,13 +400,11 @@ impl Probes {
         starts.keys().map(|tid| tid.map_err(|e| Error::bpf("reading blocked threads", e))).collect()
     }
 
-    /// Asks the off-CPU program to note when these threads first run again.
-    pub fn watch_waiting_at_start(&mut self, tids: &[u32]) -> Result<()> {
+    /// Asks the off-CPU program to note when these threads first run
+    /// again; returns how many of them (in order) fit in its map.
+    pub fn watch_waiting_at_start(&mut self, tids: &[u32]) -> Result<usize> {
         let mut map: HashMap<_, u32, u64> = self.map_mut(names::WAITING_AT_START)?;
-        for &tid in tids {
-            map.insert(tid, 0, 0).map_err(|e| Error::bpf("watching threads blocked at the start", e))?;
-        }
-        Ok(())
+        Ok(tids.iter().take_while(|&&tid| map.insert(tid, 0, 0).is_ok()).count())
     }
 
     /// When each watched thread first ran again (0: not yet).
@@ -478,6 +471,18 @@ fn classify_load_error(error: aya::EbpfError) -> Error {
     } else {
         Error::Bpf { context: "loading the BPF object", detail: text }
     }
+}
+
+/// Bytes of the ring buffer of user-stack copies: one page when unused;
+/// else 4 MiB per CPU (about 0.3 s of copies at 999 Hz), at least the
+/// default and at most 64 MiB (a power of two, as ring buffers must be).
+/// Copies that do not fit are counted as lost samples.
+fn user_stack_copies_bytes(used: bool) -> u32 {
+    if !used {
+        return 4096;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    cpus.saturating_mul(4 << 20).next_power_of_two().clamp(profiler_ebpf::USER_STACK_COPIES_BYTES, 64 << 20)
 }
 
 /// Thread ids of process `pid` (none if it is gone).

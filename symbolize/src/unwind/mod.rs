@@ -189,9 +189,9 @@ fn step_by_frame_pointer(memory: &StackCopy, sp: u64, bp: u64) -> Step {
 /// below it a saved frame pointer that is 0 or points further up the copy.
 /// A heuristic (as debuggers' stack scanning): it can take a stale record.
 fn scan_for_frame(locator: &impl CodeLocator, memory: &StackCopy, sp: u64) -> Option<u64> {
-    let end = memory.base + memory.bytes.len() as u64;
-    let mut slot = (sp + 7) & !7;
-    while slot + 16 <= end {
+    let end = memory.base.checked_add(memory.bytes.len() as u64)?;
+    let mut slot = sp.checked_add(7)? & !7;
+    while slot.checked_add(16)? <= end {
         let saved_bp = memory.read(slot)?;
         let return_address = memory.read(slot + 8)?;
         let plausible_bp = saved_bp == 0 || (saved_bp > slot && saved_bp < end);
