@@ -215,11 +215,10 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
         if let Some(u) = &recording.unwind_stats {
             let _ = writeln!(
                 s,
-                "  dwarf unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the end of the {} KiB stack copy, {} at code without unwind info, {} at a bad frame; {} frames found by frame pointer (code without .eh_frame)",
+                "  dwarf unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the end of the stack copy, {} at code without unwind info, {} at a bad frame; {} frames found by frame pointer (code without usable call-frame information)",
                 u.samples,
                 u.complete,
                 u.at_copy_end,
-                profiler_ebpf::USER_STACK_COPY_BYTES / 1024,
                 u.at_missing_info,
                 u.at_bad_frame,
                 u.frames_by_frame_pointer

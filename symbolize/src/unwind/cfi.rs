@@ -8,7 +8,7 @@ use std::path::Path;
 
 use gimli::{
     BaseAddresses, CfaRule, DebugFrame, EhFrame, EhFrameHdr, LittleEndian, Register,
-    RegisterRule, UnwindContext, UnwindSection, X86_64,
+    RegisterRule, UnwindContext, UnwindSection, UnwindTableRow, X86_64,
 };
 use object::{Object, ObjectSection, ObjectSegment};
 
@@ -51,26 +51,17 @@ struct Segment {
     address: u64,
 }
 
-/// Which section the call-frame information came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// `.eh_frame`: what the C and Rust toolchains emit for unwinding.
-    EhFrame,
-    /// `.debug_frame`: the only CFI of Go binaries (and of some C built
-    /// with -fno-asynchronous-unwind-tables -g).
-    DebugFrame,
-}
-
 /// The parts of one ELF file an unwinder reads, copied out of the file.
 #[derive(Debug)]
 pub(crate) struct CallFrameInfo {
     segments: Vec<Segment>,
-    kind: Kind,
-    /// The CFI section and its address.
-    frames: Vec<u8>,
-    frames_address: u64,
-    /// `.eh_frame_hdr` and its address, when the file has one.
+    /// `.eh_frame` (what C and Rust toolchains emit for unwinding) and its
+    /// address, with `.eh_frame_hdr`'s search table when there is one.
+    eh_frame: Option<(Vec<u8>, u64)>,
     header: Option<(Vec<u8>, u64)>,
+    /// `.debug_frame`: the only CFI of Go binaries, and of C built with
+    /// -fno-asynchronous-unwind-tables -g (cgo binaries have both).
+    debug_frame: Option<(Vec<u8>, u64)>,
     text_address: u64,
 }
 
@@ -96,14 +87,12 @@ impl CallFrameInfo {
                 }
             }
         };
-        let ((frames, frames_address), kind) = match section(".eh_frame")? {
-            Some(eh_frame) => (eh_frame, Kind::EhFrame),
-            None => (
-                section(".debug_frame")?.ok_or_else(|| malformed("no .eh_frame or .debug_frame section".into()))?,
-                Kind::DebugFrame,
-            ),
-        };
-        let header = if kind == Kind::EhFrame { section(".eh_frame_hdr")? } else { None };
+        let eh_frame = section(".eh_frame")?;
+        let header = if eh_frame.is_some() { section(".eh_frame_hdr")? } else { None };
+        let debug_frame = section(".debug_frame")?;
+        if eh_frame.is_none() && debug_frame.is_none() {
+            return Err(malformed("no .eh_frame or .debug_frame section".into()));
+        }
         let text_address = elf.section_by_name(".text").map_or(0, |s| s.address());
         let segments = elf
             .segments()
@@ -112,7 +101,7 @@ impl CallFrameInfo {
                 Segment { file_offset, file_size, address: s.address() }
             })
             .collect();
-        Ok(Self { segments, kind, frames, frames_address, header, text_address })
+        Ok(Self { segments, eh_frame, header, debug_frame, text_address })
     }
 
     /// The address (as the CFI sees it) of a file offset in a loaded segment.
@@ -123,40 +112,13 @@ impl CallFrameInfo {
             .map(|s| file_offset - s.file_offset + s.address)
     }
 
-    /// The rule at `address`; `None` when no FDE covers it or its rule is
-    /// one this unwinder does not evaluate (DWARF expressions).
+    /// The rule at `address`, from `.eh_frame`, else `.debug_frame`; `None`
+    /// when no FDE covers it or its rule is one this unwinder does not
+    /// evaluate (DWARF expressions).
     pub fn rule_at(&self, address: u64, context: &mut UnwindContext<usize>) -> Option<FrameRule> {
-        let eh_frame = EhFrame::new(&self.frames, LittleEndian);
-        let mut bases = BaseAddresses::default()
-            .set_eh_frame(self.frames_address)
-            .set_text(self.text_address);
-        let row = match &self.header {
-            _ if self.kind == Kind::DebugFrame => {
-                let mut debug_frame = DebugFrame::new(&self.frames, LittleEndian);
-                debug_frame.set_address_size(8);
-                debug_frame
-                    .unwind_info_for_address(&bases, context, address, DebugFrame::cie_from_offset)
-                    .ok()?
-                    .clone()
-            }
-            Some((bytes, header_address)) => {
-                bases = bases.set_eh_frame_hdr(*header_address);
-                let parsed = EhFrameHdr::new(bytes, LittleEndian).parse(&bases, 8).ok()?;
-                match parsed.table() {
-                    Some(table) => table
-                        .unwind_info_for_address(&eh_frame, &bases, context, address, EhFrame::cie_from_offset)
-                        .ok()?
-                        .clone(),
-                    None => eh_frame
-                        .unwind_info_for_address(&bases, context, address, EhFrame::cie_from_offset)
-                        .ok()?
-                        .clone(),
-                }
-            }
-            None => eh_frame
-                .unwind_info_for_address(&bases, context, address, EhFrame::cie_from_offset)
-                .ok()?
-                .clone(),
+        let row = match self.eh_frame_row(address, context) {
+            Some(row) => row,
+            None => self.debug_frame_row(address, context)?,
         };
         let (cfa_base, cfa_offset) = match row.cfa() {
             CfaRule::RegisterAndOffset { register, offset } => (base_of(*register)?, *offset),
@@ -176,6 +138,46 @@ impl CallFrameInfo {
             Some(_) => return None,
         };
         Some(FrameRule { cfa_base, cfa_offset, return_address_at, caller_bp })
+    }
+}
+
+impl CallFrameInfo {
+    fn bases(&self) -> BaseAddresses {
+        let mut bases = BaseAddresses::default().set_text(self.text_address);
+        if let Some((_, address)) = &self.eh_frame {
+            bases = bases.set_eh_frame(*address);
+        }
+        if let Some((_, address)) = &self.header {
+            bases = bases.set_eh_frame_hdr(*address);
+        }
+        bases
+    }
+
+    fn eh_frame_row(&self, address: u64, context: &mut UnwindContext<usize>) -> Option<UnwindTableRow<usize>> {
+        let (bytes, _) = self.eh_frame.as_ref()?;
+        let eh_frame = EhFrame::new(bytes, LittleEndian);
+        let bases = self.bases();
+        let table = match &self.header {
+            Some((header, _)) => EhFrameHdr::new(header, LittleEndian).parse(&bases, 8).ok(),
+            None => None,
+        };
+        match table.as_ref().and_then(|parsed| parsed.table()) {
+            Some(table) => table
+                .unwind_info_for_address(&eh_frame, &bases, context, address, EhFrame::cie_from_offset)
+                .ok()
+                .cloned(),
+            None => eh_frame.unwind_info_for_address(&bases, context, address, EhFrame::cie_from_offset).ok().cloned(),
+        }
+    }
+
+    fn debug_frame_row(&self, address: u64, context: &mut UnwindContext<usize>) -> Option<UnwindTableRow<usize>> {
+        let (bytes, _) = self.debug_frame.as_ref()?;
+        let mut debug_frame = DebugFrame::new(bytes, LittleEndian);
+        debug_frame.set_address_size(8);
+        debug_frame
+            .unwind_info_for_address(&self.bases(), context, address, DebugFrame::cie_from_offset)
+            .ok()
+            .cloned()
     }
 }
 
@@ -239,15 +241,15 @@ mod tests {
         for _ in 0..200 {
             let mut bad = CallFrameInfo {
                 segments: good.segments.clone(),
-                kind: good.kind,
-                frames: good.frames.clone(),
-                frames_address: good.frames_address,
+                eh_frame: good.eh_frame.clone(),
                 header: good.header.clone(),
+                debug_frame: good.debug_frame.clone(),
                 text_address: text,
             };
             for _ in 0..8 {
-                let i = (next() % bad.frames.len() as u64) as usize;
-                bad.frames[i] ^= 1 << (next() % 8);
+                let frames = &mut bad.eh_frame.as_mut().unwrap().0;
+                let i = (next() % frames.len() as u64) as usize;
+                frames[i] ^= 1 << (next() % 8);
                 if let Some((header, _)) = &mut bad.header {
                     let j = (next() % header.len() as u64) as usize;
                     header[j] ^= 1 << (next() % 8);
