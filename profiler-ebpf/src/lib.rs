@@ -54,7 +54,7 @@ pub const NEW_PROCESSES_BYTES: u32 = 1 << 18;
 pub const USER_STACK_COPY_BYTES: usize = 8192;
 /// The copy is read up to the next page boundary, then in whole pages: no
 /// read crosses the top of the stack (a read that faults copies nothing),
-/// and an 8 KiB copy takes at most three reads.
+/// and a copy takes at most three reads (8 to 12 KiB).
 pub const USER_STACK_CHUNK: usize = 4096;
 /// Default size of the ring buffer of user-stack copies (user space sizes
 /// it by the number of CPUs): a record is about 13 KiB, so 8 MiB holds
