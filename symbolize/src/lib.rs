@@ -149,22 +149,42 @@ impl Symbolizer {
         if self.snapshot_process(pid).is_err() {
             return Unwound { frames: vec![regs.ip], end: UnwindEnd::NoUnwindInfo, by_frame_pointer: 0 };
         }
-        // Code mapped since the snapshot (dlopen): re-read the map, at most
-        // every 100 ms per process (JIT code may stay unmapped for good).
-        if maps::find(&self.processes[&pid].entries, regs.ip).is_none()
-            && self.remapped.get(&pid).is_none_or(|t| t.elapsed() >= Duration::from_millis(100))
-        {
-            self.remapped.insert(pid, Instant::now());
-            if let Ok(snap) = snapshot::take(pid, &mut self.files, self.processes.get(&pid)) {
-                self.processes.insert(pid, snap);
-            }
+        // Code mapped since the snapshot (dlopen): the sampled address, or a
+        // return address, outside every mapping. Re-read the map and retry,
+        // at most every 100 ms per process (JIT code may stay unmapped).
+        if maps::find(&self.processes[&pid].entries, regs.ip).is_none() {
+            self.remap(pid);
         }
+        let unwound = self.unwind_in_snapshot(pid, regs, stack, max_frames);
+        if unwound.end == UnwindEnd::BadReturnAddress && self.remap(pid) {
+            return self.unwind_in_snapshot(pid, regs, stack, max_frames);
+        }
+        unwound
+    }
+
+    fn unwind_in_snapshot(&mut self, pid: u32, regs: UserRegisters, stack: &[u8], max_frames: usize) -> Unwound {
         let mut code = unwind::ProcessCode {
             snapshot: &self.processes[&pid],
             cfi: &mut self.cfi,
             vdso: &mut self.vdso,
         };
         unwind::unwind(&mut code, &mut self.rules, regs, stack, max_frames)
+    }
+
+    /// Re-reads `pid`'s map unless that was done in the last 100 ms;
+    /// whether it was re-read.
+    fn remap(&mut self, pid: u32) -> bool {
+        if self.remapped.get(&pid).is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
+            return false;
+        }
+        self.remapped.insert(pid, Instant::now());
+        match snapshot::take(pid, &mut self.files, self.processes.get(&pid)) {
+            Ok(snap) => {
+                self.processes.insert(pid, snap);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Symbolizes kernel addresses through kallsyms (loaded once, lazily).

@@ -46,8 +46,10 @@ impl CodeLocator for ProcessCode<'_> {
                 }
                 _ => None,
             };
-            let cfi = path.and_then(|path| CallFrameInfo::load(&path).ok()).map(Rc::new);
-            self.cfi.insert(key, cfi);
+            // Not opened for this process: another may have it open later,
+            // so nothing is cached. A file that loads badly stays bad.
+            let path = path?;
+            self.cfi.insert(key, CallFrameInfo::load(&path).ok().map(Rc::new));
         }
         let cfi = self.cfi[&key].clone()?;
         let address = cfi.address_of(file_offset)?;
