@@ -19,6 +19,9 @@ struct KSym {
     owner: u32,
 }
 
+/// Symbol name to its (address, owner index) pairs.
+type NameIndex = HashMap<Box<str>, Vec<(u64, u32)>>;
+
 /// A module's extent from `/proc/modules`.
 #[derive(Debug)]
 struct ModuleRange {
@@ -42,7 +45,7 @@ pub(crate) struct KernelSymbols {
     aliases: Vec<KSym>,
     /// Every code symbol's name (aliases included) to its addresses and
     /// owners, for stacks printed by name; built on first use.
-    by_name: OnceCell<HashMap<Box<str>, Vec<(u64, u32)>>>,
+    by_name: OnceCell<NameIndex>,
 }
 
 impl KernelSymbols {
@@ -170,7 +173,7 @@ impl KernelSymbols {
     /// else the core kernel's, then any. `None` if no such symbol.
     pub fn address_of(&self, name: &str, module: Option<&str>) -> Option<u64> {
         let index = self.by_name.get_or_init(|| {
-            let mut index: HashMap<Box<str>, Vec<(u64, u32)>> = HashMap::new();
+            let mut index = NameIndex::new();
             for sym in self.syms.iter().chain(&self.aliases) {
                 index.entry(sym.name.clone()).or_default().push((sym.addr, sym.owner));
             }

@@ -119,7 +119,7 @@ mod tests {
         let found = members_of(path, &[("task_struct", &["se"]), ("sched_entity", &["sum_exec_runtime", "load"])]).unwrap();
         assert!(found[0][0] > 0);
         // sum_exec_runtime is a u64 well inside sched_entity, after its load weight.
-        assert!(found[1][0] > found[1][1] && found[1][0] % 8 == 0, "{found:?}");
+        assert!(found[1][0] > found[1][1] && found[1][0].is_multiple_of(8), "{found:?}");
     }
 
     #[test]

@@ -230,13 +230,7 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let good = CallFrameInfo::load(&exe).unwrap();
         let text = good.text_address;
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::unwind::pseudo_random(0x9e37_79b9_7f4a_7c15);
         let mut context = UnwindContext::new();
         for _ in 0..200 {
             let mut bad = CallFrameInfo {

@@ -203,6 +203,18 @@ fn scan_for_frame(locator: &impl CodeLocator, memory: &StackCopy, sp: u64) -> Op
     None
 }
 
+/// Tests' source of reproducible pseudo-random numbers (xorshift64).
+#[cfg(test)]
+pub(crate) fn pseudo_random(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed | 1;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,13 +307,7 @@ mod tests {
     /// cleanly: no panic, no loop, never past the frame limit.
     #[test]
     fn random_stacks_end_cleanly() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = pseudo_random(0x2545_f491_4f6c_dd1d);
         for round in 0..2000 {
             let words = (next() % 64) as usize;
             let mut bytes = vec![0u8; words * 8];
