@@ -7,7 +7,7 @@ use std::fs::File;
 use std::path::Path;
 
 use gimli::{
-    BaseAddresses, CfaRule, DebugFrame, EhFrame, EhFrameHdr, LittleEndian, Register,
+    BaseAddresses, CfaRule, CieOrFde, DebugFrame, DebugFrameOffset, EhFrame, EhFrameHdr, EndianSlice, LittleEndian, Register,
     RegisterRule, UnwindContext, UnwindSection, UnwindTableRow, X86_64,
 };
 use object::{Object, ObjectSection, ObjectSegment};
@@ -62,6 +62,9 @@ pub(crate) struct CallFrameInfo {
     /// `.debug_frame`: the only CFI of Go binaries, and of C built with
     /// -fno-asynchronous-unwind-tables -g (cgo binaries have both).
     debug_frame: Option<(Vec<u8>, u64)>,
+    /// `.debug_frame` has no search table: (start, end, FDE offset) of its
+    /// FDEs, sorted, built at load.
+    debug_frame_index: Vec<(u64, u64, usize)>,
     text_address: u64,
 }
 
@@ -101,7 +104,8 @@ impl CallFrameInfo {
                 Segment { file_offset, file_size, address: s.address() }
             })
             .collect();
-        Ok(Self { segments, eh_frame, header, debug_frame, text_address })
+        let debug_frame_index = debug_frame.as_ref().map_or_else(Vec::new, |(bytes, _)| index_fdes(bytes, text_address));
+        Ok(Self { segments, eh_frame, header, debug_frame, debug_frame_index, text_address })
     }
 
     /// The address (as the CFI sees it) of a file offset in a loaded segment.
@@ -172,13 +176,42 @@ impl CallFrameInfo {
 
     fn debug_frame_row(&self, address: u64, context: &mut UnwindContext<usize>) -> Option<UnwindTableRow<usize>> {
         let (bytes, _) = self.debug_frame.as_ref()?;
-        let mut debug_frame = DebugFrame::new(bytes, LittleEndian);
-        debug_frame.set_address_size(8);
-        debug_frame
-            .unwind_info_for_address(&self.bases(), context, address, DebugFrame::cie_from_offset)
-            .ok()
-            .cloned()
+        let debug_frame = debug_frame(bytes);
+        let i = self.debug_frame_index.partition_point(|&(start, _, _)| start <= address).checked_sub(1)?;
+        let (_, end, offset) = self.debug_frame_index[i];
+        if address >= end {
+            return None;
+        }
+        let bases = self.bases();
+        let fde = debug_frame.fde_from_offset(&bases, DebugFrameOffset(offset), DebugFrame::cie_from_offset).ok()?;
+        fde.unwind_info_for_address(&debug_frame, &bases, context, address).ok().cloned()
     }
+}
+
+fn debug_frame(bytes: &[u8]) -> DebugFrame<EndianSlice<'_, LittleEndian>> {
+    let mut section = DebugFrame::new(bytes, LittleEndian);
+    section.set_address_size(8);
+    section
+}
+
+/// (start, end, offset) of every FDE in a `.debug_frame`, sorted by start.
+/// An entry that does not parse is left out (its code falls back to the
+/// frame pointer).
+fn index_fdes(bytes: &[u8], text_address: u64) -> Vec<(u64, u64, usize)> {
+    let section = debug_frame(bytes);
+    let bases = BaseAddresses::default().set_text(text_address);
+    let mut index = Vec::new();
+    let mut entries = section.entries(&bases);
+    while let Ok(Some(entry)) = entries.next() {
+        if let CieOrFde::Fde(partial) = entry {
+            if let Ok(fde) = partial.parse(DebugFrame::cie_from_offset) {
+                let start = fde.initial_address();
+                index.push((start, start.saturating_add(fde.len()), fde.offset()));
+            }
+        }
+    }
+    index.sort_unstable_by_key(|&(start, _, _)| start);
+    index
 }
 
 fn base_of(register: Register) -> Option<CfaBase> {
@@ -238,6 +271,7 @@ mod tests {
                 eh_frame: good.eh_frame.clone(),
                 header: good.header.clone(),
                 debug_frame: good.debug_frame.clone(),
+                debug_frame_index: good.debug_frame_index.clone(),
                 text_address: text,
             };
             for _ in 0..8 {
