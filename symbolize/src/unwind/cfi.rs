@@ -203,11 +203,11 @@ fn index_fdes(bytes: &[u8], text_address: u64) -> Vec<(u64, u64, usize)> {
     let mut index = Vec::new();
     let mut entries = section.entries(&bases);
     while let Ok(Some(entry)) = entries.next() {
-        if let CieOrFde::Fde(partial) = entry {
-            if let Ok(fde) = partial.parse(DebugFrame::cie_from_offset) {
-                let start = fde.initial_address();
-                index.push((start, start.saturating_add(fde.len()), fde.offset()));
-            }
+        if let CieOrFde::Fde(partial) = entry
+            && let Ok(fde) = partial.parse(DebugFrame::cie_from_offset)
+        {
+            let start = fde.initial_address();
+            index.push((start, start.saturating_add(fde.len()), fde.offset()));
         }
     }
     index.sort_unstable_by_key(|&(start, _, _)| start);
