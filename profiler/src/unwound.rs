@@ -21,6 +21,8 @@ pub struct UnwindStats {
     pub at_bad_frame: u64,
     /// Stopped at the 127-frame limit.
     pub at_depth_limit: u64,
+    /// No stack could be copied (counted as unreadable user stacks).
+    pub unreadable: u64,
     /// Frames found through a frame pointer because the code had no CFI.
     pub frames_by_frame_pointer: u64,
     /// Records of an unexpected size (never expected; counted, not used).
@@ -66,6 +68,8 @@ impl UnwoundStacks {
         s.frames_by_frame_pointer += u64::from(unwound.by_frame_pointer);
         *match unwound.end {
             UnwindEnd::Complete => &mut s.complete,
+            // No copy at all: already counted as an unreadable user stack.
+            UnwindEnd::StackCopyEnd if stack_len == 0 => &mut s.unreadable,
             UnwindEnd::StackCopyEnd => &mut s.at_copy_end,
             UnwindEnd::NoUnwindInfo => &mut s.at_missing_info,
             UnwindEnd::BadReturnAddress | UnwindEnd::NoProgress => &mut s.at_bad_frame,

@@ -27,7 +27,7 @@ pub struct WaitingThread {
 /// What became of the threads blocked at the start.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WaitingAtStart {
-    /// Their first waits, counted from the start.
+    /// Their first waits, counted from the start (within the block limits).
     pub counted: u64,
     /// Ran again before they were watched, or without a switch-in the
     /// program saw, or could not be watched (map full): not counted.
@@ -246,9 +246,10 @@ pub fn waits(
             }
             end => end.min(stop_ns),
         };
-        outcome.counted += 1;
         let waited = end.saturating_sub(start_ns);
+        // Like any wait, one outside --min-block/--max-block is left out.
         if waited >= limits.0 && waited <= limits.1 {
+            outcome.counted += 1;
             times.push((thread.stack, waited));
         }
     }
