@@ -62,6 +62,20 @@ macro_rules! burn_until {
     }};
 }
 
+/// One libc `nanosleep` of `$duration` (a `Duration`), called from the
+/// calling function itself: no helper frame between it and libc's
+/// frameless wrapper. An interrupted sleep is not resumed (it only ends
+/// early). Not a tail call, so the caller's frame stays on the stack.
+#[macro_export]
+macro_rules! nanosleep_once {
+    ($duration:expr) => {{
+        let d: ::std::time::Duration = $duration;
+        let ts = ::libc::timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ };
+        unsafe { ::libc::nanosleep(&ts, ::std::ptr::null_mut()) };
+        ::std::hint::black_box(());
+    }};
+}
+
 /// Name of this program (basename of argv[0]), for messages.
 pub fn prog() -> String {
     let a0 = std::env::args().next().unwrap_or_default();

@@ -4,7 +4,7 @@
 //! and half off, by construction. Prints its own measured split on stderr:
 //! `duty_cycle: burn X s, nap Y s`.
 
-use flameprof_examples::{args, burn_until, num_arg};
+use flameprof_examples::{args, burn_until, nanosleep_once, num_arg};
 use std::time::{Duration, Instant};
 
 #[inline(never)]
@@ -14,10 +14,8 @@ fn burn(d: Duration) -> u64 {
 
 #[inline(never)]
 fn nap(d: Duration) {
-    let ts = libc::timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ };
     // Interrupted sleeps only shorten the nap; the measured split says so.
-    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
-    std::hint::black_box(());
+    nanosleep_once!(d);
 }
 
 fn main() {

@@ -4,14 +4,12 @@
 //! thread already blocked when the recording begins: its wait runs from the
 //! start of the recording until it wakes (or the recording ends).
 
-use flameprof_examples::{args, seconds_arg};
+use flameprof_examples::{args, nanosleep_once, seconds_arg};
 use std::time::Duration;
 
 #[inline(never)]
 fn doze(d: Duration) {
-    let ts = libc::timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ };
-    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
-    std::hint::black_box(());
+    nanosleep_once!(d);
 }
 
 fn main() {
