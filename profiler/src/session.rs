@@ -285,13 +285,9 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
             probes.off_cpu_times(now_ns)?;
         missing_stack_ids += missing;
         open_waits_ended_unseen = ended_unseen;
-        let limits = (
-            settings.min_block_us.saturating_mul(1000),
-            settings.max_block_us.map_or(u64::MAX, |us| us.saturating_mul(1000)),
-        );
         if let Some(found) = waiting_threads {
             let ends = probes.waiting_at_start_ends()?;
-            let (first_waits, outcome) = waiting::waits(found, &ends, start_ns, now_ns, limits);
+            let (first_waits, outcome) = waiting::waits(found, &ends, start_ns, now_ns, probes.block_limits());
             times.extend(first_waits);
             waiting_at_start = outcome;
         }

@@ -7,13 +7,15 @@ use aya::maps::{MapData, RingBuf};
 use profiler_ebpf::{marker, StackKey, UserStackCopy, MAX_STACK_DEPTH, TASK_COMM_LEN};
 use symbolize::{Symbolizer, UnwindEnd, UserRegisters};
 
+use crate::bpf::whole_stack;
+
 /// How the unwinds went: every sample is counted under exactly one end.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct UnwindStats {
     pub samples: u64,
     /// Reached the outermost frame.
     pub complete: u64,
-    /// Stopped where the 8 KiB stack copy ended.
+    /// Stopped where the stack copy ended.
     pub at_copy_end: u64,
     /// Stopped at code with neither CFI nor a usable frame pointer.
     pub at_missing_info: u64,
@@ -83,20 +85,7 @@ impl UnwoundStacks {
     pub fn into_counts(self) -> Vec<(StackKey, u64)> {
         self.counts
             .into_iter()
-            .map(|((tgid, comm, kernel, user), count)| {
-                let mut key = StackKey {
-                    tgid,
-                    kernel_depth: kernel.len() as u32,
-                    user_depth: user.len() as u32,
-                    marker: marker::NONE,
-                    comm,
-                    kernel: [0; MAX_STACK_DEPTH],
-                    user: [0; MAX_STACK_DEPTH],
-                };
-                key.kernel[..kernel.len()].copy_from_slice(&kernel);
-                key.user[..user.len()].copy_from_slice(&user);
-                (key, count)
-            })
+            .map(|((tgid, comm, kernel, user), count)| (whole_stack(tgid, marker::NONE, comm, &kernel, &user), count))
             .collect()
     }
 }

@@ -6,10 +6,13 @@
 //! binaries' call-frame information), the program notes when each first runs
 //! again, and the wait is counted from the start of the recording.
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::os::unix::fs::FileExt;
 
 use profiler_ebpf::{marker, StackKey, MAX_STACK_DEPTH, TASK_COMM_LEN, USER_STACK_COPY_BYTES};
 use symbolize::{Symbolizer, UserRegisters};
+
+use crate::{bpf::whole_stack, target};
 
 const PAGE: u64 = 4096;
 
@@ -56,11 +59,11 @@ pub fn find(pids: Option<&[u32]>, capture: &Capture, symbolizer: &mut Symbolizer
     let own = std::process::id();
     let tgids: Vec<u32> = match pids {
         Some(pids) => pids.to_vec(),
-        None => numeric_entries("/proc").into_iter().filter(|&p| p != own).collect(),
+        None => target::process_ids().into_iter().filter(|&p| p != own).collect(),
     };
     let mut found = Found { threads: Vec::new(), unreadable: 0, dropped: 0 };
     for tgid in tgids {
-        for tid in numeric_entries(&format!("/proc/{tgid}/task")) {
+        for tid in target::thread_ids(tgid) {
             match read_thread(tgid, tid, capture, symbolizer) {
                 Some(Ok(thread)) => found.threads.push(thread),
                 Some(Err(Unreadable)) => found.unreadable += 1,
@@ -81,54 +84,42 @@ fn read_thread(
     capture: &Capture,
     symbolizer: &mut Symbolizer,
 ) -> Option<Result<WaitingThread, Unreadable>> {
-    let dir = format!("/proc/{tgid}/task/{tid}");
-    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
-    // "pid (comm) S ...": the comm may hold spaces and parentheses.
-    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
-    let marker = match state {
-        "S" => marker::SLEEPING,
-        "D" | "I" => marker::UNINTERRUPTIBLE,
-        _ => return None,
-    };
     // Read before the state and checked after the stacks: a thread that
     // ran meanwhile is not one blocked throughout.
     let runs = run_count(tgid, tid)?;
+    let marker = match target::thread_state(tgid, tid)? {
+        'S' => marker::SLEEPING,
+        'D' | 'I' => marker::UNINTERRUPTIBLE,
+        _ => return None,
+    };
+    let dir = format!("/proc/{tgid}/task/{tid}");
     // Both files are root-readable, except for tasks the kernel protects
     // (the read, not the open, is refused).
-    if std::fs::read(format!("{dir}/stack")).is_err() && std::fs::read(format!("{dir}/syscall")).is_err() {
+    let (stack, syscall) = (std::fs::read_to_string(format!("{dir}/stack")), std::fs::read_to_string(format!("{dir}/syscall")));
+    if stack.is_err() && syscall.is_err() {
         return Some(Err(Unreadable));
     }
-    let mut stack = StackKey {
-        tgid,
-        kernel_depth: 0,
-        user_depth: 0,
-        marker: if capture.state_marker { marker } else { marker::NONE },
-        comm: comm(&dir),
-        kernel: [0; MAX_STACK_DEPTH],
-        user: [0; MAX_STACK_DEPTH],
+    let kernel = match (capture.kernel, stack) {
+        (true, Ok(text)) => kernel_stack(&text, symbolizer),
+        _ => Vec::new(),
     };
-    if capture.kernel {
-        let kernel = kernel_stack(&dir, symbolizer);
-        stack.kernel_depth = kernel.len() as u32;
-        stack.kernel[..kernel.len()].copy_from_slice(&kernel);
-    }
-    if capture.user {
-        let user = user_stack(tgid, &dir, symbolizer);
-        stack.user_depth = user.len() as u32;
-        stack.user[..user.len()].copy_from_slice(&user);
-    }
+    let user = match (capture.user, syscall) {
+        (true, Ok(text)) => user_stack(tgid, &text, symbolizer),
+        _ => Vec::new(),
+    };
     if run_count(tgid, tid) != Some(runs) {
         return None;
     }
+    let marker = if capture.state_marker { marker } else { marker::NONE };
+    let stack = whole_stack(tgid, marker, comm(tgid, tid), &kernel, &user);
     Some(Ok(WaitingThread { tgid, tid, stack, runs, runs_at_stop: None }))
 }
 
-/// `/proc/.../stack` lines `[<0>] name+0x62/0x90 [module]`, innermost
-/// first, as return addresses (the kernel hides the addresses themselves).
-/// A frame whose name is not in kallsyms ends the stack there: a gap would
-/// draw a call chain that never was.
-fn kernel_stack(dir: &str, symbolizer: &mut Symbolizer) -> Vec<u64> {
-    let text = std::fs::read_to_string(format!("{dir}/stack")).unwrap_or_default();
+/// A `/proc/.../stack` text, lines `[<0>] name+0x62/0x90 [module]`,
+/// innermost first, as return addresses (the kernel hides the addresses
+/// themselves). A frame whose name is not in kallsyms ends the stack there:
+/// a gap would draw a call chain that never was.
+fn kernel_stack(text: &str, symbolizer: &mut Symbolizer) -> Vec<u64> {
     text.lines()
         .map_while(|line| {
             let mut fields = line.split_whitespace().skip(1);
@@ -142,9 +133,8 @@ fn kernel_stack(dir: &str, symbolizer: &mut Symbolizer) -> Vec<u64> {
 }
 
 /// The user stack from the registers the kernel shows for a blocked thread
-/// (`syscall`: "NR ARGS... SP PC"; pc 0 for kernel threads).
-fn user_stack(tgid: u32, dir: &str, symbolizer: &mut Symbolizer) -> Vec<u64> {
-    let text = std::fs::read_to_string(format!("{dir}/syscall")).unwrap_or_default();
+/// (a `syscall` text: "NR ARGS... SP PC"; pc 0 for kernel threads).
+fn user_stack(tgid: u32, text: &str, symbolizer: &mut Symbolizer) -> Vec<u64> {
     let fields: Vec<&str> = text.split_whitespace().collect();
     let hex = |s: &&str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
     let (Some(sp), Some(ip)) = (fields.iter().rev().nth(1).and_then(hex), fields.last().and_then(hex)) else {
@@ -175,24 +165,17 @@ fn read_stack(tgid: u32, sp: u64) -> Vec<u8> {
     bytes
 }
 
-fn comm(dir: &str) -> [u8; TASK_COMM_LEN] {
-    let name = std::fs::read_to_string(format!("{dir}/comm")).unwrap_or_default();
+/// The thread's name as the kernel keeps it (NUL padded).
+fn comm(tgid: u32, tid: u32) -> [u8; TASK_COMM_LEN] {
+    let name = target::thread_name(tgid, tid).unwrap_or_default();
     let mut comm = [0u8; TASK_COMM_LEN];
-    let name = name.trim_end_matches('\n').as_bytes();
     let n = name.len().min(TASK_COMM_LEN - 1);
-    comm[..n].copy_from_slice(&name[..n]);
+    comm[..n].copy_from_slice(&name.as_bytes()[..n]);
     comm
 }
 
 fn run_count(tgid: u32, tid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{tgid}/task/{tid}/schedstat")).ok()?;
-    text.split_whitespace().nth(2)?.parse().ok()
-}
-
-fn numeric_entries(dir: &str) -> Vec<u32> {
-    std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
-        .unwrap_or_default()
+    target::schedstat(tgid, tid).map(|s| s.runs)
 }
 
 impl Found {
@@ -232,7 +215,7 @@ pub fn waits(
     ends: &HashMap<u32, u64>,
     start_ns: u64,
     stop_ns: u64,
-    limits: (u64, u64),
+    limits: RangeInclusive<u64>,
 ) -> (Vec<(StackKey, u64)>, WaitingAtStart) {
     let mut outcome = WaitingAtStart { unreadable: found.unreadable, not_counted: found.dropped, ..Default::default() };
     let mut times = Vec::new();
@@ -248,7 +231,7 @@ pub fn waits(
         };
         let waited = end.saturating_sub(start_ns);
         // Like any wait, one outside --min-block/--max-block is left out.
-        if waited >= limits.0 && waited <= limits.1 {
+        if limits.contains(&waited) {
             outcome.counted += 1;
             times.push((thread.stack, waited));
         }

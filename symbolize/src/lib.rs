@@ -189,10 +189,7 @@ impl Symbolizer {
 
     /// Symbolizes kernel addresses through kallsyms (loaded once, lazily).
     pub fn symbolize_kernel(&mut self, addrs: &[u64]) -> Vec<Symbolized> {
-        if self.kernel.is_none() {
-            let _ = self.load_kernel_symbols();
-        }
-        let result = match self.kernel.as_ref().and_then(Option::as_ref) {
+        let result = match self.kernel_symbols() {
             Some(ksyms) => {
                 // Dedupe: stacks repeat the same few kernel addresses a lot.
                 let mut unique: Vec<u64> = addrs.to_vec();
@@ -218,11 +215,15 @@ impl Symbolizer {
     /// `/proc/PID/task/TID/stack` prints frames; `None` when the symbol is
     /// unknown (or kallsyms is not).
     pub fn kernel_address(&mut self, name: &str, offset: u64, module: Option<&str>) -> Option<u64> {
+        self.kernel_symbols()?.address_of(name, module).map(|addr| addr + offset)
+    }
+
+    /// kallsyms, loaded on first need (`None` if it could not be).
+    fn kernel_symbols(&mut self) -> Option<&KernelSymbols> {
         if self.kernel.is_none() {
             let _ = self.load_kernel_symbols();
         }
-        let ksyms = self.kernel.as_ref()?.as_ref()?;
-        ksyms.address_of(name, module).map(|addr| addr + offset)
+        self.kernel.as_ref().and_then(Option::as_ref)
     }
 
     /// (Re)loads kallsyms now, to report why kernel symbols are unavailable.

@@ -19,15 +19,12 @@ use profiler_ebpf::{capture, names, BlockedThread, Config, StackKey, StartedBloc
 use stacks::StackExpander;
 
 pub use counters::Counters;
+pub use stacks::whole_stack;
 
-use crate::error::{Error, Result};
-
-/// A thread's CPU time so far (ns), as the kernel's `se.sum_exec_runtime`:
-/// the first field of /proc/PID/task/TID/schedstat.
-fn thread_cpu_time_ns(tgid: u32, tid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{tgid}/task/{tid}/schedstat")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
+use crate::{
+    error::{Error, Result},
+    target,
+};
 
 /// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
 pub fn monotonic_ns() -> u64 {
@@ -283,7 +280,7 @@ impl Probes {
         for _pass in 0..10 {
             let fresh: Vec<u32> = pids
                 .iter()
-                .flat_map(|pid| thread_ids(*pid))
+                .flat_map(|pid| target::thread_ids(*pid))
                 .filter(|tid| !timed.contains(tid))
                 .collect();
             if fresh.is_empty() {
@@ -357,20 +354,19 @@ impl Probes {
         let mut expander = self.expander()?;
         let mut times = stacks::read_fast(&self.map(names::OFF_CPU_TIMES)?, &mut expander)?;
         times.extend(stacks::read_full(&self.map(names::OFF_CPU_FULL_TIMES)?)?);
-        let min = self.settings.min_block_ns;
-        let max = self.settings.max_block_ns.unwrap_or(u64::MAX);
+        let limits = self.block_limits();
         // A thread still recorded as blocked may have been switched in
         // unseen (see OFF_CPU_SWITCH_IN_UNSEEN): the CPU time it had since is not wait.
         let ended_unseen = std::cell::Cell::new(0);
         let waited = |tgid: u32, tid: u32, since_ns: u64, ran_ns: u64| {
-            let ran_since = thread_cpu_time_ns(tgid, tid).map_or(0, |now| now.saturating_sub(ran_ns));
+            let ran_since = target::schedstat(tgid, tid).map_or(0, |now| now.cpu_ns.saturating_sub(ran_ns));
             // The CPU time is read after the stop: a thread woken since may
             // have run for at most the time since then, which is not part
             // of the recording. Only what is left ran before the stop.
             let ran_since = ran_since.saturating_sub(monotonic_ns().saturating_sub(now_ns));
             ended_unseen.set(ended_unseen.get() + u64::from(ran_since > 0));
             let elapsed = now_ns.saturating_sub(since_ns).saturating_sub(ran_since);
-            (elapsed >= min && elapsed <= max).then_some(elapsed)
+            limits.contains(&elapsed).then_some(elapsed)
         };
         let starts: HashMap<_, u32, StartedBlock> = self.map(names::OFF_CPU_STARTS)?;
         for entry in starts.iter() {
@@ -391,6 +387,12 @@ impl Probes {
             }
         }
         Ok(OffCpuTimes { times, missing_stack_ids: expander.missing_ids, open_waits_ended_unseen: ended_unseen.get() })
+    }
+
+    /// Off-CPU waits kept (ns): --min-block to --max-block. The program
+    /// applies the same to the waits it ends (`within_limits`).
+    pub fn block_limits(&self) -> std::ops::RangeInclusive<u64> {
+        self.settings.min_block_ns..=self.settings.max_block_ns.unwrap_or(u64::MAX)
     }
 
     /// Threads with a wait recorded by the off-CPU program (switched out
@@ -483,13 +485,6 @@ fn user_stack_copies_bytes(used: bool) -> u32 {
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     cpus.saturating_mul(4 << 20).next_power_of_two().clamp(profiler_ebpf::USER_STACK_COPIES_BYTES, 64 << 20)
-}
-
-/// Thread ids of process `pid` (none if it is gone).
-fn thread_ids(pid: u32) -> Vec<u32> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
-        .unwrap_or_default()
 }
 
 /// One perf event descriptor per thread: a process with thousands of

@@ -4,9 +4,27 @@
 use std::collections::HashMap;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, StackTraceMap};
-use profiler_ebpf::{SampleKey, StackKey, MAX_STACK_DEPTH, NO_STACK};
+use profiler_ebpf::{SampleKey, StackKey, MAX_STACK_DEPTH, NO_STACK, TASK_COMM_LEN};
 
 use crate::error::{Error, Result};
+
+/// A whole-stack key from frames found in user space (DWARF unwinding,
+/// /proc), cut at the kernel's frame limit like the kernel's own.
+pub fn whole_stack(tgid: u32, marker: u32, comm: [u8; TASK_COMM_LEN], kernel: &[u64], user: &[u64]) -> StackKey {
+    let (kernel, user) = (&kernel[..kernel.len().min(MAX_STACK_DEPTH)], &user[..user.len().min(MAX_STACK_DEPTH)]);
+    let mut key = StackKey {
+        tgid,
+        kernel_depth: kernel.len() as u32,
+        user_depth: user.len() as u32,
+        marker,
+        comm,
+        kernel: [0; MAX_STACK_DEPTH],
+        user: [0; MAX_STACK_DEPTH],
+    };
+    key.kernel[..kernel.len()].copy_from_slice(kernel);
+    key.user[..user.len()].copy_from_slice(user);
+    key
+}
 
 /// Expands stack ids, reading each id from STACKS once.
 pub struct StackExpander<'a> {
