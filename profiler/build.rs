@@ -37,9 +37,9 @@ fn main() {
             cargo.env_remove(&key);
         }
     }
-    let status = cargo.status().unwrap_or_else(|e| {
-        panic!("cannot run rustup to build the BPF programs ({e}); run scripts/setup.sh first")
-    });
+    let status = cargo
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run rustup to build the BPF programs ({e}); run scripts/setup.sh first"));
     if !status.success() {
         panic!(
             "building the BPF programs failed (see above); \

@@ -110,9 +110,7 @@ pub fn seconds_arg(args: &[String], i: usize, name: &str, default: f64) -> Durat
     };
     match s.parse::<f64>() {
         Ok(v) if (0.0..1e9).contains(&v) => Duration::from_secs_f64(v),
-        _ => die(&format!(
-            "invalid {name} {s:?}: expected a number of seconds from 0 to 1e9"
-        )),
+        _ => die(&format!("invalid {name} {s:?}: expected a number of seconds from 0 to 1e9")),
     }
 }
 
@@ -127,8 +125,6 @@ where
     };
     match s.parse::<T>() {
         Ok(v) if v >= min && v <= max => v,
-        _ => die(&format!(
-            "invalid {name} {s:?}: expected a number from {min} to {max}"
-        )),
+        _ => die(&format!("invalid {name} {s:?}: expected a number from {min} to {max}")),
     }
 }

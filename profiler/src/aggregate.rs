@@ -5,7 +5,7 @@ use std::{
     sync::Arc,
 };
 
-use profiler_ebpf::{marker, StackKey};
+use profiler_ebpf::{StackKey, marker};
 use symbolize::{Resolution, Symbolized, Symbolizer};
 
 use crate::profile::{Frame, FrameKind, Profile, Stack, Unit};
@@ -61,8 +61,7 @@ pub fn build(
         }
         let thread = comm(key);
         let process = process_names.get(&key.tgid).cloned().unwrap_or_else(|| thread.clone());
-        let process_label =
-            if shape.several_processes { format!("{process}-{}", key.tgid) } else { process };
+        let process_label = if shape.several_processes { format!("{process}-{}", key.tgid) } else { process };
         stack.push(names.task(&process_label));
         if shape.per_thread {
             stack.push(names.task(&thread));

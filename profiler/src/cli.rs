@@ -1,5 +1,9 @@
 //! The command line: a thin clap layer that turns flags into `Settings`.
-use std::{ffi::OsString, path::{Path, PathBuf}, time::Duration};
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -14,7 +18,9 @@ use crate::{
 #[derive(Debug, Parser)]
 #[command(name = "flameprof", version, about, long_about = None)]
 #[command(args_conflicts_with_subcommands = true, subcommand_help_heading = "Commands for CI (instead of recording)")]
-#[command(after_help = "Examples:\n  flameprof -p 1234 -d 30 > cpu.svg\n  flameprof -o build.folded -- make -j2\n  flameprof --off-cpu -p 1234 -d 10 -o wait.svg\n  flameprof -o cpu.pb.gz -o cpu.svg --summary-json run.json -- cargo bench\n  flameprof diff base.pb.gz cpu.pb.gz -o diff.svg --fail-above 5\n  flameprof report cpu.pb.gz --top 15 --markdown\n\nExit status: the command's with `-- CMD` (outputs are written even when it fails);\n1 for errors, --max-unresolved failures; 2 for usage errors.")]
+#[command(
+    after_help = "Examples:\n  flameprof -p 1234 -d 30 > cpu.svg\n  flameprof -o build.folded -- make -j2\n  flameprof --off-cpu -p 1234 -d 10 -o wait.svg\n  flameprof -o cpu.pb.gz -o cpu.svg --summary-json run.json -- cargo bench\n  flameprof diff base.pb.gz cpu.pb.gz -o diff.svg --fail-above 5\n  flameprof report cpu.pb.gz --top 15 --markdown\n\nExit status: the command's with `-- CMD` (outputs are written even when it fails);\n1 for errors, --max-unresolved failures; 2 for usage errors."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub analysis: Option<Analysis>,
@@ -138,7 +144,9 @@ pub enum CallGraph {
 pub enum Analysis {
     /// Compare two profiles (folded or pprof): per-function share changes, a
     /// differential flame graph, and a regression gate.
-    #[command(after_help = "Exit status: 0; 1 when --fail-above finds a regression (one line per function on stderr);\n2 for unreadable inputs or bad arguments.")]
+    #[command(
+        after_help = "Exit status: 0; 1 when --fail-above finds a regression (one line per function on stderr);\n2 for unreadable inputs or bad arguments."
+    )]
     Diff(DiffArgs),
     /// The top functions of a profile (folded or pprof) by self and total share.
     Report(ReportArgs),
@@ -219,9 +227,10 @@ impl Cli {
     /// Where each output goes and in which format, checked for clashes.
     pub fn outputs(&self) -> Result<Vec<(Destination, Format)>> {
         if let Some(pct) = self.max_unresolved
-            && !(0.0..=100.0).contains(&pct) {
-                return Err(Error::Usage(format!("--max-unresolved {pct} is not a percentage (0 to 100)")));
-            }
+            && !(0.0..=100.0).contains(&pct)
+        {
+            return Err(Error::Usage(format!("--max-unresolved {pct} is not a percentage (0 to 100)")));
+        }
         let fallback = self.format.unwrap_or(Format::Svg);
         if self.output.is_empty() {
             return Ok(vec![(Destination::Stdout, fallback)]);
@@ -233,7 +242,8 @@ impl Cli {
                 (true, Some(format)) => format,
                 _ => Format::from_path(path).unwrap_or(fallback),
             };
-            let destination = if path.as_os_str() == "-" { Destination::Stdout } else { Destination::File(path.clone()) };
+            let destination =
+                if path.as_os_str() == "-" { Destination::Stdout } else { Destination::File(path.clone()) };
             let clash = outputs.iter().any(|(d, _)| match (d, &destination) {
                 (Destination::Stdout, Destination::Stdout) => true,
                 (Destination::File(a), Destination::File(b)) => resolved(a) == resolved(b),
@@ -254,9 +264,7 @@ impl Cli {
         }
         let duration = match self.duration {
             None => None,
-            Some(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
-                Some(Duration::from_secs_f64(secs))
-            }
+            Some(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => Some(Duration::from_secs_f64(secs)),
             Some(secs) => return usage(format!("-d {secs} is not a positive number of seconds")),
         };
         if self.pid.contains(&0) {
@@ -280,9 +288,10 @@ impl Cli {
             return usage("-a and a command cannot be combined: use one or the other".into());
         }
         if let Some(max) = self.max_block
-            && max < self.min_block {
-                return usage(format!("--max-block {max} is below --min-block {}", self.min_block));
-            }
+            && max < self.min_block
+        {
+            return usage(format!("--max-block {max} is below --min-block {}", self.min_block));
+        }
         if self.width == 0 {
             return usage("--width must be at least 1 pixel".into());
         }
@@ -295,7 +304,10 @@ impl Cli {
         };
         if self.call_graph == CallGraph::Dwarf {
             if mode != Mode::OnCpu {
-                return usage("--call-graph dwarf works for on-CPU profiles only: off-CPU stacks are walked with frame pointers".into());
+                return usage(
+                    "--call-graph dwarf works for on-CPU profiles only: off-CPU stacks are walked with frame pointers"
+                        .into(),
+                );
             }
             if self.kernel_only {
                 return usage("--call-graph dwarf walks user stacks, and -K keeps none: drop one of them".into());
@@ -352,7 +364,20 @@ mod ci_tests {
 
     #[test]
     fn several_outputs_take_their_format_from_the_extension() {
-        let cli = parse(&["-o", "a.svg", "-o", "a.pb.gz", "-o", "a.speedscope.json", "-o", "a.data", "--format", "folded", "--", "true"]);
+        let cli = parse(&[
+            "-o",
+            "a.svg",
+            "-o",
+            "a.pb.gz",
+            "-o",
+            "a.speedscope.json",
+            "-o",
+            "a.data",
+            "--format",
+            "folded",
+            "--",
+            "true",
+        ]);
         let formats: Vec<Format> = cli.outputs().unwrap().into_iter().map(|(_, f)| f).collect();
         assert_eq!(formats, [Format::Svg, Format::Pprof, Format::Speedscope, Format::Folded]);
         // A single output: --format wins, as before.

@@ -41,7 +41,10 @@ fn main() {
 /// line, like every other flameprof error.
 fn exit_on_parse_error(error: clap::Error) -> ! {
     use clap::error::ErrorKind;
-    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
         error.exit();
     }
     let rendered = error.render().to_string();

@@ -9,11 +9,7 @@ const CAP_BPF: u32 = 39;
 pub fn check() -> Result<()> {
     let effective = effective_capabilities().unwrap_or(0);
     let has = |cap: u32| effective & (1u64 << cap) != 0;
-    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
-        Ok(())
-    } else {
-        Err(Error::NotPrivileged)
-    }
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) { Ok(()) } else { Err(Error::NotPrivileged) }
 }
 
 /// CapEff from /proc/self/status.

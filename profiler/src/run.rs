@@ -51,7 +51,13 @@ pub fn run(cli: Cli) -> Result<i32> {
     let unresolved_percent = 100.0 * health.unresolved_share();
     let unresolved_failure = max_unresolved.filter(|&max| unresolved_percent > max);
     if let Some(destination) = summary_json {
-        let json = summary::json(&recording, &health, settings.mode, &written, max_unresolved.map(|max| (max, unresolved_failure.is_some())));
+        let json = summary::json(
+            &recording,
+            &health,
+            settings.mode,
+            &written,
+            max_unresolved.map(|max| (max, unresolved_failure.is_some())),
+        );
         let mut bytes = serde_json::to_vec_pretty(&json).expect("a JSON value always serializes");
         bytes.push(b'\n');
         output::write_atomically(destination, &bytes)?;
@@ -67,14 +73,19 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 /// Symbolizes the recording into the profile its mode asks for.
-fn build_profile(settings: &session::Settings, recording: &session::Recording, symbolizer: &mut Symbolizer) -> (Profile, FrameStats) {
+fn build_profile(
+    settings: &session::Settings,
+    recording: &session::Recording,
+    symbolizer: &mut Symbolizer,
+) -> (Profile, FrameStats) {
     let mut profile = Profile::new(aggregate::unit_for(settings.mode, settings.frequency));
     let mut frames = FrameStats::default();
     let names = &recording.process_names;
     // One naming rule for the whole graph: `name-PID` roots once several
     // processes appear anywhere in it.
     let processes: HashSet<u32> = recording.on_cpu.iter().chain(&recording.off_cpu).map(|(key, _)| key.tgid).collect();
-    let shape = |root_marker| Shape { per_thread: settings.per_thread, root_marker, several_processes: processes.len() > 1 };
+    let shape =
+        |root_marker| Shape { per_thread: settings.per_thread, root_marker, several_processes: processes.len() > 1 };
     match settings.mode {
         Mode::OnCpu => {
             frames.add(aggregate::build(&mut profile, &recording.on_cpu, symbolizer, names, &shape(None), |n| n));
@@ -86,8 +97,22 @@ fn build_profile(settings: &session::Settings, recording: &session::Recording, s
             // One unit for both halves: a sample at F Hz stands for 1/F s on CPU.
             let frequency = settings.frequency.max(1);
             let on_cpu_us = |samples: u64| samples * 1_000_000 / frequency;
-            frames.add(aggregate::build(&mut profile, &recording.on_cpu, symbolizer, names, &shape(Some("[on-cpu]")), on_cpu_us));
-            frames.add(aggregate::build(&mut profile, &recording.off_cpu, symbolizer, names, &shape(Some("[off-cpu]")), ns_to_us));
+            frames.add(aggregate::build(
+                &mut profile,
+                &recording.on_cpu,
+                symbolizer,
+                names,
+                &shape(Some("[on-cpu]")),
+                on_cpu_us,
+            ));
+            frames.add(aggregate::build(
+                &mut profile,
+                &recording.off_cpu,
+                symbolizer,
+                names,
+                &shape(Some("[off-cpu]")),
+                ns_to_us,
+            ));
         }
     }
     frames.processes = processes.len() as u64;

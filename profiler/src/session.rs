@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use profiler_ebpf::{counter, StackKey};
+use profiler_ebpf::{StackKey, counter};
 use symbolize::Symbolizer;
 
 use crate::{
@@ -251,7 +251,10 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         if progress && last_progress.elapsed() >= Duration::from_millis(500) {
             last_progress = Instant::now();
             let samples = probes.counters().map(|c| c.get(counter::ON_CPU_SAMPLES)).unwrap_or(0);
-            eprint!("\rflameprof: recording {:.1} s, {samples} samples (Ctrl-C to stop) ", started.elapsed().as_secs_f64());
+            eprint!(
+                "\rflameprof: recording {:.1} s, {samples} samples (Ctrl-C to stop) ",
+                started.elapsed().as_secs_f64()
+            );
         }
     };
     let elapsed = started.elapsed();
@@ -296,11 +299,24 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         Vec::new()
     };
     let counters = probes.counters()?;
-    Ok(Recording { on_cpu, off_cpu, counters, elapsed, process_names, command_exit: None, command, stopped_by, snapshot_failures: snapshots.failures, missing_stack_ids, unwind_stats, open_waits_ended_unseen, waiting_at_start })
+    Ok(Recording {
+        on_cpu,
+        off_cpu,
+        counters,
+        elapsed,
+        process_names,
+        command_exit: None,
+        command,
+        stopped_by,
+        snapshot_failures: snapshots.failures,
+        missing_stack_ids,
+        unwind_stats,
+        open_waits_ended_unseen,
+        waiting_at_start,
+    })
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {
     let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     unsafe { libc::poll(&mut poll, 1, timeout.as_millis() as i32) };
 }
-

@@ -4,7 +4,10 @@ use std::fmt::Write;
 
 use profiler_ebpf::counter;
 
-use crate::{aggregate::FrameStats, session::{Mode, Recording, StopReason}};
+use crate::{
+    aggregate::FrameStats,
+    session::{Mode, Recording, StopReason},
+};
 
 /// Losses and totals of a run, derived from the kernel counters.
 pub struct Health {
@@ -216,21 +219,22 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
             let _ = writeln!(
                 s,
                 "  dwarf unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the end of the stack copy, {} at code without unwind info, {} at a bad frame; {} frames found by frame pointer (code without usable call-frame information)",
-                u.samples,
-                u.complete,
-                u.at_copy_end,
-                u.at_missing_info,
-                u.at_bad_frame,
-                u.frames_by_frame_pointer
+                u.samples, u.complete, u.at_copy_end, u.at_missing_info, u.at_bad_frame, u.frames_by_frame_pointer
             );
         }
         let duplicates = recording.counters.get(counter::ON_CPU_DUPLICATE_TICKS);
         if duplicates > 0 {
-            let _ = writeln!(s, "  {duplicates} ticks of a thread's second timer dropped (a thread started while timers were opened inherited one)");
+            let _ = writeln!(
+                s,
+                "  {duplicates} ticks of a thread's second timer dropped (a thread started while timers were opened inherited one)"
+            );
         }
         let others = recording.counters.get(counter::ON_CPU_OTHERS_INTERRUPTED);
         if others > 0 {
-            let _ = writeln!(s, "  other processes: interrupted {others} times by the sampler (filtered out in the kernel)");
+            let _ = writeln!(
+                s,
+                "  other processes: interrupted {others} times by the sampler (filtered out in the kernel)"
+            );
         }
     }
     if mode != Mode::OnCpu {
@@ -277,14 +281,19 @@ pub fn render(recording: &Recording, health: &Health, mode: Mode) -> String {
     }
     let not_announced = recording.counters.get(counter::NEW_PROCESS_DROPPED);
     if not_announced > 0 {
-        let _ = writeln!(s, "  {not_announced} processes were not announced while recording (their mappings were read at the end, if they still ran)");
+        let _ = writeln!(
+            s,
+            "  {not_announced} processes were not announced while recording (their mappings were read at the end, if they still ran)"
+        );
     }
     let not_followed = recording.counters.get(counter::TARGETS_FULL);
     if not_followed > 0 {
-        let _ = writeln!(s, "  {not_followed} child processes of the command were not followed: the target set was full");
+        let _ =
+            writeln!(s, "  {not_followed} child processes of the command were not followed: the target set was full");
     }
     if recording.missing_stack_ids > 0 {
-        let _ = writeln!(s, "  {} stack ids could not be read back: those stacks show empty", recording.missing_stack_ids);
+        let _ =
+            writeln!(s, "  {} stack ids could not be read back: those stacks show empty", recording.missing_stack_ids);
     }
     if let Some(exit) = recording.command_exit {
         let _ = writeln!(

@@ -69,7 +69,9 @@ pub fn check_pid(pid: u32) -> Result<()> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|_| Error::NoSuchProcess(pid))?;
     let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("");
     if field("State:").starts_with(['Z', 'X']) {
-        return Err(Error::Usage(format!("process {pid} has already exited (a zombie waiting for its parent): nothing to profile")));
+        return Err(Error::Usage(format!(
+            "process {pid} has already exited (a zombie waiting for its parent): nothing to profile"
+        )));
     }
     match field("Tgid:").parse::<u32>() {
         Ok(tgid) if tgid != pid => Err(Error::Usage(format!(
@@ -134,7 +136,8 @@ impl GatedCommand {
         let program_name = command[0].to_string_lossy().into_owned();
         let spawn_error = |source| Error::Spawn { command: program_name.clone(), source };
         let program = resolve_program(&command[0]).map_err(spawn_error)?;
-        let to_c = |s: &[u8]| CString::new(s).map_err(|_| spawn_error(std::io::Error::other("argument contains a NUL byte")));
+        let to_c =
+            |s: &[u8]| CString::new(s).map_err(|_| spawn_error(std::io::Error::other("argument contains a NUL byte")));
         let path = to_c(program.as_os_str().as_bytes())?;
         let args: Vec<CString> = command.iter().map(|a| to_c(a.as_bytes())).collect::<Result<_>>()?;
         let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
@@ -170,7 +173,13 @@ impl GatedCommand {
             libc::close(gate_read);
             libc::close(errors_write);
         }
-        Ok(GatedCommand { pid: pid as u32, gate: Some(gate_write), exec_errors: errors_read, program: program_name, reaped: None })
+        Ok(GatedCommand {
+            pid: pid as u32,
+            gate: Some(gate_write),
+            exec_errors: errors_read,
+            program: program_name,
+            reaped: None,
+        })
     }
 
     /// Lets the child exec; fails if exec fails.
@@ -187,7 +196,10 @@ impl GatedCommand {
         self.exec_errors = -1;
         if got == 4 {
             self.wait_blocking();
-            return Err(Error::Spawn { command: self.program.clone(), source: std::io::Error::from_raw_os_error(errno) });
+            return Err(Error::Spawn {
+                command: self.program.clone(),
+                source: std::io::Error::from_raw_os_error(errno),
+            });
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aya::maps::{MapData, RingBuf};
-use profiler_ebpf::{marker, StackKey, UserStackCopy, MAX_STACK_DEPTH, TASK_COMM_LEN};
+use profiler_ebpf::{MAX_STACK_DEPTH, StackKey, TASK_COMM_LEN, UserStackCopy, marker};
 use symbolize::{Symbolizer, UnwindEnd, UserRegisters};
 
 use crate::bpf::whole_stack;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::os::unix::fs::FileExt;
 
-use profiler_ebpf::{marker, StackKey, MAX_STACK_DEPTH, TASK_COMM_LEN, USER_STACK_COPY_BYTES};
+use profiler_ebpf::{MAX_STACK_DEPTH, StackKey, TASK_COMM_LEN, USER_STACK_COPY_BYTES, marker};
 use symbolize::{Symbolizer, UserRegisters};
 
 use crate::{bpf::whole_stack, target};
@@ -95,7 +95,8 @@ fn read_thread(
     let dir = format!("/proc/{tgid}/task/{tid}");
     // Both files are root-readable, except for tasks the kernel protects
     // (the read, not the open, is refused).
-    let (stack, syscall) = (std::fs::read_to_string(format!("{dir}/stack")), std::fs::read_to_string(format!("{dir}/syscall")));
+    let (stack, syscall) =
+        (std::fs::read_to_string(format!("{dir}/stack")), std::fs::read_to_string(format!("{dir}/syscall")));
     if stack.is_err() && syscall.is_err() {
         return Some(Err(Unreadable));
     }

@@ -22,11 +22,7 @@ impl std::fmt::Debug for ElfSymbolizer {
 }
 
 fn new_inner() -> bz::Symbolizer {
-    bz::Symbolizer::builder()
-        .enable_code_info(true)
-        .enable_inlined_fns(true)
-        .enable_demangling(true)
-        .build()
+    bz::Symbolizer::builder().enable_code_info(true).enable_inlined_fns(true).enable_demangling(true).build()
 }
 
 /// Outcome of one blazesym pass: per-offset results, or a whole-file failure.
@@ -46,16 +42,13 @@ impl ElfSymbolizer {
             // ...and if the DWARF is what breaks, the symbol tables may still do.
             Err(_) => match self.pass(path, module, offsets, false) {
                 Ok(results) => results,
-                Err(reason) => offsets
-                    .iter()
-                    .map(|&off| Some(Symbolized::unresolved_in(module, off, reason)))
-                    .collect(),
+                Err(reason) => {
+                    offsets.iter().map(|&off| Some(Symbolized::unresolved_in(module, off, reason))).collect()
+                }
             },
         };
         // Offsets whose DWARF lookup failed individually get the symbol-table pass.
-        let failed: Vec<usize> = (0..offsets.len())
-            .filter(|&i| results[i].is_none())
-            .collect();
+        let failed: Vec<usize> = (0..offsets.len()).filter(|&i| results[i].is_none()).collect();
         if !failed.is_empty() {
             let retry: Vec<u64> = failed.iter().map(|&i| offsets[i]).collect();
             let second = self.pass(path, module, &retry, false);
@@ -64,15 +57,12 @@ impl ElfSymbolizer {
                     Ok(r) => r[k].clone(),
                     Err(_) => None,
                 };
-                results[i] = Some(again.unwrap_or_else(|| {
-                    Symbolized::unresolved_in(module, offsets[i], UnresolvedReason::Malformed)
-                }));
+                results[i] = Some(
+                    again.unwrap_or_else(|| Symbolized::unresolved_in(module, offsets[i], UnresolvedReason::Malformed)),
+                );
             }
         }
-        results
-            .into_iter()
-            .map(|r| r.expect("every offset filled"))
-            .collect()
+        results.into_iter().map(|r| r.expect("every offset filled")).collect()
     }
 
     /// One blazesym call; `None` entries are per-address errors.
@@ -86,19 +76,12 @@ impl ElfSymbolizer {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             inner
                 .symbolize(&src, Input::FileOffset(offsets))
-                .map(|syms| {
-                    syms.iter()
-                        .zip(offsets)
-                        .map(|(sym, &off)| convert(sym, module, off))
-                        .collect::<Vec<_>>()
-                })
+                .map(|syms| syms.iter().zip(offsets).map(|(sym, &off)| convert(sym, module, off)).collect::<Vec<_>>())
         }));
         match outcome {
             Ok(Ok(results)) => Ok(results),
             Ok(Err(err)) => Err(match err.kind() {
-                ErrorKind::NotFound | ErrorKind::PermissionDenied => {
-                    UnresolvedReason::FileUnreadable
-                }
+                ErrorKind::NotFound | ErrorKind::PermissionDenied => UnresolvedReason::FileUnreadable,
                 ErrorKind::Unsupported => UnresolvedReason::Unsupported,
                 _ => UnresolvedReason::Malformed,
             }),
@@ -115,12 +98,8 @@ fn convert(sym: &bz::Symbolized<'_>, module: &str, offset: u64) -> Option<Symbol
     let reason = match sym {
         bz::Symbolized::Sym(sym) => return Some(frames(sym, module)),
         bz::Symbolized::Unknown(Reason::IgnoredError) => return None,
-        bz::Symbolized::Unknown(Reason::UnknownAddr | Reason::MissingSyms) => {
-            UnresolvedReason::NoSymbol
-        }
-        bz::Symbolized::Unknown(Reason::InvalidFileOffset | Reason::Unmapped) => {
-            UnresolvedReason::NoMapping
-        }
+        bz::Symbolized::Unknown(Reason::UnknownAddr | Reason::MissingSyms) => UnresolvedReason::NoSymbol,
+        bz::Symbolized::Unknown(Reason::InvalidFileOffset | Reason::Unmapped) => UnresolvedReason::NoMapping,
         bz::Symbolized::Unknown(_) => UnresolvedReason::Unsupported,
     };
     Some(Symbolized::unresolved_in(module, offset, reason))
@@ -139,10 +118,6 @@ fn frames(sym: &bz::Sym<'_>, module: &str) -> Symbolized {
     // its own location (the call site of the next one, or the address itself).
     let mut frames = Vec::with_capacity(1 + sym.inlined.len());
     frames.push(frame(&sym.name, sym.code_info.as_deref(), false));
-    frames.extend(
-        sym.inlined
-            .iter()
-            .map(|f| frame(&f.name, f.code_info.as_ref(), true)),
-    );
+    frames.extend(sym.inlined.iter().map(|f| frame(&f.name, f.code_info.as_ref(), true)));
     Symbolized { frames }
 }

@@ -25,11 +25,7 @@ pub enum Error {
     },
     /// A line of `/proc/PID/maps` did not have the expected layout.
     #[error("malformed line {line_no} of /proc/{pid}/maps: {line:?}")]
-    ParseMaps {
-        pid: u32,
-        line_no: usize,
-        line: String,
-    },
+    ParseMaps { pid: u32, line_no: usize, line: String },
     /// A mapped file could be opened neither through `map_files` nor by path.
     #[error("cannot open mapped file {path}")]
     OpenFile {

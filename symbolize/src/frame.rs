@@ -102,11 +102,7 @@ impl Stats {
 
 impl Symbolized {
     /// A single unresolved frame named `name`.
-    pub(crate) fn unresolved(
-        name: String,
-        module: Option<String>,
-        reason: UnresolvedReason,
-    ) -> Self {
+    pub(crate) fn unresolved(name: String, module: Option<String>, reason: UnresolvedReason) -> Self {
         Self {
             frames: vec![Frame {
                 function: name,
@@ -121,17 +117,11 @@ impl Symbolized {
 
     /// `module+0xOFFSET`, the conventional name of an address without symbol.
     pub(crate) fn unresolved_in(module: &str, offset: u64, reason: UnresolvedReason) -> Self {
-        Self::unresolved(
-            format!("{module}+{offset:#x}"),
-            Some(module.to_owned()),
-            reason,
-        )
+        Self::unresolved(format!("{module}+{offset:#x}"), Some(module.to_owned()), reason)
     }
 
     /// Whether the address resolved to a symbol.
     pub fn is_resolved(&self) -> bool {
-        self.frames
-            .first()
-            .is_some_and(|f| f.resolved == Resolution::Resolved)
+        self.frames.first().is_some_and(|f| f.resolved == Resolution::Resolved)
     }
 }

@@ -51,10 +51,8 @@ pub(crate) struct KernelSymbols {
 impl KernelSymbols {
     pub fn load() -> Result<Self, Error> {
         let path = "/proc/kallsyms";
-        let kallsyms = std::fs::read_to_string(path).map_err(|source| Error::ReadKallsyms {
-            path: PathBuf::from(path),
-            source,
-        })?;
+        let kallsyms = std::fs::read_to_string(path)
+            .map_err(|source| Error::ReadKallsyms { path: PathBuf::from(path), source })?;
         // Optional: absent in some containers; only used to bound module code.
         let modules = std::fs::read_to_string("/proc/modules").unwrap_or_default();
         Self::parse(&kallsyms, &modules)
@@ -78,9 +76,7 @@ impl KernelSymbols {
         let mut syms = Vec::new();
         for (index, line) in kallsyms.lines().enumerate() {
             let mut fields = line.split_ascii_whitespace();
-            let (Some(addr), Some(kind), Some(name)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
+            let (Some(addr), Some(kind), Some(name)) = (fields.next(), fields.next(), fields.next()) else {
                 continue;
             };
             let Ok(addr) = u64::from_str_radix(addr, 16) else {
@@ -102,15 +98,7 @@ impl KernelSymbols {
                 Some(module) => owner_id(module, &mut owners),
                 None => 0,
             };
-            syms.push((
-                KSym {
-                    addr,
-                    name: name.into(),
-                    owner,
-                },
-                rank,
-                index,
-            ));
+            syms.push((KSym { addr, name: name.into(), owner }, rank, index));
         }
         if !any_nonzero {
             return Err(Error::KallsymsHidden);
@@ -131,24 +119,17 @@ impl KernelSymbols {
         let mut ranges = Vec::new();
         for line in modules.lines() {
             let fields: Vec<&str> = line.split_ascii_whitespace().collect();
-            let (Some(name), Some(size), Some(addr)) =
-                (fields.first(), fields.get(1), fields.get(5))
-            else {
+            let (Some(name), Some(size), Some(addr)) = (fields.first(), fields.get(1), fields.get(5)) else {
                 continue;
             };
-            let (Ok(size), Some(Ok(start))) = (
-                size.parse::<u64>(),
-                addr.strip_prefix("0x").map(|a| u64::from_str_radix(a, 16)),
-            ) else {
+            let (Ok(size), Some(Ok(start))) =
+                (size.parse::<u64>(), addr.strip_prefix("0x").map(|a| u64::from_str_radix(a, 16)))
+            else {
                 continue;
             };
             if start != 0 {
                 let owner = owner_id(&format!("[{name}]"), &mut owners);
-                ranges.push(ModuleRange {
-                    start,
-                    end: start.saturating_add(size),
-                    owner,
-                });
+                ranges.push(ModuleRange { start, end: start.saturating_add(size), owner });
             }
         }
         ranges.sort_unstable_by_key(|r| r.start);
@@ -156,15 +137,7 @@ impl KernelSymbols {
         for r in &ranges {
             owner_end[r.owner as usize] = Some(r.end);
         }
-        Ok(Self {
-            syms,
-            owners,
-            modules: ranges,
-            owner_end,
-            text,
-            aliases,
-            by_name: OnceCell::new(),
-        })
+        Ok(Self { syms, owners, modules: ranges, owner_end, text, aliases, by_name: OnceCell::new() })
     }
 
     /// The address of a code symbol by name, for stacks the kernel prints
@@ -185,18 +158,11 @@ impl KernelSymbols {
             Some(m) => owner(o).strip_prefix('[').and_then(|x| x.strip_suffix(']')) == Some(m),
             None => o == 0,
         };
-        candidates
-            .iter()
-            .find(|&&(_, o)| wanted(o))
-            .or(candidates.first())
-            .map(|&(addr, _)| addr)
+        candidates.iter().find(|&&(_, o)| wanted(o)).or(candidates.first()).map(|&(addr, _)| addr)
     }
 
     fn module_at(&self, addr: u64) -> Option<&ModuleRange> {
-        let i = self
-            .modules
-            .partition_point(|m| m.start <= addr)
-            .checked_sub(1)?;
+        let i = self.modules.partition_point(|m| m.start <= addr).checked_sub(1)?;
         let m = &self.modules[i];
         (addr < m.end).then_some(m)
     }
@@ -283,31 +249,13 @@ ffffffffc0b00100 t bpf_prog_def_other\t[bpf]
     fn resolves_core_and_module_symbols() {
         let k = KernelSymbols::parse(KALLSYMS, MODULES).unwrap();
         use Resolution::Resolved;
-        assert_eq!(
-            name(&k.symbolize(0xffffffff81000105)),
-            ("do_one", Some("[kernel]"), Resolved)
-        );
+        assert_eq!(name(&k.symbolize(0xffffffff81000105)), ("do_one", Some("[kernel]"), Resolved));
         // Data symbols do not end functions.
-        assert_eq!(
-            name(&k.symbolize(0xffffffff81000250)),
-            ("do_one", Some("[kernel]"), Resolved)
-        );
-        assert_eq!(
-            name(&k.symbolize(0xffffffff81000000)),
-            ("_text", Some("[kernel]"), Resolved)
-        );
-        assert_eq!(
-            name(&k.symbolize(0xffffffff81000301)),
-            ("do_two", Some("[kernel]"), Resolved)
-        );
-        assert_eq!(
-            name(&k.symbolize(0xffffffffc0a00090)),
-            ("ext4_second", Some("[ext4]"), Resolved)
-        );
-        assert_eq!(
-            name(&k.symbolize(0xffffffffc0b00010)),
-            ("bpf_prog_abc_handler", Some("[bpf]"), Resolved)
-        );
+        assert_eq!(name(&k.symbolize(0xffffffff81000250)), ("do_one", Some("[kernel]"), Resolved));
+        assert_eq!(name(&k.symbolize(0xffffffff81000000)), ("_text", Some("[kernel]"), Resolved));
+        assert_eq!(name(&k.symbolize(0xffffffff81000301)), ("do_two", Some("[kernel]"), Resolved));
+        assert_eq!(name(&k.symbolize(0xffffffffc0a00090)), ("ext4_second", Some("[ext4]"), Resolved));
+        assert_eq!(name(&k.symbolize(0xffffffffc0b00010)), ("bpf_prog_abc_handler", Some("[bpf]"), Resolved));
     }
 
     #[test]
@@ -315,20 +263,11 @@ ffffffffc0b00100 t bpf_prog_def_other\t[bpf]
         let k = KernelSymbols::parse(KALLSYMS, MODULES).unwrap();
         let nosym = Resolution::Unresolved(UnresolvedReason::NoSymbol);
         // Past the end of ext4 (base + 4096), before the bpf symbols.
-        assert_eq!(
-            name(&k.symbolize(0xffffffffc0a01010)),
-            ("[kernel]+0x3fa01010", Some("[kernel]"), nosym)
-        );
+        assert_eq!(name(&k.symbolize(0xffffffffc0a01010)), ("[kernel]+0x3fa01010", Some("[kernel]"), nosym));
         // Below every symbol.
-        assert_eq!(
-            name(&k.symbolize(0x1000)),
-            ("[kernel]+0x1000", Some("[kernel]"), nosym)
-        );
+        assert_eq!(name(&k.symbolize(0x1000)), ("[kernel]+0x1000", Some("[kernel]"), nosym));
         // After the last symbol: nothing bounds it, so it is not claimed.
-        assert_eq!(
-            name(&k.symbolize(0xffffffffc0b00200)),
-            ("[kernel]+0x3fb00200", Some("[kernel]"), nosym)
-        );
+        assert_eq!(name(&k.symbolize(0xffffffffc0b00200)), ("[kernel]+0x3fb00200", Some("[kernel]"), nosym));
     }
 
     #[test]
@@ -337,14 +276,7 @@ ffffffffc0b00100 t bpf_prog_def_other\t[bpf]
         let modules = "ext4 8192 1 - Live 0xffffffffc09ff000\n";
         let k = KernelSymbols::parse(KALLSYMS, modules).unwrap();
         let s = k.symbolize(0xffffffffc09ff010);
-        assert_eq!(
-            name(&s),
-            (
-                "[ext4]+0x10",
-                Some("[ext4]"),
-                Resolution::Unresolved(UnresolvedReason::NoSymbol)
-            )
-        );
+        assert_eq!(name(&s), ("[ext4]+0x10", Some("[ext4]"), Resolution::Unresolved(UnresolvedReason::NoSymbol)));
     }
 
     #[test]
@@ -357,10 +289,7 @@ ffffffffc0b00100 t bpf_prog_def_other\t[bpf]
             name(&k.symbolize(0xffffffffc0b00010)),
             ("bpf_prog_abc_handler", Some("[bpf]"), Resolution::Resolved)
         );
-        assert_eq!(
-            name(&k.symbolize(0xffffffffc0a00090)),
-            ("ext4_second", Some("[ext4]"), Resolution::Resolved)
-        );
+        assert_eq!(name(&k.symbolize(0xffffffffc0a00090)), ("ext4_second", Some("[ext4]"), Resolution::Resolved));
     }
 
     #[test]
@@ -379,9 +308,6 @@ ffffffffc0b00100 t bpf_prog_def_other\t[bpf]
     #[test]
     fn hidden_addresses_are_an_error() {
         let hidden = "0000000000000000 T _text\n0000000000000000 T do_one\n";
-        assert!(matches!(
-            KernelSymbols::parse(hidden, ""),
-            Err(Error::KallsymsHidden)
-        ));
+        assert!(matches!(KernelSymbols::parse(hidden, ""), Err(Error::KallsymsHidden)));
     }
 }

@@ -163,11 +163,8 @@ impl Symbolizer {
     }
 
     fn unwind_in_snapshot(&mut self, pid: u32, regs: UserRegisters, stack: &[u8], max_frames: usize) -> Unwound {
-        let mut code = unwind::ProcessCode {
-            snapshot: &self.processes[&pid],
-            cfi: &mut self.cfi,
-            vdso: &mut self.vdso,
-        };
+        let mut code =
+            unwind::ProcessCode { snapshot: &self.processes[&pid], cfi: &mut self.cfi, vdso: &mut self.vdso };
         unwind::unwind(&mut code, &mut self.rules, regs, stack, max_frames)
     }
 
@@ -196,16 +193,11 @@ impl Symbolizer {
                 unique.sort_unstable();
                 unique.dedup();
                 let syms: Vec<Symbolized> = unique.iter().map(|&a| ksyms.symbolize(a)).collect();
-                addrs
-                    .iter()
-                    .map(|a| syms[unique.binary_search(a).expect("address collected")].clone())
-                    .collect()
+                addrs.iter().map(|a| syms[unique.binary_search(a).expect("address collected")].clone()).collect()
             }
             None => addrs
                 .iter()
-                .map(|&a| {
-                    kernel::unresolved(a, None, None, UnresolvedReason::KernelSymbolsUnavailable)
-                })
+                .map(|&a| kernel::unresolved(a, None, None, UnresolvedReason::KernelSymbolsUnavailable))
                 .collect(),
         };
         self.counted(result)
@@ -242,23 +234,15 @@ impl Symbolizer {
 
     /// Symbolizes file offsets of the ELF file at `path` directly, without a
     /// process. Frames are named after the file's basename.
-    pub fn symbolize_file(
-        &mut self,
-        path: impl AsRef<Path>,
-        file_offsets: &[u64],
-    ) -> Vec<Symbolized> {
+    pub fn symbolize_file(&mut self, path: impl AsRef<Path>, file_offsets: &[u64]) -> Vec<Symbolized> {
         let path = path.as_ref();
-        let module = path
-            .file_name()
-            .map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy());
+        let module = path.file_name().map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy());
         let mut unique = file_offsets.to_vec();
         unique.sort_unstable();
         unique.dedup();
         let syms = self.elf.symbolize(path, &module, &unique);
-        let result = file_offsets
-            .iter()
-            .map(|o| syms[unique.binary_search(o).expect("offset collected")].clone())
-            .collect();
+        let result =
+            file_offsets.iter().map(|o| syms[unique.binary_search(o).expect("offset collected")].clone()).collect();
         self.counted(result)
     }
 
@@ -279,31 +263,19 @@ impl Symbolizer {
                     Some(FileState::Open(file)) => file
                         .build_id
                         .get_or_init(|| {
-                            blazesym::helper::read_elf_build_id(&file.fd_path)
-                                .ok()
-                                .flatten()
-                                .map(|id| id.into_owned())
+                            blazesym::helper::read_elf_build_id(&file.fd_path).ok().flatten().map(|id| id.into_owned())
                         })
                         .clone(),
                     _ => None,
                 };
-                Some(Mapping {
-                    start: e.start,
-                    end: e.end,
-                    file_offset: e.offset,
-                    path: path.clone(),
-                    build_id,
-                })
+                Some(Mapping { start: e.start, end: e.end, file_offset: e.offset, path: path.clone(), build_id })
             })
             .collect()
     }
 
     /// Build-id of the executable mapping of `pid` whose file basename is `module`.
     pub fn build_id(&self, pid: u32, module: &str) -> Option<Vec<u8>> {
-        self.mappings(pid)
-            .into_iter()
-            .find(|m| maps::basename(&m.path) == module)
-            .and_then(|m| m.build_id)
+        self.mappings(pid).into_iter().find(|m| maps::basename(&m.path) == module).and_then(|m| m.build_id)
     }
 
     /// Totals so far: addresses resolved and unresolved, by reason.

@@ -50,11 +50,7 @@ pub(crate) fn parse(pid: u32, text: &str) -> Result<Vec<MapEntry>, Error> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
-            parse_line(line).ok_or_else(|| Error::ParseMaps {
-                pid,
-                line_no: i + 1,
-                line: line.to_owned(),
-            })
+            parse_line(line).ok_or_else(|| Error::ParseMaps { pid, line_no: i + 1, line: line.to_owned() })
         })
         .collect::<Result<Vec<_>, _>>()?;
     // The kernel prints them sorted already; lookups rely on it, so make sure.
@@ -84,14 +80,8 @@ fn parse_line(line: &str) -> Option<MapEntry> {
         Backing::Anonymous
     } else if name.starts_with('/') {
         match name.strip_suffix(" (deleted)") {
-            Some(path) => Backing::File {
-                path: path.to_owned(),
-                deleted: true,
-            },
-            None => Backing::File {
-                path: name.to_owned(),
-                deleted: false,
-            },
+            Some(path) => Backing::File { path: path.to_owned(), deleted: true },
+            None => Backing::File { path: name.to_owned(), deleted: false },
         }
     } else {
         Backing::Special(name.to_owned())
@@ -109,9 +99,7 @@ fn parse_line(line: &str) -> Option<MapEntry> {
 
 /// Index of the entry containing `addr` in a start-sorted list.
 pub(crate) fn find(entries: &[MapEntry], addr: u64) -> Option<usize> {
-    let i = entries
-        .partition_point(|e| e.start <= addr)
-        .checked_sub(1)?;
+    let i = entries.partition_point(|e| e.start <= addr).checked_sub(1)?;
     (addr < entries[i].end).then_some(i)
 }
 
@@ -139,24 +127,12 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         assert!(e[1].executable && !e[0].executable);
         assert_eq!(e[1].dev, (0xfe << 32));
         assert_eq!(e[1].inode, 1234);
-        assert_eq!(
-            e[1].backing,
-            Backing::File {
-                path: "/usr/bin/my prog".into(),
-                deleted: false
-            }
-        );
+        assert_eq!(e[1].backing, Backing::File { path: "/usr/bin/my prog".into(), deleted: false });
         assert_eq!(e[1].module_name(), "my prog");
         assert_eq!(e[2].backing, Backing::Special("[heap]".into()));
         assert_eq!(e[3].backing, Backing::Anonymous);
         assert_eq!(e[3].module_name(), "[anon]");
-        assert_eq!(
-            e[4].backing,
-            Backing::File {
-                path: "/tmp/gone.so".into(),
-                deleted: true
-            }
-        );
+        assert_eq!(e[4].backing, Backing::File { path: "/tmp/gone.so".into(), deleted: true });
         assert_eq!(e[4].dev, (8 << 32) | 0x11);
         assert_eq!(e[4].module_name(), "gone.so");
     }
@@ -173,14 +149,7 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
 
     #[test]
     fn rejects_garbage() {
-        assert!(matches!(
-            parse(7, "hello world\n"),
-            Err(Error::ParseMaps {
-                pid: 7,
-                line_no: 1,
-                ..
-            })
-        ));
+        assert!(matches!(parse(7, "hello world\n"), Err(Error::ParseMaps { pid: 7, line_no: 1, .. })));
         assert!(parse(7, "").unwrap().is_empty());
     }
 }

@@ -85,21 +85,12 @@ fn open_mapped(pid: u32, entry: &MapEntry) -> Result<OpenFile, Error> {
         Ok(file) => file,
         // A deleted file's path may now name something else (or nothing).
         Err(err) if *deleted => {
-            return Err(Error::OpenFile {
-                path: PathBuf::from(via_map_files),
-                source: err,
-            });
+            return Err(Error::OpenFile { path: PathBuf::from(via_map_files), source: err });
         }
         Err(_) => {
-            let file = File::open(path).map_err(|source| Error::OpenFile {
-                path: PathBuf::from(path),
-                source,
-            })?;
+            let file = File::open(path).map_err(|source| Error::OpenFile { path: PathBuf::from(path), source })?;
             // The binary may have been replaced since it was mapped.
-            let meta = file.metadata().map_err(|source| Error::OpenFile {
-                path: PathBuf::from(path),
-                source,
-            })?;
+            let meta = file.metadata().map_err(|source| Error::OpenFile { path: PathBuf::from(path), source })?;
             if meta.ino() != entry.inode {
                 return Err(Error::OpenFile {
                     path: PathBuf::from(path),
@@ -119,11 +110,7 @@ fn open_mapped(pid: u32, entry: &MapEntry) -> Result<OpenFile, Error> {
 /// Reads `/proc/PID/maps` and opens the executable files it maps. With
 /// `previous`, handles already open are reused and old mappings that do not
 /// overlap new ones are kept (so addresses of since-unmapped code still resolve).
-pub(crate) fn take(
-    pid: u32,
-    table: &mut FileTable,
-    previous: Option<&Snapshot>,
-) -> Result<Snapshot, Error> {
+pub(crate) fn take(pid: u32, table: &mut FileTable, previous: Option<&Snapshot>) -> Result<Snapshot, Error> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|source| {
         // ENOENT: no such pid; ESRCH: it died while we were reading.
         if source.kind() == io::ErrorKind::NotFound || source.raw_os_error() == Some(3) {

@@ -12,9 +12,7 @@ use crate::vdso::VdsoImage;
 /// Whether some address lies outside every known mapping (a hint that the
 /// process mapped new code since the snapshot).
 pub(crate) fn any_unmapped(snap: &Snapshot, addrs: &[u64]) -> bool {
-    addrs
-        .iter()
-        .any(|&a| maps::find(&snap.entries, a).is_none())
+    addrs.iter().any(|&a| maps::find(&snap.entries, a).is_none())
 }
 
 /// Addresses of one file, gathered so blazesym is called once per file.
@@ -39,11 +37,7 @@ pub(crate) fn symbolize(
 
     for (i, &addr) in addrs.iter().enumerate() {
         let Some(entry) = maps::find(&snap.entries, addr).map(|j| &snap.entries[j]) else {
-            out[i] = Some(Symbolized::unresolved(
-                "[unknown]".into(),
-                None,
-                UnresolvedReason::NoMapping,
-            ));
+            out[i] = Some(Symbolized::unresolved("[unknown]".into(), None, UnresolvedReason::NoMapping));
             continue;
         };
         let module = entry.module_name();
@@ -51,17 +45,11 @@ pub(crate) fn symbolize(
         let file_offset = entry.offset + in_mapping;
         let unresolved = |reason| Some(Symbolized::unresolved_in(&module, file_offset, reason));
         out[i] = match (&entry.backing, snap.file(entry)) {
-            (Backing::File { .. }, _) if !entry.executable => {
-                unresolved(UnresolvedReason::NotExecutable)
-            }
+            (Backing::File { .. }, _) if !entry.executable => unresolved(UnresolvedReason::NotExecutable),
             (Backing::File { .. }, Some(FileState::Open(file))) => {
                 batches
                     .entry(Rc::as_ptr(file))
-                    .or_insert_with(|| FileBatch {
-                        file,
-                        module,
-                        wanted: Vec::new(),
-                    })
+                    .or_insert_with(|| FileBatch { file, module, wanted: Vec::new() })
                     .wanted
                     .push((file_offset, i));
                 None
@@ -73,11 +61,9 @@ pub(crate) fn symbolize(
                 None
             }
             // JIT code, heap, stack, vdso...: the offset into the mapping is all we have.
-            (Backing::Special(_) | Backing::Anonymous, _) => Some(Symbolized::unresolved_in(
-                &module,
-                in_mapping,
-                UnresolvedReason::AnonymousMapping,
-            )),
+            (Backing::Special(_) | Backing::Anonymous, _) => {
+                Some(Symbolized::unresolved_in(&module, in_mapping, UnresolvedReason::AnonymousMapping))
+            }
         };
     }
 
@@ -104,11 +90,8 @@ pub(crate) fn symbolize(
                 .collect(),
         };
         for (off, i) in vdso_wanted {
-            out[i] =
-                Some(results[offsets.binary_search(&off).expect("offset was collected")].clone());
+            out[i] = Some(results[offsets.binary_search(&off).expect("offset was collected")].clone());
         }
     }
-    out.into_iter()
-        .map(|s| s.expect("every address handled"))
-        .collect()
+    out.into_iter().map(|s| s.expect("every address handled")).collect()
 }

@@ -21,9 +21,7 @@ impl VdsoImage {
     pub fn copy_own() -> Option<Self> {
         let text = std::fs::read_to_string("/proc/self/maps").ok()?;
         let entries = maps::parse(std::process::id(), &text).ok()?;
-        let vdso = entries
-            .iter()
-            .find(|e| matches!(&e.backing, Backing::Special(name) if name == "[vdso]"))?;
+        let vdso = entries.iter().find(|e| matches!(&e.backing, Backing::Special(name) if name == "[vdso]"))?;
         // Reading through /proc/self/mem needs no unsafe pointer access.
         let mut mem = File::open("/proc/self/mem").ok()?;
         mem.seek(SeekFrom::Start(vdso.start)).ok()?;
@@ -36,9 +34,6 @@ impl VdsoImage {
         // Unlinked right away: nothing is left behind, the handle keeps it alive.
         let _ = std::fs::remove_file(&path);
         let file = file.ok()?;
-        Some(Self {
-            fd_path: Path::new("/proc/self/fd").join(file.as_raw_fd().to_string()),
-            _file: file,
-        })
+        Some(Self { fd_path: Path::new("/proc/self/fd").join(file.as_raw_fd().to_string()), _file: file })
     }
 }

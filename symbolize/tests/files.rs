@@ -11,10 +11,7 @@ use symbolize::{Resolution, Symbolizer, UnresolvedReason};
 fn nm_addr(bin: &Path, name: &str) -> u64 {
     let out = std::process::Command::new("nm").arg(bin).output().unwrap();
     let out = String::from_utf8(out.stdout).unwrap();
-    let line = out
-        .lines()
-        .find(|l| l.ends_with(&format!(" {name}")))
-        .expect("symbol in nm output");
+    let line = out.lines().find(|l| l.ends_with(&format!(" {name}"))).expect("symbol in nm output");
     u64::from_str_radix(line.split(' ').next().unwrap(), 16).unwrap()
 }
 
@@ -30,11 +27,7 @@ fn garbage_and_truncated_files_are_unresolved_not_panics() {
     let bytes = std::fs::read(&good).unwrap();
 
     let garbage = dir.join("garbage.bin");
-    std::fs::write(
-        &garbage,
-        (0..8192u32).map(|i| (i * 7 + 3) as u8).collect::<Vec<_>>(),
-    )
-    .unwrap();
+    std::fs::write(&garbage, (0..8192u32).map(|i| (i * 7 + 3) as u8).collect::<Vec<_>>()).unwrap();
     let mut elf_magic_garbage = bytes[..16].to_vec();
     elf_magic_garbage.extend((0..4096u32).map(|i| (i * 13) as u8));
     let bad_header = dir.join("bad-header.bin");
@@ -46,26 +39,11 @@ fn garbage_and_truncated_files_are_unresolved_not_panics() {
         assert_eq!(out[0].frames.len(), 1);
         assert_eq!(out[0].frames[0].function, format!("{name}+{leaf:#x}"));
         assert_eq!(out[0].frames[0].module.as_deref(), Some(name));
-        assert_eq!(
-            reason(&out[0]),
-            Resolution::Unresolved(UnresolvedReason::Malformed),
-            "{name}"
-        );
+        assert_eq!(reason(&out[0]), Resolution::Unresolved(UnresolvedReason::Malformed), "{name}");
     }
     // Truncated at many points: must never panic, and never invent a symbol
     // outside what survives.
-    for cut in [
-        0,
-        1,
-        16,
-        63,
-        64,
-        200,
-        1000,
-        4096,
-        bytes.len() / 2,
-        bytes.len() - 100,
-    ] {
+    for cut in [0, 1, 16, 63, 64, 200, 1000, 4096, bytes.len() / 2, bytes.len() - 100] {
         let path = dir.join(format!("truncated-{cut}"));
         std::fs::write(&path, &bytes[..cut]).unwrap();
         let out = sym.symbolize_file(&path, &[leaf, leaf + 4]);
@@ -73,11 +51,7 @@ fn garbage_and_truncated_files_are_unresolved_not_panics() {
         for s in &out {
             assert!(!s.frames.is_empty());
             if let Resolution::Unresolved(_) = reason(s) {
-                assert!(
-                    s.frames[0]
-                        .function
-                        .starts_with(&format!("truncated-{cut}+0x"))
-                );
+                assert!(s.frames[0].function.starts_with(&format!("truncated-{cut}+0x")));
             } else {
                 assert_eq!(s.frames[0].function, "leaf_function", "cut at {cut}");
             }
@@ -85,10 +59,7 @@ fn garbage_and_truncated_files_are_unresolved_not_panics() {
     }
     // Tiny files are unreadable as ELF, whatever else happens.
     let out = sym.symbolize_file(dir.join("truncated-16"), &[leaf]);
-    assert_eq!(
-        reason(&out[0]),
-        Resolution::Unresolved(UnresolvedReason::Malformed)
-    );
+    assert_eq!(reason(&out[0]), Resolution::Unresolved(UnresolvedReason::Malformed));
     assert!(sym.stats().unresolved_by_reason[&UnresolvedReason::Malformed] >= 3);
 }
 
@@ -97,24 +68,14 @@ fn missing_file_is_unreadable() {
     let mut sym = Symbolizer::new();
     let out = sym.symbolize_file("/nonexistent/dir/libnope.so", &[0x1000]);
     assert_eq!(out[0].frames[0].function, "libnope.so+0x1000");
-    assert_eq!(
-        reason(&out[0]),
-        Resolution::Unresolved(UnresolvedReason::FileUnreadable)
-    );
+    assert_eq!(reason(&out[0]), Resolution::Unresolved(UnresolvedReason::FileUnreadable));
 }
 
 /// Overwrites the contents of section `name` of `path` with garbage.
 fn corrupt_section(path: &Path, name: &str) {
-    let out = std::process::Command::new("readelf")
-        .args(["-SW"])
-        .arg(path)
-        .output()
-        .unwrap();
+    let out = std::process::Command::new("readelf").args(["-SW"]).arg(path).output().unwrap();
     let out = String::from_utf8(out.stdout).unwrap();
-    let line = out
-        .lines()
-        .find(|l| l.contains(&format!(" {name} ")))
-        .expect("section present");
+    let line = out.lines().find(|l| l.contains(&format!(" {name} "))).expect("section present");
     // [Nr] Name Type Address Off Size ...: fields after the name.
     let fields: Vec<&str> = line.split(']').nth(1).unwrap().split_whitespace().collect();
     let off = usize::from_str_radix(fields[3], 16).unwrap();
@@ -152,20 +113,8 @@ fn batch_results_follow_input_order_with_duplicates() {
     let input = [helper, leaf, helper, 0x0fff_ffff, leaf];
     let out = sym.symbolize_file(&bin, &input);
     let names: Vec<&str> = out.iter().map(|s| s.frames[0].function.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "local_helper",
-            "leaf_function",
-            "local_helper",
-            "batch+0xfffffff",
-            "leaf_function"
-        ]
-    );
-    assert_eq!(
-        reason(&out[3]),
-        Resolution::Unresolved(UnresolvedReason::NoMapping)
-    );
+    assert_eq!(names, ["local_helper", "leaf_function", "local_helper", "batch+0xfffffff", "leaf_function"]);
+    assert_eq!(reason(&out[3]), Resolution::Unresolved(UnresolvedReason::NoMapping));
     assert_eq!(sym.stats().resolved, 4);
     assert_eq!(sym.stats().unresolved, 1);
 }

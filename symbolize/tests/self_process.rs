@@ -22,30 +22,14 @@ fn rust_function_of_this_binary_is_demangled_with_location() {
     let addr = marker_addr();
     let out = sym.symbolize_user(std::process::id(), &[addr]);
     let f = &out[0].frames[0];
-    assert_eq!(
-        f.function,
-        "self_process::marker_mod::marker_function_for_self_test"
-    );
+    assert_eq!(f.function, "self_process::marker_mod::marker_function_for_self_test");
     assert_eq!(f.resolved, Resolution::Resolved);
     let exe = std::env::current_exe().unwrap();
-    assert_eq!(
-        f.module.as_deref(),
-        exe.file_name().and_then(|n| n.to_str())
-    );
-    assert!(
-        f.file
-            .as_deref()
-            .unwrap()
-            .ends_with("tests/self_process.rs"),
-        "{f:?}"
-    );
+    assert_eq!(f.module.as_deref(), exe.file_name().and_then(|n| n.to_str()));
+    assert!(f.file.as_deref().unwrap().ends_with("tests/self_process.rs"), "{f:?}");
     // The entry is on the `fn` line, one above the marker.
     let src = include_str!("self_process.rs");
-    let marker = src
-        .lines()
-        .position(|l| l.ends_with("// MARKER_LINE"))
-        .unwrap() as u32
-        + 1;
+    let marker = src.lines().position(|l| l.ends_with("// MARKER_LINE")).unwrap() as u32 + 1;
     assert_eq!(f.line, Some(marker - 1));
 }
 
@@ -57,20 +41,11 @@ fn stack_and_unmapped_addresses() {
     let out = sym.symbolize_user(std::process::id(), &[stack_addr, 0x10]);
     let f = &out[0].frames[0];
     // Test threads run on mmap'ed stacks; the main thread on [stack].
-    assert!(
-        f.function.starts_with("[anon]+0x") || f.function.starts_with("[stack]+0x"),
-        "{f:?}"
-    );
-    assert_eq!(
-        f.resolved,
-        Resolution::Unresolved(UnresolvedReason::AnonymousMapping)
-    );
+    assert!(f.function.starts_with("[anon]+0x") || f.function.starts_with("[stack]+0x"), "{f:?}");
+    assert_eq!(f.resolved, Resolution::Unresolved(UnresolvedReason::AnonymousMapping));
     assert_eq!(out[1].frames[0].function, "[unknown]");
     assert_eq!(out[1].frames[0].module, None);
-    assert_eq!(
-        out[1].frames[0].resolved,
-        Resolution::Unresolved(UnresolvedReason::NoMapping)
-    );
+    assert_eq!(out[1].frames[0].resolved, Resolution::Unresolved(UnresolvedReason::NoMapping));
 }
 
 #[test]
@@ -78,15 +53,8 @@ fn libc_function_resolves_and_many_addresses_are_fast() {
     let mut sym = Symbolizer::new();
     let getpid = marker_getpid_addr();
     let marker = marker_addr();
-    let mut addrs: Vec<u64> = (0..50_000u64)
-        .map(|i| {
-            if i % 2 == 0 {
-                getpid + i % 7
-            } else {
-                marker + i % 5
-            }
-        })
-        .collect();
+    let mut addrs: Vec<u64> =
+        (0..50_000u64).map(|i| if i % 2 == 0 { getpid + i % 7 } else { marker + i % 5 }).collect();
     addrs.push(getpid);
     let start = std::time::Instant::now();
     let out = sym.symbolize_user(std::process::id(), &addrs);
@@ -103,10 +71,7 @@ fn libc_function_resolves_and_many_addresses_are_fast() {
 /// Address of libc's getpid, found through the dynamic linker.
 fn marker_getpid_addr() -> u64 {
     unsafe extern "C" {
-        fn dlsym(
-            handle: *mut std::ffi::c_void,
-            name: *const std::ffi::c_char,
-        ) -> *mut std::ffi::c_void;
+        fn dlsym(handle: *mut std::ffi::c_void, name: *const std::ffi::c_char) -> *mut std::ffi::c_void;
     }
     // RTLD_DEFAULT is a null handle on glibc.
     let p = unsafe { dlsym(std::ptr::null_mut(), c"getpid".as_ptr()) };
@@ -120,8 +85,7 @@ fn kernel_symbols_from_kallsyms() {
     let Some(addr) = kallsyms.lines().find_map(|l| {
         let mut f = l.split_whitespace();
         let (addr, kind, name) = (f.next()?, f.next()?, f.next()?);
-        (kind == "T" && name == "schedule" && f.next().is_none())
-            .then(|| u64::from_str_radix(addr, 16).ok())?
+        (kind == "T" && name == "schedule" && f.next().is_none()).then(|| u64::from_str_radix(addr, 16).ok())?
     }) else {
         eprintln!("no usable /proc/kallsyms; skipping");
         return;
@@ -137,26 +101,15 @@ fn kernel_symbols_from_kallsyms() {
     assert_eq!(out[0].frames[0].module.as_deref(), Some("[kernel]"));
     assert_eq!(out[0], out[1]);
     assert!(out[2].frames[0].function.starts_with("[kernel]+0x"));
-    assert_eq!(
-        out[2].frames[0].resolved,
-        Resolution::Unresolved(UnresolvedReason::NoSymbol)
-    );
+    assert_eq!(out[2].frames[0].resolved, Resolution::Unresolved(UnresolvedReason::NoSymbol));
 }
 
 #[test]
 fn vdso_functions_resolve() {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     let Some((start, end)) = maps.lines().find(|l| l.ends_with("[vdso]")).map(|l| {
-        let (s, e) = l
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .split_once('-')
-            .unwrap();
-        (
-            u64::from_str_radix(s, 16).unwrap(),
-            u64::from_str_radix(e, 16).unwrap(),
-        )
+        let (s, e) = l.split_whitespace().next().unwrap().split_once('-').unwrap();
+        (u64::from_str_radix(s, 16).unwrap(), u64::from_str_radix(e, 16).unwrap())
     }) else {
         eprintln!("no vDSO; skipping");
         return;
@@ -164,29 +117,17 @@ fn vdso_functions_resolve() {
     let addrs: Vec<u64> = (start..end).step_by(4).collect();
     let mut sym = Symbolizer::new();
     let out = sym.symbolize_user(std::process::id(), &addrs);
-    assert!(
-        out.iter()
-            .all(|s| s.frames[0].module.as_deref() == Some("[vdso]"))
-    );
-    let names: std::collections::BTreeSet<&str> = out
-        .iter()
-        .filter(|s| s.is_resolved())
-        .map(|s| s.frames[0].function.as_str())
-        .collect();
-    assert!(
-        names.iter().any(|n| n.contains("clock_gettime")),
-        "{names:?}"
-    );
+    assert!(out.iter().all(|s| s.frames[0].module.as_deref() == Some("[vdso]")));
+    let names: std::collections::BTreeSet<&str> =
+        out.iter().filter(|s| s.is_resolved()).map(|s| s.frames[0].function.as_str()).collect();
+    assert!(names.iter().any(|n| n.contains("clock_gettime")), "{names:?}");
 }
 
 #[test]
 fn code_loaded_after_the_snapshot_is_found() {
     unsafe extern "C" {
         fn dlopen(path: *const std::ffi::c_char, flags: i32) -> *mut std::ffi::c_void;
-        fn dlsym(
-            handle: *mut std::ffi::c_void,
-            name: *const std::ffi::c_char,
-        ) -> *mut std::ffi::c_void;
+        fn dlsym(handle: *mut std::ffi::c_void, name: *const std::ffi::c_char) -> *mut std::ffi::c_void;
     }
     let dir = std::env::temp_dir().join(format!("symbolize-tests-{}-dlopen", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 /// `target/release/` of this workspace.
 pub fn release_dir() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest.join("..").join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| manifest.join("..").join("target"));
     target.join("release")
 }
 
@@ -103,12 +102,7 @@ impl Run {
 
     /// Panics with stderr when the run did not succeed.
     pub fn assert_success(&self, what: &str) -> &Self {
-        assert!(
-            self.status.success(),
-            "{what}: expected success, got {:?}\nstderr:\n{}",
-            self.status,
-            self.stderr
-        );
+        assert!(self.status.success(), "{what}: expected success, got {:?}\nstderr:\n{}", self.status, self.stderr);
         self
     }
 }
@@ -269,10 +263,7 @@ impl TempDir {
         let path = std::env::temp_dir().join(format!(
             "flameprof-e2e-{tag}-{}-{n}-{}",
             std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
         ));
         std::fs::create_dir_all(&path).expect("create temp dir");
         TempDir { path }
@@ -343,9 +334,7 @@ pub struct Folded {
 
 /// Parses one `frame;frame;... COUNT` line strictly.
 pub fn parse_folded_line(line: &str) -> Result<Stack, String> {
-    let (stack, count) = line
-        .rsplit_once(' ')
-        .ok_or_else(|| format!("no ' COUNT' at the end of line {line:?}"))?;
+    let (stack, count) = line.rsplit_once(' ').ok_or_else(|| format!("no ' COUNT' at the end of line {line:?}"))?;
     if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("count {count:?} is not a decimal number in line {line:?}"));
     }
@@ -379,8 +368,7 @@ impl Folded {
 
     /// Reads and parses a folded file; panics with a clear message.
     pub fn read(path: &Path) -> Folded {
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         Folded::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
@@ -415,7 +403,8 @@ impl Folded {
             .take(n)
             .map(|s| {
                 let f = &s.frames;
-                let tail = if f.len() > 6 { format!("{};...;{}", f[0], f[f.len() - 5..].join(";")) } else { f.join(";") };
+                let tail =
+                    if f.len() > 6 { format!("{};...;{}", f[0], f[f.len() - 5..].join(";")) } else { f.join(";") };
                 format!("  {:>9} [{} frames] {}", s.count, f.len(), tail)
             })
             .collect::<Vec<_>>()
@@ -441,10 +430,7 @@ pub fn within(value: f64, expected: f64, rel_tolerance: f64) -> bool {
 pub fn number_before(text: &str, marker: &str) -> Option<f64> {
     let idx = text.find(marker)?;
     let head = text[..idx].trim_end();
-    let start = head
-        .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map(|i| i + 1)
-        .unwrap_or(0);
+    let start = head.rfind(|c: char| !(c.is_ascii_digit() || c == '.')).map(|i| i + 1).unwrap_or(0);
     head[start..].parse().ok()
 }
 
@@ -493,15 +479,16 @@ pub fn assert_clean_error(what: &str, run: &Run, needles: &[&str], output: Optio
         }
         // No temporary sibling left behind either (atomic-write leftovers).
         if let Some(dir) = p.parent()
-            && let (Some(name), Ok(entries)) = (p.file_name(), std::fs::read_dir(dir)) {
-                let name = name.to_string_lossy().into_owned();
-                for e in entries.flatten() {
-                    let other = e.file_name().to_string_lossy().into_owned();
-                    if other != name && other.contains(&name) {
-                        problems.push(format!("leftover file {other} next to the output"));
-                    }
+            && let (Some(name), Ok(entries)) = (p.file_name(), std::fs::read_dir(dir))
+        {
+            let name = name.to_string_lossy().into_owned();
+            for e in entries.flatten() {
+                let other = e.file_name().to_string_lossy().into_owned();
+                if other != name && other.contains(&name) {
+                    problems.push(format!("leftover file {other} next to the output"));
                 }
             }
+        }
     }
     assert!(
         problems.is_empty(),

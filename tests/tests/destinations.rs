@@ -19,12 +19,23 @@ const T: Duration = Duration::from_secs(40);
 
 /// A short profiled command whose folded output is never empty.
 fn profile_args(output: &Path) -> Vec<String> {
-    vec!["--format".into(), "folded".into(), "-F".into(), "999".into(), "-o".into(), s(output), "--".into(), example("spinner"), "0.2".into()]
+    vec![
+        "--format".into(),
+        "folded".into(),
+        "-F".into(),
+        "999".into(),
+        "-o".into(),
+        s(output),
+        "--".into(),
+        example("spinner"),
+        "0.2".into(),
+    ]
 }
 
 /// Every entry of `dir` is one of `expected` (no temporary file left).
 fn assert_only(dir: &Path, expected: &[&str], what: &str) {
-    let mut names: Vec<String> = fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     want.sort();
@@ -153,7 +164,11 @@ fn dev_stdout_and_proc_self_fd_write_to_the_descriptor() {
     fs::write(&file, "").unwrap();
     let inode = fs::metadata(&file).unwrap().ino();
     let mut command = Command::new(flameprof_bin());
-    command.args(profile_args(Path::new("/proc/self/fd/1"))).stdin(Stdio::null()).stdout(fs::File::create(&file).unwrap()).stderr(Stdio::piped());
+    command
+        .args(profile_args(Path::new("/proc/self/fd/1")))
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&file).unwrap())
+        .stderr(Stdio::piped());
     // Spawned here: run_command would pipe stdout instead of the file.
     let run = wait_with_timeout(command.spawn().unwrap(), T, "-o /proc/self/fd/1 > FILE");
     run.assert_success("-o /proc/self/fd/1 > FILE");
@@ -246,7 +261,11 @@ struct TinyFs(TempDir);
 impl TinyFs {
     fn mount() -> TinyFs {
         let dir = TempDir::new("dest-tiny");
-        let status = Command::new("mount").args(["-t", "tmpfs", "-o", "size=16k", "flameprof-tiny"]).arg(dir.path()).status().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16k", "flameprof-tiny"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
         assert!(status.success(), "mount tmpfs failed");
         TinyFs(dir)
     }

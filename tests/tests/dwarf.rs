@@ -54,8 +54,14 @@ fn dwarf_unwinding_walks_through_code_without_frame_pointers() {
         run.stderr
     );
     // The libc frames between them are there too.
-    let (through_qsort, _) = share_with_callers(&dwarf, "libc_sort::compare", &["libc_sort::sort_rounds", "msort_with_tmp"]);
-    assert!(through_qsort >= 0.95, "only {:.1}% of compare samples show qsort's frames\n{}", through_qsort * 100.0, dwarf.describe_top(6));
+    let (through_qsort, _) =
+        share_with_callers(&dwarf, "libc_sort::compare", &["libc_sort::sort_rounds", "msort_with_tmp"]);
+    assert!(
+        through_qsort >= 0.95,
+        "only {:.1}% of compare samples show qsort's frames\n{}",
+        through_qsort * 100.0,
+        dwarf.describe_top(6)
+    );
     let complete = number_before(&run.stderr, " complete to the outermost frame")
         .unwrap_or_else(|| panic!("no dwarf unwinding line in the summary:\n{}", run.stderr));
     let stacks = number_before(&run.stderr, " user stacks,").expect("user stacks count");
@@ -88,7 +94,12 @@ fn dwarf_unwinding_keeps_the_cpu_split() {
     );
     assert!(run.stderr.contains(" 0 lost"), "samples were lost:\n{}", run.stderr);
     let (under_main, _) = share_with_callers(&folded, "cpu_split::hot_three_quarters", &["_start", "cpu_split::main"]);
-    assert!(under_main >= 0.95, "only {:.1}% of hot samples reach _start\n{}", under_main * 100.0, folded.describe_top(6));
+    assert!(
+        under_main >= 0.95,
+        "only {:.1}% of hot samples reach _start\n{}",
+        under_main * 100.0,
+        folded.describe_top(6)
+    );
 }
 
 /// Samples taken in the kernel unwind the user stack from the registers

@@ -137,13 +137,21 @@ fn svg_to_a_terminal_is_refused() {
     let run = run_command(cmd, T);
     let text = run.stdout_str().replace('\r', "");
     assert!(!run.status.success(), "SVG to a terminal: exit {:?}, expected failure\n{text}", run.status);
-    assert!(!text.contains("<svg") && !text.contains("<?xml"), "an SVG was written to the terminal:\n{}", &text[..text.len().min(400)]);
+    assert!(
+        !text.contains("<svg") && !text.contains("<?xml"),
+        "an SVG was written to the terminal:\n{}",
+        &text[..text.len().min(400)]
+    );
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected exactly one line on the terminal, got:\n{text}");
     assert!(lines[0].starts_with("flameprof: error:"), "not an error line: {:?}", lines[0]);
     let l = lines[0].to_lowercase();
     assert!(l.contains("terminal") || l.contains("tty"), "error does not name the terminal: {:?}", lines[0]);
-    assert!(l.contains("-o") && (l.contains("redirect") || l.contains('>')), "no hint to redirect or use -o: {:?}", lines[0]);
+    assert!(
+        l.contains("-o") && (l.contains("redirect") || l.contains('>')),
+        "no hint to redirect or use -o: {:?}",
+        lines[0]
+    );
 }
 
 /// The leftover-program check above can fail: while flameprof records, the

@@ -21,7 +21,12 @@ fn record(args: &[&str], tag: &str) -> (Folded, Run) {
 fn assert_known_waits(folded: &Folded, run: &Run) {
     let sleep = secs(folded.with_frame(SLEEP));
     let pipe = secs(folded.with_frame(PIPE));
-    assert!(within(sleep, 1.0, 0.10), "{SLEEP}: {sleep:.3} s off CPU, expected 1.0 s ± 10%\n{}\n{}", folded.describe_top(8), run.stderr);
+    assert!(
+        within(sleep, 1.0, 0.10),
+        "{SLEEP}: {sleep:.3} s off CPU, expected 1.0 s ± 10%\n{}\n{}",
+        folded.describe_top(8),
+        run.stderr
+    );
     assert!(within(pipe, 0.5, 0.10), "{PIPE}: {pipe:.3} s off CPU, expected 0.5 s ± 10%\n{}", folded.describe_top(8));
 }
 
@@ -75,7 +80,8 @@ fn off_cpu_times_match_the_blocks() {
 fn off_cpu_times_hold_when_stack_ids_collide() {
     root_or_skip!();
     retry_once("off_cpu_times_hold_when_stack_ids_collide", || {
-        let (folded, run) = record(&["--off-cpu", "--stack-map-entries", "1", "--", &example("offcpu_blocks")], "off-collide");
+        let (folded, run) =
+            record(&["--off-cpu", "--stack-map-entries", "1", "--", &example("offcpu_blocks")], "off-collide");
         let full_path = number_before(&run.stderr, "captures took the full-stack path")
             .unwrap_or_else(|| panic!("summary has no full-stack path count:\n{}", run.stderr));
         assert!(full_path >= 5.0, "only {full_path} captures took the full-stack path:\n{}", run.stderr);
@@ -99,9 +105,8 @@ fn preemption_is_left_out_unless_asked_for() {
         }
         let (folded, _) = record(&args, "preempt");
         let preempted = folded.sum_where(|s| s.leaf() == "[preempted]");
-        let preempted_in_workers = folded.sum_where(|s| {
-            s.leaf() == "[preempted]" && s.frames.iter().any(|f| f.starts_with("threads::worker_"))
-        });
+        let preempted_in_workers = folded
+            .sum_where(|s| s.leaf() == "[preempted]" && s.frames.iter().any(|f| f.starts_with("threads::worker_")));
         if include {
             // Ideal: (N - CPUs) threads × 2 s waiting for a CPU; ask for a quarter.
             let expected = (n.parse::<f64>().unwrap() - cpus as f64) * 2.0;
@@ -128,10 +133,18 @@ fn min_and_max_block_filter_by_length() {
         let (max, _) = record(&["--off-cpu", "--max-block", "150000", "--", &example("offcpu_blocks")], "max");
         let (min_sleep, min_pipe) = (secs(min.with_frame(SLEEP)), secs(min.with_frame(PIPE)));
         let (max_sleep, max_pipe) = (secs(max.with_frame(SLEEP)), secs(max.with_frame(PIPE)));
-        assert!(within(min_sleep, 1.0, 0.10), "--min-block 150000: sleep_200ms {min_sleep:.3} s, expected 1.0 s\n{}", min.describe_top(6));
+        assert!(
+            within(min_sleep, 1.0, 0.10),
+            "--min-block 150000: sleep_200ms {min_sleep:.3} s, expected 1.0 s\n{}",
+            min.describe_top(6)
+        );
         assert_eq!(min_pipe, 0.0, "--min-block 150000 kept 100 ms pipe waits:\n{}", min.describe_top(6));
         assert_eq!(max_sleep, 0.0, "--max-block 150000 kept 200 ms sleeps:\n{}", max.describe_top(6));
-        assert!(within(max_pipe, 0.5, 0.10), "--max-block 150000: wait_on_pipe {max_pipe:.3} s, expected 0.5 s\n{}", max.describe_top(6));
+        assert!(
+            within(max_pipe, 0.5, 0.10),
+            "--max-block 150000: wait_on_pipe {max_pipe:.3} s, expected 0.5 s\n{}",
+            max.describe_top(6)
+        );
     });
 }
 
@@ -184,7 +197,10 @@ fn wall_of_a_single_threaded_burner_is_its_run_time() {
     let (on, off) = wall_split(&folded);
     let total = on + off;
     let recorded = recorded_seconds(&run.stderr).unwrap_or(1.0);
-    assert!(within(total, 1.0, 0.10), "--wall spinner 1: total {total:.3} s (on {on:.3}, off {off:.3}), expected 1.0 s ± 10% (recorded {recorded} s)");
+    assert!(
+        within(total, 1.0, 0.10),
+        "--wall spinner 1: total {total:.3} s (on {on:.3}, off {off:.3}), expected 1.0 s ± 10% (recorded {recorded} s)"
+    );
     let preempted = secs(folded.sum_where(|s| s.root() == "[off-cpu]" && s.leaf() == "[preempted]"));
     assert!(
         on + preempted >= 0.9 * total && on >= 0.3 * total,
@@ -216,7 +232,12 @@ fn wall_of_offcpu_blocks_counts_both_threads() {
         );
         let sleep = secs(folded.sum_where(|s| s.root() == "[off-cpu]" && s.contains(SLEEP)));
         let pipe = secs(folded.sum_where(|s| s.root() == "[off-cpu]" && s.contains(PIPE)));
-        assert!(within(sleep, 1.0, 0.10), "--wall: [off-cpu] {SLEEP} {sleep:.3} s\n{}\n{}", folded.describe_top(12), run.stderr);
+        assert!(
+            within(sleep, 1.0, 0.10),
+            "--wall: [off-cpu] {SLEEP} {sleep:.3} s\n{}\n{}",
+            folded.describe_top(12),
+            run.stderr
+        );
         assert!(within(pipe, 0.5, 0.10), "--wall: [off-cpu] {PIPE} {pipe:.3} s");
     });
 }
@@ -231,7 +252,8 @@ fn wall_state_markers_are_only_on_off_cpu_stacks() {
     let on = folded.sum_where(|s| s.root() == "[on-cpu]");
     assert!(on > 0, "no [on-cpu] stacks");
     assert_eq!(
-        on_marked, 0,
+        on_marked,
+        0,
         "--wall --state-marker: {on_marked} of {on} µs of [on-cpu] stacks end in a thread-state marker\n{}",
         folded.describe_top(6)
     );
@@ -315,7 +337,12 @@ fn a_wait_open_at_the_end_does_not_count_cpu_time_after_an_unseen_switch_in() {
         // duty_cycle::nap itself: nanosleep's libc wrapper keeps no frame
         // pointer). Counting to the stop instead would give 0.6 s.
         let off = secs(folded.total());
-        assert!(within(off, 0.4, 0.10), "{off:.3} s off CPU, expected the 0.4 s nap ± 10%\n{}\n{}", folded.describe_top(6), run.stderr);
+        assert!(
+            within(off, 0.4, 0.10),
+            "{off:.3} s off CPU, expected the 0.4 s nap ± 10%\n{}\n{}",
+            folded.describe_top(6),
+            run.stderr
+        );
     });
 }
 
@@ -332,7 +359,11 @@ fn unreported_switch_ins_do_not_count_cpu_time_as_waiting() {
         let [burn, nap] = timing_line(&run, "duty_cycle:");
         assert!(number_before(&run.stderr, " switch-ins were not reported").unwrap_or(0.0) >= 3.0, "{}", run.stderr);
         let (on, off) = wall_split(&folded);
-        assert!(within(off, nap, 0.10), "off-CPU {off:.3} s, the program napped {nap:.3} s (burned {burn:.3} s, on-CPU {on:.3} s)\n{}", run.stderr);
+        assert!(
+            within(off, nap, 0.10),
+            "off-CPU {off:.3} s, the program napped {nap:.3} s (burned {burn:.3} s, on-CPU {on:.3} s)\n{}",
+            run.stderr
+        );
         assert!(within(on + off, burn + nap, 0.10), "on {on:.3} + off {off:.3} s, the program ran {:.3} s", burn + nap);
     });
 }

@@ -90,9 +90,8 @@ fn syscall_loop_kernel_frames_are_leafward_of_user_frames() {
     let folded = Folded::read(&out);
     let user_fn = "syscall_loop::read_dev_zero";
     let in_fn = folded.with_frame(user_fn);
-    let kernel_below = folded.sum_where(|s| {
-        s.position(user_fn).is_some_and(|i| s.frames[i + 1..].iter().any(|f| is_kernel(f)))
-    });
+    let kernel_below =
+        folded.sum_where(|s| s.position(user_fn).is_some_and(|i| s.frames[i + 1..].iter().any(|f| is_kernel(f))));
     assert!(in_fn >= 300, "only {in_fn} samples contain {user_fn}:\n{}", folded.describe_top(8));
     let frac = kernel_below as f64 / in_fn as f64;
     assert!(
@@ -123,7 +122,11 @@ fn user_only_and_kernel_only() {
     let k = Folded::read(&k);
     assert!(k.total() > 200, "-K: only {} samples", k.total());
     let user_in_k: Vec<&Stack> = k.stacks.iter().filter(|s| s.frames[1..].iter().any(|f| !is_kernel(f))).collect();
-    assert!(user_in_k.is_empty(), "-K output has user frames below the root: {:#?}", &user_in_k[..user_in_k.len().min(3)]);
+    assert!(
+        user_in_k.is_empty(),
+        "-K output has user frames below the root: {:#?}",
+        &user_in_k[..user_in_k.len().min(3)]
+    );
     // The workload spends most of its time in the kernel: most -K samples have kernel frames.
     let with_kernel = k.sum_where(|s| s.frames.len() > 1);
     assert!(
@@ -301,10 +304,7 @@ fn system_wide_shows_the_spinner_with_consistent_root_names() {
     let spin = folded.sum_where(|s| s.root() == expected_root && s.contains("spinner::spin"));
     // About 99 when the spinner has a CPU to itself; 10 is enough to show the
     // root naming on a CI machine whose CPUs are also taken by others.
-    assert!(
-        spin >= 10,
-        "no (or few: {spin}) spinner::spin samples under root {expected_root}; roots: {roots:?}"
-    );
+    assert!(spin >= 10, "no (or few: {spin}) spinner::spin samples under root {expected_root}; roots: {roots:?}");
     if several {
         let bad: Vec<&String> = roots
             .keys()

@@ -111,7 +111,8 @@ fn format_flag_overrides_the_extension() {
     root_or_skip!();
     let dir = TempDir::new("fmtflag");
     let out = dir.join("x.svg");
-    flameprof(&["--format", "folded", "-o", &s(&out), "--", &example("spinner"), "0.4"], T).assert_success("--format folded");
+    flameprof(&["--format", "folded", "-o", &s(&out), "--", &example("spinner"), "0.4"], T)
+        .assert_success("--format folded");
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(!text.contains("<svg"), "--format folded -o x.svg wrote an SVG");
     let folded = assert_folded_lines("x.svg (--format folded)", &text, true);

@@ -12,11 +12,8 @@ fn stop_with(signal: i32, command: bool) {
     let spinner = example("spinner");
     let background = if command { None } else { Some(Background::spawn(&spinner, &["30"])) };
     let pid = background.as_ref().map(|b| b.pid().to_string()).unwrap_or_default();
-    let args: Vec<&str> = if command {
-        vec!["-d", "30", "-o", &o, "--", &spinner, "30"]
-    } else {
-        vec!["-d", "30", "-o", &o, "-p", &pid]
-    };
+    let args: Vec<&str> =
+        if command { vec!["-d", "30", "-o", &o, "--", &spinner, "30"] } else { vec!["-d", "30", "-o", &o, "-p", &pid] };
     let fp = spawn_flameprof(&args);
     let fp_pid = fp.id();
     std::thread::sleep(Duration::from_millis(1500));
@@ -52,7 +49,8 @@ fn stop_with(signal: i32, command: bool) {
         "{what}: flameprof took {took:?} to exit after the signal (exited: {exited:?}); expected a few seconds\nstderr:\n{}",
         run.stderr
     );
-    let text = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{what}: no output written: {e}\n{}", run.stderr));
+    let text =
+        std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{what}: no output written: {e}\n{}", run.stderr));
     assert!(text.ends_with('\n'), "{what}: output's last line is not terminated");
     let folded = Folded::parse(&text).unwrap_or_else(|e| panic!("{what}: output: {e}"));
     // ~1.5 s at 99 Hz recorded before the signal.

@@ -23,15 +23,9 @@ const ROUNDS: u32 = 5;
 
 #[inline(never)]
 fn sys_nanosleep(d: Duration) {
-    let mut ts = libc::timespec {
-        tv_sec: d.as_secs() as _,
-        tv_nsec: d.subsec_nanos() as _,
-    };
+    let mut ts = libc::timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ };
     loop {
-        let mut rem = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
+        let mut rem = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         let r = unsafe { libc::nanosleep(&ts, &mut rem) };
         if r == 0 {
             return;
@@ -66,10 +60,7 @@ fn wait_on_pipe(fd: libc::c_int) {
         if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
             continue;
         }
-        die(&format!(
-            "read pipe: {n} {}",
-            std::io::Error::last_os_error()
-        ));
+        die(&format!("read pipe: {n} {}", std::io::Error::last_os_error()));
     }
     std::hint::black_box(byte);
 }

@@ -66,8 +66,5 @@ fn main() {
     ping(rounds, a_w, b_r);
     t.join().expect("pong thread panicked");
     let secs = start.elapsed().as_secs_f64();
-    eprintln!(
-        "pingpong: {rounds} round trips in {secs:.3} s, {:.0} round trips/s",
-        rounds as f64 / secs
-    );
+    eprintln!("pingpong: {rounds} round trips in {secs:.3} s, {:.0} round trips/s", rounds as f64 / secs);
 }

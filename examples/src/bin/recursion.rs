@@ -21,11 +21,7 @@ fn bottom(deadline: Instant) -> u64 {
 /// `remaining` counts this frame: `descend(n, ..)` makes n `descend` frames.
 #[inline(never)]
 fn descend(remaining: u32, deadline: Instant) -> u64 {
-    let r = if remaining <= 1 {
-        bottom(deadline)
-    } else {
-        descend(black_box(remaining - 1), deadline)
-    };
+    let r = if remaining <= 1 { bottom(deadline) } else { descend(black_box(remaining - 1), deadline) };
     // Work after the call keeps this frame alive during the callee.
     black_box(black_box(r).wrapping_mul(31).wrapping_add(remaining as u64))
 }

@@ -28,10 +28,7 @@ fn read_dev_zero(fd: libc::c_int, buf: &mut [u8], duration: Duration) -> u64 {
     while start.elapsed() < duration {
         let n = sys_read(fd, std::hint::black_box(&mut *buf));
         if n <= 0 {
-            die(&format!(
-                "read /dev/zero: {}",
-                std::io::Error::last_os_error()
-            ));
+            die(&format!("read /dev/zero: {}", std::io::Error::last_os_error()));
         }
         total += n as u64;
     }
@@ -43,10 +40,7 @@ fn main() {
     let duration = seconds_arg(&args, 0, "SECONDS", 5.0);
     let fd = unsafe { libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
-        die(&format!(
-            "open /dev/zero: {}",
-            std::io::Error::last_os_error()
-        ));
+        die(&format!("open /dev/zero: {}", std::io::Error::last_os_error()));
     }
     let mut buf = vec![1u8; BUF];
     read_dev_zero(fd, &mut buf, duration);

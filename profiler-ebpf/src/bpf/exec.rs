@@ -3,7 +3,7 @@
 //! fresh snapshot of its new mappings.
 use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::btf_tracepoint, programs::BtfTracePointContext};
 
-use super::maps::{atomic_add, ANNOUNCED, EXEC_GENERATION};
+use super::maps::{ANNOUNCED, EXEC_GENERATION, atomic_add};
 
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn reannounce_on_exec(_ctx: BtfTracePointContext) -> i32 {

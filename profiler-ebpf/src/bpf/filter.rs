@@ -1,9 +1,9 @@
 //! Which tasks a recording is about: decided here, in the kernel, so events
 //! of other processes never cost a stack walk or a map entry. Admitting a
 //! process also announces it to user space the first time.
-use profiler_ebpf::{counter, Config};
+use profiler_ebpf::{Config, counter};
 
-use super::maps::{bump, Admitted, ANNOUNCED, EXEC_GENERATION, LAST_ADMITTED, NEW_PROCESSES, TARGETS};
+use super::maps::{ANNOUNCED, Admitted, EXEC_GENERATION, LAST_ADMITTED, NEW_PROCESSES, TARGETS, bump};
 
 /// True when events of process `tgid` are recorded. The idle task (0) never
 /// is. Consecutive events on a CPU mostly come from one process, so the last

@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use profiler_ebpf::counter;
 
-use super::maps::{bump, config, TARGETS};
+use super::maps::{TARGETS, bump, config};
 
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn follow_fork(ctx: BtfTracePointContext) -> i32 {

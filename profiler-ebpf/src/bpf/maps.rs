@@ -5,9 +5,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf, StackTrace},
 };
 use profiler_ebpf::{
-    counter, BlockedThread, Config, SampleKey, StackKey, StartedBlock, MAX_BLOCKED_THREADS,
-    MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES, STACK_MAP_ENTRIES,
-    USER_STACK_COPIES_BYTES,
+    BlockedThread, Config, MAX_BLOCKED_THREADS, MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES,
+    STACK_MAP_ENTRIES, SampleKey, StackKey, StartedBlock, USER_STACK_COPIES_BYTES, counter,
 };
 
 /// Kernel and user stacks by id (the fast path).
@@ -16,8 +15,7 @@ pub static STACKS: StackTrace = StackTrace::with_max_entries(STACK_MAP_ENTRIES, 
 
 /// Samples per (process, thread name, kernel stack id, user stack id).
 #[map]
-pub static ON_CPU_COUNTS: HashMap<SampleKey, u64> =
-    HashMap::with_max_entries(MAX_DISTINCT_STACKS, BPF_F_NO_PREALLOC);
+pub static ON_CPU_COUNTS: HashMap<SampleKey, u64> = HashMap::with_max_entries(MAX_DISTINCT_STACKS, BPF_F_NO_PREALLOC);
 
 /// Samples per whole stack, for stacks that could not get an id.
 #[map]
@@ -26,8 +24,7 @@ pub static ON_CPU_FULL_COUNTS: HashMap<StackKey, u64> =
 
 /// Nanoseconds off CPU per (process, thread name, stack ids, marker).
 #[map]
-pub static OFF_CPU_TIMES: HashMap<SampleKey, u64> =
-    HashMap::with_max_entries(MAX_DISTINCT_STACKS, BPF_F_NO_PREALLOC);
+pub static OFF_CPU_TIMES: HashMap<SampleKey, u64> = HashMap::with_max_entries(MAX_DISTINCT_STACKS, BPF_F_NO_PREALLOC);
 
 /// Nanoseconds off CPU per whole stack, for stacks that could not get an id.
 #[map]
@@ -37,8 +34,7 @@ pub static OFF_CPU_FULL_TIMES: HashMap<StackKey, u64> =
 /// Threads currently switched out (fast path), by thread id. Preallocated:
 /// an insert and a delete per context switch must not allocate.
 #[map]
-pub static OFF_CPU_STARTS: HashMap<u32, StartedBlock> =
-    HashMap::with_max_entries(MAX_BLOCKED_THREADS, 0);
+pub static OFF_CPU_STARTS: HashMap<u32, StartedBlock> = HashMap::with_max_entries(MAX_BLOCKED_THREADS, 0);
 
 /// Threads currently switched out whose stack could not get an id.
 #[map]
@@ -148,9 +144,5 @@ pub fn add_to<K>(map: &HashMap<K, u64>, key: &K, amount: u64) -> bool {
 /// through the intrinsic.
 #[inline(always)]
 pub fn atomic_add(value: *mut u64, amount: u64) {
-    unsafe {
-        core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
-            value, amount,
-        )
-    };
+    unsafe { core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(value, amount) };
 }

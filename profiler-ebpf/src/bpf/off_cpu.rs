@@ -7,21 +7,19 @@ use aya_ebpf::{
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use profiler_ebpf::{counter, marker, Config, SampleKey, StartedBlock, STACK_IN_FULL_MAP};
+use profiler_ebpf::{Config, STACK_IN_FULL_MAP, SampleKey, StartedBlock, counter, marker};
 
 use super::{
     filter::admit,
     maps::{
-        add_to, bump, config, counter_value, OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS,
-        OFF_CPU_TIMES, SCRATCH, WAITING_AT_START,
+        OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS, OFF_CPU_TIMES, SCRATCH, WAITING_AT_START, add_to,
+        bump, config, counter_value,
     },
-    stack::{capture_ids, capture_whole, FaultCounters},
+    stack::{FaultCounters, capture_ids, capture_whole},
 };
 
-const FAULTS: FaultCounters = FaultCounters {
-    kernel: counter::OFF_CPU_STACK_FAULT,
-    user: counter::OFF_CPU_STACK_FAULT,
-};
+const FAULTS: FaultCounters =
+    FaultCounters { kernel: counter::OFF_CPU_STACK_FAULT, user: counter::OFF_CPU_STACK_FAULT };
 
 /// Bits of `task_struct::__state` (include/linux/sched.h).
 const TASK_RUNNING: u32 = 0;
@@ -112,8 +110,7 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, prev: *const u8, pree
             blocked.stack.marker = marker;
             // A stub in the fast map points to the whole record.
             started.key.kernel_stack_id = STACK_IN_FULL_MAP;
-            OFF_CPU_FULL_STARTS.insert(&tid, &*blocked, 0).is_ok()
-                && OFF_CPU_STARTS.insert(&tid, &started, 0).is_ok()
+            OFF_CPU_FULL_STARTS.insert(&tid, &*blocked, 0).is_ok() && OFF_CPU_STARTS.insert(&tid, &started, 0).is_ok()
         }
     };
     bump(if tracked { counter::OFF_CPU_BLOCKS_STARTED } else { counter::OFF_CPU_STARTS_FULL });
@@ -165,7 +162,9 @@ fn end_block(config: &Config, tid: u32, started: &StartedBlock, waited: u64) {
         !within_limits(config, waited) || add_to(&OFF_CPU_TIMES, &started.key, waited)
     } else {
         let recorded = match OFF_CPU_FULL_STARTS.get_ptr(&tid) {
-            Some(blocked) => !within_limits(config, waited) || add_to(&OFF_CPU_FULL_TIMES, unsafe { &(*blocked).stack }, waited),
+            Some(blocked) => {
+                !within_limits(config, waited) || add_to(&OFF_CPU_FULL_TIMES, unsafe { &(*blocked).stack }, waited)
+            }
             None => true,
         };
         let _ = OFF_CPU_FULL_STARTS.remove(&tid);

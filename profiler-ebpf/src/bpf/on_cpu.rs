@@ -5,19 +5,16 @@ use aya_ebpf::{
     macros::perf_event,
     programs::PerfEventContext,
 };
-use profiler_ebpf::{capture, counter, SampleKey};
+use profiler_ebpf::{SampleKey, capture, counter};
 
 use super::{
     filter::admit,
-    maps::{add_to, bump, config, LAST_SAMPLE, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH},
-    stack::{capture_ids, capture_whole, FaultCounters},
+    maps::{LAST_SAMPLE, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH, add_to, bump, config},
+    stack::{FaultCounters, capture_ids, capture_whole},
     user_copy::send_user_copy,
 };
 
-const FAULTS: FaultCounters = FaultCounters {
-    kernel: counter::KERNEL_STACK_FAULT,
-    user: counter::USER_STACK_FAULT,
-};
+const FAULTS: FaultCounters = FaultCounters { kernel: counter::KERNEL_STACK_FAULT, user: counter::USER_STACK_FAULT };
 
 #[perf_event]
 pub fn on_cpu_sample(ctx: PerfEventContext) -> u32 {

@@ -2,14 +2,14 @@
 //! map (fast, small keys), or whole into a StackKey when a stack's bucket in
 //! STACKS is taken by another stack.
 use aya_ebpf::{
+    EbpfContext,
     bindings::BPF_F_USER_STACK,
     helpers::{bpf_get_current_comm, generated::bpf_get_stack},
     programs::tracing::StackIdContext,
-    EbpfContext,
 };
-use profiler_ebpf::{capture, counter, marker, SampleKey, StackKey, MAX_STACK_DEPTH, NO_STACK};
+use profiler_ebpf::{MAX_STACK_DEPTH, NO_STACK, SampleKey, StackKey, capture, counter, marker};
 
-use super::maps::{bump, STACKS};
+use super::maps::{STACKS, bump};
 
 const STACK_BYTES: u32 = (MAX_STACK_DEPTH * 8) as u32;
 const EEXIST: i32 = 17;

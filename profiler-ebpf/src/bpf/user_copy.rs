@@ -2,17 +2,17 @@
 //! kernel, send the user registers and a copy of the user stack to user
 //! space, which unwinds it with the binaries' call-frame information.
 use aya_ebpf::{
+    EbpfContext,
     bindings::pt_regs,
     helpers::{
         bpf_get_current_comm, bpf_get_current_task_btf, bpf_probe_read_kernel,
         generated::{bpf_get_stack, bpf_probe_read_user},
     },
     programs::PerfEventContext,
-    EbpfContext,
 };
-use profiler_ebpf::{capture, counter, UserStackCopy, MAX_STACK_DEPTH, USER_STACK_CHUNK, USER_STACK_COPY_BYTES};
+use profiler_ebpf::{MAX_STACK_DEPTH, USER_STACK_CHUNK, USER_STACK_COPY_BYTES, UserStackCopy, capture, counter};
 
-use super::maps::{bump, USER_STACK_COPIES};
+use super::maps::{USER_STACK_COPIES, bump};
 
 const CHUNKS: usize = USER_STACK_COPY_BYTES / USER_STACK_CHUNK;
 const CHUNK_MASK: u64 = USER_STACK_CHUNK as u64 - 1;
@@ -97,9 +97,8 @@ unsafe fn copy_stack(dst: *mut u8, sp: u64) -> u32 {
     for _ in 0..CHUNKS {
         // Masked so the verifier sees every write inside the buffer.
         let at = copied & (USER_STACK_COPY_BYTES as u64 - 1);
-        let read = unsafe {
-            bpf_probe_read_user(dst.add(at as usize).cast(), USER_STACK_CHUNK as u32, (sp + at) as *const _)
-        };
+        let read =
+            unsafe { bpf_probe_read_user(dst.add(at as usize).cast(), USER_STACK_CHUNK as u32, (sp + at) as *const _) };
         if read != 0 {
             break;
         }

@@ -61,7 +61,10 @@ pub fn bystander(ctx: &mut Ctx, chunks: u64, work_secs: f64, gap_secs: f64, syst
                 }
                 Watch::PerfCommand => {
                     let mut c = Command::new("perf");
-                    c.args(["record", "-e", "cpu-clock", "-g", "-F", "999", "-o"]).arg(&perf_data).arg("--").args(&workload);
+                    c.args(["record", "-e", "cpu-clock", "-g", "-F", "999", "-o"])
+                        .arg(&perf_data)
+                        .arg("--")
+                        .args(&workload);
                     busy.push(spawn_quiet(&mut c, ctx.nice));
                 }
             }

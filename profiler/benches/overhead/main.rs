@@ -124,9 +124,8 @@ fn workload_main(args: &[String]) -> ! {
     // competes with the workload, as on a busy production host.
     let workers = env_usize("FLAMEPROF_BENCH_WORKERS", 1).max(1);
     let (start, cpu0) = (Instant::now(), cpu_time());
-    let threads: Vec<_> = (0..workers)
-        .map(|_| std::thread::spawn(move || std::hint::black_box(fixed_work(chunks))))
-        .collect();
+    let threads: Vec<_> =
+        (0..workers).map(|_| std::thread::spawn(move || std::hint::black_box(fixed_work(chunks)))).collect();
     for thread in threads {
         thread.join().expect("worker thread");
     }
@@ -261,8 +260,7 @@ fn numbers(line: &str) -> Vec<f64> {
 
 /// Numbers of the first line of `text` that contains `key`, from after `key`.
 fn line_numbers(text: &str, key: &str) -> Option<Vec<f64>> {
-    text.lines()
-        .find_map(|l| l.find(key).map(|i| numbers(&l[i + key.len()..])))
+    text.lines().find_map(|l| l.find(key).map(|i| numbers(&l[i + key.len()..])))
 }
 
 struct Ran {
@@ -276,14 +274,8 @@ fn run(cmd: &mut Command, nice: i32) -> Ran {
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
     set_nice(cmd, nice);
     let start = Instant::now();
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| die(&format!("cannot start {:?}: {e}", cmd.get_program())));
-    Ran {
-        status: out.status,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        wall: start.elapsed(),
-    }
+    let out = cmd.output().unwrap_or_else(|e| die(&format!("cannot start {:?}: {e}", cmd.get_program())));
+    Ran { status: out.status, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), wall: start.elapsed() }
 }
 
 fn set_nice(cmd: &mut Command, nice: i32) {
@@ -323,9 +315,7 @@ const BPF_STATS_RUN_TIME: u32 = 0;
 fn enable_bpf_stats() -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd as _;
     let attr = [BPF_STATS_RUN_TIME, 0u32];
-    let fd = unsafe {
-        libc::syscall(libc::SYS_bpf, BPF_ENABLE_STATS, attr.as_ptr(), std::mem::size_of_val(&attr))
-    };
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_ENABLE_STATS, attr.as_ptr(), std::mem::size_of_val(&attr)) };
     (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
@@ -353,13 +343,12 @@ fn read_prog_stats(pid: u32, into: &mut BTreeMap<u64, ProgStat>) {
         if !std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().contains("bpf-prog")) {
             continue;
         }
-        let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", e.file_name().to_string_lossy())) else {
+        let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", e.file_name().to_string_lossy()))
+        else {
             continue;
         };
         let field = |k: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().parse::<u64>().unwrap_or(0)))
-                .unwrap_or(0)
+            info.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().parse::<u64>().unwrap_or(0))).unwrap_or(0)
         };
         into.insert(
             field("prog_id:"),
@@ -379,9 +368,7 @@ fn run_with_bpf_stats(cmd: &mut Command, nice: i32) -> (Ran, Vec<ProgStat>) {
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
     set_nice(cmd, nice);
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| die(&format!("cannot start {:?}: {e}", cmd.get_program())));
+    let mut child = cmd.spawn().unwrap_or_else(|e| die(&format!("cannot start {:?}: {e}", cmd.get_program())));
     let mut stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -442,16 +429,13 @@ fn bpf_rows(run: &str, stats: &[ProgStat], wall: f64, per: Option<(&str, f64)>) 
                 format!("{:.0}", p.run_time_ns as f64 / p.run_cnt as f64),
                 format!("{:.1}", p.run_time_ns as f64 / 1e6),
                 format!("{:.2} %", 100.0 * p.run_time_ns as f64 / 1e9 / wall),
-                per.map_or("—".into(), |(what, n)| {
-                    format!("{:.2} µs per {what}", p.run_time_ns as f64 / 1e3 / n)
-                }),
+                per.map_or("—".into(), |(what, n)| format!("{:.2} µs per {what}", p.run_time_ns as f64 / 1e3 / n)),
             ]
         })
         .collect()
 }
 
-const BPF_HEADER: [&str; 7] =
-    ["run", "program", "runs", "ns / run", "total ms", "of the run's wall time", "per event"];
+const BPF_HEADER: [&str; 7] = ["run", "program", "runs", "ns / run", "total ms", "of the run's wall time", "per event"];
 
 struct Ctx {
     flameprof: PathBuf,
@@ -584,10 +568,7 @@ fn wait_attached(pid: u32, timeout: Duration) {
         let n = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map(|d| {
                 d.filter_map(|e| e.ok())
-                    .filter(|e| {
-                        std::fs::read_link(e.path())
-                            .is_ok_and(|l| l.to_string_lossy().contains("perf_event"))
-                    })
+                    .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().contains("perf_event")))
                     .count()
             })
             .unwrap_or(0);
@@ -670,10 +651,7 @@ fn profiled_self(ctx: &Ctx, v: OnCpu, mode: &str, arg: &str, system_wide: bool) 
                 OnCpu::PerfDwarf(_) => drop(cmd.args(["--call-graph", "dwarf"])),
                 _ => {}
             }
-            cmd.args(["-e", "cpu-clock", "-F", &hz.to_string(), "-o"])
-                .arg(&perf_data)
-                .arg("--")
-                .args(&workload);
+            cmd.args(["-e", "cpu-clock", "-F", &hz.to_string(), "-o"]).arg(&perf_data).arg("--").args(&workload);
             let ran = run(&mut cmd, ctx.nice);
             check(&ran, "perf record");
             ran.stderr
@@ -728,16 +706,8 @@ fn bench_oncpu(ctx: &mut Ctx) {
         "{} with {workers} worker thread(s)",
         if system_wide { "system-wide (-a)" } else { "the command only (-- CMD)" }
     );
-    eprintln!(
-        "oncpu: {chunks} chunks of fixed work (≈{work_secs} s unprofiled), {rounds} rounds, profiling {scope}"
-    );
-    let variants = [
-        OnCpu::Base,
-        OnCpu::Flameprof(99),
-        OnCpu::Perf(99),
-        OnCpu::Flameprof(999),
-        OnCpu::Perf(999),
-    ];
+    eprintln!("oncpu: {chunks} chunks of fixed work (≈{work_secs} s unprofiled), {rounds} rounds, profiling {scope}");
+    let variants = [OnCpu::Base, OnCpu::Flameprof(99), OnCpu::Perf(99), OnCpu::Flameprof(999), OnCpu::Perf(999)];
     // One warm-up run of each (page cache, BPF JIT, perf's first start).
     for &v in &variants {
         oncpu_run(ctx, v, chunks / 10 + 1, system_wide);
@@ -794,16 +764,7 @@ fn bench_oncpu(ctx: &mut Ctx) {
         &format!(
             "1. On-CPU slowdown: fixed CPU work (≈{work_secs} s, {STACK_DEPTH}+ frames deep), profiling {scope}, medians of {rounds} interleaved rounds"
         ),
-        &[
-            "run",
-            "wall (s)",
-            "wall slowdown",
-            "wall range",
-            "CPU (s)",
-            "CPU slowdown",
-            "CPU range",
-            "samples",
-        ],
+        &["run", "wall (s)", "wall slowdown", "wall range", "CPU (s)", "CPU slowdown", "CPU range", "samples"],
         &rows,
     );
     println!(
@@ -826,7 +787,13 @@ fn bench_oncpu(ctx: &mut Ctx) {
     // target: call it only when the middle half of the per-round ratios is
     // on one side of it.
     let (q1, q3) = quartiles(&cpu_r[1]);
-    let resolved = if q3 < 0.01 { Some(true) } else if q1 >= 0.01 { Some(false) } else { None };
+    let resolved = if q3 < 0.01 {
+        Some(true)
+    } else if q1 >= 0.01 {
+        Some(false)
+    } else {
+        None
+    };
     ctx.verdict(
         "on-CPU slowdown at 99 Hz (CPU; wall), fixed work",
         format!(
@@ -943,7 +910,8 @@ fn bench_oncpu(ctx: &mut Ctx) {
     // Where flameprof's on-CPU cost goes: one extra 999 Hz run (not part of
     // the figures above) with BPF run-time stats on.
     if !system_wide {
-        let (ran, stats) = self_at_999_hz_with_bpf_stats(ctx, "stats.svg", ["--workload".to_string(), chunks.to_string()]);
+        let (ran, stats) =
+            self_at_999_hz_with_bpf_stats(ctx, "stats.svg", ["--workload".to_string(), chunks.to_string()]);
         let wl = line_numbers(&ran.stderr, "workload:").unwrap_or_default();
         let (wall_s, cpu_s) = (wl.get(1).copied().unwrap_or(f64::NAN), wl.get(2).copied().unwrap_or(f64::NAN));
         let samples = line_numbers(&ran.stderr, "samples:").and_then(|n| n.first().copied()).unwrap_or(f64::NAN);
@@ -1008,10 +976,7 @@ fn bench_post(ctx: &mut Ctx) {
          sleep 0.01; done",
     ]);
     bg(c);
-    let ran = run(
-        Command::new(&ctx.flameprof).args(["-a", "-F", "99", "-d", &s, "-o"]).arg(&svg),
-        0,
-    );
+    let ran = run(Command::new(&ctx.flameprof).args(["-a", "-F", "99", "-d", &s, "-o"]).arg(&svg), 0);
     for mut child in load {
         signal(child.id(), libc::SIGKILL);
         let _ = child.wait();
@@ -1204,10 +1169,7 @@ fn bench_symbolize(ctx: &mut Ctx) {
         &["pass", "addresses", "time (s)", "addresses/s", "resolved", "name = symtab", "file:line", "with inlined"],
         &rows,
     );
-    let worst = passes
-        .iter()
-        .map(|p| p.matched as f64 / p.n as f64)
-        .fold(f64::INFINITY, f64::min);
+    let worst = passes.iter().map(|p| p.matched as f64 / p.n as f64).fold(f64::INFINITY, f64::min);
     let cold = &passes[0];
     let warm = median(&passes[1..].iter().map(|p| p.n as f64 / p.secs).collect::<Vec<_>>());
     ctx.verdict(
@@ -1303,25 +1265,16 @@ fn bench_offcpu(ctx: &mut Ctx) {
         let ran = match v {
             OffCpu::Base => run(Command::new(&target[0]).args(&target[1..]).arg(&t), ctx.nice),
             OffCpu::Flameprof => run(
-                Command::new(&ctx.flameprof)
-                    .args(["--off-cpu", "-o"])
-                    .arg(&svg)
-                    .arg("--")
-                    .args(&target)
-                    .arg(&t),
+                Command::new(&ctx.flameprof).args(["--off-cpu", "-o"]).arg(&svg).arg("--").args(&target).arg(&t),
                 ctx.nice,
             ),
-            OffCpu::Bpftrace => run(
-                Command::new("bpftrace")
-                    .arg("-c")
-                    .arg(format!("{} {t}", target.join(" ")))
-                    .arg(&script),
-                ctx.nice,
-            ),
+            OffCpu::Bpftrace => {
+                run(Command::new("bpftrace").arg("-c").arg(format!("{} {t}", target.join(" "))).arg(&script), ctx.nice)
+            }
         };
         check(&ran, "pingpong run");
-        let secs = pingpong_secs(&ran.stderr)
-            .unwrap_or_else(|| die(&format!("no pingpong timing in:\n{}", ran.stderr)));
+        let secs =
+            pingpong_secs(&ran.stderr).unwrap_or_else(|| die(&format!("no pingpong timing in:\n{}", ran.stderr)));
         let switches = line_numbers(&ran.stderr, "off-CPU:").and_then(|n| n.first().copied());
         (secs, switches)
     };
@@ -1418,7 +1371,12 @@ fn bench_offcpu(ctx: &mut Ctx) {
             Some(fp < bt),
         );
     } else {
-        ctx.verdict("off-CPU slowdown, flameprof vs bpftrace", format!("{} vs not run", pct(fp)), "flameprof < bpftrace", None);
+        ctx.verdict(
+            "off-CPU slowdown, flameprof vs bpftrace",
+            format!("{} vs not run", pct(fp)),
+            "flameprof < bpftrace",
+            None,
+        );
     }
     ctx.verdict(
         "off-CPU cost per context switch",
@@ -1483,7 +1441,9 @@ fn bench_dwarf(ctx: &mut Ctx) {
         })
         .collect();
     print_table(
-        &format!("5. flameprof's own CPU while recording libc_sort (2 s at 999 Hz, ~30-frame stacks through libc), median of {rounds} interleaved rounds"),
+        &format!(
+            "5. flameprof's own CPU while recording libc_sort (2 s at 999 Hz, ~30-frame stacks through libc), median of {rounds} interleaved rounds"
+        ),
         &["run", "samples", "flameprof CPU per sample"],
         &rows,
     );
@@ -1495,7 +1455,12 @@ fn bench_dwarf(ctx: &mut Ctx) {
          make (frame pointers cut these stacks short, so they merge into few): {:.1} µs per sample.",
         1e6 * extra
     );
-    ctx.verdict("--call-graph dwarf: user-space unwinding per sample", format!("{:.1} µs", 1e6 * extra), "reported", None);
+    ctx.verdict(
+        "--call-graph dwarf: user-space unwinding per sample",
+        format!("{:.1} µs", 1e6 * extra),
+        "reported",
+        None,
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1555,11 +1520,7 @@ fn main() {
         eprintln!("{w}: {:.0} s", t.elapsed().as_secs_f64());
     }
     let rows: Vec<Vec<String>> = ctx.verdicts.iter().map(|r| r.to_vec()).collect();
-    print_table(
-        "Summary",
-        &["target", "measured", "goal", "verdict"],
-        &rows,
-    );
+    print_table("Summary", &["target", "measured", "goal", "verdict"], &rows);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "\ntotal {:.0} s; load average at end: {}",

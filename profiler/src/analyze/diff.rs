@@ -7,9 +7,9 @@ use serde_json::json;
 
 use crate::{
     analyze::{
-        report::round,
-        shares::{table, Shares},
         Style,
+        report::round,
+        shares::{Shares, table},
     },
     output::folded,
     profile::Profile,
@@ -95,7 +95,15 @@ pub fn regression_line(change: &Change, points: f64) -> String {
     )
 }
 
-pub fn render(base_name: &str, new_name: &str, base: &Shares, new: &Shares, changes: &[Change], top: usize, style: Style) -> String {
+pub fn render(
+    base_name: &str,
+    new_name: &str,
+    base: &Shares,
+    new: &Shares,
+    changes: &[Change],
+    top: usize,
+    style: Style,
+) -> String {
     let shown = &changes[..changes.len().min(top)];
     let presence = |p: Presence| match p {
         Presence::Both => "",
@@ -127,9 +135,20 @@ pub fn render(base_name: &str, new_name: &str, base: &Shares, new: &Shares, chan
     }
     let markdown = style == Style::Markdown;
     let mut out = if markdown {
-        format!("### Profile diff: `{base_name}` → `{new_name}`\n\nShares of each profile's total ({} vs {} {}).\n\n", base.total, new.total, new.unit.name())
+        format!(
+            "### Profile diff: `{base_name}` → `{new_name}`\n\nShares of each profile's total ({} vs {} {}).\n\n",
+            base.total,
+            new.total,
+            new.unit.name()
+        )
     } else {
-        format!("diff {base_name} ({} {}) -> {new_name} ({} {})\n", base.total, base.unit.name(), new.total, new.unit.name())
+        format!(
+            "diff {base_name} ({} {}) -> {new_name} ({} {})\n",
+            base.total,
+            base.unit.name(),
+            new.total,
+            new.unit.name()
+        )
     };
     if changes.is_empty() {
         out.push_str("No function's share changed.\n");
@@ -153,7 +172,11 @@ pub fn render(base_name: &str, new_name: &str, base: &Shares, new: &Shares, chan
         .collect();
     out.push_str(&table(&headers, &rows, markdown));
     if shown.len() < changes.len() {
-        out.push_str(&format!("{}({} more changed functions not shown; --top N shows more)\n", if markdown { "\n" } else { "" }, changes.len() - shown.len()));
+        out.push_str(&format!(
+            "{}({} more changed functions not shown; --top N shows more)\n",
+            if markdown { "\n" } else { "" },
+            changes.len() - shown.len()
+        ));
     }
     out
 }

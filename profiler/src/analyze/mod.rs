@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::{
     cli::{Analysis, DiffArgs, ReportArgs, TableArgs},
-    output::{write_atomically, Destination},
+    output::{Destination, write_atomically},
 };
 
 /// How a report or diff is printed.
@@ -64,9 +64,10 @@ fn run_report(args: ReportArgs) -> Result<i32, String> {
 
 fn run_diff(args: DiffArgs) -> Result<i32, String> {
     if let Some(points) = args.fail_above
-        && !(points.is_finite() && points >= 0.0) {
-            return Err(format!("--fail-above {points} is not a number of percentage points (0 or more)"));
-        }
+        && !(points.is_finite() && points >= 0.0)
+    {
+        return Err(format!("--fail-above {points} is not a number of percentage points (0 or more)"));
+    }
     let base = read::load(&args.base)?;
     let new = read::load(&args.new)?;
     let (base_shares, new_shares) = (shares::Shares::of(&base.profile), shares::Shares::of(&new.profile));
@@ -82,11 +83,23 @@ fn run_diff(args: DiffArgs) -> Result<i32, String> {
     let changes = diff::changes(&base_shares, &new_shares);
     if let Some(path) = &args.output {
         let title = format!("Differential Flame Graph: {} → {}", display(&args.base), display(&args.new));
-        let svg = diff::svg(&base.profile, &new.profile, &title).map_err(|e| format!("cannot draw the differential flame graph: {e}"))?;
+        let svg = diff::svg(&base.profile, &new.profile, &title)
+            .map_err(|e| format!("cannot draw the differential flame graph: {e}"))?;
         write_atomically(&Destination::File(path.clone()), &svg).map_err(|e| e.to_string())?;
     }
     let style = Style::of(&args.table);
-    print!("{}", diff::render(&display(&args.base), &display(&args.new), &base_shares, &new_shares, &changes, args.table.top, style));
+    print!(
+        "{}",
+        diff::render(
+            &display(&args.base),
+            &display(&args.new),
+            &base_shares,
+            &new_shares,
+            &changes,
+            args.table.top,
+            style
+        )
+    );
     let Some(points) = args.fail_above else { return Ok(0) };
     let regressions = diff::regressions(&changes, points);
     for change in &regressions {

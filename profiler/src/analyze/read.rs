@@ -6,7 +6,10 @@ use std::{io::Read, path::Path};
 use flate2::read::GzDecoder;
 
 use crate::{
-    output::{folded, pprof::{field, GENERATOR}},
+    output::{
+        folded,
+        pprof::{GENERATOR, field},
+    },
     profile::{Frame, FrameKind, Profile, Stack, Unit},
 };
 
@@ -213,13 +216,15 @@ pub fn parse_pprof(bytes: &[u8]) -> Result<Loaded, String> {
     if sample_types.is_empty() {
         return Err("no sample types: not a pprof profile".into());
     }
-    let comments: Vec<String> = comments.into_iter().map(|c| string(c).map(str::to_string)).collect::<Result<_, _>>()?;
+    let comments: Vec<String> =
+        comments.into_iter().map(|c| string(c).map(str::to_string)).collect::<Result<_, _>>()?;
     let ours = comments.iter().any(|c| c.starts_with(GENERATOR));
 
     // Which value to read, and in which unit.
     let named: Vec<(&str, &str)> =
         sample_types.iter().map(|&(t, u)| Ok((string(t)?, string(u)?))).collect::<Result<_, String>>()?;
-    let (index, unit, divisor) = choose_value(&named, (string(period_type.0)?, string(period_type.1)?), period, string(default_type)?);
+    let (index, unit, divisor) =
+        choose_value(&named, (string(period_type.0)?, string(period_type.1)?), period, string(default_type)?);
 
     let mut profile = Profile::new(unit);
     for (ids, values) in &samples {
@@ -228,7 +233,8 @@ pub fn parse_pprof(bytes: &[u8]) -> Result<Loaded, String> {
         }
         let mut entries = Vec::new();
         for id in ids.iter().rev() {
-            let location = locations.get(id).ok_or_else(|| format!("a sample names location {id}, which is missing"))?;
+            let location =
+                locations.get(id).ok_or_else(|| format!("a sample names location {id}, which is missing"))?;
             let module = match location.mapping {
                 0 => None,
                 id => Some(string(*mappings.get(&id).ok_or_else(|| format!("mapping {id} is missing"))?)?),
@@ -261,10 +267,7 @@ fn choose_value(types: &[(&str, &str)], period_type: (&str, &str), period: u64, 
         return (index, Unit::Samples { frequency_hz }, 1);
     }
     let nanos = |(_, u): &&(&str, &str)| *u == "nanoseconds";
-    let index = types
-        .iter()
-        .position(|t| t.0 == default && nanos(&t))
-        .or_else(|| types.iter().position(|t| nanos(&t)));
+    let index = types.iter().position(|t| t.0 == default && nanos(&t)).or_else(|| types.iter().position(|t| nanos(&t)));
     match index {
         Some(index) => (index, Unit::Microseconds, 1000),
         None => {

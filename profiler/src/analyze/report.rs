@@ -1,17 +1,18 @@
 //! `flameprof report FILE`: the top functions by self and by total share.
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::analyze::{
-    read::Loaded,
-    shares::{table, Shares, Weights},
     Style,
+    read::Loaded,
+    shares::{Shares, Weights, table},
 };
 
 pub fn render(name: &str, loaded: &Loaded, top: usize, style: Style) -> String {
     let shares = Shares::of(&loaded.profile);
     let by_self = shares.top(|w| w.self_weight, top);
     let by_total = shares.top(|w| w.total_weight, top);
-    let health: Vec<&String> = loaded.comments.iter().filter(|c| !c.starts_with(crate::output::pprof::GENERATOR)).collect();
+    let health: Vec<&String> =
+        loaded.comments.iter().filter(|c| !c.starts_with(crate::output::pprof::GENERATOR)).collect();
     if style == Style::Json {
         let rows = |rows: &[(&str, Weights)]| -> Vec<Value> {
             rows.iter()

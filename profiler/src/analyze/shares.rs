@@ -76,7 +76,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>], markdown: bool) -> String {
     let mut out = String::new();
     if markdown {
         out.push_str(&format!("| {} |\n", headers.join(" | ")));
-        let rule: Vec<&str> = headers.iter().enumerate().map(|(i, _)| if i + 1 == headers.len() { "---" } else { "---:" }).collect();
+        let rule: Vec<&str> =
+            headers.iter().enumerate().map(|(i, _)| if i + 1 == headers.len() { "---" } else { "---:" }).collect();
         out.push_str(&format!("| {} |\n", rule.join(" | ")));
         for row in rows {
             let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();

@@ -5,14 +5,21 @@ use std::{path::PathBuf, process::Command};
 use serde_json::Value;
 
 use crate::{
-    analyze::{diff, read, report, shares::Shares, Style},
+    analyze::{Style, diff, read, report, shares::Shares},
     cli::Palette,
-    output::{self, folded, Context, Format, SvgOptions},
+    output::{self, Context, Format, SvgOptions, folded},
     profile::{Frame, FrameKind, Profile, Unit},
 };
 
 fn user(name: &str) -> Frame {
-    Frame { name: name.into(), kind: FrameKind::User, module: Some("app".into()), file: Some("src/app.rs".into()), line: Some(7), inlined: false }
+    Frame {
+        name: name.into(),
+        kind: FrameKind::User,
+        module: Some("app".into()),
+        file: Some("src/app.rs".into()),
+        line: Some(7),
+        inlined: false,
+    }
 }
 
 fn inlined(name: &str) -> Frame {
@@ -20,7 +27,14 @@ fn inlined(name: &str) -> Frame {
 }
 
 fn kernel(name: &str) -> Frame {
-    Frame { name: name.into(), kind: FrameKind::Kernel, module: Some("[kernel]".into()), file: None, line: None, inlined: false }
+    Frame {
+        name: name.into(),
+        kind: FrameKind::Kernel,
+        module: Some("[kernel]".into()),
+        file: None,
+        line: None,
+        inlined: false,
+    }
 }
 
 /// `hot` and `cold` in `hot:cold` proportion, with an inlined frame and a
@@ -35,7 +49,14 @@ fn split(hot: u64, cold: u64) -> Profile {
 }
 
 fn svg_options() -> SvgOptions {
-    SvgOptions { title: "t".into(), width: 1200, min_width: 0.1, inverted: false, reverse: false, palette: Palette::Kernel }
+    SvgOptions {
+        title: "t".into(),
+        width: 1200,
+        min_width: 0.1,
+        inverted: false,
+        reverse: false,
+        palette: Palette::Kernel,
+    }
 }
 
 fn render(profile: &Profile, format: Format) -> Vec<u8> {
@@ -120,7 +141,10 @@ fn go_tool_pprof_top_matches_folded_counts() {
     assert!(output.status.success(), "go tool pprof failed: {}", String::from_utf8_lossy(&output.stderr));
     // flat  flat%  sum%  cum  cum%  name
     let flat = |name: &str| -> (u64, f64) {
-        let line = stdout.lines().find(|l| l.trim_end().ends_with(&format!(" {name}"))).unwrap_or_else(|| panic!("{name} not in:\n{stdout}"));
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_end().ends_with(&format!(" {name}")))
+            .unwrap_or_else(|| panic!("{name} not in:\n{stdout}"));
         let fields: Vec<&str> = line.split_whitespace().collect();
         (fields[0].parse().unwrap(), fields[1].trim_end_matches('%').parse().unwrap())
     };
@@ -212,7 +236,12 @@ fn report_numbers_match_the_folded_counts() {
     let kernel = json["top_self"].as_array().unwrap().iter().find(|r| r["function"] == "do_syscall_64_[k]").unwrap();
     assert_eq!(kernel["self"], 2);
     let plain = report::render("p.folded", &loaded, 10, Style::Plain);
-    assert!(plain.lines().any(|l| l.contains("74.63") && l.contains(" 300 ") && l.ends_with("cpu_split::hot_three_quarters")), "{plain}");
+    assert!(
+        plain
+            .lines()
+            .any(|l| l.contains("74.63") && l.contains(" 300 ") && l.ends_with("cpu_split::hot_three_quarters")),
+        "{plain}"
+    );
     let markdown = report::render("p.folded", &loaded, 10, Style::Markdown);
     assert!(markdown.contains("| 74.63 | 74.63 | 300 | 300 | `cpu_split::hot_three_quarters` |"), "{markdown}");
 }

@@ -40,9 +40,7 @@ impl<'a> Btf<'a> {
         let hdr_len = u32_at(data, 4).ok_or_else(malformed)? as usize;
         let field = |at| u32_at(data, at).map(|v| v as usize).ok_or_else(malformed);
         let (type_off, type_len, str_off, str_len) = (field(8)?, field(12)?, field(16)?, field(20)?);
-        let section = |off: usize, len: usize| {
-            data.get(hdr_len + off..hdr_len + off + len).ok_or_else(malformed)
-        };
+        let section = |off: usize, len: usize| data.get(hdr_len + off..hdr_len + off + len).ok_or_else(malformed);
         Ok(Self { types: section(type_off, type_len)?, strings: section(str_off, str_len)? })
     }
 
@@ -60,10 +58,7 @@ impl<'a> Btf<'a> {
             let (kind, vlen, kflag) = ((info >> 24) & 0x1f, (info & 0xffff) as usize, info >> 31);
             let body = at + 12;
             if kind == KIND_STRUCT && self.name(name_off) == struct_name.as_bytes() {
-                return members
-                    .iter()
-                    .map(|member| self.find_member(body, vlen, kflag, member, struct_name))
-                    .collect();
+                return members.iter().map(|member| self.find_member(body, vlen, kflag, member, struct_name)).collect();
             }
             at = body + extra_bytes(kind, vlen).ok_or("kernel BTF has a type kind unknown to flameprof")?;
         }
@@ -86,16 +81,16 @@ impl<'a> Btf<'a> {
 /// Bytes that follow the 12-byte common header of a BTF type of `kind`.
 fn extra_bytes(kind: u32, vlen: usize) -> Option<usize> {
     Some(match kind {
-        1 => 4,                 // INT
+        1 => 4,                    // INT
         2 | 7..=12 | 16 | 18 => 0, // PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FLOAT, TYPE_TAG
-        3 => 12,                // ARRAY
-        4 | 5 => 12 * vlen,     // STRUCT, UNION
-        6 => 8 * vlen,          // ENUM
-        13 => 8 * vlen,         // FUNC_PROTO
-        14 => 4,                // VAR
-        15 => 12 * vlen,        // DATASEC
-        17 => 4,                // DECL_TAG
-        19 => 12 * vlen,        // ENUM64
+        3 => 12,                   // ARRAY
+        4 | 5 => 12 * vlen,        // STRUCT, UNION
+        6 => 8 * vlen,             // ENUM
+        13 => 8 * vlen,            // FUNC_PROTO
+        14 => 4,                   // VAR
+        15 => 12 * vlen,           // DATASEC
+        17 => 4,                   // DECL_TAG
+        19 => 12 * vlen,           // ENUM64
         _ => return None,
     })
 }
@@ -116,7 +111,8 @@ mod tests {
     #[test]
     fn finds_the_cpu_time_of_a_task_in_this_kernel() {
         let path = Path::new("/sys/kernel/btf/vmlinux");
-        let found = members_of(path, &[("task_struct", &["se"]), ("sched_entity", &["sum_exec_runtime", "load"])]).unwrap();
+        let found =
+            members_of(path, &[("task_struct", &["se"]), ("sched_entity", &["sum_exec_runtime", "load"])]).unwrap();
         assert!(found[0][0] > 0);
         // sum_exec_runtime is a u64 well inside sched_entity, after its load weight.
         assert!(found[1][0] > found[1][1] && found[1][0].is_multiple_of(8), "{found:?}");

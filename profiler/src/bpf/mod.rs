@@ -8,14 +8,14 @@ mod stacks;
 use std::{os::fd::AsRawFd, path::Path};
 
 use aya::{
+    Btf, Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, RingBuf, StackTraceMap},
     programs::{
-        perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
         BtfTracePoint, PerfEvent,
+        perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
     },
-    Btf, Ebpf, EbpfLoader,
 };
-use profiler_ebpf::{capture, names, BlockedThread, Config, StackKey, StartedBlock, STACK_IN_FULL_MAP};
+use profiler_ebpf::{BlockedThread, Config, STACK_IN_FULL_MAP, StackKey, StartedBlock, capture, names};
 use stacks::StackExpander;
 
 pub use counters::Counters;
@@ -265,7 +265,10 @@ impl Probes {
             )
             .map_err(|e| Error::KernelFeature {
                 feature: "the cpu-clock perf event".into(),
-                hint: format!("perf_event_open failed {place} ({}); a kernel with CONFIG_PERF_EVENTS is needed", chain(&e)),
+                hint: format!(
+                    "perf_event_open failed {place} ({}); a kernel with CONFIG_PERF_EVENTS is needed",
+                    chain(&e)
+                ),
             })?;
         }
         Ok(())
@@ -278,11 +281,8 @@ impl Probes {
         raise_open_files_limit();
         let mut timed = std::collections::HashSet::new();
         for _pass in 0..10 {
-            let fresh: Vec<u32> = pids
-                .iter()
-                .flat_map(|pid| target::thread_ids(*pid))
-                .filter(|tid| !timed.contains(tid))
-                .collect();
+            let fresh: Vec<u32> =
+                pids.iter().flat_map(|pid| target::thread_ids(*pid)).filter(|tid| !timed.contains(tid)).collect();
             if fresh.is_empty() {
                 return Ok(());
             }
@@ -301,7 +301,10 @@ impl Probes {
                     Err(e) => {
                         return Err(Error::KernelFeature {
                             feature: "the cpu-clock perf event".into(),
-                            hint: format!("perf_event_open failed for thread {tid} ({}); a kernel with CONFIG_PERF_EVENTS is needed", chain(&e)),
+                            hint: format!(
+                                "perf_event_open failed for thread {tid} ({}); a kernel with CONFIG_PERF_EVENTS is needed",
+                                chain(&e)
+                            ),
                         });
                     }
                 }
@@ -420,10 +423,11 @@ impl Probes {
     }
 
     pub fn counters(&self) -> Result<Counters> {
-        Counters::read(self.ebpf.map(names::COUNTERS).ok_or(Error::Bpf {
-            context: "finding a map",
-            detail: names::COUNTERS.into(),
-        })?)
+        Counters::read(
+            self.ebpf
+                .map(names::COUNTERS)
+                .ok_or(Error::Bpf { context: "finding a map", detail: names::COUNTERS.into() })?,
+        )
     }
 
     fn map<'a, T>(&'a self, name: &'static str) -> Result<T>

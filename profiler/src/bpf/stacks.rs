@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, StackTraceMap};
-use profiler_ebpf::{SampleKey, StackKey, MAX_STACK_DEPTH, NO_STACK, TASK_COMM_LEN};
+use profiler_ebpf::{MAX_STACK_DEPTH, NO_STACK, SampleKey, StackKey, TASK_COMM_LEN};
 
 use crate::error::{Error, Result};
 
@@ -78,7 +78,10 @@ impl<'a> StackExpander<'a> {
 }
 
 /// Every (key, value) of a fast-path map, expanded.
-pub fn read_fast(map: &BpfHashMap<&MapData, SampleKey, u64>, expander: &mut StackExpander) -> Result<Vec<(StackKey, u64)>> {
+pub fn read_fast(
+    map: &BpfHashMap<&MapData, SampleKey, u64>,
+    expander: &mut StackExpander,
+) -> Result<Vec<(StackKey, u64)>> {
     map.iter()
         .map(|entry| {
             let (key, value) = entry.map_err(|e| Error::bpf("reading the stack counts", e))?;
@@ -89,7 +92,5 @@ pub fn read_fast(map: &BpfHashMap<&MapData, SampleKey, u64>, expander: &mut Stac
 
 /// Every (key, value) of a full-stack map.
 pub fn read_full(map: &BpfHashMap<&MapData, StackKey, u64>) -> Result<Vec<(StackKey, u64)>> {
-    map.iter()
-        .map(|entry| entry.map_err(|e| Error::bpf("reading the stack counts", e)))
-        .collect()
+    map.iter().map(|entry| entry.map_err(|e| Error::bpf("reading the stack counts", e))).collect()
 }

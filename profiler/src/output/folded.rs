@@ -121,10 +121,7 @@ mod tests {
         profile.add(stack.clone(), 3);
         profile.add(stack, 2);
         profile.add(vec![Frame::task("app"), frame("idle", FrameKind::User, false)], 1);
-        assert_eq!(
-            render(&profile),
-            "app;idle 1\napp;main;helper<[u8: 4]>_[i];do_syscall_64_[k] 5\n"
-        );
+        assert_eq!(render(&profile), "app;idle 1\napp;main;helper<[u8: 4]>_[i];do_syscall_64_[k] 5\n");
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod write;
 use std::{collections::HashMap, path::Path};
 
 pub use svg::SvgOptions;
-pub use write::{check_destination, write_atomically, Destination};
+pub use write::{Destination, check_destination, write_atomically};
 
 use crate::profile::Profile;
 

@@ -12,10 +12,10 @@
 //! - Comments carry the health lines.
 use std::{collections::HashMap, io::Write};
 
-use flate2::{write::GzEncoder, Compression};
+use flate2::{Compression, write::GzEncoder};
 
 use crate::{
-    output::{folded, Context},
+    output::{Context, folded},
     profile::{Frame, FrameKind, Profile, Unit},
 };
 

@@ -3,10 +3,10 @@
 //! first) weighted by its count.
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::{
-    output::{folded, Context},
+    output::{Context, folded},
     profile::{Frame, Profile, Unit},
 };
 

@@ -1,8 +1,7 @@
 //! Interactive SVG flame graphs (search, zoom) through inferno.
 use inferno::flamegraph::{
-    self,
+    self, Direction,
     color::{BasicPalette, MultiPalette, Palette as InfernoPalette},
-    Direction,
 };
 
 use crate::{cli::Palette, output::folded, profile::Profile};

@@ -7,8 +7,8 @@ use std::fs::File;
 use std::path::Path;
 
 use gimli::{
-    BaseAddresses, CfaRule, CieOrFde, DebugFrame, DebugFrameOffset, EhFrame, EhFrameHdr, EndianSlice, LittleEndian, Register,
-    RegisterRule, UnwindContext, UnwindSection, UnwindTableRow, X86_64,
+    BaseAddresses, CfaRule, CieOrFde, DebugFrame, DebugFrameOffset, EhFrame, EhFrameHdr, EndianSlice, LittleEndian,
+    Register, RegisterRule, UnwindContext, UnwindSection, UnwindTableRow, X86_64,
 };
 use object::{Object, ObjectSection, ObjectSegment};
 
@@ -104,7 +104,8 @@ impl CallFrameInfo {
                 Segment { file_offset, file_size, address: s.address() }
             })
             .collect();
-        let debug_frame_index = debug_frame.as_ref().map_or_else(Vec::new, |(bytes, _)| index_fdes(bytes, text_address));
+        let debug_frame_index =
+            debug_frame.as_ref().map_or_else(Vec::new, |(bytes, _)| index_fdes(bytes, text_address));
         Ok(Self { segments, eh_frame, header, debug_frame, debug_frame_index, text_address })
     }
 

@@ -11,10 +11,10 @@ use std::rc::Rc;
 
 use gimli::UnwindContext;
 
-pub(crate) use cfi::CallFrameInfo;
-pub(crate) use process::{CfiFiles, ProcessCode};
-use cfi::{CallerBp, CfaBase, FrameRule};
 use crate::snapshot::FileKey;
+pub(crate) use cfi::CallFrameInfo;
+use cfi::{CallerBp, CfaBase, FrameRule};
+pub(crate) use process::{CfiFiles, ProcessCode};
 
 /// The user registers a sample starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

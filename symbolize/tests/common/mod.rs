@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 pub fn fixture_src(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 /// A fresh directory per test, so parallel tests do not step on each other;
@@ -105,10 +103,7 @@ pub fn spawn(bin: &Path, expected: usize) -> Running {
 /// Line number of the line of `src` containing `marker`.
 pub fn marker_line(src: &str, marker: &str) -> u32 {
     let text = std::fs::read_to_string(fixture_src(src)).unwrap();
-    let i = text
-        .lines()
-        .position(|l| l.contains(marker))
-        .expect("marker present");
+    let i = text.lines().position(|l| l.contains(marker)).expect("marker present");
     i as u32 + 1
 }
 
