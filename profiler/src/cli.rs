@@ -1,4 +1,5 @@
-//! The command line: a thin clap layer that turns flags into `Settings`.
+//! The command line, and the only module that knows clap: it turns flags
+//! into the plain settings of `settings.rs` that the rest of the program takes.
 use std::{
     ffi::OsString,
     path::{Path, PathBuf},
@@ -9,8 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     error::{Error, Result},
-    output::{Destination, Format, SvgOptions},
-    session::{Mode, Settings, Target},
+    formats::{Destination, Format, Palette, SvgOptions},
+    settings::{
+        self, Command, DiffSettings, Mode, OutputSettings, RecordSettings, ReportSettings, RunSettings, TableSettings,
+        TableStyle, Target,
+    },
 };
 
 /// Sample stacks of a process, a command or the whole system, kernel and user
@@ -34,7 +38,7 @@ pub struct Cli {
     /// Stop after SECS seconds (fractions allowed); default: Ctrl-C or the target's end.
     #[arg(short, long, value_name = "SECS", allow_negative_numbers = true)]
     pub duration: Option<f64>,
-    /// Samples per second per CPU.
+    /// Samples per second of CPU time: per CPU with -a, per thread with -p and a command.
     #[arg(short = 'F', long, default_value_t = 99, value_name = "HZ")]
     pub frequency: u64,
     /// Write the profile here (default: stdout; `-` is stdout). Repeat for several
@@ -45,7 +49,7 @@ pub struct Cli {
     /// Output format: of the only output, or of outputs whose extension names
     /// none; default from the -o extension, else svg.
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
     /// Also write a JSON summary of the run: samples, losses by cause, unresolved
     /// frames, duration, command exit status, the outputs written.
     #[arg(long, value_name = "FILE")]
@@ -64,7 +68,7 @@ pub struct Cli {
     #[arg(long)]
     pub per_thread: bool,
     /// How user stacks are walked (on-CPU): `fp` follows frame pointers in
-    /// the kernel (cheapest); `dwarf` copies 8 KiB of stack per sample and
+    /// the kernel (cheapest); `dwarf` copies 8-12 KiB of stack per sample and
     /// unwinds it with the binaries' .eh_frame, which also walks code built
     /// without frame pointers (most distribution libraries).
     #[arg(long, value_enum, default_value_t = CallGraph::Fp, value_name = "METHOD")]
@@ -122,8 +126,8 @@ pub struct Cli {
     #[arg(long)]
     pub inverted: bool,
     /// Colour palette.
-    #[arg(long, value_enum, default_value_t = Palette::Kernel)]
-    pub colors: Palette,
+    #[arg(long, value_enum, default_value_t = PaletteArg::Kernel)]
+    pub colors: PaletteArg,
 
     /// The command to start and profile, with its arguments (after `--`).
     #[arg(last = true, value_name = "CMD")]
@@ -192,9 +196,33 @@ pub struct TableArgs {
     pub markdown: bool,
 }
 
+/// Output formats, as `--format` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Interactive flame graph (.svg).
+    Svg,
+    /// Folded stacks, one line per stack (.folded, .txt).
+    Folded,
+    /// Gzipped pprof protobuf (.pb.gz), for go tool pprof, Pyroscope, Parca.
+    Pprof,
+    /// speedscope JSON (.speedscope.json).
+    Speedscope,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Svg => Format::Svg,
+            FormatArg::Folded => Format::Folded,
+            FormatArg::Pprof => Format::Pprof,
+            FormatArg::Speedscope => Format::Speedscope,
+        }
+    }
+}
+
 /// Colour palettes offered (inferno's basic palettes).
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Palette {
+pub enum PaletteArg {
     /// Kernel frames orange, inlined aqua, user code red/green (inferno's `java`).
     Kernel,
     Hot,
@@ -207,6 +235,54 @@ pub enum Palette {
     Yellow,
     Purple,
     Orange,
+}
+
+impl From<PaletteArg> for Palette {
+    fn from(palette: PaletteArg) -> Palette {
+        match palette {
+            PaletteArg::Kernel => Palette::Kernel,
+            PaletteArg::Hot => Palette::Hot,
+            PaletteArg::Mem => Palette::Mem,
+            PaletteArg::Io => Palette::Io,
+            PaletteArg::Red => Palette::Red,
+            PaletteArg::Green => Palette::Green,
+            PaletteArg::Blue => Palette::Blue,
+            PaletteArg::Aqua => Palette::Aqua,
+            PaletteArg::Yellow => Palette::Yellow,
+            PaletteArg::Purple => Palette::Purple,
+            PaletteArg::Orange => Palette::Orange,
+        }
+    }
+}
+
+impl TableArgs {
+    fn settings(&self) -> TableSettings {
+        let style = if self.json {
+            TableStyle::Json
+        } else if self.markdown {
+            TableStyle::Markdown
+        } else {
+            TableStyle::Plain
+        };
+        TableSettings { top: self.top, style }
+    }
+}
+
+impl Analysis {
+    fn settings(self) -> settings::Analysis {
+        match self {
+            Analysis::Diff(args) => settings::Analysis::Diff(DiffSettings {
+                table: args.table.settings(),
+                base: args.base,
+                new: args.new,
+                output: args.output,
+                fail_above: args.fail_above,
+            }),
+            Analysis::Report(args) => {
+                settings::Analysis::Report(ReportSettings { table: args.table.settings(), file: args.file })
+            }
+        }
+    }
 }
 
 /// The path the kernel would open: its directory resolved (links, `.`,
@@ -231,7 +307,7 @@ impl Cli {
         {
             return Err(Error::Usage(format!("--max-unresolved {pct} is not a percentage (0 to 100)")));
         }
-        let fallback = self.format.unwrap_or(Format::Svg);
+        let fallback = self.format.map_or(Format::Svg, Format::from);
         if self.output.is_empty() {
             return Ok(vec![(Destination::Stdout, fallback)]);
         }
@@ -239,7 +315,7 @@ impl Cli {
         let mut outputs: Vec<(Destination, Format)> = Vec::new();
         for path in &self.output {
             let format = match (single, self.format) {
-                (true, Some(format)) => format,
+                (true, Some(format)) => format.into(),
                 _ => Format::from_path(path).unwrap_or(fallback),
             };
             let destination =
@@ -257,7 +333,15 @@ impl Cli {
         Ok(outputs)
     }
 
-    pub fn into_settings(self) -> Result<Settings> {
+    /// What this invocation asks for, checked: analysis, or a recording.
+    pub fn into_command(mut self) -> Result<Command> {
+        match self.analysis.take() {
+            Some(analysis) => Ok(Command::Analyze(analysis.settings())),
+            None => self.into_run_settings().map(Command::Record),
+        }
+    }
+
+    fn into_run_settings(self) -> Result<RunSettings> {
         let usage = |msg: String| Err(Error::Usage(msg));
         if !(1..=100_000).contains(&self.frequency) {
             return usage(format!("-F {} is out of range: use 1 to 100000 Hz", self.frequency));
@@ -315,14 +399,13 @@ impl Cli {
         }
         let outputs = self.outputs()?;
         let title = self.title.unwrap_or_else(|| default_title(mode).to_string());
-        Ok(Settings {
+        let record = RecordSettings {
             target,
             mode,
             duration,
             frequency: self.frequency,
             kernel_frames: !self.user_only,
             user_frames: !self.kernel_only,
-            per_thread: self.per_thread,
             unwind_user_copies: self.call_graph == CallGraph::Dwarf,
             min_block_us: self.min_block,
             max_block_us: self.max_block,
@@ -331,6 +414,9 @@ impl Cli {
             stack_map_entries: self.stack_map_entries,
             ignore_switch_in_every: self.ignore_switch_in_every,
             timers_per_thread: self.timers_per_thread.clamp(1, 4),
+        };
+        let output = OutputSettings {
+            per_thread: self.per_thread,
             outputs,
             summary_json: self.summary_json.map(Destination::File),
             max_unresolved_percent: self.max_unresolved,
@@ -340,9 +426,10 @@ impl Cli {
                 min_width: self.min_width,
                 inverted: self.inverted,
                 reverse: self.reverse,
-                palette: self.colors,
+                palette: self.colors.into(),
             },
-        })
+        };
+        Ok(RunSettings { record, output })
     }
 }
 
@@ -383,7 +470,7 @@ mod ci_tests {
         // A single output: --format wins, as before.
         let cli = parse(&["-o", "a.svg", "--format", "pprof"]);
         assert_eq!(cli.outputs().unwrap()[0].1, Format::Pprof);
-        assert_eq!(cli.into_settings().unwrap().outputs[0].1, Format::Pprof);
+        assert_eq!(cli.into_run_settings().unwrap().output.outputs[0].1, Format::Pprof);
         assert!(parse(&["-o", "a.svg", "-o", "a.svg"]).outputs().is_err());
         assert!(parse(&["-o", "a.svg", "-o", "./a.svg"]).outputs().is_err());
         assert!(parse(&["-o", "/tmp/a.svg", "-o", "/tmp/../tmp/a.svg"]).outputs().is_err());

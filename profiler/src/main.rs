@@ -1,37 +1,39 @@
 //! flameprof: sample kernel and user stacks with BPF and write a flame graph.
-mod aggregate;
-mod analyze;
-mod bpf;
+//!
+//! The stages, in the order data flows: `cli` (the command line, turned into
+//! `settings`), `recording` (BPF programs, targets, off-CPU accounting),
+//! `profile` (symbolized stacks), `formats` (writers and readers of each file
+//! format), `summary` (the run's figures, as text and JSON) and `analysis`
+//! (`diff` and `report` of recorded profiles).
+mod analysis;
 mod cli;
 mod error;
-mod output;
-mod privileges;
+mod formats;
 mod profile;
+mod recording;
 mod run;
-mod session;
+mod settings;
 mod signals;
-mod snapshots;
 mod summary;
-mod target;
-mod unwound;
-mod waiting;
 
 use clap::Parser;
 
+use crate::settings::Command;
+
 fn main() {
-    let mut cli = match cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => exit_on_parse_error(error),
     };
-    if let Some(analysis) = cli.analysis.take() {
-        std::process::exit(analyze::run(analysis));
-    }
-    let code = match run::run(cli) {
+    let result = cli.into_command().and_then(|command| match command {
+        Command::Analyze(analysis) => analysis::run(analysis),
+        Command::Record(settings) => run::run(settings),
+    });
+    let code = match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("flameprof: error: {error}");
-            // 2 for usage errors like clap's own; 1 for everything else.
-            if matches!(error, error::Error::Usage(_)) { 2 } else { 1 }
+            eprintln!("flameprof: error: {}", error::one_line(&error));
+            error.exit_code()
         }
     };
     std::process::exit(code);
@@ -51,5 +53,5 @@ fn exit_on_parse_error(error: clap::Error) -> ! {
     let first = rendered.lines().next().unwrap_or("invalid arguments");
     let message = first.trim_start_matches("error: ");
     eprintln!("flameprof: error: {message}; see `flameprof --help`");
-    std::process::exit(2);
+    std::process::exit(error::EXIT_USAGE);
 }

@@ -4,7 +4,24 @@ use inferno::flamegraph::{
     color::{BasicPalette, MultiPalette, Palette as InfernoPalette},
 };
 
-use crate::{cli::Palette, output::folded, profile::Profile};
+use crate::{formats::folded, profile::Profile};
+
+/// Colour palettes offered (inferno's basic palettes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Palette {
+    /// Kernel frames orange, inlined aqua, user code red/green (inferno's `java`).
+    Kernel,
+    Hot,
+    Mem,
+    Io,
+    Red,
+    Green,
+    Blue,
+    Aqua,
+    Yellow,
+    Purple,
+    Orange,
+}
 
 /// What users set on the SVG; each field's default lives on the CLI flag.
 #[derive(Debug, Clone)]

@@ -1,9 +1,16 @@
 //! One recording, from attaching the probes to reading back their counts:
 //! when to stop (duration, Ctrl-C, the target's end) and snapshotting each
 //! new process so it can be symbolized even after it exits.
+mod bpf;
+mod command;
+mod dwarf_copies;
+pub mod off_cpu;
+pub mod privileges;
+mod proc;
+mod snapshots;
+
 use std::{
     collections::HashMap,
-    ffi::OsString,
     io::IsTerminal,
     time::{Duration, Instant},
 };
@@ -11,63 +18,24 @@ use std::{
 use profiler_ebpf::{StackKey, counter};
 use symbolize::Symbolizer;
 
+pub use bpf::Counters;
+pub use command::CommandExit;
+pub use dwarf_copies::UnwindStats;
+pub use off_cpu::waiting_at_start::WaitingAtStart;
+
 use crate::{
-    bpf::{self, Counters, ProbeSettings, Probes, SamplingScope},
     error::Result,
-    output::{Destination, Format, SvgOptions},
+    settings::{Mode, RecordSettings, Target},
     signals,
-    snapshots::Snapshots,
-    target::{self, CommandExit, GatedCommand},
-    unwound::{UnwindStats, UnwoundStacks},
-    waiting::{self, WaitingAtStart},
 };
+use bpf::{ProbeSettings, Probes, SamplingScope};
+use command::GatedCommand;
+use dwarf_copies::UnwoundStacks;
+use off_cpu::{OffCpu, waiting_at_start};
+use snapshots::Snapshots;
 
 /// How often the recording loop looks at its stop conditions and snapshots.
 const POLL: Duration = Duration::from_millis(50);
-
-#[derive(Debug, Clone)]
-pub enum Target {
-    System,
-    Processes(Vec<u32>),
-    Command(Vec<OsString>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    OnCpu,
-    OffCpu,
-    /// On-CPU and off-CPU in one graph of time.
-    Wall,
-}
-
-/// Everything a run is asked to do, from the command line.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub target: Target,
-    pub mode: Mode,
-    pub duration: Option<Duration>,
-    pub frequency: u64,
-    pub kernel_frames: bool,
-    pub user_frames: bool,
-    pub per_thread: bool,
-    /// `--call-graph dwarf`: user stacks are copied and unwound here.
-    pub unwind_user_copies: bool,
-    pub min_block_us: u64,
-    pub max_block_us: Option<u64>,
-    pub include_preempted: bool,
-    pub state_marker: bool,
-    pub stack_map_entries: Option<u32>,
-    /// Tests only: ignore every Nth off-CPU switch-in.
-    pub ignore_switch_in_every: Option<u32>,
-    /// Tests only: timers per thread of -p targets.
-    pub timers_per_thread: u32,
-    /// Where each output goes, in which format (at least one).
-    pub outputs: Vec<(Destination, Format)>,
-    pub summary_json: Option<Destination>,
-    /// Fail the run when more frames than this are unresolved.
-    pub max_unresolved_percent: Option<f64>,
-    pub svg: SvgOptions,
-}
 
 /// What the kernel side counted, before symbolization.
 pub struct Recording {
@@ -115,7 +83,7 @@ pub enum StopReason {
     TargetEnded,
 }
 
-impl Settings {
+impl RecordSettings {
     /// `command`: the pid of `-- CMD`, started gated.
     fn probe_settings(&self, command: Option<u32>) -> ProbeSettings {
         ProbeSettings {
@@ -150,10 +118,10 @@ impl Settings {
 
 /// Runs the recording. `symbolizer` receives a snapshot of every process as
 /// soon as it is seen.
-pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Recording> {
+pub fn record(settings: &RecordSettings, symbolizer: &mut Symbolizer) -> Result<Recording> {
     if let Target::Processes(pids) = &settings.target {
         for &pid in pids {
-            target::check_pid(pid)?;
+            proc::check_pid(pid)?;
         }
     }
     let mut command = match &settings.target {
@@ -176,7 +144,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
     let mut snapshots = Snapshots::default();
     if let Target::Processes(pids) = &settings.target {
         for &pid in pids {
-            if let Some(name) = target::process_name(pid) {
+            if let Some(name) = proc::process_name(pid) {
                 process_names.insert(pid, name);
             }
             snapshots.announce(symbolizer, pid);
@@ -201,12 +169,12 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
             Target::Processes(pids) => Some(&pids[..]),
             _ => None,
         };
-        let capture = waiting::Capture {
+        let capture = waiting_at_start::Capture {
             kernel: settings.kernel_frames,
             user: settings.user_frames,
             state_marker: settings.state_marker,
         };
-        let found = waiting::find(pids, &capture, symbolizer);
+        let found = waiting_at_start::find(pids, &capture, symbolizer);
         let watched = probes.watch_waiting_at_start(&found.tids())?;
         Some(found.confirm(watched, &probes.threads_with_open_waits()?))
     } else {
@@ -225,7 +193,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
             let Ok(bytes) = <[u8; 4]>::try_from(&item[..4.min(item.len())]) else { continue };
             let pid = u32::from_ne_bytes(bytes);
             // The name of a process is that of its main thread at exec time.
-            if let Some(name) = target::process_name(pid) {
+            if let Some(name) = proc::process_name(pid) {
                 // After exec the child of `-- CMD` has the command's name: refresh.
                 process_names.insert(pid, name);
             }
@@ -245,7 +213,7 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
             if command.try_exit().is_some() {
                 break StopReason::TargetEnded;
             }
-        } else if !initial_targets.is_empty() && !initial_targets.iter().any(|&pid| target::is_alive(pid)) {
+        } else if !initial_targets.is_empty() && !initial_targets.iter().any(|&pid| proc::is_alive(pid)) {
             break StopReason::TargetEnded;
         }
         if progress && last_progress.elapsed() >= Duration::from_millis(500) {
@@ -281,27 +249,15 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         on_cpu.extend(unwound.into_counts());
         stats
     });
-    let mut open_waits_ended_unseen = 0;
-    let mut waiting_at_start = WaitingAtStart::default();
-    let off_cpu = if records_off_cpu {
-        let bpf::OffCpuTimes { mut times, missing_stack_ids: missing, open_waits_ended_unseen: ended_unseen } =
-            probes.off_cpu_times(now_ns)?;
-        missing_stack_ids += missing;
-        open_waits_ended_unseen = ended_unseen;
-        if let Some(found) = waiting_threads {
-            let ends = probes.waiting_at_start_ends()?;
-            let (first_waits, outcome) = waiting::waits(found, &ends, start_ns, now_ns, probes.block_limits());
-            times.extend(first_waits);
-            waiting_at_start = outcome;
-        }
-        times
-    } else {
-        Vec::new()
+    let off_cpu = match records_off_cpu {
+        true => off_cpu::collect(&probes, waiting_threads, start_ns, now_ns)?,
+        false => OffCpu::default(),
     };
+    missing_stack_ids += off_cpu.missing_stack_ids;
     let counters = probes.counters()?;
     Ok(Recording {
         on_cpu,
-        off_cpu,
+        off_cpu: off_cpu.times,
         counters,
         elapsed,
         process_names,
@@ -311,12 +267,14 @@ pub fn record(settings: &Settings, symbolizer: &mut Symbolizer) -> Result<Record
         snapshot_failures: snapshots.failures,
         missing_stack_ids,
         unwind_stats,
-        open_waits_ended_unseen,
-        waiting_at_start,
+        open_waits_ended_unseen: off_cpu.open_waits_ended_unseen,
+        waiting_at_start: off_cpu.waiting_at_start,
     })
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {
     let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: `poll` is one valid pollfd for the duration of the call; an
+    // invalid fd only makes poll report POLLNVAL.
     unsafe { libc::poll(&mut poll, 1, timeout.as_millis() as i32) };
 }

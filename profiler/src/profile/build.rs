@@ -8,7 +8,12 @@ use std::{
 use profiler_ebpf::{StackKey, marker};
 use symbolize::{Resolution, Symbolized, Symbolizer};
 
-use crate::profile::{Frame, FrameKind, Profile, Stack, Unit};
+use crate::{
+    formats::ModuleInfo,
+    profile::{Frame, FrameKind, Profile, Stack, Unit},
+    recording::Recording,
+    settings::Mode,
+};
 
 /// How a set of raw stacks is turned into frames.
 #[derive(Debug, Clone)]
@@ -222,9 +227,70 @@ impl NameCache {
 }
 
 /// Unit of each mode's profile.
-pub fn unit_for(mode: crate::session::Mode, frequency_hz: u64) -> Unit {
+pub fn unit_for(mode: Mode, frequency_hz: u64) -> Unit {
     match mode {
-        crate::session::Mode::OnCpu => Unit::Samples { frequency_hz },
+        Mode::OnCpu => Unit::Samples { frequency_hz },
         _ => Unit::Microseconds,
     }
+}
+
+/// Symbolizes a recording into the profile its mode asks for: samples
+/// on-CPU, microseconds off-CPU, both in microseconds for --wall.
+pub fn from_recording(
+    recording: &Recording,
+    mode: Mode,
+    frequency: u64,
+    per_thread: bool,
+    symbolizer: &mut Symbolizer,
+) -> (Profile, FrameStats) {
+    let mut profile = Profile::new(unit_for(mode, frequency));
+    let mut frames = FrameStats::default();
+    let names = &recording.process_names;
+    // One naming rule for the whole graph: `name-PID` roots once several
+    // processes appear anywhere in it.
+    let processes: HashSet<u32> = recording.on_cpu.iter().chain(&recording.off_cpu).map(|(key, _)| key.tgid).collect();
+    let shape = |root_marker| Shape { per_thread, root_marker, several_processes: processes.len() > 1 };
+    match mode {
+        Mode::OnCpu => {
+            frames.add(build(&mut profile, &recording.on_cpu, symbolizer, names, &shape(None), |n| n));
+        }
+        Mode::OffCpu => {
+            frames.add(build(&mut profile, &recording.off_cpu, symbolizer, names, &shape(None), ns_to_us));
+        }
+        Mode::Wall => {
+            // One unit for both halves: a sample at F Hz stands for 1/F s on CPU.
+            let frequency = frequency.max(1);
+            let on_cpu_us = |samples: u64| samples * 1_000_000 / frequency;
+            frames.add(build(&mut profile, &recording.on_cpu, symbolizer, names, &shape(Some("[on-cpu]")), on_cpu_us));
+            frames.add(build(&mut profile, &recording.off_cpu, symbolizer, names, &shape(Some("[off-cpu]")), ns_to_us));
+        }
+    }
+    frames.processes = processes.len() as u64;
+    (profile, frames)
+}
+
+fn ns_to_us(ns: u64) -> u64 {
+    ns / 1000
+}
+
+/// Module basename → path, build-id and range, from the snapshots of the
+/// recorded processes (the first process mapping a module wins).
+pub fn modules(recording: &Recording, symbolizer: &Symbolizer) -> HashMap<String, ModuleInfo> {
+    let mut pids: Vec<u32> = recording.on_cpu.iter().chain(&recording.off_cpu).map(|(key, _)| key.tgid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let mut modules = HashMap::new();
+    for pid in pids {
+        for mapping in symbolizer.mappings(pid) {
+            let name = mapping.path.rsplit('/').next().unwrap_or(&mapping.path).to_string();
+            modules.entry(name).or_insert_with(|| ModuleInfo {
+                path: mapping.path.clone(),
+                build_id: mapping.build_id.clone(),
+                start: mapping.start,
+                end: mapping.end,
+                file_offset: mapping.file_offset,
+            });
+        }
+    }
+    modules
 }

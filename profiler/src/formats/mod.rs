@@ -1,19 +1,24 @@
-//! Writing a profile: choosing the format, rendering it, and writing it so a
-//! reader never sees half a file.
+//! The file formats a profile is written in and read back from, one module
+//! per format holding its writer and (where flameprof reads it) its reader,
+//! and where outputs go (`destination`).
+mod destination;
 pub mod folded;
 pub mod pprof;
+mod read;
 pub mod speedscope;
 pub mod svg;
-mod write;
 
 use std::{collections::HashMap, path::Path};
 
-pub use svg::SvgOptions;
-pub use write::{Destination, check_destination, write_atomically};
+pub use destination::{Destination, check_destination, write_atomically};
+#[cfg(test)]
+pub use read::parse;
+pub use read::load;
+pub use svg::{Palette, SvgOptions};
 
 use crate::profile::Profile;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Interactive flame graph (.svg).
     Svg,

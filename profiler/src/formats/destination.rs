@@ -20,7 +20,7 @@ use std::{
 
 use crate::{
     error::{Error, Result},
-    output::Format,
+    formats::Format,
 };
 
 #[derive(Debug, Clone)]
@@ -85,10 +85,7 @@ pub fn write_atomically(destination: &Destination, bytes: &[u8]) -> Result<()> {
     let path = match destination {
         Destination::Stdout => {
             let mut stdout = io::stdout().lock();
-            return stdout
-                .write_all(bytes)
-                .and_then(|_| stdout.flush())
-                .map_err(|e| Error::Io(format!("cannot write the profile to stdout: {e}")));
+            return stdout.write_all(bytes).and_then(|_| stdout.flush()).map_err(Error::Stdout);
         }
         Destination::File(path) => path,
     };

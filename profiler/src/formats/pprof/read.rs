@@ -1,113 +1,12 @@
-//! Reading a profile file back into a [`Profile`]: folded text (flameprof's,
-//! or any tool's `frame;frame;... COUNT` lines) or pprof protobuf, gzipped or
-//! not. Every malformed input is one line of error, never a panic.
-use std::{io::Read, path::Path};
-
-use flate2::read::GzDecoder;
-
+//! Reading pprof back (`diff`, `report`): any pprof file, flameprof's own
+//! restored frame by frame. Every malformed input is an error, never a panic.
 use crate::{
-    output::{
-        folded,
+    formats::{
+        folded::frames_from_labels,
         pprof::{GENERATOR, field},
     },
-    profile::{Frame, FrameKind, Profile, Stack, Unit},
+    profile::{FrameKind, Loaded, Profile, Unit},
 };
-
-/// A profile read from a file, with the comments it carries (health).
-#[derive(Debug)]
-pub struct Loaded {
-    pub profile: Profile,
-    pub comments: Vec<String>,
-}
-
-/// Decompressed pprof files larger than this are refused (a gzip bomb guard).
-const MAX_DECOMPRESSED: u64 = 1 << 31;
-
-pub fn load(path: &Path) -> Result<Loaded, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    parse(&bytes).map_err(|e| format!("{} is not a readable profile: {e}", path.display()))
-}
-
-/// Guesses the format from the content: gzip, then UTF-8 text (folded), then
-/// raw protobuf.
-pub fn parse(bytes: &[u8]) -> Result<Loaded, String> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut decoded = Vec::new();
-        GzDecoder::new(bytes)
-            .take(MAX_DECOMPRESSED)
-            .read_to_end(&mut decoded)
-            .map_err(|e| format!("gzip data is corrupt or truncated ({e})"))?;
-        return parse_pprof(&decoded);
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => parse_folded(text),
-        Err(_) => parse_pprof(bytes).map_err(|e| format!("neither folded text nor pprof protobuf ({e})")),
-    }
-}
-
-pub fn parse_folded(text: &str) -> Result<Loaded, String> {
-    let mut unit = None;
-    let mut comments = Vec::new();
-    let mut stacks = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim_end();
-        if line.is_empty() {
-            continue;
-        }
-        if line.starts_with('#') {
-            unit = unit.or_else(|| folded::parse_unit_header(line));
-            if let Some(health) = line.strip_prefix("# health: ") {
-                comments.push(health.to_string());
-            }
-            continue;
-        }
-        let bad = || format!("line {}: expected `frame;frame;... COUNT`, found `{}`", index + 1, shorten(line));
-        let (stack, count) = line.rsplit_once(' ').ok_or_else(bad)?;
-        let count: u64 = count.parse().map_err(|_| bad())?;
-        if stack.trim().is_empty() {
-            return Err(bad());
-        }
-        stacks.push((stack.to_string(), count));
-    }
-    if stacks.is_empty() && unit.is_none() {
-        return Err("no stacks and no flameprof header: is this a folded file?".into());
-    }
-    let mut profile = Profile::new(unit.unwrap_or(Unit::Samples { frequency_hz: 0 }));
-    for (stack, count) in stacks {
-        let labels: Vec<&str> = stack.split(';').collect();
-        profile.add(frames_from_labels(labels.iter().map(|&l| (l, None, None, None)), true), count);
-    }
-    Ok(Loaded { profile, comments })
-}
-
-/// Builds a stack from folded labels (root first), each with its module,
-/// file and line when known. With `first_is_task`, the first frame that is
-/// not a marker is the process (flameprof's layout).
-fn frames_from_labels<'a>(
-    labels: impl Iterator<Item = (&'a str, Option<&'a str>, Option<&'a str>, Option<u32>)>,
-    first_is_task: bool,
-) -> Stack {
-    let mut seen_task = !first_is_task;
-    labels
-        .map(|(label, module, file, line)| {
-            let (name, mut kind, inlined) = folded::parse_label(label);
-            if !seen_task && kind != FrameKind::Marker {
-                seen_task = true;
-                kind = FrameKind::Task;
-            }
-            Frame { name: name.into(), kind, module: module.map(Into::into), file: file.map(Into::into), line, inlined }
-        })
-        .collect()
-}
-
-fn shorten(line: &str) -> String {
-    match line.char_indices().nth(80) {
-        Some((end, _)) => format!("{}...", &line[..end]),
-        None => line.to_string(),
-    }
-}
-
-// ---- pprof ----
 
 #[derive(Default)]
 struct Function {

@@ -7,7 +7,7 @@ use aya::maps::{MapData, RingBuf};
 use profiler_ebpf::{MAX_STACK_DEPTH, StackKey, TASK_COMM_LEN, UserStackCopy, marker};
 use symbolize::{Symbolizer, UnwindEnd, UserRegisters};
 
-use crate::bpf::whole_stack;
+use crate::recording::bpf::whole_stack;
 
 /// How the unwinds went: every sample is counted under exactly one end.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use std::os::unix::fs::FileExt;
 use profiler_ebpf::{MAX_STACK_DEPTH, StackKey, TASK_COMM_LEN, USER_STACK_COPY_BYTES, marker};
 use symbolize::{Symbolizer, UserRegisters};
 
-use crate::{bpf::whole_stack, target};
+use crate::recording::{bpf::whole_stack, proc};
 
 const PAGE: u64 = 4096;
 
@@ -59,11 +59,11 @@ pub fn find(pids: Option<&[u32]>, capture: &Capture, symbolizer: &mut Symbolizer
     let own = std::process::id();
     let tgids: Vec<u32> = match pids {
         Some(pids) => pids.to_vec(),
-        None => target::process_ids().into_iter().filter(|&p| p != own).collect(),
+        None => proc::process_ids().into_iter().filter(|&p| p != own).collect(),
     };
     let mut found = Found { threads: Vec::new(), unreadable: 0, dropped: 0 };
     for tgid in tgids {
-        for tid in target::thread_ids(tgid) {
+        for tid in proc::thread_ids(tgid) {
             match read_thread(tgid, tid, capture, symbolizer) {
                 Some(Ok(thread)) => found.threads.push(thread),
                 Some(Err(Unreadable)) => found.unreadable += 1,
@@ -87,7 +87,7 @@ fn read_thread(
     // Read before the state and checked after the stacks: a thread that
     // ran meanwhile is not one blocked throughout.
     let runs = run_count(tgid, tid)?;
-    let marker = match target::thread_state(tgid, tid)? {
+    let marker = match proc::thread_state(tgid, tid)? {
         'S' => marker::SLEEPING,
         'D' | 'I' => marker::UNINTERRUPTIBLE,
         _ => return None,
@@ -168,7 +168,7 @@ fn read_stack(tgid: u32, sp: u64) -> Vec<u8> {
 
 /// The thread's name as the kernel keeps it (NUL padded).
 fn comm(tgid: u32, tid: u32) -> [u8; TASK_COMM_LEN] {
-    let name = target::thread_name(tgid, tid).unwrap_or_default();
+    let name = proc::thread_name(tgid, tid).unwrap_or_default();
     let mut comm = [0u8; TASK_COMM_LEN];
     let n = name.len().min(TASK_COMM_LEN - 1);
     comm[..n].copy_from_slice(&name.as_bytes()[..n]);
@@ -176,7 +176,7 @@ fn comm(tgid: u32, tid: u32) -> [u8; TASK_COMM_LEN] {
 }
 
 fn run_count(tgid: u32, tid: u32) -> Option<u64> {
-    target::schedstat(tgid, tid).map(|s| s.runs)
+    proc::schedstat(tgid, tid).map(|s| s.runs)
 }
 
 impl Found {

@@ -22,8 +22,8 @@ pub use counters::Counters;
 pub use stacks::whole_stack;
 
 use crate::{
-    error::{Error, Result},
-    target,
+    error::{BpfError, Error, Result, one_line},
+    recording::proc,
 };
 
 /// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
@@ -65,14 +65,24 @@ pub struct ProbeSettings {
 }
 
 /// What the off-CPU maps hold at the end of a recording.
-pub struct OffCpuTimes {
-    /// Nanoseconds off CPU per whole stack.
+pub struct OffCpuMaps {
+    /// Nanoseconds off CPU per whole stack, of the waits that ended.
     pub times: Vec<(StackKey, u64)>,
+    /// Waits still open when the probes stopped.
+    pub open_waits: Vec<OpenWait>,
     /// Stack ids that could not be read back (their stacks show empty).
     pub missing_stack_ids: u64,
-    /// Waits still open at the stop whose thread had run since (its
-    /// switch-in was not seen).
-    pub open_waits_ended_unseen: u64,
+}
+
+/// A thread recorded as blocked when the probes stopped.
+pub struct OpenWait {
+    pub tgid: u32,
+    pub tid: u32,
+    pub stack: StackKey,
+    /// When it blocked (CLOCK_MONOTONIC ns).
+    pub since_ns: u64,
+    /// Its CPU time (ns) when it blocked.
+    pub ran_ns: u64,
 }
 
 /// Where the on-CPU timers run.
@@ -221,7 +231,7 @@ impl Probes {
     fn tracepoint(&mut self, program: &'static str) -> Result<&mut BtfTracePoint> {
         self.ebpf
             .program_mut(program)
-            .ok_or(Error::Bpf { context: "finding a program", detail: program.into() })?
+            .ok_or(Error::bpf("finding a program", BpfError::Missing { kind: "program", name: program }))?
             .try_into()
             .map_err(|e| Error::bpf("finding a program", e))
     }
@@ -230,7 +240,7 @@ impl Probes {
         let name = if self.settings.user_stack_copies { names::ON_CPU_DWARF_PROGRAM } else { names::ON_CPU_PROGRAM };
         self.ebpf
             .program_mut(name)
-            .ok_or(Error::Bpf { context: "finding a program", detail: name.into() })?
+            .ok_or(Error::bpf("finding a program", BpfError::Missing { kind: "program", name }))?
             .try_into()
             .map_err(|e| Error::bpf("finding a program", e))
     }
@@ -250,7 +260,7 @@ impl Probes {
                 return self.attach_thread_samplers(frequency, &pids, timers);
             }
             SamplingScope::EveryCpu => aya::util::online_cpus()
-                .map_err(|(what, e)| Error::Io(format!("cannot list online CPUs ({what}): {e}")))?
+                .map_err(|(what, source)| Error::OnlineCpus { what: what.to_string(), source })?
                 .into_iter()
                 .map(|cpu| (PerfEventScope::AllProcessesOneCpu { cpu }, false, format!("on CPU {cpu}")))
                 .collect(),
@@ -263,13 +273,7 @@ impl Probes {
                 SamplePolicy::Frequency(frequency),
                 inherit,
             )
-            .map_err(|e| Error::KernelFeature {
-                feature: "the cpu-clock perf event".into(),
-                hint: format!(
-                    "perf_event_open failed {place} ({}); a kernel with CONFIG_PERF_EVENTS is needed",
-                    chain(&e)
-                ),
-            })?;
+            .map_err(|e| perf_event_error(format!("perf_event_open {place}"), e))?;
         }
         Ok(())
     }
@@ -282,7 +286,7 @@ impl Probes {
         let mut timed = std::collections::HashSet::new();
         for _pass in 0..10 {
             let fresh: Vec<u32> =
-                pids.iter().flat_map(|pid| target::thread_ids(*pid)).filter(|tid| !timed.contains(tid)).collect();
+                pids.iter().flat_map(|pid| proc::thread_ids(*pid)).filter(|tid| !timed.contains(tid)).collect();
             if fresh.is_empty() {
                 return Ok(());
             }
@@ -299,13 +303,7 @@ impl Probes {
                     // The thread ended since it was listed.
                     Err(_) if !Path::new(&format!("/proc/{tid}")).exists() => {}
                     Err(e) => {
-                        return Err(Error::KernelFeature {
-                            feature: "the cpu-clock perf event".into(),
-                            hint: format!(
-                                "perf_event_open failed for thread {tid} ({}); a kernel with CONFIG_PERF_EVENTS is needed",
-                                chain(&e)
-                            ),
-                        });
+                        return Err(perf_event_error(format!("perf_event_open for thread {tid}"), e));
                     }
                 }
                 timed.insert(tid);
@@ -337,7 +335,10 @@ impl Probes {
     }
 
     fn take_ring(&mut self, name: &'static str) -> Result<RingBuf<MapData>> {
-        let map = self.ebpf.take_map(name).ok_or(Error::Bpf { context: "finding a map", detail: name.into() })?;
+        let map = self
+            .ebpf
+            .take_map(name)
+            .ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name: name }))?;
         RingBuf::try_from(map).map_err(|e| Error::bpf("opening a ring buffer", e))
     }
 
@@ -350,46 +351,40 @@ impl Probes {
         Ok((counts, expander.missing_ids))
     }
 
-    /// Off-CPU nanoseconds per whole stack, from both paths, including
-    /// threads still blocked now (`now_ns` on CLOCK_MONOTONIC, the clock of
-    /// bpf_ktime_get_ns).
-    pub fn off_cpu_times(&self, now_ns: u64) -> Result<OffCpuTimes> {
+    /// What the off-CPU maps hold: nanoseconds per whole stack of the waits
+    /// that ended, and the waits still open.
+    pub fn off_cpu_maps(&self) -> Result<OffCpuMaps> {
         let mut expander = self.expander()?;
         let mut times = stacks::read_fast(&self.map(names::OFF_CPU_TIMES)?, &mut expander)?;
         times.extend(stacks::read_full(&self.map(names::OFF_CPU_FULL_TIMES)?)?);
-        let limits = self.block_limits();
-        // A thread still recorded as blocked may have been switched in
-        // unseen (see OFF_CPU_SWITCH_IN_UNSEEN): the CPU time it had since is not wait.
-        let ended_unseen = std::cell::Cell::new(0);
-        let waited = |tgid: u32, tid: u32, since_ns: u64, ran_ns: u64| {
-            let ran_since = target::schedstat(tgid, tid).map_or(0, |now| now.cpu_ns.saturating_sub(ran_ns));
-            // The CPU time is read after the stop: a thread woken since may
-            // have run for at most the time since then, which is not part
-            // of the recording. Only what is left ran before the stop.
-            let ran_since = ran_since.saturating_sub(monotonic_ns().saturating_sub(now_ns));
-            ended_unseen.set(ended_unseen.get() + u64::from(ran_since > 0));
-            let elapsed = now_ns.saturating_sub(since_ns).saturating_sub(ran_since);
-            limits.contains(&elapsed).then_some(elapsed)
-        };
+        let mut open_waits = Vec::new();
         let starts: HashMap<_, u32, StartedBlock> = self.map(names::OFF_CPU_STARTS)?;
         for entry in starts.iter() {
             let (tid, started) = entry.map_err(|e| Error::bpf("reading blocked threads", e))?;
-            // A stub of a full-stack record: counted from that map below.
+            // A stub of a full-stack record: read from that map below.
             if started.key.kernel_stack_id == STACK_IN_FULL_MAP {
                 continue;
             }
-            if let Some(elapsed) = waited(started.key.tgid, tid, started.since_ns, started.ran_ns) {
-                times.push((expander.expand(&started.key), elapsed));
-            }
+            open_waits.push(OpenWait {
+                tgid: started.key.tgid,
+                tid,
+                stack: expander.expand(&started.key),
+                since_ns: started.since_ns,
+                ran_ns: started.ran_ns,
+            });
         }
         let full_starts: HashMap<_, u32, BlockedThread> = self.map(names::OFF_CPU_FULL_STARTS)?;
         for entry in full_starts.iter() {
             let (tid, blocked) = entry.map_err(|e| Error::bpf("reading blocked threads", e))?;
-            if let Some(elapsed) = waited(blocked.stack.tgid, tid, blocked.since_ns, blocked.ran_ns) {
-                times.push((blocked.stack, elapsed));
-            }
+            open_waits.push(OpenWait {
+                tgid: blocked.stack.tgid,
+                tid,
+                stack: blocked.stack,
+                since_ns: blocked.since_ns,
+                ran_ns: blocked.ran_ns,
+            });
         }
-        Ok(OffCpuTimes { times, missing_stack_ids: expander.missing_ids, open_waits_ended_unseen: ended_unseen.get() })
+        Ok(OffCpuMaps { times, open_waits, missing_stack_ids: expander.missing_ids })
     }
 
     /// Off-CPU waits kept (ns): --min-block to --max-block. The program
@@ -426,7 +421,7 @@ impl Probes {
         Counters::read(
             self.ebpf
                 .map(names::COUNTERS)
-                .ok_or(Error::Bpf { context: "finding a map", detail: names::COUNTERS.into() })?,
+                .ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name: names::COUNTERS }))?,
         )
     }
 
@@ -434,7 +429,8 @@ impl Probes {
     where
         T: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
     {
-        let map = self.ebpf.map(name).ok_or(Error::Bpf { context: "finding a map", detail: name.into() })?;
+        let map =
+            self.ebpf.map(name).ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name: name }))?;
         T::try_from(map).map_err(|e| Error::bpf("opening a map", e))
     }
 
@@ -442,7 +438,10 @@ impl Probes {
     where
         T: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
     {
-        let map = self.ebpf.map_mut(name).ok_or(Error::Bpf { context: "finding a map", detail: name.into() })?;
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name: name }))?;
         T::try_from(map).map_err(|e| Error::bpf("opening a map", e))
     }
 }
@@ -452,30 +451,30 @@ pub fn ring_fd(ring: &RingBuf<MapData>) -> i32 {
     ring.as_raw_fd()
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+fn perf_event_error(attempt: String, source: aya::programs::ProgramError) -> Error {
+    Error::Attach {
+        feature: "the cpu-clock perf event".into(),
+        attempt,
+        needs: "a kernel with CONFIG_PERF_EVENTS is needed",
+        source: source.into(),
     }
-    text
 }
 
-fn tracepoint_error(tracepoint: &str, error: impl std::error::Error) -> Error {
-    Error::KernelFeature {
+fn tracepoint_error(tracepoint: &str, source: aya::programs::ProgramError) -> Error {
+    Error::Attach {
         feature: format!("the BTF tracepoint {tracepoint}"),
-        hint: format!("attaching failed ({}); tp_btf programs need Linux 5.5 or later with BTF", chain(&error)),
+        attempt: "attaching".into(),
+        needs: "tp_btf programs need Linux 5.5 or later with BTF",
+        source: source.into(),
     }
 }
 
 fn classify_load_error(error: aya::EbpfError) -> Error {
-    let text = chain(&error);
+    let text = one_line(&error);
     if text.contains("Operation not permitted") || text.contains("EPERM") {
         Error::NotPrivileged
     } else {
-        Error::Bpf { context: "loading the BPF object", detail: text }
+        Error::bpf("loading the BPF object", error)
     }
 }
 

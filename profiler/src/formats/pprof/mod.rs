@@ -14,8 +14,12 @@ use std::{collections::HashMap, io::Write};
 
 use flate2::{Compression, write::GzEncoder};
 
+mod read;
+
+pub use read::parse_pprof;
+
 use crate::{
-    output::{Context, folded},
+    formats::{Context, folded},
     profile::{Frame, FrameKind, Profile, Unit},
 };
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::{
-    output::{Context, folded},
+    formats::{Context, folded},
     profile::{Frame, Profile, Unit},
 };
 

@@ -6,13 +6,13 @@ use inferno::{differential, flamegraph};
 use serde_json::json;
 
 use crate::{
-    analyze::{
-        Style,
+    analysis::{
         report::round,
         shares::{Shares, table},
     },
-    output::folded,
+    formats::folded,
     profile::Profile,
+    settings::TableStyle as Style,
 };
 
 /// Shares moving less than this (percentage points) are equal (float noise).

@@ -1,5 +1,7 @@
 //! The symbolized profile: weighted stacks of frames, root first. Every
 //! output format is written from this one model.
+pub mod build;
+
 use std::{collections::HashMap, sync::Arc};
 
 /// Where a frame comes from; outputs mark kernel and inlined frames.
@@ -56,6 +58,13 @@ impl Unit {
             Unit::Microseconds => "microseconds",
         }
     }
+}
+
+/// A profile read back from a file, with the comments it carries (health).
+#[derive(Debug)]
+pub struct Loaded {
+    pub profile: Profile,
+    pub comments: Vec<String>,
 }
 
 pub type Stack = Vec<Frame>;

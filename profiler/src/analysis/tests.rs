@@ -5,10 +5,10 @@ use std::{path::PathBuf, process::Command};
 use serde_json::Value;
 
 use crate::{
-    analyze::{Style, diff, read, report, shares::Shares},
-    cli::Palette,
-    output::{self, Context, Format, SvgOptions, folded},
+    analysis::{diff, report, shares::Shares},
+    formats::{self, Context, Format, Palette, SvgOptions, folded},
     profile::{Frame, FrameKind, Profile, Unit},
+    settings::TableStyle as Style,
 };
 
 fn user(name: &str) -> Frame {
@@ -62,7 +62,7 @@ fn svg_options() -> SvgOptions {
 fn render(profile: &Profile, format: Format) -> Vec<u8> {
     let options = svg_options();
     let context = Context::minimal(&options, "1.0 s, 100 samples, 0 lost, 0.0% of frames unresolved");
-    output::render(profile, format, &context).expect("renders")
+    formats::render(profile, format, &context).expect("renders")
 }
 
 fn folded_text(profile: &Profile) -> String {
@@ -85,7 +85,7 @@ fn folded_round_trip_keeps_stacks_unit_and_health() {
             .map(|(s, w)| (s.into_iter().map(|f| Frame { module: None, file: None, line: None, ..f }).collect(), w))
             .collect(),
     };
-    let loaded = read::parse(folded_text(&profile).as_bytes()).unwrap();
+    let loaded = formats::parse(folded_text(&profile).as_bytes()).unwrap();
     assert_eq!(loaded.profile.unit, profile.unit);
     assert_eq!(sorted_stacks(&loaded.profile), sorted_stacks(&profile));
     assert_eq!(loaded.comments, vec!["1.0 s, 100 samples, 0 lost, 0.0% of frames unresolved".to_string()]);
@@ -96,7 +96,7 @@ fn pprof_round_trip_keeps_every_frame_detail() {
     let profile = split(300, 100);
     let bytes = render(&profile, Format::Pprof);
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzipped");
-    let loaded = read::parse(&bytes).unwrap();
+    let loaded = formats::parse(&bytes).unwrap();
     assert_eq!(loaded.profile.unit, profile.unit);
     assert_eq!(sorted_stacks(&loaded.profile), sorted_stacks(&profile));
     assert!(loaded.comments.iter().any(|c| c.contains("100 samples")));
@@ -108,10 +108,10 @@ fn pprof_round_trip_keeps_every_frame_detail() {
 fn pprof_off_cpu_time_is_nanoseconds_and_reads_back_in_microseconds() {
     let mut profile = Profile::new(Unit::Microseconds);
     profile.add(vec![Frame::task("app"), user("wait")], 1500);
-    let loaded = read::parse(&render(&profile, Format::Pprof)).unwrap();
+    let loaded = formats::parse(&render(&profile, Format::Pprof)).unwrap();
     assert_eq!(loaded.profile.unit, Unit::Microseconds);
     assert_eq!(loaded.profile.total(), 1500);
-    let raw = output::pprof::encode(&profile, &Context::minimal(&svg_options(), ""));
+    let raw = formats::pprof::encode(&profile, &Context::minimal(&svg_options(), ""));
     let text = String::from_utf8_lossy(&raw);
     assert!(text.contains("off-cpu") && text.contains("nanoseconds"));
 }
@@ -148,7 +148,7 @@ fn go_tool_pprof_top_matches_folded_counts() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         (fields[0].parse().unwrap(), fields[1].trim_end_matches('%').parse().unwrap())
     };
-    let shares = Shares::of(&read::parse(folded_text(&profile).as_bytes()).unwrap().profile);
+    let shares = Shares::of(&formats::parse(folded_text(&profile).as_bytes()).unwrap().profile);
     for (name, label) in [
         ("cpu_split::hot_three_quarters", "cpu_split::hot_three_quarters"),
         ("cpu_split::cold_one_quarter", "cpu_split::cold_one_quarter"),
@@ -223,7 +223,7 @@ fn diff_graph_marks_frames_only_in_one_profile() {
 #[test]
 fn report_numbers_match_the_folded_counts() {
     let profile = split(300, 100);
-    let loaded = read::parse(folded_text(&profile).as_bytes()).unwrap();
+    let loaded = formats::parse(folded_text(&profile).as_bytes()).unwrap();
     let json: Value = serde_json::from_str(&report::render("p.folded", &loaded, 10, Style::Json)).unwrap();
     assert_eq!(json["total"], 402);
     let top = &json["top_self"][0];
@@ -250,7 +250,7 @@ fn report_numbers_match_the_folded_counts() {
 fn speedscope_output_is_a_valid_sampled_profile() {
     let profile = split(300, 100);
     let json: Value = serde_json::from_slice(&render(&profile, Format::Speedscope)).unwrap();
-    assert_eq!(json["$schema"], output::speedscope::SCHEMA);
+    assert_eq!(json["$schema"], formats::speedscope::SCHEMA);
     let frames = json["shared"]["frames"].as_array().unwrap();
     let p = &json["profiles"][0];
     assert_eq!(p["type"], "sampled");
@@ -286,7 +286,7 @@ fn folded_svg_input_has_no_header_lines() {
 #[test]
 fn malformed_inputs_are_errors_not_panics() {
     let pprof = render(&split(300, 100), Format::Pprof);
-    let raw = output::pprof::encode(&split(300, 100), &Context::minimal(&svg_options(), "h"));
+    let raw = formats::pprof::encode(&split(300, 100), &Context::minimal(&svg_options(), "h"));
     let cases: Vec<Vec<u8>> = vec![
         vec![],
         b"\x1f\x8b".to_vec(),
@@ -299,13 +299,13 @@ fn malformed_inputs_are_errors_not_panics() {
         vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f],
     ];
     for case in &cases {
-        assert!(read::parse(case).is_err(), "{case:?}");
+        assert!(formats::parse(case).is_err(), "{case:?}");
     }
     for end in 0..pprof.len() {
-        let _ = read::parse(&pprof[..end]).map(|_| ()).expect_err("a truncated gzip is an error");
+        let _ = formats::parse(&pprof[..end]).map(|_| ()).expect_err("a truncated gzip is an error");
     }
     for end in 0..raw.len() {
-        let _ = read::parse(&raw[..end]); // may decode a prefix of whole fields; must not panic
+        let _ = formats::parse(&raw[..end]); // may decode a prefix of whole fields; must not panic
     }
     // Deterministic pseudo-random bit flips.
     let mut state = 0x2545f4914f6cdd1du64;
@@ -316,8 +316,8 @@ fn malformed_inputs_are_errors_not_panics() {
         let mut bytes = raw.clone();
         let at = (state % bytes.len() as u64) as usize;
         bytes[at] ^= 1 << ((state >> 60) % 8);
-        let _ = read::parse(&bytes);
+        let _ = formats::parse(&bytes);
     }
-    let error = read::parse(&raw[..raw.len() / 2]).err();
+    let error = formats::parse(&raw[..raw.len() / 2]).err();
     assert!(error.is_none_or(|e| !e.contains('\n')));
 }

@@ -3,7 +3,7 @@
 //! graph colour schemes know.
 use std::fmt::Write;
 
-use crate::profile::{Frame, FrameKind, Profile, Unit};
+use crate::profile::{Frame, FrameKind, Loaded, Profile, Stack, Unit};
 
 /// The text of one frame as folded output shows it.
 pub fn frame_label(frame: &Frame) -> String {
@@ -93,6 +93,72 @@ pub fn render(profile: &Profile) -> String {
         let _ = writeln!(text, "{line}");
     }
     text
+}
+
+// ---- reader ----
+
+/// Reads folded text: flameprof's own (its header names the unit) or any
+/// tool's `frame;frame;... COUNT` lines.
+pub fn parse_folded(text: &str) -> Result<Loaded, String> {
+    let mut unit = None;
+    let mut comments = Vec::new();
+    let mut stacks = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with('#') {
+            unit = unit.or_else(|| parse_unit_header(line));
+            if let Some(health) = line.strip_prefix("# health: ") {
+                comments.push(health.to_string());
+            }
+            continue;
+        }
+        let bad = || format!("line {}: expected `frame;frame;... COUNT`, found `{}`", index + 1, shorten(line));
+        let (stack, count) = line.rsplit_once(' ').ok_or_else(bad)?;
+        let count: u64 = count.parse().map_err(|_| bad())?;
+        if stack.trim().is_empty() {
+            return Err(bad());
+        }
+        stacks.push((stack.to_string(), count));
+    }
+    if stacks.is_empty() && unit.is_none() {
+        return Err("no stacks and no flameprof header: is this a folded file?".into());
+    }
+    let mut profile = Profile::new(unit.unwrap_or(Unit::Samples { frequency_hz: 0 }));
+    for (stack, count) in stacks {
+        let labels: Vec<&str> = stack.split(';').collect();
+        profile.add(frames_from_labels(labels.iter().map(|&l| (l, None, None, None)), true), count);
+    }
+    Ok(Loaded { profile, comments })
+}
+
+/// Builds a stack from folded labels (root first), each with its module,
+/// file and line when known. With `first_is_task`, the first frame that is
+/// not a marker is the process (flameprof's layout).
+pub(super) fn frames_from_labels<'a>(
+    labels: impl Iterator<Item = (&'a str, Option<&'a str>, Option<&'a str>, Option<u32>)>,
+    first_is_task: bool,
+) -> Stack {
+    let mut seen_task = !first_is_task;
+    labels
+        .map(|(label, module, file, line)| {
+            let (name, mut kind, inlined) = parse_label(label);
+            if !seen_task && kind != FrameKind::Marker {
+                seen_task = true;
+                kind = FrameKind::Task;
+            }
+            Frame { name: name.into(), kind, module: module.map(Into::into), file: file.map(Into::into), line, inlined }
+        })
+        .collect()
+}
+
+fn shorten(line: &str) -> String {
+    match line.char_indices().nth(80) {
+        Some((end, _)) => format!("{}...", &line[..end]),
+        None => line.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! `flameprof report FILE`: the top functions by self and by total share.
 use serde_json::{Value, json};
 
-use crate::analyze::{
-    Style,
-    read::Loaded,
-    shares::{Shares, Weights, table},
+use crate::{
+    analysis::shares::{Shares, Weights, table},
+    profile::Loaded,
+    settings::TableStyle as Style,
 };
 
 pub fn render(name: &str, loaded: &Loaded, top: usize, style: Style) -> String {
@@ -12,7 +12,7 @@ pub fn render(name: &str, loaded: &Loaded, top: usize, style: Style) -> String {
     let by_self = shares.top(|w| w.self_weight, top);
     let by_total = shares.top(|w| w.total_weight, top);
     let health: Vec<&String> =
-        loaded.comments.iter().filter(|c| !c.starts_with(crate::output::pprof::GENERATOR)).collect();
+        loaded.comments.iter().filter(|c| !c.starts_with(crate::formats::pprof::GENERATOR)).collect();
     if style == Style::Json {
         let rows = |rows: &[(&str, Weights)]| -> Vec<Value> {
             rows.iter()

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::{
-    output::folded,
+    formats::folded,
     profile::{FrameKind, Profile, Unit},
 };
 

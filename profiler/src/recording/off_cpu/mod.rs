@@ -1,0 +1,77 @@
+//! Off-CPU accounting at the end of a recording: the waits the program
+//! timed, the waits still open at the stop (corrected by the CPU time their
+//! threads had since), and the first waits of threads already blocked at
+//! the start (`waiting_at_start`).
+pub mod waiting_at_start;
+
+use std::ops::RangeInclusive;
+
+use profiler_ebpf::StackKey;
+
+use crate::{
+    error::Result,
+    recording::{
+        bpf::{self, OpenWait, Probes},
+        proc,
+    },
+};
+use waiting_at_start::{Found, WaitingAtStart};
+
+/// Every off-CPU figure of a recording.
+#[derive(Default)]
+pub struct OffCpu {
+    /// Nanoseconds off CPU per whole stack.
+    pub times: Vec<(StackKey, u64)>,
+    /// Stack ids that could not be read back (their stacks show empty).
+    pub missing_stack_ids: u64,
+    /// Waits still open at the stop whose thread had run since (its
+    /// switch-in was not seen): corrected by its CPU time.
+    pub open_waits_ended_unseen: u64,
+    /// What became of threads already blocked at the start.
+    pub waiting_at_start: WaitingAtStart,
+}
+
+/// Reads back the off-CPU maps after `probes.stop()`. `start_ns` and `stop_ns`
+/// are the recording's bounds on CLOCK_MONOTONIC (bpf_ktime_get_ns's clock).
+pub fn collect(probes: &Probes, waiting: Option<Found>, start_ns: u64, stop_ns: u64) -> Result<OffCpu> {
+    let maps = probes.off_cpu_maps()?;
+    let limits = probes.block_limits();
+    let mut times = maps.times;
+    let (open, open_waits_ended_unseen) = close_open_waits(maps.open_waits, stop_ns, &limits);
+    times.extend(open);
+    let mut waiting_at_start = WaitingAtStart::default();
+    if let Some(found) = waiting {
+        let ends = probes.waiting_at_start_ends()?;
+        let (first_waits, outcome) = waiting_at_start::waits(found, &ends, start_ns, stop_ns, limits);
+        times.extend(first_waits);
+        waiting_at_start = outcome;
+    }
+    Ok(OffCpu { times, missing_stack_ids: maps.missing_stack_ids, open_waits_ended_unseen, waiting_at_start })
+}
+
+/// Each wait still open at `stop_ns`, up to the stop, within the block
+/// limits; and how many of them had in fact ended unseen. A thread still
+/// recorded as blocked may have been switched in without the tracepoint
+/// reporting it (see OFF_CPU_SWITCH_IN_UNSEEN): the CPU time it had since it
+/// blocked is not wait.
+fn close_open_waits(
+    open_waits: Vec<OpenWait>,
+    stop_ns: u64,
+    limits: &RangeInclusive<u64>,
+) -> (Vec<(StackKey, u64)>, u64) {
+    let mut ended_unseen = 0;
+    let mut times = Vec::new();
+    for wait in open_waits {
+        let ran_since = proc::schedstat(wait.tgid, wait.tid).map_or(0, |now| now.cpu_ns.saturating_sub(wait.ran_ns));
+        // The CPU time is read after the stop: a thread woken since may have
+        // run for at most the time since then, which is not part of the
+        // recording. Only what is left ran before the stop.
+        let ran_since = ran_since.saturating_sub(bpf::monotonic_ns().saturating_sub(stop_ns));
+        ended_unseen += u64::from(ran_since > 0);
+        let waited = stop_ns.saturating_sub(wait.since_ns).saturating_sub(ran_since);
+        if limits.contains(&waited) {
+            times.push((wait.stack, waited));
+        }
+    }
+    (times, ended_unseen)
+}

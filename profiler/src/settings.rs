@@ -1,0 +1,114 @@
+//! What a run is asked to do, as plain types. The command line (`cli.rs`)
+//! fills them in; nothing here knows clap, and nothing but `main.rs` knows
+//! `cli`.
+use std::{ffi::OsString, path::PathBuf, time::Duration};
+
+use crate::formats::{Destination, Format, SvgOptions};
+
+/// One invocation: record a profile, or analyse recorded ones.
+#[derive(Debug)]
+pub enum Command {
+    Record(RunSettings),
+    Analyze(Analysis),
+}
+
+/// A recording and what is written from it.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub record: RecordSettings,
+    pub output: OutputSettings,
+}
+
+/// What is profiled.
+#[derive(Debug, Clone)]
+pub enum Target {
+    System,
+    Processes(Vec<u32>),
+    Command(Vec<OsString>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    OnCpu,
+    OffCpu,
+    /// On-CPU and off-CPU in one graph of time.
+    Wall,
+}
+
+/// Everything the recording stage reads.
+#[derive(Debug, Clone)]
+pub struct RecordSettings {
+    pub target: Target,
+    pub mode: Mode,
+    /// None: until Ctrl-C or the target's end.
+    pub duration: Option<Duration>,
+    /// Samples per second of CPU time (default 99).
+    pub frequency: u64,
+    pub kernel_frames: bool,
+    pub user_frames: bool,
+    /// `--call-graph dwarf`: user stacks are copied and unwound here.
+    pub unwind_user_copies: bool,
+    /// Off-CPU waits shorter than this are left out (default 1 µs).
+    pub min_block_us: u64,
+    pub max_block_us: Option<u64>,
+    pub include_preempted: bool,
+    pub state_marker: bool,
+    /// Buckets of the BPF stack-id map (default: the object's own size).
+    pub stack_map_entries: Option<u32>,
+    /// Tests only: ignore every Nth off-CPU switch-in.
+    pub ignore_switch_in_every: Option<u32>,
+    /// Tests only: timers per thread of -p targets (default 1).
+    pub timers_per_thread: u32,
+}
+
+/// How the profile is shaped and where it goes.
+#[derive(Debug, Clone)]
+pub struct OutputSettings {
+    /// A frame with the thread name under each process frame.
+    pub per_thread: bool,
+    /// Where each output goes, in which format (at least one).
+    pub outputs: Vec<(Destination, Format)>,
+    pub summary_json: Option<Destination>,
+    /// Fail the run when more frames than this percentage are unresolved.
+    pub max_unresolved_percent: Option<f64>,
+    pub svg: SvgOptions,
+}
+
+/// The commands that read recorded profiles.
+#[derive(Debug)]
+pub enum Analysis {
+    Diff(DiffSettings),
+    Report(ReportSettings),
+}
+
+#[derive(Debug)]
+pub struct DiffSettings {
+    pub base: PathBuf,
+    pub new: PathBuf,
+    /// A differential flame graph is written here.
+    pub output: Option<PathBuf>,
+    /// Regression gate: percentage points a function's total share may grow.
+    pub fail_above: Option<f64>,
+    pub table: TableSettings,
+}
+
+#[derive(Debug)]
+pub struct ReportSettings {
+    pub file: PathBuf,
+    pub table: TableSettings,
+}
+
+/// How `diff` and `report` print their tables.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSettings {
+    /// At most this many functions per table (default 20).
+    pub top: usize,
+    pub style: TableStyle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableStyle {
+    Plain,
+    Markdown,
+    Json,
+}

@@ -1,0 +1,286 @@
+//! The run summary: every figure of a run (samples, losses by cause, how
+//! stacks ended, off-CPU accounting, unresolved frames), computed once from
+//! the recording. Two renderers read it: `--summary-json` (serde, this
+//! module's field names) and the text on stderr (`text`), plus the health
+//! lines every output carries.
+mod text;
+
+use profiler_ebpf::counter;
+use serde::{Serialize, Serializer};
+
+pub use text::render as render_text;
+
+use crate::{
+    profile::build::FrameStats,
+    recording::{Recording, StopReason},
+    settings::Mode,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    #[serde(serialize_with = "mode_name")]
+    pub mode: Mode,
+    pub duration_seconds: f64,
+    #[serde(serialize_with = "stop_reason_name")]
+    pub stopped_by: StopReason,
+    pub command_exit_status: Option<i32>,
+    pub command_cpu_seconds: Option<f64>,
+    pub samples: Samples,
+    pub dwarf_unwinding: Option<DwarfUnwinding>,
+    pub off_cpu: OffCpu,
+    pub frames: Frames,
+    pub processes: Processes,
+    pub max_unresolved_percent: Option<f64>,
+    pub max_unresolved_exceeded: Option<bool>,
+    pub outputs: Vec<WrittenOutput>,
+}
+
+/// On-CPU samples: what was taken, lost and how complete their stacks are.
+#[derive(Debug, Clone, Serialize)]
+pub struct Samples {
+    pub taken: u64,
+    pub recorded: u64,
+    /// Dropped whole: map full, or (dwarf) copies not drained or unreadable.
+    pub lost: u64,
+    pub lost_by_cause: SampleLosses,
+    /// Recorded samples whose stacks are complete: no read fault, not cut
+    /// at the depth limit, no cut unwind (a lower bound when a sample has
+    /// several problems).
+    #[serde(serialize_with = "percent_4")]
+    pub complete_stack_percent: f64,
+    pub kernel_stack_faults: u64,
+    pub user_stack_faults: u64,
+    pub stacks_at_depth_limit: u64,
+    /// Samples or blocks whose stack took the full-stack path (not a loss).
+    pub full_stack_path_captures: u64,
+    pub other_processes_interrupted: u64,
+    pub second_timer_ticks_dropped: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleLosses {
+    pub counts_map_full: u64,
+    pub scratch_unavailable: u64,
+    pub stack_copies_not_drained: u64,
+}
+
+/// `--call-graph dwarf`: how the user-space unwinds ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct DwarfUnwinding {
+    pub user_stacks: u64,
+    pub complete: u64,
+    pub cut_at_stack_copy_end: u64,
+    pub cut_at_code_without_unwind_info: u64,
+    pub cut_at_bad_frame: u64,
+    pub at_depth_limit: u64,
+    pub frames_by_frame_pointer: u64,
+    /// Copies not drained in time or unreadable: counted in `samples.lost`.
+    pub copies_lost: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OffCpu {
+    pub context_switches: u64,
+    pub blocks_lost: u64,
+    pub blocks_lost_by_cause: BlockLosses,
+    pub blocks_started: u64,
+    pub blocks_ended: u64,
+    pub preemptions_left_out: u64,
+    pub threads_waiting_at_start_counted: u64,
+    pub threads_waiting_at_start_not_counted: u64,
+    pub threads_waiting_at_start_unreadable: u64,
+    pub switch_ins_not_traced_recovered: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockLosses {
+    pub starts_map_full: u64,
+    pub times_map_full: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Frames {
+    /// Frames in the profile, each weighted by its stack's weight.
+    pub weighted_total: u64,
+    pub weighted_unresolved: u64,
+    #[serde(serialize_with = "percent_4")]
+    pub unresolved_percent: f64,
+    pub distinct_stacks: u64,
+    pub processes: u64,
+    pub stack_ids_not_read_back: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Processes {
+    pub ended_before_snapshot: u64,
+    pub not_announced: u64,
+    pub children_not_followed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WrittenOutput {
+    /// `-` for stdout.
+    pub path: String,
+    pub format: &'static str,
+}
+
+impl RunSummary {
+    /// Every figure of the run; the outputs and the --max-unresolved verdict
+    /// are filled in once known.
+    pub fn new(recording: &Recording, frames: FrameStats, mode: Mode) -> Self {
+        let c = &recording.counters;
+        let unwinds = recording.unwind_stats;
+        let lost_by_cause = SampleLosses {
+            counts_map_full: c.get(counter::COUNTS_MAP_FULL),
+            scratch_unavailable: c.get(counter::SCRATCH_UNAVAILABLE),
+            stack_copies_not_drained: c.get(counter::USER_COPIES_FULL),
+        };
+        let copies_lost = lost_by_cause.stack_copies_not_drained + unwinds.map_or(0, |u| u.malformed);
+        let taken = c.get(counter::ON_CPU_SAMPLES);
+        let lost = lost_by_cause.counts_map_full + lost_by_cause.scratch_unavailable + copies_lost;
+        let recorded = taken.saturating_sub(lost);
+        let kernel_stack_faults = c.get(counter::KERNEL_STACK_FAULT);
+        let user_stack_faults = c.get(counter::USER_STACK_FAULT) + c.get(counter::USER_COPY_FAULT);
+        let stacks_at_depth_limit = samples_at_depth_limit(&recording.on_cpu);
+        let unwinds_cut = unwinds.map_or(0, |u| u.at_copy_end + u.at_missing_info + u.at_bad_frame);
+        let incomplete = kernel_stack_faults + user_stack_faults + stacks_at_depth_limit + unwinds_cut;
+        let complete_share = if recorded == 0 { 1.0 } else { 1.0 - ratio(incomplete.min(recorded), recorded) };
+        let waiting = recording.waiting_at_start;
+        RunSummary {
+            mode,
+            duration_seconds: recording.elapsed.as_secs_f64(),
+            stopped_by: recording.stopped_by,
+            command_exit_status: recording.command_exit.map(|exit| exit.status),
+            command_cpu_seconds: recording.command_exit.map(|exit| exit.cpu_time.as_secs_f64()),
+            samples: Samples {
+                taken,
+                recorded,
+                lost,
+                lost_by_cause,
+                complete_stack_percent: 100.0 * complete_share,
+                kernel_stack_faults,
+                user_stack_faults,
+                stacks_at_depth_limit,
+                full_stack_path_captures: c.get(counter::STACK_ID_COLLISIONS),
+                other_processes_interrupted: c.get(counter::ON_CPU_OTHERS_INTERRUPTED),
+                second_timer_ticks_dropped: c.get(counter::ON_CPU_DUPLICATE_TICKS),
+            },
+            dwarf_unwinding: unwinds.map(|u| DwarfUnwinding {
+                user_stacks: u.samples,
+                complete: u.complete,
+                cut_at_stack_copy_end: u.at_copy_end,
+                cut_at_code_without_unwind_info: u.at_missing_info,
+                cut_at_bad_frame: u.at_bad_frame,
+                at_depth_limit: u.at_depth_limit,
+                frames_by_frame_pointer: u.frames_by_frame_pointer,
+                copies_lost,
+            }),
+            off_cpu: OffCpu {
+                context_switches: c.get(counter::OFF_CPU_SWITCHES),
+                blocks_lost: c.get(counter::OFF_CPU_STARTS_FULL) + c.get(counter::OFF_CPU_MAP_FULL),
+                blocks_lost_by_cause: BlockLosses {
+                    starts_map_full: c.get(counter::OFF_CPU_STARTS_FULL),
+                    times_map_full: c.get(counter::OFF_CPU_MAP_FULL),
+                },
+                blocks_started: c.get(counter::OFF_CPU_BLOCKS_STARTED),
+                blocks_ended: c.get(counter::OFF_CPU_BLOCKS_ENDED),
+                preemptions_left_out: c.get(counter::OFF_CPU_PREEMPTIONS),
+                threads_waiting_at_start_counted: waiting.counted,
+                threads_waiting_at_start_not_counted: waiting.not_counted,
+                threads_waiting_at_start_unreadable: waiting.unreadable,
+                switch_ins_not_traced_recovered: c.get(counter::OFF_CPU_SWITCH_IN_UNSEEN)
+                    + recording.open_waits_ended_unseen,
+            },
+            frames: Frames {
+                weighted_total: frames.frames,
+                weighted_unresolved: frames.unresolved_frames,
+                unresolved_percent: 100.0 * ratio(frames.unresolved_frames, frames.frames),
+                distinct_stacks: frames.distinct_stacks,
+                processes: frames.processes,
+                stack_ids_not_read_back: recording.missing_stack_ids,
+            },
+            processes: Processes {
+                ended_before_snapshot: recording.snapshot_failures,
+                not_announced: c.get(counter::NEW_PROCESS_DROPPED),
+                children_not_followed: c.get(counter::TARGETS_FULL),
+            },
+            max_unresolved_percent: None,
+            max_unresolved_exceeded: None,
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Applies `--max-unresolved`: true when the profile is above it.
+    pub fn judge_unresolved(&mut self, max_percent: Option<f64>) -> bool {
+        let exceeded = max_percent.map(|max| self.frames.unresolved_percent > max);
+        self.max_unresolved_percent = max_percent;
+        self.max_unresolved_exceeded = exceeded;
+        exceeded.unwrap_or(false)
+    }
+
+    /// Samples dropped because of a full map (not recorded at all).
+    pub fn map_full(&self) -> u64 {
+        self.samples.lost_by_cause.counts_map_full + self.samples.lost_by_cause.scratch_unavailable
+    }
+
+    /// The health lines every output carries: the one-line summary (the SVG
+    /// subtitle), then what is incomplete.
+    pub fn health_lines(&self) -> Vec<String> {
+        let mut lines = vec![self.one_line()];
+        if self.mode != Mode::OffCpu {
+            lines.push(format!(
+                "{:.1}% of samples with a complete stack ({} kernel and {} user stack faults, {} at the depth limit)",
+                self.samples.complete_stack_percent,
+                self.samples.kernel_stack_faults,
+                self.samples.user_stack_faults,
+                self.samples.stacks_at_depth_limit
+            ));
+        }
+        lines
+    }
+
+    fn one_line(&self) -> String {
+        let mut parts = vec![format!("{:.1} s", self.duration_seconds)];
+        if self.mode != Mode::OffCpu {
+            parts.push(format!("{} samples, {} lost", self.samples.taken, self.samples.lost));
+        }
+        if self.mode != Mode::OnCpu {
+            parts.push(format!(
+                "{} context switches, {} blocks lost",
+                self.off_cpu.context_switches, self.off_cpu.blocks_lost
+            ));
+        }
+        parts.push(format!("{:.1}% of frames unresolved", self.frames.unresolved_percent));
+        parts.join(", ")
+    }
+}
+
+fn samples_at_depth_limit(raw: &[(profiler_ebpf::StackKey, u64)]) -> u64 {
+    let limit = profiler_ebpf::MAX_STACK_DEPTH as u32;
+    raw.iter().filter(|(key, _)| key.kernel_depth >= limit || key.user_depth >= limit).map(|(_, n)| n).sum()
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+/// Percentages in the JSON carry 4 decimals.
+fn percent_4<S: Serializer>(percent: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64((percent * 1e4).round() / 1e4)
+}
+
+fn mode_name<S: Serializer>(mode: &Mode, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(match mode {
+        Mode::OnCpu => "on-cpu",
+        Mode::OffCpu => "off-cpu",
+        Mode::Wall => "wall",
+    })
+}
+
+fn stop_reason_name<S: Serializer>(reason: &StopReason, serializer: S) -> Result<S::Ok, S::Error> {
+    match reason {
+        StopReason::Duration => serializer.serialize_str("duration"),
+        StopReason::Signal(signal) => serializer.collect_str(&format_args!("signal {signal}")),
+        StopReason::TargetEnded => serializer.serialize_str("target ended"),
+    }
+}

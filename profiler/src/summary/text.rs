@@ -1,0 +1,135 @@
+//! The summary as people read it, on stderr at the end of a run.
+use std::fmt::Write;
+
+use crate::{recording::StopReason, settings::Mode, summary::RunSummary};
+
+/// The multi-line summary; lines about problems appear only when they happened.
+pub fn render(summary: &RunSummary) -> String {
+    let mut s = String::new();
+    let why = match summary.stopped_by {
+        StopReason::Duration => "duration reached".to_string(),
+        StopReason::Signal(signal) => format!("stopped by signal {signal}"),
+        StopReason::TargetEnded => "target ended".to_string(),
+    };
+    let _ = writeln!(s, "flameprof: recorded {:.2} s ({why})", summary.duration_seconds);
+    if summary.mode != Mode::OffCpu {
+        on_cpu_lines(&mut s, summary);
+    }
+    if summary.mode != Mode::OnCpu {
+        off_cpu_lines(&mut s, summary);
+    }
+    let _ = writeln!(
+        s,
+        "  stack ids: {} captures took the full-stack path (a stack-id bucket held another stack; counted exactly, not lost)",
+        summary.samples.full_stack_path_captures
+    );
+    let frames = &summary.frames;
+    let _ = writeln!(
+        s,
+        "  processes: {}, distinct stacks: {}, unresolved frames: {:.2}% (weighted by {})",
+        frames.processes,
+        frames.distinct_stacks,
+        frames.unresolved_percent,
+        if summary.mode == Mode::OnCpu { "samples" } else { "time" }
+    );
+    let processes = &summary.processes;
+    let counted_lines = [
+        (processes.ended_before_snapshot, "processes ended before their mappings could be read"),
+        (
+            processes.not_announced,
+            "processes were not announced while recording (their mappings were read at the end, if they still ran)",
+        ),
+        (processes.children_not_followed, "child processes of the command were not followed: the target set was full"),
+        (frames.stack_ids_not_read_back, "stack ids could not be read back: those stacks show empty"),
+    ];
+    for (count, what) in counted_lines {
+        if count > 0 {
+            let _ = writeln!(s, "  {count} {what}");
+        }
+    }
+    if let (Some(status), Some(cpu)) = (summary.command_exit_status, summary.command_cpu_seconds) {
+        let _ = writeln!(
+            s,
+            "  command exit status: {status}, CPU time {cpu:.3} s (user + system, with the children it waited for)"
+        );
+    }
+    s
+}
+
+fn on_cpu_lines(s: &mut String, summary: &RunSummary) {
+    let samples = &summary.samples;
+    let _ = writeln!(
+        s,
+        "  samples: {} recorded, {} lost ({:.3}%: {} map full{})",
+        samples.recorded,
+        samples.lost,
+        100.0 * if samples.taken == 0 { 0.0 } else { samples.lost as f64 / samples.taken as f64 },
+        summary.map_full(),
+        match &summary.dwarf_unwinding {
+            Some(unwinding) => format!(", {} stack copies not drained in time", unwinding.copies_lost),
+            None => String::new(),
+        },
+    );
+    let _ = writeln!(
+        s,
+        "  stacks: {} kernel and {} user stacks unreadable (frames dropped, sample kept); {} at the {}-frame limit",
+        samples.kernel_stack_faults,
+        samples.user_stack_faults,
+        samples.stacks_at_depth_limit,
+        profiler_ebpf::MAX_STACK_DEPTH
+    );
+    if let Some(u) = &summary.dwarf_unwinding {
+        let _ = writeln!(
+            s,
+            "  dwarf unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the end of the stack copy, {} at code without unwind info, {} at a bad frame; {} frames found by frame pointer (code without usable call-frame information)",
+            u.user_stacks,
+            u.complete,
+            u.cut_at_stack_copy_end,
+            u.cut_at_code_without_unwind_info,
+            u.cut_at_bad_frame,
+            u.frames_by_frame_pointer
+        );
+    }
+    if samples.second_timer_ticks_dropped > 0 {
+        let _ = writeln!(
+            s,
+            "  {} ticks of a thread's second timer dropped (a thread started while timers were opened inherited one)",
+            samples.second_timer_ticks_dropped
+        );
+    }
+    if samples.other_processes_interrupted > 0 {
+        let _ = writeln!(
+            s,
+            "  other processes: interrupted {} times by the sampler (filtered out in the kernel)",
+            samples.other_processes_interrupted
+        );
+    }
+}
+
+fn off_cpu_lines(s: &mut String, summary: &RunSummary) {
+    let off = &summary.off_cpu;
+    let _ = writeln!(
+        s,
+        "  off-CPU: {} context switches of targets, {} blocks lost; {} blocks started, {} ended, {} preemptions left out",
+        off.context_switches, off.blocks_lost, off.blocks_started, off.blocks_ended, off.preemptions_left_out,
+    );
+    let waiting = off.threads_waiting_at_start_counted
+        + off.threads_waiting_at_start_not_counted
+        + off.threads_waiting_at_start_unreadable;
+    if waiting > 0 {
+        let _ = writeln!(
+            s,
+            "  off-CPU: {} threads were already waiting at the start: their first waits count from the start (stacks read from /proc); not counted: {} that ran again before they were watched or unseen, {} whose stacks /proc would not show",
+            off.threads_waiting_at_start_counted,
+            off.threads_waiting_at_start_not_counted,
+            off.threads_waiting_at_start_unreadable
+        );
+    }
+    if off.switch_ins_not_traced_recovered > 0 {
+        let _ = writeln!(
+            s,
+            "  off-CPU: {} switch-ins were not reported by the kernel's tracepoint; those waits were recovered from the threads' CPU time",
+            off.switch_ins_not_traced_recovered
+        );
+    }
+}
