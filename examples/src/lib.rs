@@ -71,6 +71,7 @@ macro_rules! nanosleep_once {
     ($duration:expr) => {{
         let d: ::std::time::Duration = $duration;
         let ts = ::libc::timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ };
+        // SAFETY: `ts` is a live timespec; a null remainder pointer is allowed.
         unsafe { ::libc::nanosleep(&ts, ::std::ptr::null_mut()) };
         ::std::hint::black_box(());
     }};

@@ -269,12 +269,20 @@ pub mod counter {
 
 #[cfg(feature = "user")]
 mod pod {
-    // SAFETY: plain #[repr(C)] data of integers and integer arrays, no padding.
+    // Each type is plain #[repr(C)] data of integers and integer arrays with
+    // no padding (the size asserts below pin the layouts), so every bit
+    // pattern is a valid value and copying the bytes is copying the value.
+    // SAFETY: see above.
     unsafe impl aya::Pod for super::StackKey {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for super::BlockedThread {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for super::Config {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for super::SampleKey {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for super::StartedBlock {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for super::UserStackCopy {}
 }
 

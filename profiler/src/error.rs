@@ -38,13 +38,13 @@ pub enum Error {
         attempt: String,
         needs: &'static str,
         #[source]
-        source: BpfError,
+        source: Box<BpfError>,
     },
     #[error("loading the BPF programs failed ({context}): {}", one_line(source))]
     Bpf {
         context: &'static str,
         #[source]
-        source: BpfError,
+        source: Box<BpfError>,
     },
     #[error("cannot list online CPUs ({what}): {source}")]
     OnlineCpus {
@@ -92,7 +92,7 @@ pub enum Error {
     DiffOutput(#[source] Box<Error>),
 }
 
-/// What the BPF side of aya reported.
+/// What the BPF side of aya reported (boxed in `Error`: aya's errors are large).
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
     #[error(transparent)]
@@ -110,7 +110,7 @@ pub enum BpfError {
 impl Error {
     /// A BPF failure while doing `context`.
     pub fn bpf(context: &'static str, source: impl Into<BpfError>) -> Self {
-        Error::Bpf { context, source: source.into() }
+        Error::Bpf { context, source: Box::new(source.into()) }
     }
 
     /// The process exit status this error ends a run with.

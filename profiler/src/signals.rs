@@ -13,6 +13,8 @@ extern "C" fn on_signal(signal: libc::c_int) {
 /// output is still written (it only takes as long as symbolization).
 pub fn install() {
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: `action` is a zeroed sigaction (a valid value) whose handler is an extern "C" fn that only
+        // stores to atomics, which is async-signal-safe.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_signal as *const () as usize;
@@ -21,6 +23,7 @@ pub fn install() {
         }
     }
     // A closed stdout pipe (`| head`) must give an error, not kill us mid-write.
+    // SAFETY: setting a disposition to SIG_IGN has no memory-safety preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 

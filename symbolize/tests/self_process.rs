@@ -74,6 +74,7 @@ fn marker_getpid_addr() -> u64 {
         fn dlsym(handle: *mut std::ffi::c_void, name: *const std::ffi::c_char) -> *mut std::ffi::c_void;
     }
     // RTLD_DEFAULT is a null handle on glibc.
+    // SAFETY: dlsym with RTLD_DEFAULT (null) and a NUL-terminated name only looks a symbol up.
     let p = unsafe { dlsym(std::ptr::null_mut(), c"getpid".as_ptr()) };
     assert!(!p.is_null());
     p as u64
@@ -145,8 +146,12 @@ fn code_loaded_after_the_snapshot_is_found() {
     sym.snapshot_process(std::process::id()).unwrap();
     let path = std::ffi::CString::new(lib.to_str().unwrap()).unwrap();
     const RTLD_NOW: i32 = 2;
+    // SAFETY: a NUL-terminated path; dlopen loads a library built by this test, whose initialisers are
+    // trivial.
     let handle = unsafe { dlopen(path.as_ptr(), RTLD_NOW) };
     assert!(!handle.is_null());
+    // SAFETY: `handle` came from dlopen above and the name is NUL-terminated; the address is only read as a
+    // number.
     let f = unsafe { dlsym(handle, c"exported_function".as_ptr()) } as u64;
     assert_ne!(f, 0);
     let out = sym.symbolize_user(std::process::id(), &[f]);

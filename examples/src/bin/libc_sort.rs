@@ -18,6 +18,7 @@ const ELEMENTS: usize = 4096;
 
 #[inline(never)]
 extern "C" fn compare(a: *const libc::c_void, b: *const libc::c_void) -> libc::c_int {
+    // SAFETY: qsort calls this only with pointers to elements of the u64 array it sorts.
     let (a, b) = unsafe { (*(a as *const u64), *(b as *const u64)) };
     // The work of a costly comparison, in this frame.
     std::hint::black_box(spin_iters!(0x27d4_eb2fu64 ^ a, 200));
@@ -36,6 +37,8 @@ fn sort_rounds(deadline: Instant) -> u64 {
             state ^= state << 17;
             *v = state;
         }
+        // SAFETY: the pointer and length describe `values`, elements of size_of::<u64>(), and `compare` reads
+        // only such elements.
         unsafe { libc::qsort(values.as_mut_ptr().cast(), ELEMENTS, size_of::<u64>(), Some(compare)) };
         sorts += 1;
     }

@@ -26,6 +26,7 @@ fn sys_nanosleep(d: Duration) {
     let mut ts = libc::timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ };
     loop {
         let mut rem = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: both pointers are to live timespec values on this stack.
         let r = unsafe { libc::nanosleep(&ts, &mut rem) };
         if r == 0 {
             return;
@@ -39,6 +40,7 @@ fn sys_nanosleep(d: Duration) {
 
 #[inline(never)]
 fn sys_read(fd: libc::c_int, buf: &mut [u8]) -> isize {
+    // SAFETY: `buf` is a live buffer of `buf.len()` writable bytes.
     let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     std::hint::black_box(n)
 }
@@ -74,6 +76,7 @@ fn writer_delay() {
 fn main() {
     args("(takes no arguments)", 0);
     let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         die(&format!("pipe: {}", std::io::Error::last_os_error()));
     }
@@ -84,6 +87,7 @@ fn main() {
         .spawn(move || {
             while rx.recv().is_ok() {
                 writer_delay();
+                // SAFETY: the pointer is to a one-byte array that outlives the call.
                 if unsafe { libc::write(wfd, [1u8].as_ptr().cast(), 1) } != 1 {
                     die(&format!("write pipe: {}", std::io::Error::last_os_error()));
                 }

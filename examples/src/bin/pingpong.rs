@@ -11,6 +11,7 @@ use std::time::Instant;
 
 #[inline(never)]
 fn sys_read(fd: libc::c_int, byte: &mut u8) {
+    // SAFETY: `byte` is a live, writable byte.
     if unsafe { libc::read(fd, (byte as *mut u8).cast(), 1) } != 1 {
         die(&format!("read pipe: {}", std::io::Error::last_os_error()));
     }
@@ -18,6 +19,7 @@ fn sys_read(fd: libc::c_int, byte: &mut u8) {
 
 #[inline(never)]
 fn sys_write(fd: libc::c_int, byte: u8) {
+    // SAFETY: `byte` is a live byte on this stack.
     if unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) } != 1 {
         die(&format!("write pipe: {}", std::io::Error::last_os_error()));
     }
@@ -25,6 +27,7 @@ fn sys_write(fd: libc::c_int, byte: u8) {
 
 fn pipe() -> (libc::c_int, libc::c_int) {
     let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         die(&format!("pipe: {}", std::io::Error::last_os_error()));
     }

@@ -17,6 +17,7 @@ const BUF: usize = 1 << 20;
 /// rather than `read_dev_zero`.
 #[inline(never)]
 fn sys_read(fd: libc::c_int, buf: &mut [u8]) -> isize {
+    // SAFETY: `buf` is a live buffer of `buf.len()` writable bytes.
     let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     std::hint::black_box(n)
 }
@@ -38,11 +39,13 @@ fn read_dev_zero(fd: libc::c_int, buf: &mut [u8], duration: Duration) -> u64 {
 fn main() {
     let args = args("[SECONDS]", 1);
     let duration = seconds_arg(&args, 0, "SECONDS", 5.0);
+    // SAFETY: a NUL-terminated literal path.
     let fd = unsafe { libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
         die(&format!("open /dev/zero: {}", std::io::Error::last_os_error()));
     }
     let mut buf = vec![1u8; BUF];
     read_dev_zero(fd, &mut buf, duration);
+    // SAFETY: `fd` was opened above and is closed once.
     unsafe { libc::close(fd) };
 }

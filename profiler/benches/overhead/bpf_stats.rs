@@ -19,7 +19,10 @@ const BPF_STATS_RUN_TIME: u32 = 0;
 fn enable_bpf_stats() -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd as _;
     let attr = [BPF_STATS_RUN_TIME, 0u32];
+    // SAFETY: `attr` is a live 8-byte bpf_attr prefix for BPF_ENABLE_STATS; the kernel only reads
+    // `size_of_val(&attr)` bytes of it.
     let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_ENABLE_STATS, attr.as_ptr(), std::mem::size_of_val(&attr)) };
+    // SAFETY: a non-negative result is a new descriptor that nothing else owns.
     (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 

@@ -9,30 +9,30 @@
 //! Sections (all by default; name some as arguments to run only those,
 //! e.g. `cargo bench -p flameprof --bench overhead -- oncpu offcpu`):
 //!
-//! * `oncpu`     — slowdown of a fixed-work, CPU-bound workload (this binary
-//!                 re-run with `--workload`) at 99 Hz and 999 Hz: unprofiled
-//!                 vs `flameprof -F HZ -- CMD` vs `perf record -e cpu-clock -g
-//!                 -F HZ -- CMD`, interleaved rounds, medians of per-round
-//!                 ratios against the unprofiled run of the same round, in
-//!                 wall time and in the workload's CPU time (which includes
-//!                 interrupt time on this kernel but not other load). Plus
-//!                 (1c) the interrupt time each profiler takes from a thread
-//!                 that reads the clock in a loop (machine-speed independent),
-//!                 and (1b) flameprof's BPF run time per sample.
-//! * `post`      — a 30 s system-wide recording at 99 Hz of a busy machine:
-//!                 post-processing time (flameprof's summary line, and wall
-//!                 time minus the recording time) and loss counters.
-//! * `symbolize` — `symbolize::Symbolizer::symbolize_file` throughput on the
-//!                 flameprof binary (DWARF line tables, debug = 1), cold and
-//!                 warm, with its answers checked against the symbol table.
-//! * `offcpu`    — slowdown of `pingpong` (fixed number of pipe round trips)
-//!                 under `flameprof --off-cpu -- CMD` and under an equivalent
-//!                 bpftrace sched_switch script, the cost per context switch,
-//!                 and (4b) both tools' BPF run time per switch.
-//! * `dwarf`     — flameprof's own CPU per sample recording `libc_sort` with
-//!                 `--call-graph fp` and `--call-graph dwarf` (interleaved;
-//!                 the difference is what user-space unwinding adds). Section
-//!                 1c also has `--call-graph dwarf` rows for flameprof and perf.
+//! - `oncpu`: slowdown of a fixed-work, CPU-bound workload (this binary
+//!   re-run with `--workload`) at 99 Hz and 999 Hz: unprofiled
+//!   vs `flameprof -F HZ -- CMD` vs `perf record -e cpu-clock -g
+//!   -F HZ -- CMD`, interleaved rounds, medians of per-round
+//!   ratios against the unprofiled run of the same round, in
+//!   wall time and in the workload's CPU time (which includes
+//!   interrupt time on this kernel but not other load). Plus
+//!   (1c) the interrupt time each profiler takes from a thread
+//!   that reads the clock in a loop (machine-speed independent),
+//!   and (1b) flameprof's BPF run time per sample.
+//! - `post`: a 30 s system-wide recording at 99 Hz of a busy machine:
+//!   post-processing time (flameprof's summary line, and wall
+//!   time minus the recording time) and loss counters.
+//! - `symbolize`: `symbolize::Symbolizer::symbolize_file` throughput on the
+//!   flameprof binary (DWARF line tables, debug = 1), cold and
+//!   warm, with its answers checked against the symbol table.
+//! - `offcpu`: slowdown of `pingpong` (fixed number of pipe round trips)
+//!   under `flameprof --off-cpu -- CMD` and under an equivalent
+//!   bpftrace sched_switch script, the cost per context switch,
+//!   and (4b) both tools' BPF run time per switch.
+//! - `dwarf`: flameprof's own CPU per sample recording `libc_sort` with
+//!   `--call-graph fp` and `--call-graph dwarf` (interleaved;
+//!   the difference is what user-space unwinding adds). Section
+//!   1c also has `--call-graph dwarf` rows for flameprof and perf.
 //!
 //! Environment knobs (defaults in brackets):
 //! `FLAMEPROF_BENCH_ROUNDS` [9] rounds of the on-CPU comparison;
@@ -118,6 +118,7 @@ fn main() {
     if wanted.is_empty() {
         wanted = SECTIONS.iter().collect();
     }
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         die("this benchmark loads BPF programs and runs perf system-wide: run it as root \
              (e.g. `sudo -E cargo bench -p flameprof --bench overhead`)");

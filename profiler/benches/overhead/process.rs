@@ -45,6 +45,7 @@ pub fn check(ran: &Ran, what: &str) {
 }
 
 pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill only reads its integer arguments; the pids are of processes this benchmark started.
     unsafe {
         libc::kill(pid as i32, sig);
     }

@@ -65,6 +65,7 @@ pub fn calibrate(target_secs: f64) -> u64 {
 /// and steal time (PARAVIRT_TIME_ACCOUNTING) are not.
 fn cpu_time() -> f64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a live timespec that clock_gettime fills in.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }

@@ -33,7 +33,9 @@ pub struct CommandExit {
 /// `waitpid` that also collects the CPU time; `Some` once `pid` was reaped.
 fn wait_for(pid: u32, options: i32) -> std::io::Result<Option<CommandExit>> {
     let mut status = 0;
+    // SAFETY: rusage is plain integers, for which all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` and `usage` are live values that wait4 fills in.
     let result = unsafe { libc::wait4(pid as i32, &mut status, options, &mut usage) };
     if result < 0 {
         return Err(std::io::Error::last_os_error());
@@ -65,11 +67,16 @@ impl GatedCommand {
         }
         // Only async-signal-safe calls between fork and exec: everything the
         // child needs was prepared above.
+        // SAFETY: the child runs only async-signal-safe calls (read, signal, execve, write, _exit) on data
+        // prepared before the fork.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             return Err(spawn_error(std::io::Error::last_os_error()));
         }
         if pid == 0 {
+            // SAFETY: in the child after fork: `go`, `path`, `argv` (NULL-terminated, its strings alive in
+            // `args`) and `environ` are valid, and only async-signal-safe calls are made before execve or
+            // _exit.
             unsafe {
                 let mut go = 0u8;
                 let got = libc::read(gate_read, (&mut go as *mut u8).cast(), 1);
@@ -84,6 +91,7 @@ impl GatedCommand {
                 libc::_exit(127);
             }
         }
+        // SAFETY: both descriptors come from pipe() above and are closed once, in the parent.
         unsafe {
             libc::close(gate_read);
             libc::close(errors_write);
@@ -100,13 +108,16 @@ impl GatedCommand {
     /// Lets the child exec; fails if exec fails.
     pub fn release(&mut self) -> Result<()> {
         let Some(gate) = self.gate.take() else { return Ok(()) };
+        // SAFETY: `gate` is our write end of the gate pipe, taken out of `self.gate` so it is closed once.
         unsafe {
             libc::write(gate, b"1".as_ptr().cast(), 1);
             libc::close(gate);
         }
         let mut errno = 0i32;
         // The error pipe closes on a successful exec (O_CLOEXEC): EOF means it ran.
+        // SAFETY: `errno` is a live i32 and 4 bytes are read into it.
         let got = unsafe { libc::read(self.exec_errors, (&mut errno as *mut i32).cast(), 4) };
+        // SAFETY: our read end of the error pipe, closed once (set to -1 just after).
         unsafe { libc::close(self.exec_errors) };
         self.exec_errors = -1;
         if got == 4 {
@@ -130,6 +141,8 @@ impl GatedCommand {
     /// Sends `signal` to the command, if it still runs.
     pub fn signal(&self, signal: i32) {
         if self.reaped.is_none() {
+            // SAFETY: kill only reads its integer arguments; the pid is our unreaped child, so it was not
+            // reused.
             unsafe { libc::kill(self.pid as i32, signal) };
         }
     }
@@ -153,6 +166,8 @@ impl GatedCommand {
             if count != seen {
                 seen = count;
                 let forwarded = if count >= 3 { libc::SIGKILL } else { signal };
+                // SAFETY: kill only reads its integer arguments; the pid is our unreaped child, so it was not
+                // reused.
                 unsafe { libc::kill(self.pid as i32, forwarded) };
             }
         };
@@ -165,6 +180,8 @@ impl Drop for GatedCommand {
     /// A command never released (an error before recording) must not linger.
     fn drop(&mut self) {
         if let Some(gate) = self.gate.take() {
+            // SAFETY: the gate (taken from `self.gate`) and the error pipe's read end are ours and closed
+            // only here.
             unsafe {
                 libc::close(gate); // EOF at the gate: the child exits without exec.
                 libc::close(self.exec_errors);
@@ -192,6 +209,7 @@ fn decode_status(status: i32) -> i32 {
 
 fn pipe() -> std::io::Result<(i32, i32)> {
     let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -203,6 +221,7 @@ fn resolve_program(program: &OsString) -> std::io::Result<PathBuf> {
     let not_found = || std::io::Error::new(std::io::ErrorKind::NotFound, "command not found");
     let executable = |path: &Path| {
         std::fs::metadata(path).is_ok_and(|m| m.is_file())
+            // SAFETY: the CString lives until access returns; access only reads it.
             && unsafe { libc::access(CString::new(path.as_os_str().as_bytes()).unwrap().as_ptr(), libc::X_OK) } == 0
     };
     if program.as_bytes().contains(&b'/') {

@@ -29,6 +29,7 @@ use crate::{
 /// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
 pub fn monotonic_ns() -> u64 {
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a live timespec that clock_gettime fills in.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
@@ -338,7 +339,7 @@ impl Probes {
         let map = self
             .ebpf
             .take_map(name)
-            .ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name: name }))?;
+            .ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name }))?;
         RingBuf::try_from(map).map_err(|e| Error::bpf("opening a ring buffer", e))
     }
 
@@ -430,7 +431,7 @@ impl Probes {
         T: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
     {
         let map =
-            self.ebpf.map(name).ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name: name }))?;
+            self.ebpf.map(name).ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name }))?;
         T::try_from(map).map_err(|e| Error::bpf("opening a map", e))
     }
 
@@ -441,7 +442,7 @@ impl Probes {
         let map = self
             .ebpf
             .map_mut(name)
-            .ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name: name }))?;
+            .ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name }))?;
         T::try_from(map).map_err(|e| Error::bpf("opening a map", e))
     }
 }
@@ -456,7 +457,7 @@ fn perf_event_error(attempt: String, source: aya::programs::ProgramError) -> Err
         feature: "the cpu-clock perf event".into(),
         attempt,
         needs: "a kernel with CONFIG_PERF_EVENTS is needed",
-        source: source.into(),
+        source: Box::new(source.into()),
     }
 }
 
@@ -465,7 +466,7 @@ fn tracepoint_error(tracepoint: &str, source: aya::programs::ProgramError) -> Er
         feature: format!("the BTF tracepoint {tracepoint}"),
         attempt: "attaching".into(),
         needs: "tp_btf programs need Linux 5.5 or later with BTF",
-        source: source.into(),
+        source: Box::new(source.into()),
     }
 }
 
@@ -494,8 +495,10 @@ fn user_stack_copies_bytes(used: bool) -> u32 {
 /// threads needs more than the usual soft limit of 1024.
 fn raise_open_files_limit() {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `limit` is a live rlimit that getrlimit fills in.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 && limit.rlim_cur < limit.rlim_max {
         limit.rlim_cur = limit.rlim_max;
+        // SAFETY: `limit` is a valid rlimit; raising the soft limit to the hard one needs no privilege.
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
     }
 }
@@ -503,5 +506,7 @@ fn raise_open_files_limit() {
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
 fn raise_memlock_limit() {
     let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: `unlimited` is a valid rlimit; setrlimit only reads it (and fails harmlessly without
+    // privilege).
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
 }
