@@ -12,6 +12,8 @@ pub fn loaded_bpf_program_ids() -> Option<Vec<u32>> {
         // union bpf_attr { struct { __u32 start_id; __u32 next_id; __u32 open_flags; } }
         let mut attr = [0u32; 4];
         attr[0] = start;
+        // SAFETY: `attr` is a live, writable 16-byte bpf_attr prefix; the kernel reads and writes at most
+        // `size_of_val(&attr)` bytes of it.
         let r = unsafe {
             libc::syscall(libc::SYS_bpf, BPF_PROG_GET_NEXT_ID, attr.as_mut_ptr(), std::mem::size_of_val(&attr) as u32)
         };

@@ -42,6 +42,7 @@ fn spawn_reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<V
 
 /// Sends `signal` to `pid` (only processes the tests started).
 pub fn send_signal(pid: u32, signal: i32) {
+    // SAFETY: kill only reads its integer arguments; callers pass pids of processes the tests started.
     unsafe {
         libc::kill(pid as libc::pid_t, signal);
     }

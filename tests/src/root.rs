@@ -3,6 +3,7 @@
 /// True when the test may go on. Not root: with `CI` set the test fails,
 /// otherwise a loud SKIPPED line is printed and the caller returns.
 pub fn require_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
