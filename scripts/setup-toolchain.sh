@@ -10,6 +10,13 @@ if ! rustup toolchain list | grep -q '^nightly'; then
     log "installing the nightly toolchain"
     rustup toolchain install nightly --profile minimal
 fi
+# cargo fmt --check and cargo clippy run in scripts/test.sh.
+for component in rustfmt clippy; do
+    if ! rustup component list --installed | grep -q "^${component}"; then
+        log "adding ${component} to the default toolchain"
+        rustup component add "${component}"
+    fi
+done
 if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
     log "adding rust-src to nightly (needed for -Z build-std=core)"
     rustup component add rust-src --toolchain nightly

@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
+# House rules first: they fail in seconds where the suite takes minutes.
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo build --release --locked -p flameprof -p flameprof-examples
 # One test thread for the end-to-end suite: each run profiles real CPU time,
 # and two at once on a 2-CPU machine would distort each other's shares.
