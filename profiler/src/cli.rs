@@ -105,6 +105,12 @@ pub struct Cli {
     #[arg(long, hide = true, value_name = "N")]
     pub ignore_switch_in_every: Option<u32>,
 
+    /// With capabilities but not as root, flameprof profiles only processes
+    /// the user running it could ptrace (its own, not set-id ones); this
+    /// allows other users' processes too, and -a (which needs it).
+    #[arg(long)]
+    pub other_users: bool,
+
     /// Tests only: open N timers per thread of -p targets (as a thread that
     /// inherits one while its own is opened has two).
     #[arg(long, hide = true, value_name = "N", default_value_t = 1)]
@@ -414,6 +420,7 @@ impl Cli {
             stack_map_entries: self.stack_map_entries,
             ignore_switch_in_every: self.ignore_switch_in_every,
             timers_per_thread: self.timers_per_thread.clamp(1, 4),
+            other_users: self.other_users,
         };
         let output = OutputSettings {
             per_thread: self.per_thread,

@@ -21,6 +21,14 @@ pub enum Error {
     ProcessExited(u32),
     #[error("{tid} is a thread of process {tgid}, not a process: use -p {tgid} (--per-thread splits threads by name)")]
     ThreadNotProcess { tid: u32, tgid: u32 },
+    #[error(
+        "process {0} is another user's, and flameprof runs with capabilities, not as root: profile your own processes, or add --other-users (see README, Privileges)"
+    )]
+    OtherUsersProcess(u32),
+    #[error(
+        "profiling the whole system reads every user's stacks, and flameprof runs with capabilities, not as root: add --other-users to allow it (see README, Privileges)"
+    )]
+    SystemWideNeedsOtherUsers,
     #[error("cannot start `{command}`: {source}; check the command name and that it is executable")]
     Spawn {
         command: String,

@@ -6,7 +6,10 @@ use crate::{
     error::{Error, Result},
     formats::{self, Destination, Format},
     profile::{Profile, build},
-    recording::{self, privileges},
+    recording::{
+        self, Access,
+        privileges::{self, Privilege},
+    },
     settings::{Mode, OutputSettings, RunSettings},
     signals,
     summary::{self, RunSummary, WrittenOutput},
@@ -21,11 +24,15 @@ pub fn run(settings: RunSettings) -> Result<i32> {
     if let Some(destination) = &output.summary_json {
         formats::check_destination(destination, Format::Folded)?;
     }
-    privileges::check()?;
+    let privilege = privileges::check()?;
+    let access = match privilege {
+        Privilege::Capabilities if !record.other_users => Access::OwnProcesses,
+        _ => Access::AllProcesses,
+    };
     signals::install();
 
     let mut symbolizer = Symbolizer::new();
-    let mut recording = recording::record(&record, &mut symbolizer)?;
+    let mut recording = recording::record(&record, access, &mut symbolizer)?;
 
     let post_processing = std::time::Instant::now();
     let (profile, frames) =

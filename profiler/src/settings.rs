@@ -59,6 +59,9 @@ pub struct RecordSettings {
     pub ignore_switch_in_every: Option<u32>,
     /// Tests only: timers per thread of -p targets (default 1).
     pub timers_per_thread: u32,
+    /// `--other-users`: a run with capabilities but not as root may profile
+    /// processes its user could not ptrace (and the whole system).
+    pub other_users: bool,
 }
 
 /// How the profile is shaped and where it goes.

@@ -10,7 +10,7 @@ mod proc;
 mod snapshots;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     io::IsTerminal,
     time::{Duration, Instant},
 };
@@ -24,7 +24,7 @@ pub use dwarf_copies::UnwindStats;
 pub use off_cpu::waiting_at_start::WaitingAtStart;
 
 use crate::{
-    error::Result,
+    error::{Error, Result},
     settings::{Mode, RecordSettings, Target},
     signals,
 };
@@ -33,6 +33,17 @@ use command::GatedCommand;
 use dwarf_copies::UnwoundStacks;
 use off_cpu::{OffCpu, waiting_at_start};
 use snapshots::Snapshots;
+
+/// Whose processes a recording may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    AllProcesses,
+    /// Only processes the user running flameprof could ptrace (a run with
+    /// capabilities, not as root, without --other-users): -p of another
+    /// user's process and -a are refused, and the stacks of a command's
+    /// descendants that became another user's (a set-id exec) are left out.
+    OwnProcesses,
+}
 
 /// How often the recording loop looks at its stop conditions and snapshots.
 const POLL: Duration = Duration::from_millis(50);
@@ -61,6 +72,8 @@ pub struct Recording {
     pub open_waits_ended_unseen: u64,
     /// Off-CPU of running processes: threads already blocked at the start.
     pub waiting_at_start: WaitingAtStart,
+    /// Processes left out because they became another user's (Access::OwnProcesses).
+    pub other_users_left_out: u64,
 }
 
 impl Recording {
@@ -118,12 +131,21 @@ impl RecordSettings {
 
 /// Runs the recording. `symbolizer` receives a snapshot of every process as
 /// soon as it is seen.
-pub fn record(settings: &RecordSettings, symbolizer: &mut Symbolizer) -> Result<Recording> {
+pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbolizer) -> Result<Recording> {
     if let Target::Processes(pids) = &settings.target {
         for &pid in pids {
             proc::check_pid(pid)?;
+            if access == Access::OwnProcesses && proc::invoker_may_read(pid) == Some(false) {
+                return Err(Error::OtherUsersProcess(pid));
+            }
         }
     }
+    if access == Access::OwnProcesses && matches!(settings.target, Target::System) {
+        return Err(Error::SystemWideNeedsOtherUsers);
+    }
+    // Processes found to be another user's (a command's child that ran a
+    // set-id program): their stacks are left out at the end.
+    let mut other_users = HashSet::new();
     let mut command = match &settings.target {
         Target::Command(argv) => Some(GatedCommand::start(argv)?),
         _ => None,
@@ -197,6 +219,9 @@ pub fn record(settings: &RecordSettings, symbolizer: &mut Symbolizer) -> Result<
                 // After exec the child of `-- CMD` has the command's name: refresh.
                 process_names.insert(pid, name);
             }
+            if access == Access::OwnProcesses && proc::invoker_may_read(pid) == Some(false) {
+                other_users.insert(pid);
+            }
             snapshots.announce(symbolizer, pid);
         }
         snapshots.tick(symbolizer);
@@ -254,10 +279,14 @@ pub fn record(settings: &RecordSettings, symbolizer: &mut Symbolizer) -> Result<
         false => OffCpu::default(),
     };
     missing_stack_ids += off_cpu.missing_stack_ids;
+    let mut off_cpu_times = off_cpu.times;
+    on_cpu.retain(|(key, _)| !other_users.contains(&key.tgid));
+    off_cpu_times.retain(|(key, _)| !other_users.contains(&key.tgid));
     let counters = probes.counters()?;
     Ok(Recording {
         on_cpu,
-        off_cpu: off_cpu.times,
+        off_cpu: off_cpu_times,
+        other_users_left_out: other_users.len() as u64,
         counters,
         elapsed,
         process_names,

@@ -1,15 +1,30 @@
 //! Checks up front that we may load BPF programs and open perf events, so
-//! the user gets one clear line instead of a verifier or EPERM message.
+//! the user gets one clear line instead of a verifier or EPERM message, and
+//! tells root from a user given capabilities.
 use crate::error::{Error, Result};
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
-pub fn check() -> Result<()> {
+/// Who is recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privilege {
+    Root,
+    /// Not root, but with CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN): for
+    /// example a binary given file capabilities. Such a run profiles only
+    /// processes its user could ptrace, unless `--other-users` says otherwise.
+    Capabilities,
+}
+
+pub fn check() -> Result<Privilege> {
     let effective = effective_capabilities().unwrap_or(0);
     let has = |cap: u32| effective & (1u64 << cap) != 0;
-    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) { Ok(()) } else { Err(Error::NotPrivileged) }
+    if !(has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))) {
+        return Err(Error::NotPrivileged);
+    }
+    // SAFETY: geteuid has no preconditions.
+    Ok(if unsafe { libc::geteuid() } == 0 { Privilege::Root } else { Privilege::Capabilities })
 }
 
 /// CapEff from /proc/self/status.

@@ -66,6 +66,19 @@ pub fn check_pid(pid: u32) -> Result<()> {
     }
 }
 
+/// Whether the user running flameprof could read process `pid` with ptrace
+/// (same user, not made undumpable by a set-id exec): opening its `auxv`
+/// makes the kernel apply exactly that check (PTRACE_MODE_READ_FSCREDS).
+/// `None` when the process is gone.
+pub fn invoker_may_read(pid: u32) -> Option<bool> {
+    match std::fs::File::open(format!("/proc/{pid}/auxv")) {
+        Ok(_) => Some(true),
+        Err(error) if matches!(error.kind(), std::io::ErrorKind::PermissionDenied) => Some(false),
+        Err(error) if error.raw_os_error() == Some(libc::EPERM) => Some(false),
+        Err(_) => None,
+    }
+}
+
 /// The name of a process (`/proc/PID/comm`), if it still exists.
 pub fn process_name(pid: u32) -> Option<String> {
     name(&format!("/proc/{pid}"))

@@ -115,6 +115,8 @@ pub struct Processes {
     pub ended_before_snapshot: u64,
     pub not_announced: u64,
     pub children_not_followed: u64,
+    /// Without root and --other-users: processes that became another user's.
+    pub other_users_left_out: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -203,6 +205,7 @@ impl RunSummary {
                 ended_before_snapshot: recording.snapshot_failures,
                 not_announced: c.get(counter::NEW_PROCESS_DROPPED),
                 children_not_followed: c.get(counter::TARGETS_FULL),
+                other_users_left_out: recording.other_users_left_out,
             },
             max_unresolved_percent: None,
             max_unresolved_exceeded: None,

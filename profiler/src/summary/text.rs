@@ -41,6 +41,10 @@ pub fn render(summary: &RunSummary) -> String {
         ),
         (processes.children_not_followed, "child processes of the command were not followed: the target set was full"),
         (frames.stack_ids_not_read_back, "stack ids could not be read back: those stacks show empty"),
+        (
+            processes.other_users_left_out,
+            "processes became another user's (a set-id program) and were left out: run as root or add --other-users",
+        ),
     ];
     for (count, what) in counted_lines {
         if count > 0 {

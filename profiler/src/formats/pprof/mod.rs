@@ -1,6 +1,7 @@
 //! pprof's `Profile` protobuf, gzipped (`.pb.gz`): what `go tool pprof`,
-//! Grafana Pyroscope and Parca read. The schema is small, so it is encoded by
-//! hand (github.com/google/pprof/blob/main/proto/profile.proto).
+//! Grafana Pyroscope and Parca read. The messages are prost types written by
+//! hand in `proto.rs` (from github.com/google/pprof/blob/main/proto/profile.proto):
+//! the writer builds a `proto::Profile`, the reader (`read.rs`) decodes one.
 //!
 //! - Sample types: on-CPU `samples/count` and `cpu/nanoseconds` (samples ×
 //!   10⁹/F); off-CPU `off-cpu/nanoseconds`; --wall `wall/nanoseconds`.
@@ -13,8 +14,15 @@
 use std::{collections::HashMap, io::Write};
 
 use flate2::{Compression, write::GzEncoder};
+use prost::Message;
 
+mod budget;
+mod proto;
 mod read;
+#[cfg(test)]
+mod golden_tmp;
+#[cfg(test)]
+mod tests;
 
 pub use read::parse_pprof;
 
@@ -22,59 +30,6 @@ use crate::{
     formats::{Context, folded},
     profile::{Frame, FrameKind, Profile, Unit},
 };
-
-/// Field numbers of profile.proto used by the writer and the reader.
-pub mod field {
-    pub mod profile {
-        pub const SAMPLE_TYPE: u32 = 1;
-        pub const SAMPLE: u32 = 2;
-        pub const MAPPING: u32 = 3;
-        pub const LOCATION: u32 = 4;
-        pub const FUNCTION: u32 = 5;
-        pub const STRING_TABLE: u32 = 6;
-        pub const TIME_NANOS: u32 = 9;
-        pub const DURATION_NANOS: u32 = 10;
-        pub const PERIOD_TYPE: u32 = 11;
-        pub const PERIOD: u32 = 12;
-        pub const COMMENT: u32 = 13;
-        pub const DEFAULT_SAMPLE_TYPE: u32 = 14;
-    }
-    pub mod value_type {
-        pub const TYPE: u32 = 1;
-        pub const UNIT: u32 = 2;
-    }
-    pub mod sample {
-        pub const LOCATION_ID: u32 = 1;
-        pub const VALUE: u32 = 2;
-    }
-    pub mod mapping {
-        pub const ID: u32 = 1;
-        pub const MEMORY_START: u32 = 2;
-        pub const MEMORY_LIMIT: u32 = 3;
-        pub const FILE_OFFSET: u32 = 4;
-        pub const FILENAME: u32 = 5;
-        pub const BUILD_ID: u32 = 6;
-        pub const HAS_FUNCTIONS: u32 = 7;
-        pub const HAS_FILENAMES: u32 = 8;
-        pub const HAS_LINE_NUMBERS: u32 = 9;
-        pub const HAS_INLINE_FRAMES: u32 = 10;
-    }
-    pub mod location {
-        pub const ID: u32 = 1;
-        pub const MAPPING_ID: u32 = 2;
-        pub const LINE: u32 = 4;
-    }
-    pub mod line {
-        pub const FUNCTION_ID: u32 = 1;
-        pub const LINE: u32 = 2;
-    }
-    pub mod function {
-        pub const ID: u32 = 1;
-        pub const NAME: u32 = 2;
-        pub const SYSTEM_NAME: u32 = 3;
-        pub const FILENAME: u32 = 4;
-    }
-}
 
 /// The start of the comment that tells the reader a file is flameprof's (the
 /// first frame of each stack is the process; `system_name` is the label).
@@ -90,9 +45,7 @@ pub fn render(profile: &Profile, context: &Context) -> std::io::Result<Vec<u8>> 
 
 /// The uncompressed protobuf.
 pub fn encode(profile: &Profile, context: &Context) -> Vec<u8> {
-    use field::profile as p;
-    let mut b = Builder::default();
-    let mut out = Vec::new();
+    let mut b = Builder::new();
     // Sample types, and how each stack's weight becomes the values.
     let (types, period_type, period): (Vec<(&str, &str)>, (&str, &str), u64) = match profile.unit {
         Unit::Samples { frequency_hz } => {
@@ -101,42 +54,50 @@ pub fn encode(profile: &Profile, context: &Context) -> Vec<u8> {
         }
         Unit::Microseconds => (vec![(context.time_kind, "nanoseconds")], (context.time_kind, "nanoseconds"), 1000),
     };
-    let values = |weight: u64| -> Vec<u64> {
+    // Values are int64 in profile.proto; `as` keeps the bits (and the bytes
+    // on the wire) of the u64.
+    let values = |weight: u64| -> Vec<i64> {
         match profile.unit {
-            Unit::Samples { .. } => vec![weight, weight.saturating_mul(period)],
-            Unit::Microseconds => vec![weight.saturating_mul(1000)],
+            Unit::Samples { .. } => vec![weight as i64, weight.saturating_mul(period) as i64],
+            Unit::Microseconds => vec![weight.saturating_mul(1000) as i64],
         }
     };
     // pprof takes the first mapping for the main binary (`File:` in -top).
     if let Some(main) = main_module(profile) {
         b.mapping(&main, context);
     }
-    for (kind, unit) in &types {
-        let (kind, unit) = (b.string(kind), b.string(unit));
-        message(&mut out, p::SAMPLE_TYPE, |m| value_type(m, kind, unit));
-    }
-    for (stack, weight) in profile.sorted_stacks() {
-        let mut locations: Vec<u64> = locations_of(stack).map(|group| b.location(group, context)).collect();
-        locations.reverse(); // pprof: leaf first
-        message(&mut out, p::SAMPLE, |m| {
-            packed(m, field::sample::LOCATION_ID, &locations);
-            packed(m, field::sample::VALUE, &values(weight));
-        });
-    }
-    let comments: Vec<u64> = std::iter::once(format!("{GENERATOR} {}", env!("CARGO_PKG_VERSION")))
+    let sample_type = types.iter().map(|(kind, unit)| b.value_type(kind, unit)).collect();
+    let sample = profile
+        .sorted_stacks()
+        .into_iter()
+        .map(|(stack, weight)| {
+            let mut location_id: Vec<u64> = locations_of(stack).map(|group| b.location(group, context)).collect();
+            location_id.reverse(); // pprof: leaf first
+            proto::Sample { location_id, value: values(weight) }
+        })
+        .collect();
+    let comment = std::iter::once(format!("{GENERATOR} {}", env!("CARGO_PKG_VERSION")))
         .chain(context.health.iter().cloned())
         .map(|c| b.string(&c))
         .collect();
-    let (period_kind, period_unit) = (b.string(period_type.0), b.string(period_type.1));
-    let default_type = b.string(types.last().map(|t| t.0).unwrap_or(""));
-    b.write_tables(&mut out);
-    uint(&mut out, p::TIME_NANOS, context.start_unix_ns);
-    uint(&mut out, p::DURATION_NANOS, context.duration_ns);
-    message(&mut out, p::PERIOD_TYPE, |m| value_type(m, period_kind, period_unit));
-    uint(&mut out, p::PERIOD, period);
-    packed(&mut out, p::COMMENT, &comments);
-    uint(&mut out, p::DEFAULT_SAMPLE_TYPE, default_type);
-    out
+    let period_type = Some(b.value_type(period_type.0, period_type.1));
+    let default_sample_type = b.string(types.last().map(|t| t.0).unwrap_or(""));
+    proto::Profile {
+        sample_type,
+        sample,
+        mapping: b.mappings,
+        location: b.locations,
+        function: b.functions,
+        string_table: b.strings,
+        time_nanos: context.start_unix_ns as i64,
+        duration_nanos: context.duration_ns as i64,
+        period_type,
+        period: period as i64,
+        comment,
+        default_sample_type,
+        ..Default::default()
+    }
+    .encode_to_vec()
 }
 
 /// The executable of the heaviest process: the module named like its
@@ -172,31 +133,44 @@ fn locations_of(stack: &[Frame]) -> impl Iterator<Item = &[Frame]> {
 }
 
 /// String, function, location and mapping tables, each entry made once.
-#[derive(Default)]
 struct Builder {
+    /// Starts with "", as pprof requires, even when nothing else is in it.
     strings: Vec<String>,
-    string_ids: HashMap<String, u64>,
-    functions: Vec<u8>,
+    string_ids: HashMap<String, i64>,
+    functions: Vec<proto::Function>,
     function_ids: HashMap<(String, String, Option<String>), u64>,
-    locations: Vec<u8>,
+    locations: Vec<proto::Location>,
     location_ids: HashMap<Vec<Frame>, u64>,
-    mappings: Vec<u8>,
+    mappings: Vec<proto::Mapping>,
     mapping_ids: HashMap<String, u64>,
 }
 
 impl Builder {
-    fn string(&mut self, text: &str) -> u64 {
-        if self.strings.is_empty() {
-            self.strings.push(String::new());
-            self.string_ids.insert(String::new(), 0);
+    fn new() -> Self {
+        Builder {
+            strings: vec![String::new()],
+            string_ids: HashMap::from([(String::new(), 0)]),
+            functions: Vec::new(),
+            function_ids: HashMap::new(),
+            locations: Vec::new(),
+            location_ids: HashMap::new(),
+            mappings: Vec::new(),
+            mapping_ids: HashMap::new(),
         }
+    }
+
+    fn string(&mut self, text: &str) -> i64 {
         if let Some(&id) = self.string_ids.get(text) {
             return id;
         }
-        let id = self.strings.len() as u64;
+        let id = self.strings.len() as i64;
         self.strings.push(text.to_string());
         self.string_ids.insert(text.to_string(), id);
         id
+    }
+
+    fn value_type(&mut self, kind: &str, unit: &str) -> proto::ValueType {
+        proto::ValueType { r#type: self.string(kind), unit: self.string(unit) }
     }
 
     fn function(&mut self, frame: &Frame) -> u64 {
@@ -207,14 +181,8 @@ impl Builder {
         }
         let id = self.function_ids.len() as u64 + 1;
         let (name, system_name) = (self.string(&key.0), self.string(&key.1));
-        let file = key.2.as_deref().map(|f| self.string(f)).unwrap_or(0);
-        use field::function as f;
-        message(&mut self.functions, field::profile::FUNCTION, |m| {
-            uint(m, f::ID, id);
-            uint(m, f::NAME, name);
-            uint(m, f::SYSTEM_NAME, system_name);
-            uint(m, f::FILENAME, file);
-        });
+        let filename = key.2.as_deref().map(|f| self.string(f)).unwrap_or(0);
+        self.functions.push(proto::Function { id, name, system_name, filename, ..Default::default() });
         self.function_ids.insert(key, id);
         id
     }
@@ -224,21 +192,18 @@ impl Builder {
             return id;
         }
         let id = self.location_ids.len() as u64 + 1;
-        let mapping = group[0].module.as_deref().map(|m| self.mapping(m, context)).unwrap_or(0);
+        let mapping_id = group[0].module.as_deref().map(|m| self.mapping(m, context)).unwrap_or(0);
         // pprof: the innermost inlined function first, the caller last.
-        let lines: Vec<(u64, u64)> =
-            group.iter().rev().map(|frame| (self.function(frame), frame.line.unwrap_or(0) as u64)).collect();
-        use field::location as l;
-        message(&mut self.locations, field::profile::LOCATION, |m| {
-            uint(m, l::ID, id);
-            uint(m, l::MAPPING_ID, mapping);
-            for &(function, line) in &lines {
-                message(m, l::LINE, |m| {
-                    uint(m, field::line::FUNCTION_ID, function);
-                    uint(m, field::line::LINE, line);
-                });
-            }
-        });
+        let line = group
+            .iter()
+            .rev()
+            .map(|frame| proto::Line {
+                function_id: self.function(frame),
+                line: frame.line.unwrap_or(0) as i64,
+                ..Default::default()
+            })
+            .collect();
+        self.locations.push(proto::Location { id, mapping_id, line, ..Default::default() });
         self.location_ids.insert(group.to_vec(), id);
         id
     }
@@ -251,80 +216,24 @@ impl Builder {
         let info = context.modules.get(module).cloned().unwrap_or_default();
         let filename = self.string(if info.path.is_empty() { module } else { &info.path });
         let build_id = info.build_id.as_ref().map(|id| self.string(&hex(id))).unwrap_or(0);
-        use field::mapping as f;
-        message(&mut self.mappings, field::profile::MAPPING, |m| {
-            uint(m, f::ID, id);
-            uint(m, f::MEMORY_START, info.start);
-            uint(m, f::MEMORY_LIMIT, info.end);
-            uint(m, f::FILE_OFFSET, info.file_offset);
-            uint(m, f::FILENAME, filename);
-            uint(m, f::BUILD_ID, build_id);
+        self.mappings.push(proto::Mapping {
+            id,
+            memory_start: info.start,
+            memory_limit: info.end,
+            file_offset: info.file_offset,
+            filename,
+            build_id,
             // Symbolized already: pprof must not try again.
-            for flag in [f::HAS_FUNCTIONS, f::HAS_FILENAMES, f::HAS_LINE_NUMBERS, f::HAS_INLINE_FRAMES] {
-                uint(m, flag, 1);
-            }
+            has_functions: true,
+            has_filenames: true,
+            has_line_numbers: true,
+            has_inline_frames: true,
         });
         self.mapping_ids.insert(module.to_string(), id);
         id
-    }
-
-    fn write_tables(&mut self, out: &mut Vec<u8>) {
-        self.string(""); // the table starts with "" even when nothing else is in it
-        out.extend_from_slice(&self.mappings);
-        out.extend_from_slice(&self.locations);
-        out.extend_from_slice(&self.functions);
-        for text in &self.strings {
-            bytes(out, field::profile::STRING_TABLE, text.as_bytes());
-        }
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn value_type(out: &mut Vec<u8>, kind: u64, unit: u64) {
-    uint(out, field::value_type::TYPE, kind);
-    uint(out, field::value_type::UNIT, unit);
-}
-
-// Protobuf wire format: varints (type 0) and length-delimited fields (type 2).
-
-fn varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-/// A varint field; zero is the default and is left out, as protobuf does.
-fn uint(out: &mut Vec<u8>, field: u32, value: u64) {
-    if value != 0 {
-        varint(out, (field as u64) << 3);
-        varint(out, value);
-    }
-}
-
-fn bytes(out: &mut Vec<u8>, field: u32, data: &[u8]) {
-    varint(out, (field as u64) << 3 | 2);
-    varint(out, data.len() as u64);
-    out.extend_from_slice(data);
-}
-
-fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
-    let mut inner = Vec::new();
-    body(&mut inner);
-    bytes(out, field, &inner);
-}
-
-fn packed(out: &mut Vec<u8>, field: u32, values: &[u64]) {
-    if values.is_empty() {
-        return;
-    }
-    let mut inner = Vec::with_capacity(values.len() * 2);
-    for &value in values {
-        varint(&mut inner, value);
-    }
-    bytes(out, field, &inner);
 }
