@@ -19,16 +19,27 @@ pub fn admit(config: &Config, tgid: u32) -> bool {
     let generation = EXEC_GENERATION.get(0).copied().unwrap_or(0);
     let last = LAST_ADMITTED.get_ptr_mut(0);
     if let Some(last) = last {
+        // SAFETY: `last` is this CPU's LAST_ADMITTED slot: non-null, 8-byte
+        // aligned (as every map value) and alive for the run (point 1 in
+        // maps.rs). Only the samplers and the sched_switch program use it,
+        // never overlapping on a CPU (point 2 in maps.rs), and user space
+        // never touches it, so nothing writes it while this reference lives;
+        // the reference ends with this block, before the write below.
         let last = unsafe { &*last };
         if last.tgid == tgid && last.exec_generation == generation {
             return true;
         }
     }
+    // SAFETY: `HashMap::get` is unsafe because the value it returns may be
+    // reused for another key if the entry is deleted meanwhile; only whether
+    // an entry exists is used here, its value is never read.
     if config.filter_targets != 0 && unsafe { TARGETS.get(&tgid) }.is_none() {
         return false;
     }
     announce_process(tgid);
     if let Some(last) = last {
+        // SAFETY: the same slot as above, with the same single user; no
+        // reference to it is alive any more. A plain store of a `Copy` value.
         unsafe { *last = Admitted { tgid, _pad: 0, exec_generation: generation } };
     }
     true
@@ -40,6 +51,8 @@ const EEXIST: i32 = 17;
 /// seen, so its mappings are snapshotted while it still exists.
 #[inline(always)]
 fn announce_process(tgid: u32) {
+    // SAFETY: only whether an entry exists is used, its value is never read
+    // (see TARGETS in `admit`).
     if unsafe { ANNOUNCED.get(&tgid) }.is_some() {
         return;
     }

@@ -1,4 +1,43 @@
 //! Every map of the BPF object, with the helpers that update them.
+//!
+//! # Who can touch a map value at the same time
+//!
+//! The `// SAFETY:` comments of the BPF side rely on these three facts.
+//!
+//! 1. **A value's memory outlives the program run that looked it up.** Array
+//!    slots (per-CPU or not) live as long as the map, and the running program
+//!    holds the map. A deleted hash-map element goes back to the map's free
+//!    list, or to the allocator only after an RCU grace period, and a program
+//!    runs inside an RCU read-side section. Deletion does allow the element
+//!    to be reused *at once* for another key (in preallocated maps, and since
+//!    Linux 6.1 in `BPF_F_NO_PREALLOC` maps too), so a pointer is only
+//!    dereferenced while nobody else can delete that entry (point 3).
+//! 2. **Per-CPU values (COUNTERS, LAST_ADMITTED, SCRATCH) have one user at a
+//!    time.** Only runs on that CPU see that CPU's copy (user space only
+//!    reads COUNTERS, and never the other two), and a run does not migrate.
+//!    Runs on one CPU could still nest if one interrupted another, but the
+//!    on-CPU samplers run in the cpu-clock hrtimer's hard interrupt, the
+//!    sched_switch program runs inside `__schedule` with interrupts
+//!    disabled, and the kernel does not start a perf_event program while
+//!    another perf_event or kprobe program runs on that CPU
+//!    (`bpf_prog_active`). So samplers and the off-CPU program never overlap
+//!    on a CPU, and they alone use LAST_ADMITTED and SCRATCH. This assumes
+//!    the sampler stays a software cpu-clock event (the only one user space
+//!    attaches): a hardware PMU event overflows in an NMI, which could
+//!    interrupt the sched_switch program in the middle of using them. The
+//!    fork and exec programs run with interrupts enabled (a sampler can
+//!    interrupt them); of the per-CPU values they touch only COUNTERS, and
+//!    fork bumps only TARGETS_FULL, which no sampler bumps.
+//! 3. **Entries keyed by a thread id (OFF_CPU_STARTS, OFF_CPU_FULL_STARTS,
+//!    WAITING_AT_START, LAST_SAMPLE) are touched by that thread's own events
+//!    only, one at a time.** Those are its switch-out (on the CPU it leaves,
+//!    while it is still current there), its switch-in (on the CPU it enters:
+//!    a CPU can switch a task in only once its switch-out elsewhere has
+//!    finished, `task_struct::on_cpu`) and its samples (taken while it is current, on its CPU). During a
+//!    recording user space only reads these maps, except that it inserts each
+//!    WAITING_AT_START entry once, before any program writes it. Thread id 0,
+//!    the idle tasks (one per CPU, all current at once), is never a key: the
+//!    programs skip it and user space lists only real threads.
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
@@ -106,7 +145,16 @@ pub fn config() -> Option<&'static Config> {
 #[inline(always)]
 pub fn bump(index: u32) {
     if let Some(slot) = COUNTERS.get_ptr_mut(index) {
-        // Per-CPU slot: no other CPU writes it.
+        // SAFETY: `slot` is this CPU's copy of a COUNTERS slot, non-null,
+        // aligned and alive for the whole run (point 1 at the top of this
+        // file); the lookup returned None for an index out of range. No other
+        // CPU writes this copy and user space only reads it. No reference is
+        // made: a plain load, add and store. Two bumps of one slot could only
+        // interleave if a run that bumps it were interrupted or preempted by
+        // another that bumps the same index (point 2: no such pair today; fork
+        // runs preempting each other, where tracepoints are preemptible, are
+        // the one way left); that is a data race in Rust's model, and here
+        // would at worst lose one count.
         unsafe { *slot += 1 };
     }
 }
@@ -144,5 +192,12 @@ pub fn add_to<K>(map: &HashMap<K, u64>, key: &K, amount: u64) -> bool {
 /// through the intrinsic.
 #[inline(always)]
 pub fn atomic_add(value: *mut u64, amount: u64) {
+    // SAFETY: this relies on the callers, as this function is not `unsafe`
+    // although it writes through a raw pointer: both (`add_to` and exec.rs)
+    // pass a value pointer just returned by a map lookup, so it is non-null,
+    // 8-byte aligned (map values are) and alive for the run (point 1 at the
+    // top of this file). The add is atomic (BPF_ATOMIC add), so other CPUs
+    // adding to the same value at once are no data race; no reference to the
+    // value is held meanwhile.
     unsafe { core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(value, amount) };
 }

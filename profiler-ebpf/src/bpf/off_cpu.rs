@@ -42,6 +42,9 @@ fn try_off_cpu_switch(ctx: &BtfTracePointContext) {
     let prev: *const u8 = ctx.arg(1);
     let next: *const u8 = ctx.arg(2);
     let prev_state: u64 = ctx.arg(3);
+    // SAFETY: aya's generated helper bindings are all `unsafe fn`; this
+    // helper takes no argument, touches no memory and is allowed in every
+    // program type.
     let now = unsafe { bpf_ktime_get_ns() };
     switch_out(ctx, config, prev, preempt != 0, prev_state as u32, now);
     switch_in(config, next, now);
@@ -63,6 +66,12 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, prev: *const u8, pree
     // switch-in, and has run since for ran_ns - started.ran_ns: the wait is
     // the rest.
     if let Some(started) = OFF_CPU_STARTS.get_ptr(&tid) {
+        // SAFETY: a pointer just returned by the lookup: non-null, aligned
+        // and alive for the run (point 1 in maps.rs). The entry is this
+        // thread's, and only this thread's own switch-out (this run) and
+        // switch-in, which cannot overlap, write or delete it (point 3 in
+        // maps.rs): nothing changes it while the reference lives. The
+        // reference is last used before the `remove` below.
         let started = unsafe { &*started };
         let ran_since = ran_ns.saturating_sub(started.ran_ns);
         end_block(config, tid, started, now.saturating_sub(started.since_ns).saturating_sub(ran_since));
@@ -103,6 +112,12 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, prev: *const u8, pree
                 bump(counter::SCRATCH_UNAVAILABLE);
                 return;
             };
+            // SAFETY: `scratch` is this CPU's SCRATCH slot: non-null, aligned
+            // and alive for the run (point 1 in maps.rs). Its only users, the
+            // samplers and this program, never overlap on a CPU (point 2 in
+            // maps.rs, which assumes a cpu-clock sampler), and user space
+            // never touches it: this is the only reference to it while it
+            // lives. Any byte pattern is a valid BlockedThread.
             let blocked = unsafe { &mut *scratch };
             blocked.since_ns = now;
             blocked.ran_ns = ran_ns;
@@ -119,7 +134,16 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, prev: *const u8, pree
 /// `next` is the task about to run: if it was blocked, account the time.
 #[inline(always)]
 fn switch_in(config: &Config, next: *const u8, now: u64) {
+    // SAFETY: `next` is the tracepoint's `struct task_struct *next`, a valid
+    // task. `pointer::add` requires the result to stay inside that
+    // task_struct: it does only because `task_pid_offset` is the offset of
+    // `task_struct::pid` that user space read from this kernel's BTF (always
+    // filled when off-CPU is on, and this program is attached only then).
+    // That is an assumption about user space, not checked here.
     let pid_field = unsafe { next.add(config.task_pid_offset as usize) } as *const u32;
+    // SAFETY: bpf_probe_read_kernel reads through copy_from_kernel_nofault: at
+    // any address it returns an error instead of faulting, so even a wrong
+    // offset cannot crash; every bit pattern is a valid u32.
     let Ok(tid) = (unsafe { bpf_probe_read_kernel(pid_field) }) else { return };
     let Some(started) = OFF_CPU_STARTS.get_ptr(&tid) else {
         if config.track_waiting_at_start != 0 {
@@ -134,6 +158,11 @@ fn switch_in(config: &Config, next: *const u8, now: u64) {
             return;
         }
     }
+    // SAFETY: a pointer returned by the lookup above: non-null, aligned and
+    // alive for the run (point 1 in maps.rs). The entry is `next`'s, and only
+    // its own switch-in (this run) and switch-out, which cannot overlap,
+    // write or delete it (point 3 in maps.rs; `tid` is never 0 here, as no
+    // entry has that key). The reference is last used before the `remove`.
     let started = unsafe { &*started };
     bump(counter::OFF_CPU_BLOCKS_ENDED);
     end_block(config, tid, started, now.saturating_sub(started.since_ns));
@@ -145,7 +174,11 @@ fn switch_in(config: &Config, next: *const u8, now: u64) {
 #[inline(always)]
 fn end_wait_at_start(tid: u32, now: u64) {
     if let Some(end) = WAITING_AT_START.get_ptr_mut(&tid) {
-        // Only this thread's own switch-ins write here, one at a time.
+        // SAFETY: a pointer just returned by the lookup: non-null, aligned
+        // and alive for the run (point 1 in maps.rs). Only this thread's own
+        // switch-ins write the entry, one at a time, and user space wrote it
+        // once before it could be found here and never deletes it (point 3 in
+        // maps.rs; tid 0 is never a key). Plain load and store, no reference.
         unsafe {
             if *end == 0 {
                 *end = now;
@@ -163,6 +196,12 @@ fn end_block(config: &Config, tid: u32, started: &StartedBlock, waited: u64) {
     } else {
         let recorded = match OFF_CPU_FULL_STARTS.get_ptr(&tid) {
             Some(blocked) => {
+                // SAFETY: a pointer just returned by the lookup: non-null,
+                // aligned and alive for the run (point 1 in maps.rs). Only
+                // this thread's own switch-out and switch-in, one at a time,
+                // write or delete its entry (point 3 in maps.rs), so the
+                // borrowed key does not change while `add_to` uses it; it is
+                // not used after the `remove` below.
                 !within_limits(config, waited) || add_to(&OFF_CPU_FULL_TIMES, unsafe { &(*blocked).stack }, waited)
             }
             None => true,
@@ -181,7 +220,15 @@ fn cpu_time(config: &Config, task: *const u8) -> u64 {
     if config.task_runtime_offset == 0 {
         return 0;
     }
+    // SAFETY: `task` is the tracepoint's `prev`, a valid task_struct.
+    // `pointer::add` requires the result to stay inside it: it does only
+    // because `task_runtime_offset` is the offset of `se` plus that of
+    // `sched_entity::sum_exec_runtime`, which user space read from this
+    // kernel's BTF (an assumption about user space, not checked here).
     let field = unsafe { task.add(config.task_runtime_offset as usize) } as *const u64;
+    // SAFETY: bpf_probe_read_kernel reads through copy_from_kernel_nofault: at
+    // any address it returns an error instead of faulting; every bit pattern
+    // is a valid u64.
     unsafe { bpf_probe_read_kernel(field) }.unwrap_or(0)
 }
 

@@ -65,6 +65,14 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, copy_user_stack: bool) {
                 bump(counter::SCRATCH_UNAVAILABLE);
                 return;
             };
+            // SAFETY: `scratch` is this CPU's SCRATCH slot: non-null, aligned
+            // and alive for the run (point 1 in maps.rs). Its only users,
+            // this program (perf_event programs do not nest on a CPU) and the
+            // sched_switch program (which runs with interrupts off, so this
+            // cpu-clock interrupt cannot land inside it), never overlap (point
+            // 2 in maps.rs), and user space never touches it: this is the
+            // only reference to it while it lives. Any bytes are a valid
+            // StackKey.
             let whole = unsafe { &mut (*scratch).stack };
             capture_whole(ctx, whole, tgid, config.capture, &FAULTS);
             add_to(&ON_CPU_FULL_COUNTS, whole, 1)
@@ -80,9 +88,18 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, copy_user_stack: bool) {
 /// Records the sample otherwise.
 #[inline(always)]
 fn second_timer(tid: u32, min_gap_ns: u64) -> bool {
+    // SAFETY: aya's generated helper bindings are all `unsafe fn`; this
+    // helper takes no argument, touches no memory and is allowed in every
+    // program type.
     let now = unsafe { bpf_ktime_get_ns() };
     if let Some(last) = LAST_SAMPLE.get_ptr_mut(&tid) {
-        // Only this thread's ticks touch its entry, one at a time.
+        // SAFETY: a pointer just returned by the lookup: non-null, aligned
+        // and alive for the run (point 1 in maps.rs). The key is the current
+        // thread, which is current on one CPU only (tid 0, current on every
+        // idle CPU, never gets here: `admit` refuses tgid 0), and perf_event
+        // programs do not nest on a CPU: only this thread's ticks touch its
+        // entry, one at a time. Nothing deletes entries of this map. Plain
+        // load and store, no reference.
         unsafe {
             if now.saturating_sub(*last) < min_gap_ns {
                 return true;
@@ -98,5 +115,11 @@ fn second_timer(tid: u32, min_gap_ns: u64) -> bool {
 /// The interrupted code ran at privilege level 3 (x86-64 `cs` low bits).
 #[inline(always)]
 fn in_user_mode(ctx: &PerfEventContext) -> bool {
+    // SAFETY: `ctx.ctx` is the `bpf_perf_event_data` pointer the kernel
+    // passed to this program (the `#[perf_event]` entry point wraps its
+    // argument; nothing here builds another PerfEventContext). It is valid
+    // for the run, and the verifier accepts the load only because it reads
+    // the `regs` field of the context, rewriting it into a load from the
+    // interrupted registers saved by the kernel.
     unsafe { (*ctx.ctx).regs.cs & 3 == 3 }
 }

@@ -88,6 +88,15 @@ pub fn capture_whole<C: EbpfContext>(
 /// buffer (all of it on error), which keeps keys comparable byte for byte.
 #[inline(always)]
 fn read_stack<C: EbpfContext>(ctx: &C, buf: *mut u64, flags: u64, fault_counter: u32) -> u32 {
+    // SAFETY: this relies on the callers, as this function is not `unsafe`
+    // although the helper writes through `buf`: its two calls, in
+    // `capture_whole`, pass the `kernel` or `user` array ([u64;
+    // MAX_STACK_DEPTH]) of a StackKey held as `&mut`, exactly STACK_BYTES of
+    // writable memory, and the helper writes at most
+    // STACK_BYTES there (the verifier also checks that those bytes are the
+    // program's writable memory). `ctx.as_ptr()` is the context pointer the
+    // kernel passed to the running program, which is what the helper (and
+    // the verifier, which checks the argument is the context) expects.
     let written = unsafe { bpf_get_stack(ctx.as_ptr(), buf.cast(), STACK_BYTES, flags) };
     if written < 0 {
         bump(fault_counter);

@@ -26,6 +26,18 @@ pub fn send_user_copy(ctx: &PerfEventContext, tgid: u32, capture_bits: u32, in_u
         return false;
     };
     let copy = entry.as_mut_ptr();
+    // SAFETY: `copy` points to the record just reserved in the ring buffer:
+    // size_of::<UserStackCopy>() bytes, 8-byte aligned, ours alone until
+    // `submit` (user space reads a record only once it is submitted). Its
+    // bytes are stale (earlier records, or the ring's zeroed pages), which
+    // every field, all plain integers, accepts: fields are assigned through
+    // the raw pointer (nothing to drop), and `.as_mut_ptr()` takes only brief
+    // `&mut` borrows of `kernel` and `stack`. bpf_get_stack gets this
+    // program's context and `kernel`, which holds exactly `bytes`, the most
+    // it writes. `user_registers`' contract holds: `ctx` is the context of
+    // the perf_event program running (send_user_copy is reached only from
+    // on_cpu_sample_dwarf). So does `copy_stack`'s: `stack` has
+    // USER_STACK_COPY_BYTES + USER_STACK_CHUNK bytes that nothing else uses.
     unsafe {
         (*copy).tgid = tgid;
         (*copy)._pad = 0;
@@ -57,20 +69,52 @@ pub fn send_user_copy(ctx: &PerfEventContext, tgid: u32, capture_bits: u32, in_u
 
 /// (ip, sp, bp) of the interrupted user code: the sample's own registers
 /// in user mode, else those saved at the top of the task's kernel stack.
+///
+/// # Safety
+///
+/// `ctx` must be the context the kernel passed to the running perf_event
+/// program (as the `#[perf_event]` entry point builds it): its `regs` are
+/// read directly. Call it only from a perf_event program: bpf_task_pt_regs
+/// is allowed there from Linux 5.15 (where it is not, the verifier refuses
+/// to load the program, so this never runs).
 #[inline(always)]
 unsafe fn user_registers(ctx: &PerfEventContext, in_user_mode: bool) -> (u64, u64, u64) {
     if in_user_mode {
+        // SAFETY: by the contract of this function `ctx.ctx` is this
+        // program's `bpf_perf_event_data`, valid for the run and not written
+        // by anyone meanwhile; the verifier allows reading its `regs` field
+        // and rewrites those loads to the interrupted registers saved by the
+        // kernel.
         let regs = unsafe { &(*ctx.ctx).regs };
         return (regs.rip, regs.rsp, regs.rbp);
     }
     // bpf_task_pt_regs (helper 175, Linux 5.15) is not in aya-ebpf's list.
+    // SAFETY: the same trick as aya-ebpf's generated helper bindings: on the
+    // BPF target a call through a function pointer whose value is a constant
+    // N compiles to `call N`, a helper call; nothing jumps to address 175.
+    // 175 is BPF_FUNC_task_pt_regs (aya-ebpf-bindings' bpf_func_id), and the
+    // signature matches the kernel's `long bpf_task_pt_regs(struct
+    // task_struct *task)`, whose result is the address of the task's pt_regs.
     let task_pt_regs: unsafe extern "C" fn(*mut core::ffi::c_void) -> *const pt_regs =
         unsafe { core::mem::transmute(175usize) };
+    // SAFETY: bpf_get_current_task_btf takes no argument and returns the
+    // current task as a trusted BTF pointer, the argument type
+    // bpf_task_pt_regs requires (the verifier checks it). Neither call
+    // dereferences anything on our side; both are allowed in perf_event
+    // programs from Linux 5.15 (this function's contract).
     let regs = unsafe { task_pt_regs(bpf_get_current_task_btf().cast()) };
     if regs.is_null() {
         return (0, 0, 0);
     }
+    // SAFETY: bpf_probe_read_kernel reads through copy_from_kernel_nofault:
+    // at any address it returns an error instead of faulting, so this
+    // closure is sound for any pointer; every bit pattern is a valid u64.
     let read = |field: *const u64| unsafe { bpf_probe_read_kernel(field).unwrap_or(0) };
+    // SAFETY: `regs` is non-null (checked above) and points to the current
+    // task's saved `pt_regs` at the top of its kernel stack, which stays
+    // allocated while the task runs (for this whole run): `addr_of!` only
+    // computes field addresses inside that struct, making no reference, and
+    // the fields are read with `read`, which copes with any address.
     unsafe {
         (
             read(core::ptr::addr_of!((*regs).rip)),
@@ -84,12 +128,22 @@ unsafe fn user_registers(ctx: &PerfEventContext, in_user_mode: bool) -> (u64, u6
 /// page boundary, then whole pages until USER_STACK_COPY_BYTES of them or
 /// the first that cannot be read (the top of the stack). Returns bytes
 /// copied. Few large reads: each bpf_probe_read_user has a fixed cost.
+///
+/// # Safety
+///
+/// `dst` must point to at least USER_STACK_COPY_BYTES + USER_STACK_CHUNK
+/// writable bytes that nothing else reads or writes during the call. `sp`
+/// may be any value: it is only read through bpf_probe_read_user.
 #[inline(always)]
 unsafe fn copy_stack(dst: *mut u8, sp: u64) -> u32 {
     if sp == 0 {
         return 0;
     }
     let head = (USER_STACK_CHUNK as u64 - (sp & CHUNK_MASK)) & CHUNK_MASK;
+    // SAFETY: `head` < USER_STACK_CHUNK, so the helper writes `dst[..head]`,
+    // inside the buffer the caller guarantees. bpf_probe_read_user copies
+    // from any user address without faulting (an unmapped or unreadable
+    // page makes it return an error and zero the destination).
     if head > 0 && unsafe { bpf_probe_read_user(dst.cast(), head as u32, sp as *const _) } != 0 {
         return 0;
     }
@@ -97,6 +151,11 @@ unsafe fn copy_stack(dst: *mut u8, sp: u64) -> u32 {
     for _ in 0..CHUNKS {
         // Masked so the verifier sees every write inside the buffer.
         let at = copied & (USER_STACK_COPY_BYTES as u64 - 1);
+        // SAFETY: `at` < USER_STACK_COPY_BYTES (masked), so `dst + at` and
+        // the USER_STACK_CHUNK bytes written from there end within the
+        // USER_STACK_COPY_BYTES + USER_STACK_CHUNK bytes the caller
+        // guarantees: the `add` stays in bounds and so does the write. Any
+        // source address is fine: the helper returns an error, not a fault.
         let read =
             unsafe { bpf_probe_read_user(dst.add(at as usize).cast(), USER_STACK_CHUNK as u32, (sp + at) as *const _) };
         if read != 0 {
