@@ -23,6 +23,11 @@ use std::time::{Duration, Instant};
 pub use error::Error;
 pub use frame::{Frame, Resolution, Stats, Symbolized, UnresolvedReason};
 pub use unwind::{UnwindEnd, Unwound, UserRegisters};
+// Compiling a file's call-frame information for the in-kernel unwinder.
+pub use unwind::{
+    CfaRule, KERNEL_ROW_BYTES, MAX_UNWIND_ROWS, RbpRule, RowKinds, UnsupportedRules, UnwindRow, UnwindTable,
+    UnwindTableStats, compile_unwind_table,
+};
 
 use elf::ElfSymbolizer;
 use kernel::KernelSymbols;

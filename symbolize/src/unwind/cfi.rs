@@ -49,6 +49,10 @@ struct Segment {
     file_offset: u64,
     file_size: u64,
     address: u64,
+    /// p_memsz, and whether the segment is executable (PF_X): where code is,
+    /// for the unwind table compiler.
+    size: u64,
+    executable: bool,
 }
 
 /// The parts of one ELF file an unwinder reads, copied out of the file.
@@ -101,7 +105,9 @@ impl CallFrameInfo {
             .segments()
             .map(|s| {
                 let (file_offset, file_size) = s.file_range();
-                Segment { file_offset, file_size, address: s.address() }
+                let executable =
+                    matches!(s.flags(), object::SegmentFlags::Elf { p_flags } if p_flags & object::elf::PF_X != 0);
+                Segment { file_offset, file_size, address: s.address(), size: s.size(), executable }
             })
             .collect();
         let debug_frame_index =
@@ -143,6 +149,29 @@ impl CallFrameInfo {
             Some(_) => return None,
         };
         Some(FrameRule { cfa_base, cfa_offset, return_address_at, caller_bp })
+    }
+}
+
+/// The raw sections, for the unwind table compiler (`super::table`).
+impl CallFrameInfo {
+    /// `.eh_frame`'s bytes, if the file has one.
+    pub(super) fn eh_frame_bytes(&self) -> Option<&[u8]> {
+        self.eh_frame.as_ref().map(|(bytes, _)| bytes.as_slice())
+    }
+
+    /// `.debug_frame`'s bytes (uncompressed), if the file has one.
+    pub(super) fn debug_frame_bytes(&self) -> Option<&[u8]> {
+        self.debug_frame.as_ref().map(|(bytes, _)| bytes.as_slice())
+    }
+
+    /// [start, end) of every executable PT_LOAD segment, in file addresses.
+    pub(super) fn executable_ranges(&self) -> Vec<(u64, u64)> {
+        self.segments.iter().filter(|s| s.executable).map(|s| (s.address, s.address.saturating_add(s.size))).collect()
+    }
+
+    /// Section addresses that pointer encodings of the CFI are relative to.
+    pub(super) fn base_addresses(&self) -> BaseAddresses {
+        self.bases()
     }
 }
 
@@ -189,7 +218,7 @@ impl CallFrameInfo {
     }
 }
 
-fn debug_frame(bytes: &[u8]) -> DebugFrame<EndianSlice<'_, LittleEndian>> {
+pub(super) fn debug_frame(bytes: &[u8]) -> DebugFrame<EndianSlice<'_, LittleEndian>> {
     let mut section = DebugFrame::new(bytes, LittleEndian);
     section.set_address_size(8);
     section

@@ -5,6 +5,7 @@
 
 mod cfi;
 mod process;
+mod table;
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -15,6 +16,10 @@ use crate::snapshot::FileKey;
 pub(crate) use cfi::CallFrameInfo;
 use cfi::{CallerBp, CfaBase, FrameRule};
 pub(crate) use process::{CfiFiles, ProcessCode};
+pub use table::{
+    CfaRule, KERNEL_ROW_BYTES, MAX_UNWIND_ROWS, RbpRule, RowKinds, UnsupportedRules, UnwindRow, UnwindTable,
+    UnwindTableStats, compile_unwind_table,
+};
 
 /// The user registers a sample starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
