@@ -20,8 +20,6 @@ mod budget;
 mod proto;
 mod read;
 #[cfg(test)]
-mod golden_tmp;
-#[cfg(test)]
 mod tests;
 
 pub use read::parse_pprof;
