@@ -8,8 +8,9 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(40);
 
-/// Records `-F 999 [extra] -- EXAMPLE ARGS` into a folded profile.
-fn record(extra: &[&str], workload: &str, args: &[&str]) -> (Folded, Run) {
+/// Records `-F 999 [extra] -- EXAMPLE ARGS` into a folded profile and a
+/// JSON summary.
+fn record(extra: &[&str], workload: &str, args: &[&str]) -> (Folded, Run, Summary) {
     let dir = TempDir::new("dwarf");
     let out = dir.join("p.folded");
     let out = s(&out);
@@ -19,9 +20,8 @@ fn record(extra: &[&str], workload: &str, args: &[&str]) -> (Folded, Run) {
     all.push("--");
     all.push(&program);
     all.extend_from_slice(args);
-    let run = flameprof(&all, T);
-    run.assert_success(&format!("flameprof {}", all.join(" ")));
-    (Folded::read(Path::new(&out)), run)
+    let (run, summary) = flameprof_with_summary(&all, T, &format!("flameprof {}", all.join(" ")));
+    (Folded::read(Path::new(&out)), run, summary)
 }
 
 /// Share of the samples in `leaf_fn` whose stack holds each of `callers`,
@@ -43,7 +43,7 @@ fn share_with_callers(folded: &Folded, leaf_fn: &str, callers: &[&str]) -> (f64,
 fn dwarf_unwinding_walks_through_code_without_frame_pointers() {
     root_or_skip!();
     let callers = ["libc_sort::main", "libc_sort::sort_rounds"];
-    let (dwarf, run) = record(&["--call-graph", "dwarf"], "libc_sort", &["1.5"]);
+    let (dwarf, run, summary) = record(&["--call-graph", "dwarf"], "libc_sort", &["1.5"]);
     let (share, n) = share_with_callers(&dwarf, "libc_sort::compare", &callers);
     assert!(n >= 500, "only {n} samples in libc_sort::compare:\n{}", dwarf.describe_top(6));
     assert!(
@@ -62,12 +62,11 @@ fn dwarf_unwinding_walks_through_code_without_frame_pointers() {
         through_qsort * 100.0,
         dwarf.describe_top(6)
     );
-    let complete = number_before(&run.stderr, " complete to the outermost frame")
-        .unwrap_or_else(|| panic!("no dwarf unwinding line in the summary:\n{}", run.stderr));
-    let stacks = number_before(&run.stderr, " user stacks,").expect("user stacks count");
-    assert!(complete >= 0.95 * stacks, "only {complete} of {stacks} unwinds complete:\n{}", run.stderr);
+    let complete = summary.get("dwarf_unwinding.complete");
+    let stacks = summary.get("dwarf_unwinding.user_stacks");
+    assert!(complete >= 0.95 * stacks, "only {complete} of {stacks} unwinds complete:\n{summary}");
 
-    let (fp, _) = record(&[], "libc_sort", &["1"]);
+    let (fp, _, _) = record(&[], "libc_sort", &["1"]);
     let (fp_share, _) = share_with_callers(&fp, "libc_sort::compare", &callers);
     assert!(
         fp_share < 0.5,
@@ -81,7 +80,7 @@ fn dwarf_unwinding_walks_through_code_without_frame_pointers() {
 #[test]
 fn dwarf_unwinding_keeps_the_cpu_split() {
     root_or_skip!();
-    let (folded, run) = record(&["--call-graph", "dwarf"], "cpu_split", &["2", "3"]);
+    let (folded, _, summary) = record(&["--call-graph", "dwarf"], "cpu_split", &["2", "3"]);
     let hot = folded.with_frame("cpu_split::hot_three_quarters");
     let cold = folded.with_frame("cpu_split::cold_one_quarter");
     let n = hot + cold;
@@ -92,7 +91,7 @@ fn dwarf_unwinding_keeps_the_cpu_split() {
         share(hot, cold),
         folded.describe_top(6)
     );
-    assert!(run.stderr.contains(" 0 lost"), "samples were lost:\n{}", run.stderr);
+    assert_eq!(summary.get("samples.lost"), 0.0, "samples were lost:\n{summary}");
     let (under_main, _) = share_with_callers(&folded, "cpu_split::hot_three_quarters", &["_start", "cpu_split::main"]);
     assert!(
         under_main >= 0.95,
@@ -107,7 +106,7 @@ fn dwarf_unwinding_keeps_the_cpu_split() {
 #[test]
 fn dwarf_unwinding_of_samples_in_the_kernel() {
     root_or_skip!();
-    let (folded, _) = record(&["--call-graph", "dwarf"], "syscall_loop", &["1.5"]);
+    let (folded, _, _) = record(&["--call-graph", "dwarf"], "syscall_loop", &["1.5"]);
     let user_fn = "syscall_loop::read_dev_zero";
     let in_kernel_below = folded.sum_where(|s| {
         s.position(user_fn).is_some_and(|i| s.frames[i + 1..].iter().any(|f| is_kernel(f)))
@@ -127,15 +126,15 @@ fn dwarf_unwinding_of_samples_in_the_kernel() {
 #[test]
 fn dwarf_unwinding_of_threads() {
     root_or_skip!();
-    let (folded, run) = record(&["--call-graph", "dwarf"], "threads", &["1.5", "3"]);
+    let (folded, _, summary) = record(&["--call-graph", "dwarf"], "threads", &["1.5", "3"]);
     for i in 0..3 {
         let f = format!("threads::worker_{i}");
         let n = folded.with_frame(&f);
         assert!(n >= 30, "{f} has {n} samples:\n{}", folded.describe_top(8));
     }
-    let complete = number_before(&run.stderr, " complete to the outermost frame").expect("dwarf line");
-    let stacks = number_before(&run.stderr, " user stacks,").expect("user stacks count");
-    assert!(complete >= 0.95 * stacks, "only {complete} of {stacks} thread unwinds complete:\n{}", run.stderr);
+    let complete = summary.get("dwarf_unwinding.complete");
+    let stacks = summary.get("dwarf_unwinding.user_stacks");
+    assert!(complete >= 0.95 * stacks, "only {complete} of {stacks} thread unwinds complete:\n{summary}");
 }
 
 /// Go binaries have .debug_frame (compressed), not .eh_frame, and Go leaves

@@ -7,14 +7,14 @@ const T: Duration = Duration::from_secs(40);
 const SLEEP: &str = "offcpu_blocks::sleep_200ms";
 const PIPE: &str = "offcpu_blocks::wait_on_pipe";
 
-fn record(args: &[&str], tag: &str) -> (Folded, Run) {
+/// Records `flameprof ARGS` into a folded profile and a JSON summary.
+fn record(args: &[&str], tag: &str) -> (Folded, Run, Summary) {
     let dir = TempDir::new(tag);
     let out = dir.join("o.folded");
     let mut all: Vec<String> = vec!["-o".into(), s(&out)];
     all.extend(args.iter().map(|a| a.to_string()));
-    let run = flameprof(&all, T);
-    run.assert_success(&format!("flameprof {}", all.join(" ")));
-    (Folded::read(&out), run)
+    let (run, summary) = flameprof_with_summary(&all, T, &format!("flameprof {}", all.join(" ")));
+    (Folded::read(&out), run, summary)
 }
 
 /// offcpu_blocks sleeps 5 × 200 ms and waits 5 × 100 ms on a pipe.
@@ -67,7 +67,7 @@ fn assert_kernel_below(folded: &Folded, user_fn: &str) {
 fn off_cpu_times_match_the_blocks() {
     root_or_skip!();
     retry_once("off_cpu_times_match_the_blocks", || {
-        let (folded, run) = record(&["--off-cpu", "--", &example("offcpu_blocks")], "off");
+        let (folded, run, _) = record(&["--off-cpu", "--", &example("offcpu_blocks")], "off");
         assert_known_waits(&folded, &run);
         assert_kernel_below(&folded, SLEEP);
         assert_kernel_below(&folded, PIPE);
@@ -80,11 +80,10 @@ fn off_cpu_times_match_the_blocks() {
 fn off_cpu_times_hold_when_stack_ids_collide() {
     root_or_skip!();
     retry_once("off_cpu_times_hold_when_stack_ids_collide", || {
-        let (folded, run) =
+        let (folded, run, summary) =
             record(&["--off-cpu", "--stack-map-entries", "1", "--", &example("offcpu_blocks")], "off-collide");
-        let full_path = number_before(&run.stderr, "captures took the full-stack path")
-            .unwrap_or_else(|| panic!("summary has no full-stack path count:\n{}", run.stderr));
-        assert!(full_path >= 5.0, "only {full_path} captures took the full-stack path:\n{}", run.stderr);
+        let full_path = summary.get("samples.full_stack_path_captures");
+        assert!(full_path >= 5.0, "only {full_path} captures took the full-stack path:\n{summary}");
         assert_known_waits(&folded, &run);
     });
 }
@@ -103,7 +102,7 @@ fn preemption_is_left_out_unless_asked_for() {
         if include {
             args.push("--include-preempted");
         }
-        let (folded, _) = record(&args, "preempt");
+        let (folded, _, _) = record(&args, "preempt");
         let preempted = folded.sum_where(|s| s.leaf() == "[preempted]");
         let preempted_in_workers = folded
             .sum_where(|s| s.leaf() == "[preempted]" && s.frames.iter().any(|f| f.starts_with("threads::worker_")));
@@ -129,8 +128,8 @@ fn preemption_is_left_out_unless_asked_for() {
 fn min_and_max_block_filter_by_length() {
     root_or_skip!();
     retry_once("min_and_max_block_filter_by_length", || {
-        let (min, _) = record(&["--off-cpu", "--min-block", "150000", "--", &example("offcpu_blocks")], "min");
-        let (max, _) = record(&["--off-cpu", "--max-block", "150000", "--", &example("offcpu_blocks")], "max");
+        let (min, _, _) = record(&["--off-cpu", "--min-block", "150000", "--", &example("offcpu_blocks")], "min");
+        let (max, _, _) = record(&["--off-cpu", "--max-block", "150000", "--", &example("offcpu_blocks")], "max");
         let (min_sleep, min_pipe) = (secs(min.with_frame(SLEEP)), secs(min.with_frame(PIPE)));
         let (max_sleep, max_pipe) = (secs(max.with_frame(SLEEP)), secs(max.with_frame(PIPE)));
         assert!(
@@ -153,7 +152,7 @@ fn off_cpu_process_that_exits_is_symbolized_and_ends_the_recording() {
     root_or_skip!();
     let mut work = Background::spawn(bin("offcpu_blocks"), &[] as &[&str]);
     let pid = work.pid().to_string();
-    let (folded, run) = record(&["--off-cpu", "-p", &pid, "-d", "10"], "offexit");
+    let (folded, run, _) = record(&["--off-cpu", "-p", &pid, "-d", "10"], "offexit");
     assert!(work.wait(Duration::from_secs(1)).is_some(), "offcpu_blocks still running");
     assert!(
         run.elapsed < Duration::from_secs(5),
@@ -188,7 +187,7 @@ fn wall_of_a_single_threaded_burner_is_its_run_time() {
     // spinner burns for 1 s of wall time from its start: one thread, ≈ 1 s.
     // --state-marker tells preemption (CPU contention from other jobs on
     // the machine, which --wall rightly counts as off-CPU) from sleeping.
-    let (folded, run) = record(&["--wall", "--state-marker", "--", &example("spinner"), "1"], "wall1");
+    let (folded, _, summary) = record(&["--wall", "--state-marker", "--", &example("spinner"), "1"], "wall1");
     let roots = folded.by_root();
     assert!(
         roots.keys().all(|r| r == "[on-cpu]" || r == "[off-cpu]"),
@@ -196,10 +195,10 @@ fn wall_of_a_single_threaded_burner_is_its_run_time() {
     );
     let (on, off) = wall_split(&folded);
     let total = on + off;
-    let recorded = recorded_seconds(&run.stderr).unwrap_or(1.0);
+    let recorded = summary.get("duration_seconds");
     assert!(
         within(total, 1.0, 0.10),
-        "--wall spinner 1: total {total:.3} s (on {on:.3}, off {off:.3}), expected 1.0 s ± 10% (recorded {recorded} s)"
+        "--wall spinner 1: total {total:.3} s (on {on:.3}, off {off:.3}), expected 1.0 s ± 10% (recorded {recorded:.3} s)"
     );
     let preempted = secs(folded.sum_where(|s| s.root() == "[off-cpu]" && s.leaf() == "[preempted]"));
     assert!(
@@ -219,7 +218,7 @@ fn wall_of_offcpu_blocks_counts_both_threads() {
         // the end (blocked in the channel during the sleeps, then in
         // writer_delay). Expected total ≈ 2 × the program's own measured time,
         // which it prints on stderr.
-        let (folded, run) = record(&["--wall", "--", &example("offcpu_blocks")], "wall2");
+        let (folded, run, _) = record(&["--wall", "--", &example("offcpu_blocks")], "wall2");
         let [sleeps, reads] = timing_line(&run, "offcpu_blocks:");
         let wall = sleeps + reads;
         let expected = 2.0 * wall;
@@ -246,7 +245,7 @@ fn wall_of_offcpu_blocks_counts_both_threads() {
 fn wall_state_markers_are_only_on_off_cpu_stacks() {
     root_or_skip!();
     // A thread state is a property of a block, not of an on-CPU sample.
-    let (folded, _) = record(&["--wall", "--state-marker", "--", &example("spinner"), "0.5"], "wallmark");
+    let (folded, _, _) = record(&["--wall", "--state-marker", "--", &example("spinner"), "0.5"], "wallmark");
     let markers = ["[sleeping]", "[uninterruptible]", "[preempted]", "[other state]"];
     let on_marked = folded.sum_where(|s| s.root() == "[on-cpu]" && markers.contains(&s.leaf()));
     let on = folded.sum_where(|s| s.root() == "[on-cpu]");
@@ -265,7 +264,7 @@ fn off_cpu_stacks_do_not_show_the_profilers_own_frames() {
     // The switch-out stack should end in the scheduler, not in the
     // tracepoint / BPF machinery that recorded it (and a JIT-ed BPF program
     // must not be symbolized as some unrelated kernel symbol).
-    let (folded, _) = record(&["--off-cpu", "--", &example("offcpu_blocks")], "machinery");
+    let (folded, _, _) = record(&["--off-cpu", "--", &example("offcpu_blocks")], "machinery");
     let machinery = |f: &str| {
         let name = f.strip_suffix("_[k]").unwrap_or(f);
         name.starts_with("bpf_trace_run")
@@ -289,7 +288,7 @@ fn off_cpu_stacks_do_not_show_the_profilers_own_frames() {
 fn wall_names_each_process_the_same_in_both_halves() {
     root_or_skip!();
     let script = format!("{} 0.5; sleep 0.3", example("spinner"));
-    let (folded, _) = record(&["--wall", "--", "sh", "-c", &script], "wall-names");
+    let (folded, _, _) = record(&["--wall", "--", "sh", "-c", &script], "wall-names");
     let mut roots: Vec<(String, String)> = folded
         .stacks
         .iter()
@@ -311,12 +310,11 @@ fn wall_names_each_process_the_same_in_both_halves() {
 fn off_cpu_blocks_survive_unreported_switch_ins() {
     root_or_skip!();
     retry_once("off_cpu_blocks_survive_unreported_switch_ins", || {
-        let (folded, run) =
+        let (folded, run, summary) =
             record(&["--off-cpu", "--ignore-switch-in-every", "3", "--", &example("offcpu_blocks")], "off-unseen");
-        let unseen = number_before(&run.stderr, " switch-ins were not reported")
-            .unwrap_or_else(|| panic!("summary does not report the unseen switch-ins:\n{}", run.stderr));
-        assert!(unseen >= 5.0, "only {unseen} switch-ins ignored:\n{}", run.stderr);
-        assert_eq!(number_before(&run.stderr, " blocks lost"), Some(0.0), "blocks lost:\n{}", run.stderr);
+        let unseen = summary.get("off_cpu.switch_ins_not_traced_recovered");
+        assert!(unseen >= 5.0, "only {unseen} switch-ins ignored:\n{summary}");
+        assert_eq!(summary.get("off_cpu.blocks_lost"), 0.0, "blocks lost:\n{summary}");
         assert_known_waits(&folded, &run);
     });
 }
@@ -329,7 +327,7 @@ fn off_cpu_blocks_survive_unreported_switch_ins() {
 fn a_wait_open_at_the_end_does_not_count_cpu_time_after_an_unseen_switch_in() {
     root_or_skip!();
     retry_once("a_wait_open_at_the_end_does_not_count_cpu_time_after_an_unseen_switch_in", || {
-        let (folded, run) = record(
+        let (folded, run, _) = record(
             &["--off-cpu", "--ignore-switch-in-every", "1", "-d", "1", "--", &example("duty_cycle"), "2", "400"],
             "off-open-end",
         );
@@ -354,10 +352,10 @@ fn a_wait_open_at_the_end_does_not_count_cpu_time_after_an_unseen_switch_in() {
 fn unreported_switch_ins_do_not_count_cpu_time_as_waiting() {
     root_or_skip!();
     retry_once("unreported_switch_ins_do_not_count_cpu_time_as_waiting", || {
-        let (folded, run) =
+        let (folded, run, summary) =
             record(&["--wall", "--ignore-switch-in-every", "2", "--", &example("duty_cycle")], "wall-unseen");
         let [burn, nap] = timing_line(&run, "duty_cycle:");
-        assert!(number_before(&run.stderr, " switch-ins were not reported").unwrap_or(0.0) >= 3.0, "{}", run.stderr);
+        assert!(summary.get("off_cpu.switch_ins_not_traced_recovered") >= 3.0, "{summary}");
         let (on, off) = wall_split(&folded);
         assert!(
             within(off, nap, 0.10),
@@ -381,8 +379,8 @@ fn threads_blocked_before_the_recording_are_counted_from_the_start() {
         let pid = sleeper.pid().to_string();
         let mut args = vec!["--off-cpu", "-p", &pid];
         args.extend_from_slice(extra);
-        let (folded, run) = record(&args, tag);
-        let recorded = recorded_seconds(&run.stderr).expect("recorded seconds");
+        let (folded, run, summary) = record(&args, tag);
+        let recorded = summary.get("duration_seconds");
         let doze = folded.sum_where(|s| {
             s.position("late_wake::main").is_some_and(|m| s.position("late_wake::doze").is_some_and(|d| m < d))
                 && s.frames.iter().any(|f| is_kernel(f) && f.contains("nanosleep"))
@@ -395,7 +393,7 @@ fn threads_blocked_before_the_recording_are_counted_from_the_start() {
             folded.describe_top(4),
             run.stderr
         );
-        assert!(run.stderr.contains("1 threads were already waiting at the start"), "{}", run.stderr);
+        assert_eq!(summary.get("off_cpu.threads_waiting_at_start_counted"), 1.0, "{tag}:\n{summary}");
     };
     // Wakes 1.6 s after the recording starts, which then ends with it.
     check("2", &[], "wait-at-start", &|recorded| recorded - 0.025);

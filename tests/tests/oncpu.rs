@@ -13,7 +13,7 @@ fn cpu_split_hot_share(seconds: &str, ratio: &str) -> (f64, u64, Folded) {
     (hot, n, folded)
 }
 
-fn cpu_split_hot_share_with(extra: &[&str], seconds: &str, ratio: &str) -> (f64, u64, Folded, Run) {
+fn cpu_split_hot_share_with(extra: &[&str], seconds: &str, ratio: &str) -> (f64, u64, Folded, Summary) {
     let dir = TempDir::new("split");
     let out = dir.join("split.folded");
     let out = s(&out);
@@ -21,12 +21,11 @@ fn cpu_split_hot_share_with(extra: &[&str], seconds: &str, ratio: &str) -> (f64,
     let mut args = vec!["-F", "999", "-o", &out];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--", &cpu_split, seconds, ratio]);
-    let run = flameprof(&args, T);
-    run.assert_success("flameprof -- cpu_split");
+    let (_, summary) = flameprof_with_summary(&args, T, "flameprof -- cpu_split");
     let folded = Folded::read(Path::new(&out));
     let hot = folded.with_frame("cpu_split::hot_three_quarters");
     let cold = folded.with_frame("cpu_split::cold_one_quarter");
-    (share(hot, cold), hot + cold, folded, run)
+    (share(hot, cold), hot + cold, folded, summary)
 }
 
 /// A one-bucket stack-id map makes nearly every sample collide: those take
@@ -34,11 +33,10 @@ fn cpu_split_hot_share_with(extra: &[&str], seconds: &str, ratio: &str) -> (f64,
 #[test]
 fn cpu_split_holds_when_stack_ids_collide() {
     root_or_skip!();
-    let (hot, n, folded, run) = cpu_split_hot_share_with(&["--stack-map-entries", "1"], "2", "3");
-    let full_path = number_before(&run.stderr, "captures took the full-stack path")
-        .unwrap_or_else(|| panic!("summary has no full-stack path count:\n{}", run.stderr));
-    assert!(full_path >= 0.5 * n as f64, "only {full_path} of {n} samples took the full-stack path:\n{}", run.stderr);
-    assert!(run.stderr.contains(" 0 lost"), "samples were lost:\n{}", run.stderr);
+    let (hot, n, folded, summary) = cpu_split_hot_share_with(&["--stack-map-entries", "1"], "2", "3");
+    let full_path = summary.get("samples.full_stack_path_captures");
+    assert!(full_path >= 0.5 * n as f64, "only {full_path} of {n} samples took the full-stack path:\n{summary}");
+    assert_eq!(summary.get("samples.lost"), 0.0, "samples were lost:\n{summary}");
     assert!(
         (hot - 0.75).abs() <= 0.07,
         "3:1 split on the full-stack path: hot share {hot:.3} of {n} samples\n{}",
@@ -141,8 +139,8 @@ fn recursion_100_is_unwound_to_full_depth() {
     root_or_skip!();
     let dir = TempDir::new("rec");
     let out = dir.join("rec.folded");
-    let run = flameprof(&["-F", "999", "-o", &s(&out), "--", &example("recursion"), "100", "2"], T);
-    run.assert_success("flameprof -- recursion 100 2");
+    let args = ["-F", "999", "-o", &s(&out), "--", &example("recursion"), "100", "2"];
+    let (_, summary) = flameprof_with_summary(&args, T, "flameprof -- recursion 100 2");
     let folded = Folded::read(&out);
     let total = folded.total();
     let full = folded.sum_where(|s| {
@@ -159,9 +157,8 @@ fn recursion_100_is_unwound_to_full_depth() {
         folded.describe_top(5)
     );
     // The truncation counter is reported (and near 0 at this depth).
-    let at_limit = number_before(&run.stderr, "at the 127-frame limit");
-    let at_limit = at_limit.unwrap_or_else(|| panic!("summary has no 'N at the 127-frame limit':\n{}", run.stderr));
-    assert!(at_limit < 0.05 * total as f64, "{at_limit} stacks at the limit for depth 100:\n{}", run.stderr);
+    let at_limit = summary.get("samples.stacks_at_depth_limit");
+    assert!(at_limit < 0.05 * total as f64, "{at_limit} stacks at the limit for depth 100:\n{summary}");
 }
 
 #[test]
@@ -169,20 +166,18 @@ fn recursion_200_reports_stacks_at_the_frame_limit() {
     root_or_skip!();
     let dir = TempDir::new("rec200");
     let out = dir.join("rec.folded");
-    let run = flameprof(&["-F", "999", "-o", &s(&out), "--", &example("recursion"), "200", "1"], T);
-    run.assert_success("flameprof -- recursion 200 1");
+    let args = ["-F", "999", "-o", &s(&out), "--", &example("recursion"), "200", "1"];
+    let (_, summary) = flameprof_with_summary(&args, T, "flameprof -- recursion 200 1");
     let folded = Folded::read(&out);
     let total = folded.total();
     let truncated = folded.sum_where(|s| {
         let d = s.frames.iter().filter(|f| *f == "recursion::descend").count();
         d > 0 && d < 200
     });
-    let at_limit = number_before(&run.stderr, "at the 127-frame limit")
-        .unwrap_or_else(|| panic!("summary has no 'N at the 127-frame limit':\n{}", run.stderr));
+    let at_limit = summary.get("samples.stacks_at_depth_limit");
     assert!(
         at_limit >= 0.5 * truncated as f64 && truncated as f64 >= 0.5 * total as f64,
-        "depth 200: {truncated} of {total} samples truncated, summary says {at_limit} at the limit:\n{}",
-        run.stderr
+        "depth 200: {truncated} of {total} samples truncated, summary says {at_limit} at the limit:\n{summary}"
     );
 }
 
@@ -337,14 +332,14 @@ fn targets_are_sampled_without_interrupting_other_processes() {
     let bystander = Background::spawn(bin("spinner"), &["8"]);
     let target = Background::spawn(bin("spinner"), &["6"]);
     std::thread::sleep(Duration::from_millis(200));
-    let others = |run: &Run| number_before(&run.stderr, " times by the sampler").unwrap_or(0.0);
+    let others = |summary: &Summary| summary.get("samples.other_processes_interrupted");
 
     let pid = target.pid().to_string();
     let cpu_before = process_cpu_seconds(target.pid());
-    let run = flameprof(&["-F", "99", "-p", &pid, "-d", "1", "-o", &s(&out)], T);
+    let args = ["-F", "99", "-p", &pid, "-d", "1", "-o", &s(&out)];
+    let (run, summary) = flameprof_with_summary(&args, T, "flameprof -p spinner next to a bystander");
     let cpu = process_cpu_seconds(target.pid()) - cpu_before;
-    run.assert_success("flameprof -p spinner next to a bystander");
-    assert_eq!(others(&run), 0.0, "-p interrupted other processes:\n{}", run.stderr);
+    assert_eq!(others(&summary), 0.0, "-p interrupted other processes:\n{summary}");
     // The target ran a little longer than the recording (start-up, end).
     let spin = Folded::read(&out).with_frame("spinner::spin") as f64;
     assert!(
@@ -355,45 +350,41 @@ fn targets_are_sampled_without_interrupting_other_processes() {
     // Two timers on the thread (the hidden test option forces what a thread
     // started during attach can get): the second one's ticks are dropped.
     let cpu_before = process_cpu_seconds(target.pid());
-    let run = flameprof(&["-F", "99", "-p", &pid, "-d", "1", "--timers-per-thread", "2", "-o", &s(&out)], T);
+    let args = ["-F", "99", "-p", &pid, "-d", "1", "--timers-per-thread", "2", "-o", &s(&out)];
+    let (_, summary) = flameprof_with_summary(&args, T, "flameprof -p --timers-per-thread 2");
     let cpu = process_cpu_seconds(target.pid()) - cpu_before;
-    run.assert_success("flameprof -p --timers-per-thread 2");
     let spin = Folded::read(&out).with_frame("spinner::spin") as f64;
-    let dropped = number_before(&run.stderr, " ticks of a thread's second timer dropped").unwrap_or(0.0);
+    let dropped = summary.get("samples.second_timer_ticks_dropped");
     assert!(
         spin <= cpu * 99.0 * 1.1 + 2.0 && spin >= (cpu - 0.3) * 99.0 * 0.85 && dropped >= 0.5 * spin,
-        "two timers per thread: {spin} samples for {cpu:.2} s of CPU at 99 Hz, {dropped} second-timer ticks dropped\n{}",
-        run.stderr
+        "two timers per thread: {spin} samples for {cpu:.2} s of CPU at 99 Hz, {dropped} second-timer ticks dropped\n{summary}"
     );
     drop(target);
 
-    let run = flameprof(&["-F", "99", "-o", &s(&out), "--", &example("spinner"), "1"], T);
-    run.assert_success("flameprof -- spinner next to a bystander");
-    assert_eq!(others(&run), 0.0, "-- CMD interrupted other processes:\n{}", run.stderr);
+    let args = ["-F", "99", "-o", &s(&out), "--", &example("spinner"), "1"];
+    let (_, summary) = flameprof_with_summary(&args, T, "flameprof -- spinner next to a bystander");
+    assert_eq!(others(&summary), 0.0, "-- CMD interrupted other processes:\n{summary}");
     // The spinner shares the CPUs with the bystander and other tests: what it
     // is owed is its own CPU time at 99 Hz, not its wall time.
-    let cpu = number_before(&run.stderr, " s (user + system")
-        .unwrap_or_else(|| panic!("summary has no command CPU time:\n{}", run.stderr));
+    let cpu = summary.get("command_cpu_seconds");
     let owed = cpu * 99.0;
     let spin = Folded::read(&out).with_frame("spinner::spin") as f64;
-    assert!(owed >= 10.0, "the spinner got only {cpu} s of CPU in 1 s: too little to check\n{}", run.stderr);
+    assert!(owed >= 10.0, "the spinner got only {cpu:.3} s of CPU in 1 s: too little to check\n{summary}");
     assert!(
         (spin - owed).abs() <= 0.15 * owed + 2.0,
-        "-- spinner 1: {spin} samples in spinner::spin for {cpu} s of CPU at 99 Hz (expected about {owed:.0})\n{}",
-        run.stderr
+        "-- spinner 1: {spin} samples in spinner::spin for {cpu:.3} s of CPU at 99 Hz (expected about {owed:.0})\n{summary}"
     );
 
     // `; true` keeps the shell from exec-ing the spinner: a child, not a target.
     let script = format!("sleep 0.3; {} 1; true", example("spinner"));
     let parent = Background::spawn("sh", &["-c", &script]);
     let pid = parent.pid().to_string();
-    let run = flameprof(&["-F", "99", "-p", &pid, "-d", "1.2", "-o", &s(&out)], T);
-    run.assert_success("flameprof -p sh (forks a spinner)");
+    let args = ["-F", "99", "-p", &pid, "-d", "1.2", "-o", &s(&out)];
+    let (_, summary) = flameprof_with_summary(&args, T, "flameprof -p sh (forks a spinner)");
     assert!(
-        others(&run) >= 20.0,
-        "-p of a shell whose child inherits the timer: {} interrupts of other processes counted, expected about 90\n{}",
-        others(&run),
-        run.stderr
+        others(&summary) >= 20.0,
+        "-p of a shell whose child inherits the timer: {} interrupts of other processes counted, expected about 90\n{summary}",
+        others(&summary)
     );
     drop(parent);
     drop(bystander);
