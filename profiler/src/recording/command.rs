@@ -78,6 +78,11 @@ impl GatedCommand {
             // `args`) and `environ` are valid, and only async-signal-safe calls are made before execve or
             // _exit.
             unsafe {
+                // The parent's ends: while the child held the gate's write
+                // end, closing it in the parent (an error before release)
+                // could never give the child EOF, and both waited forever.
+                libc::close(gate_write);
+                libc::close(errors_read);
                 let mut go = 0u8;
                 let got = libc::read(gate_read, (&mut go as *mut u8).cast(), 1);
                 if got == 1 && go == b'1' {
