@@ -33,6 +33,14 @@ pub mod names {
     pub const WAITING_AT_START: &str = "WAITING_AT_START";
     pub const ANNOUNCED: &str = "ANNOUNCED";
     pub const LAST_SAMPLE: &str = "LAST_SAMPLE";
+    pub const ON_CPU_TABLE_PROGRAM: &str = "on_cpu_sample_table";
+    pub const OFF_CPU_TABLE_PROGRAM: &str = "off_cpu_switch_table";
+    pub const UNWIND_ROWS: &str = "UNWIND_ROWS";
+    pub const PROCESS_MAPPINGS: &str = "PROCESS_MAPPINGS";
+    pub const ON_CPU_WALKER_PROGRAM: &str = "on_cpu_walk";
+    pub const OFF_CPU_WALKER_PROGRAM: &str = "off_cpu_walk";
+    /// Program array of the walkers: slot 0 on-CPU, slot 1 off-CPU.
+    pub const WALKERS: &str = "WALKERS";
 }
 
 /// Buckets of the STACKS stack-trace map (kernel and user stacks by id).
@@ -156,6 +164,109 @@ pub struct UserStackCopy {
     pub stack: [u8; USER_STACK_COPY_BYTES + USER_STACK_CHUNK],
 }
 
+/// Unwinding user stacks in the kernel from tables (`--call-graph table`):
+/// user space compiles each mapped file's call-frame information
+/// (`.eh_frame`, `.debug_frame`) into rows, once per file, appends them to
+/// UNWIND_ROWS, and writes each process's executable mappings with the range
+/// of rows of their file to PROCESS_MAPPINGS. The BPF programs walk a stack
+/// frame by frame: find the mapping of the address, binary-search its
+/// file's rows for the rule in force there, and apply it.
+pub mod unwind {
+    /// Default capacity of UNWIND_ROWS (12 bytes a row: 24 MiB). glibc has
+    /// about 24k rows, libpython 58k; rustc's driver library about a million.
+    pub const DEFAULT_MAX_ROWS: u32 = 1 << 21;
+    /// Binary-search steps per frame: enough for any file within MAX_ROWS_PER_FILE.
+    pub const SEARCH_STEPS: u32 = 22;
+    /// Rows a single file may have (files with more fall back to frame pointers).
+    pub const MAX_ROWS_PER_FILE: u32 = 1 << SEARCH_STEPS;
+    /// Executable mappings kept per process (more: the rest fall back to
+    /// frame pointers, counted).
+    pub const MAX_MAPPINGS: usize = 128;
+    /// Mapping-search steps: enough for MAX_MAPPINGS.
+    pub const MAPPING_STEPS: u32 = 8;
+    /// Processes with tables at once.
+    pub const MAX_PROCESSES: u32 = 8192;
+
+    /// `UnwindRow::cfa_rule`: how to find the canonical frame address (the
+    /// caller's stack pointer just before the call).
+    pub mod cfa {
+        /// No rule here: code without call-frame information (a gap between
+        /// functions). The walk ends at a bad frame.
+        pub const NONE: u8 = 0;
+        /// CFA = rsp + offset.
+        pub const RSP: u8 = 1;
+        /// CFA = rbp + offset.
+        pub const RBP: u8 = 2;
+        /// A PLT stub: CFA = rsp + 8 + (((rip & 15) >= 11) ? 8 : 0) (the DWARF
+        /// expression binutils emits for .plt).
+        pub const PLT_11: u8 = 3;
+        /// The same with 10 (other linkers).
+        pub const PLT_10: u8 = 4;
+        /// A signal trampoline (`__restore_rt`; CIE augmentation `S`): the
+        /// interrupted registers are in the ucontext at rsp (x86-64:
+        /// `uc_mcontext` at +40; rbp at +120, rsp at +160, rip at +168).
+        pub const SIGNAL: u8 = 5;
+        /// The return address is undefined: the outermost frame (`_start`,
+        /// a thread's entry). The stack is complete.
+        pub const OUTERMOST: u8 = 6;
+        /// A rule the kernel-side walker does not handle (a DWARF expression
+        /// other than the PLT ones, a CFA from another register).
+        pub const UNSUPPORTED: u8 = 7;
+    }
+
+    /// `UnwindRow::rbp_rule`: where the caller's rbp is.
+    pub mod rbp {
+        /// Not saved here: the caller's rbp is the current rbp.
+        pub const UNCHANGED: u8 = 0;
+        /// Saved at CFA + rbp_offset.
+        pub const AT_CFA_OFFSET: u8 = 1;
+        /// Anything else (a register, an expression): unknown; the walk goes
+        /// on with rbp = 0 and needs no frame pointer while tables cover it.
+        pub const UNKNOWN: u8 = 2;
+    }
+}
+
+/// The unwind rule from `pc` up to the next row's `pc` of the same file.
+/// Rows of a file are sorted by `pc` with no duplicates; a row with
+/// `cfa_rule == unwind::cfa::NONE` ends the range of the row before it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnwindRow {
+    /// Address in the file's own virtual addresses (ELF `p_vaddr` space).
+    pub pc: u32,
+    /// For cfa::RSP and cfa::RBP.
+    pub cfa_offset: i32,
+    /// For rbp::AT_CFA_OFFSET.
+    pub rbp_offset: i16,
+    pub cfa_rule: u8,
+    pub rbp_rule: u8,
+}
+
+/// One executable mapping of a process, with its file's rows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnwindMapping {
+    /// Runtime addresses [start, end).
+    pub start: u64,
+    pub end: u64,
+    /// Runtime address - file virtual address.
+    pub load_bias: u64,
+    /// The file's rows: UNWIND_ROWS[first_row .. first_row + rows]; rows = 0
+    /// means no table (JIT code, a file without call-frame information):
+    /// frames there are walked with the frame pointer.
+    pub first_row: u32,
+    pub rows: u32,
+}
+
+/// A process's executable mappings, sorted by start, not overlapping.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ProcessMappings {
+    pub count: u32,
+    pub _pad: u32,
+    pub mappings: [UnwindMapping; unwind::MAX_MAPPINGS],
+}
+
 /// Values of `StackKey::marker`.
 pub mod marker {
     pub const NONE: u32 = 0;
@@ -263,8 +374,28 @@ pub mod counter {
     /// On-CPU ticks of a thread's second timer (see Config::min_sample_gap_ns),
     /// dropped so that no thread is sampled twice as often. Not samples.
     pub const ON_CPU_DUPLICATE_TICKS: u32 = 20;
+    /// Table unwinding: how each user stack walk ended (one per walk).
+    /// Reached the outermost frame (an outermost row, or a return address
+    /// or frame pointer of 0).
+    pub const UNWIND_COMPLETE: u32 = 21;
+    /// Cut at the frame limit (MAX_STACK_DEPTH).
+    pub const UNWIND_DEPTH_LIMIT: u32 = 22;
+    /// Stopped at code no table covers, where the frame pointer did not go on.
+    pub const UNWIND_NO_INFO: u32 = 23;
+    /// Stopped at a frame that could not be read or made no sense (a rule
+    /// the walker lacks, an unreadable or non-advancing stack).
+    pub const UNWIND_BAD_FRAME: u32 = 24;
+    /// The process had no tables yet (its first samples, before user space
+    /// loaded them): walked with frame pointers instead.
+    pub const UNWIND_NOT_LOADED: u32 = 25;
+    /// Frames walked with the frame pointer (code without tables: JIT code,
+    /// files whose tables did not fit), within table walks.
+    pub const UNWIND_FP_FRAMES: u32 = 26;
+    /// A table walk whose walker program could not be tail-called (an empty
+    /// slot): its user stack is empty. Should not happen.
+    pub const UNWIND_TAIL_CALL_FAILED: u32 = 27;
     /// Number of counters.
-    pub const COUNT: u32 = 21;
+    pub const COUNT: u32 = 28;
 }
 
 #[cfg(feature = "user")]
@@ -284,11 +415,20 @@ mod pod {
     unsafe impl aya::Pod for super::StartedBlock {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::UserStackCopy {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::UnwindRow {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::UnwindMapping {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::ProcessMappings {}
 }
 
 // Both sides rely on these sizes; a change of layout must be deliberate.
 const _: () = assert!(core::mem::size_of::<StackKey>() == 32 + 8 * 2 * MAX_STACK_DEPTH);
 const _: () = assert!(core::mem::size_of::<Config>() == 64);
+const _: () = assert!(core::mem::size_of::<UnwindRow>() == 12);
+const _: () = assert!(core::mem::size_of::<UnwindMapping>() == 32);
+const _: () = assert!(core::mem::size_of::<ProcessMappings>() == 8 + 32 * unwind::MAX_MAPPINGS);
 const _: () = assert!(core::mem::size_of::<SampleKey>() == 32);
 const _: () = assert!(core::mem::size_of::<StartedBlock>() == 48);
 const _: () = assert!(

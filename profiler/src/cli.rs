@@ -13,7 +13,7 @@ use crate::{
     formats::{Destination, Format, Palette, SvgOptions},
     settings::{
         self, Command, DiffSettings, Mode, OutputSettings, RecordSettings, ReportSettings, RunSettings, TableSettings,
-        TableStyle, Target,
+        TableStyle, Target, UserWalk,
     },
 };
 
@@ -67,12 +67,19 @@ pub struct Cli {
     /// Split each process by thread name (a frame under the process frame).
     #[arg(long)]
     pub per_thread: bool,
-    /// How user stacks are walked (on-CPU): `fp` follows frame pointers in
-    /// the kernel (cheapest); `dwarf` copies 8-12 KiB of stack per sample and
-    /// unwinds it with the binaries' .eh_frame, which also walks code built
-    /// without frame pointers (most distribution libraries).
+    /// How user stacks are walked: `fp` follows frame pointers in the kernel
+    /// (cheapest); `table` walks them in the kernel with tables compiled from
+    /// the binaries' .eh_frame/.debug_frame, which also walks code built
+    /// without frame pointers (most distribution libraries), on-CPU and
+    /// off-CPU; `dwarf` copies 8-12 KiB of stack per sample and unwinds it in
+    /// user space (on-CPU only).
     #[arg(long, value_enum, default_value_t = CallGraph::Fp, value_name = "METHOD")]
     pub call_graph: CallGraph,
+    /// `--call-graph table`: memory the unwind tables may take in the kernel,
+    /// in MiB (12 bytes a row; glibc needs about 0.3 MiB, a large Rust program
+    /// tens). Files that do not fit are walked with frame pointers, counted.
+    #[arg(long, value_name = "MIB", default_value_t = 24)]
+    pub table_memory: u64,
 
     /// Record where threads wait instead of where they run: time off CPU, in microseconds.
     #[arg(long, conflicts_with = "wall")]
@@ -147,6 +154,8 @@ pub enum CallGraph {
     Fp,
     /// Call-frame information (.eh_frame), unwound in user space from a stack copy.
     Dwarf,
+    /// Call-frame information compiled into tables, walked in the kernel.
+    Table,
 }
 
 /// The commands that work on recorded profiles instead of recording.
@@ -392,10 +401,13 @@ impl Cli {
         } else {
             Mode::OnCpu
         };
+        if self.call_graph == CallGraph::Table && self.kernel_only {
+            return usage("--call-graph table walks user stacks, and -K keeps none: drop one of them".into());
+        }
         if self.call_graph == CallGraph::Dwarf {
             if mode != Mode::OnCpu {
                 return usage(
-                    "--call-graph dwarf works for on-CPU profiles only: off-CPU stacks are walked with frame pointers"
+                    "--call-graph dwarf works for on-CPU profiles only: use --call-graph table to walk off-CPU stacks without frame pointers"
                         .into(),
                 );
             }
@@ -412,7 +424,12 @@ impl Cli {
             frequency: self.frequency,
             kernel_frames: !self.user_only,
             user_frames: !self.kernel_only,
-            unwind_user_copies: self.call_graph == CallGraph::Dwarf,
+            user_walk: match self.call_graph {
+                CallGraph::Fp => UserWalk::FramePointers,
+                CallGraph::Dwarf => UserWalk::StackCopy,
+                CallGraph::Table => UserWalk::Tables,
+            },
+            table_memory_bytes: self.table_memory.saturating_mul(1 << 20),
             min_block_us: self.min_block,
             max_block_us: self.max_block,
             include_preempted: self.include_preempted,

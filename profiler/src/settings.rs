@@ -35,6 +35,18 @@ pub enum Mode {
     Wall,
 }
 
+/// How user stacks are walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserWalk {
+    /// Frame pointers, walked by the kernel (`fp`).
+    FramePointers,
+    /// A copy of the stack unwound in user space (`dwarf`, on-CPU only).
+    StackCopy,
+    /// Unwind tables compiled from call-frame information, walked in the
+    /// kernel (`table`).
+    Tables,
+}
+
 /// Everything the recording stage reads.
 #[derive(Debug, Clone)]
 pub struct RecordSettings {
@@ -46,8 +58,10 @@ pub struct RecordSettings {
     pub frequency: u64,
     pub kernel_frames: bool,
     pub user_frames: bool,
-    /// `--call-graph dwarf`: user stacks are copied and unwound here.
-    pub unwind_user_copies: bool,
+    /// How user stacks are walked (`--call-graph`).
+    pub user_walk: UserWalk,
+    /// `--call-graph table`: bytes the unwind rows may take in the kernel.
+    pub table_memory_bytes: u64,
     /// Off-CPU waits shorter than this are left out (default 1 µs).
     pub min_block_us: u64,
     pub max_block_us: Option<u64>,

@@ -44,8 +44,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf, StackTrace},
 };
 use profiler_ebpf::{
-    BlockedThread, Config, MAX_BLOCKED_THREADS, MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES,
-    STACK_MAP_ENTRIES, SampleKey, StackKey, StartedBlock, USER_STACK_COPIES_BYTES, counter,
+    BlockedThread, Config, MAX_BLOCKED_THREADS, MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES, ProcessMappings,
+    STACK_MAP_ENTRIES, SampleKey, StackKey, StartedBlock, USER_STACK_COPIES_BYTES, UnwindRow, counter, unwind,
 };
 
 /// Kernel and user stacks by id (the fast path).
@@ -130,6 +130,16 @@ pub struct Admitted {
 
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+
+/// Unwind rows of every loaded file (`--call-graph table`), written by user
+/// space; it sizes the map (one entry when table unwinding is off).
+#[map]
+pub static UNWIND_ROWS: Array<UnwindRow> = Array::with_max_entries(unwind::DEFAULT_MAX_ROWS, 0);
+
+/// Per process (tgid): its executable mappings and their files' rows.
+#[map]
+pub static PROCESS_MAPPINGS: HashMap<u32, ProcessMappings> =
+    HashMap::with_max_entries(unwind::MAX_PROCESSES, BPF_F_NO_PREALLOC);
 
 /// Per-CPU room to build a key: 2 KiB does not fit on the 512-byte BPF stack.
 #[map]

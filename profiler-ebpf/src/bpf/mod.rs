@@ -7,6 +7,7 @@ mod maps;
 mod off_cpu;
 mod on_cpu;
 mod stack;
+mod unwind;
 mod user_copy;
 
 #[panic_handler]

@@ -7,7 +7,9 @@ use aya_ebpf::{
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use profiler_ebpf::{Config, STACK_IN_FULL_MAP, SampleKey, StartedBlock, counter, marker};
+use profiler_ebpf::{
+    BlockedThread, Config, MAX_STACK_DEPTH, STACK_IN_FULL_MAP, SampleKey, StartedBlock, counter, marker,
+};
 
 use super::{
     filter::admit,
@@ -15,7 +17,11 @@ use super::{
         OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS, OFF_CPU_TIMES, SCRATCH, WAITING_AT_START, add_to,
         bump, config, counter_value,
     },
-    stack::{FaultCounters, capture_ids, capture_whole},
+    stack::{Collision, FaultCounters, capture_ids, capture_whole},
+    unwind::{
+        OFF_CPU_WALKER, Registers, WALKERS, capture_task_and_kernel, continue_walk, finish, start_user_walk, walk_tid,
+    },
+    user_copy::saved_user_registers,
 };
 
 const FAULTS: FaultCounters =
@@ -30,12 +36,21 @@ const TASK_DEAD: u32 = 0x80;
 
 #[btf_tracepoint(function = "sched_switch")]
 pub fn off_cpu_switch(ctx: BtfTracePointContext) -> i32 {
-    try_off_cpu_switch(&ctx);
+    try_off_cpu_switch(&ctx, false);
+    0
+}
+
+/// `--call-graph table`: user stacks walked with the unwind tables. A
+/// program of its own: bpf_task_pt_regs (Linux 5.15) must not keep the
+/// frame-pointer program from loading on older kernels.
+#[btf_tracepoint(function = "sched_switch")]
+pub fn off_cpu_switch_table(ctx: BtfTracePointContext) -> i32 {
+    try_off_cpu_switch(&ctx, true);
     0
 }
 
 #[inline(always)]
-fn try_off_cpu_switch(ctx: &BtfTracePointContext) {
+fn try_off_cpu_switch(ctx: &BtfTracePointContext, tables: bool) {
     let Some(config) = config() else { return };
     // sched_switch(bool preempt, task_struct *prev, task_struct *next, unsigned int prev_state)
     let preempt: u64 = ctx.arg(0);
@@ -46,13 +61,28 @@ fn try_off_cpu_switch(ctx: &BtfTracePointContext) {
     // helper takes no argument, touches no memory and is allowed in every
     // program type.
     let now = unsafe { bpf_ktime_get_ns() };
-    switch_out(ctx, config, prev, preempt != 0, prev_state as u32, now);
-    switch_in(config, next, now);
+    if tables {
+        // The table walk ends in tail calls that do not come back: the
+        // switch-in is done first.
+        switch_in(config, next, now);
+        switch_out(ctx, config, prev, preempt != 0, prev_state as u32, now, true);
+    } else {
+        switch_out(ctx, config, prev, preempt != 0, prev_state as u32, now, false);
+        switch_in(config, next, now);
+    }
 }
 
 /// The current task is `prev`, the one leaving the CPU.
 #[inline(always)]
-fn switch_out(ctx: &BtfTracePointContext, config: &Config, prev: *const u8, preempt: bool, state: u32, now: u64) {
+fn switch_out(
+    ctx: &BtfTracePointContext,
+    config: &Config,
+    prev: *const u8,
+    preempt: bool,
+    state: u32,
+    now: u64,
+    tables: bool,
+) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (tid, tgid) = (pid_tgid as u32, (pid_tgid >> 32) as u32);
     if tid == 0 || !admit(config, tgid) {
@@ -102,12 +132,14 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, prev: *const u8, pree
         ran_ns,
         key: SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16] },
     };
-    let tracked = match capture_ids(ctx, &mut started.key, tgid, config.capture, &FAULTS) {
+    let ids = if tables { Err(Collision) } else { capture_ids(ctx, &mut started.key, tgid, config.capture, &FAULTS) };
+    let tracked = match ids {
         Ok(()) => {
             started.key.marker = marker;
             OFF_CPU_STARTS.insert(&tid, &started, 0).is_ok()
         }
-        Err(_collision) => {
+        // Table walks have no stack ids: every block takes the full path.
+        Err(_) => {
             let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
                 bump(counter::SCRATCH_UNAVAILABLE);
                 return;
@@ -121,13 +153,72 @@ fn switch_out(ctx: &BtfTracePointContext, config: &Config, prev: *const u8, pree
             let blocked = unsafe { &mut *scratch };
             blocked.since_ns = now;
             blocked.ran_ns = ran_ns;
-            capture_whole(ctx, &mut blocked.stack, tgid, config.capture, &FAULTS);
+            if tables {
+                capture_task_and_kernel(ctx, &mut blocked.stack, tgid, config.capture, true, &FAULTS);
+                blocked.stack.marker = marker;
+                let (ip, sp, bp) = saved_user_registers();
+                let regs = Registers { ip, sp, bp };
+                if start_user_walk(ctx, &mut blocked.stack, config.capture, regs, tid, &FAULTS) {
+                    // SAFETY: a tail call into the off-CPU walker (same
+                    // program type, slot filled by user space); it does not
+                    // return on success.
+                    unsafe { WALKERS.tail_call(ctx, OFF_CPU_WALKER) };
+                    finish(&mut blocked.stack, 0, counter::UNWIND_TAIL_CALL_FAILED);
+                }
+                record_full_block(tid, blocked);
+                return;
+            } else {
+                capture_whole(ctx, &mut blocked.stack, tgid, config.capture, &FAULTS);
+            }
             blocked.stack.marker = marker;
             // A stub in the fast map points to the whole record.
             started.key.kernel_stack_id = STACK_IN_FULL_MAP;
             OFF_CPU_FULL_STARTS.insert(&tid, &*blocked, 0).is_ok() && OFF_CPU_STARTS.insert(&tid, &started, 0).is_ok()
         }
     };
+    bump(if tracked { counter::OFF_CPU_BLOCKS_STARTED } else { counter::OFF_CPU_STARTS_FULL });
+}
+
+/// The walker of off-CPU stacks (`--call-graph table`): walks some frames,
+/// then tail-calls itself until the walk ends, then records the block.
+/// Loaded on sched_switch like the program that starts the walk (a tail
+/// call stays within one program type), never attached.
+#[btf_tracepoint(function = "sched_switch")]
+pub fn off_cpu_walk(ctx: BtfTracePointContext) -> i32 {
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
+    // SAFETY: this CPU's SCRATCH slot, valid for the run and used by one
+    // program at a time (points 1 and 2 in maps.rs): the switch-out that
+    // filled it tail-called this program, so the walk owns it until it ends.
+    let blocked = unsafe { &mut *scratch };
+    if !continue_walk(&mut blocked.stack) {
+        // SAFETY: a tail call into this same program (slot OFF_CPU_WALKER);
+        // it does not return on success.
+        unsafe { WALKERS.tail_call(&ctx, OFF_CPU_WALKER) };
+        finish(&mut blocked.stack, MAX_STACK_DEPTH as u32, counter::UNWIND_DEPTH_LIMIT);
+    }
+    record_full_block(walk_tid(), blocked);
+    0
+}
+
+/// Records thread `tid` as blocked with the whole stack in `blocked`: the
+/// record in OFF_CPU_FULL_STARTS and a stub pointing to it in OFF_CPU_STARTS
+/// (one lookup on switch-in finds either kind).
+#[inline(always)]
+fn record_full_block(tid: u32, blocked: &BlockedThread) {
+    let stub = StartedBlock {
+        since_ns: blocked.since_ns,
+        ran_ns: blocked.ran_ns,
+        key: SampleKey {
+            tgid: blocked.stack.tgid,
+            kernel_stack_id: STACK_IN_FULL_MAP,
+            user_stack_id: 0,
+            marker: 0,
+            comm: [0; 16],
+        },
+    };
+    let tracked = tid != 0
+        && OFF_CPU_FULL_STARTS.insert(&tid, blocked, 0).is_ok()
+        && OFF_CPU_STARTS.insert(&tid, &stub, 0).is_ok();
     bump(if tracked { counter::OFF_CPU_BLOCKS_STARTED } else { counter::OFF_CPU_STARTS_FULL });
 }
 

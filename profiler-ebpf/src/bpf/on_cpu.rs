@@ -5,20 +5,32 @@ use aya_ebpf::{
     macros::perf_event,
     programs::PerfEventContext,
 };
-use profiler_ebpf::{SampleKey, capture, counter};
+use profiler_ebpf::{MAX_STACK_DEPTH, SampleKey, StackKey, capture, counter};
 
 use super::{
     filter::admit,
     maps::{LAST_SAMPLE, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH, add_to, bump, config},
     stack::{FaultCounters, capture_ids, capture_whole},
-    user_copy::send_user_copy,
+    unwind::{ON_CPU_WALKER, Registers, WALKERS, capture_task_and_kernel, continue_walk, finish, start_user_walk},
+    user_copy::{send_user_copy, user_registers},
 };
 
 const FAULTS: FaultCounters = FaultCounters { kernel: counter::KERNEL_STACK_FAULT, user: counter::USER_STACK_FAULT };
 
+/// How a sampler walks user stacks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// The kernel's frame-pointer walk (bpf_get_stackid).
+    FramePointers,
+    /// A copy of the stack sent to user space (`--call-graph dwarf`).
+    Copy,
+    /// The unwind tables, in the kernel (`--call-graph table`).
+    Tables,
+}
+
 #[perf_event]
 pub fn on_cpu_sample(ctx: PerfEventContext) -> u32 {
-    try_on_cpu_sample(&ctx, false);
+    try_on_cpu_sample(&ctx, Walk::FramePointers);
     0
 }
 
@@ -27,12 +39,19 @@ pub fn on_cpu_sample(ctx: PerfEventContext) -> u32 {
 /// frame-pointer sampler from loading on kernels without them.
 #[perf_event]
 pub fn on_cpu_sample_dwarf(ctx: PerfEventContext) -> u32 {
-    try_on_cpu_sample(&ctx, true);
+    try_on_cpu_sample(&ctx, Walk::Copy);
+    0
+}
+
+/// `--call-graph table`, a program of its own for the same reason.
+#[perf_event]
+pub fn on_cpu_sample_table(ctx: PerfEventContext) -> u32 {
+    try_on_cpu_sample(&ctx, Walk::Tables);
     0
 }
 
 #[inline(always)]
-fn try_on_cpu_sample(ctx: &PerfEventContext, copy_user_stack: bool) {
+fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
     let Some(config) = config() else { return };
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
@@ -48,8 +67,31 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, copy_user_stack: bool) {
     }
     bump(counter::ON_CPU_SAMPLES);
     let user_mode = in_user_mode(ctx);
-    if copy_user_stack {
+    if walk == Walk::Copy {
         send_user_copy(ctx, tgid, config.capture, user_mode);
+        return;
+    }
+    if walk == Walk::Tables {
+        let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+            bump(counter::SCRATCH_UNAVAILABLE);
+            return;
+        };
+        // SAFETY: as for the full-stack path below: this CPU's SCRATCH slot,
+        // valid for the run and used by one program at a time (points 1 and
+        // 2 in maps.rs); any byte pattern is a valid StackKey.
+        let whole = unsafe { &mut (*scratch).stack };
+        // SAFETY: `ctx` is the context the kernel passed to this perf_event
+        // program (user_registers' contract).
+        let (ip, sp, bp) = unsafe { user_registers(ctx, user_mode) };
+        capture_task_and_kernel(ctx, whole, tgid, config.capture, !user_mode, &FAULTS);
+        if start_user_walk(ctx, whole, config.capture, Registers { ip, sp, bp }, 0, &FAULTS) {
+            // SAFETY: a tail call into the walker (same program type, slot
+            // filled by user space); it does not return on success.
+            unsafe { WALKERS.tail_call(ctx, ON_CPU_WALKER) };
+            // Only reached if the tail call failed (an empty slot).
+            finish(whole, 0, counter::UNWIND_TAIL_CALL_FAILED);
+        }
+        record_sample(whole);
         return;
     }
     let mut key = SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16] };
@@ -79,6 +121,34 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, copy_user_stack: bool) {
         }
     };
     if !recorded {
+        bump(counter::COUNTS_MAP_FULL);
+    }
+}
+
+/// The walker of on-CPU samples (`--call-graph table`): walks some frames,
+/// then tail-calls itself until the walk ends, then counts the sample.
+#[perf_event]
+pub fn on_cpu_walk(ctx: PerfEventContext) -> u32 {
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
+    // SAFETY: this CPU's SCRATCH slot, valid for the run and used by one
+    // program at a time (points 1 and 2 in maps.rs): the sampler that filled
+    // it tail-called this program, so the walk owns it until it ends.
+    let whole = unsafe { &mut (*scratch).stack };
+    if !continue_walk(whole) {
+        // SAFETY: a tail call into this same program (slot ON_CPU_WALKER);
+        // it does not return on success.
+        unsafe { WALKERS.tail_call(&ctx, ON_CPU_WALKER) };
+        // The kernel's tail-call limit (33): more frames than it allows.
+        finish(whole, MAX_STACK_DEPTH as u32, counter::UNWIND_DEPTH_LIMIT);
+    }
+    record_sample(whole);
+    0
+}
+
+/// Counts one sample of the whole stack `key`.
+#[inline(always)]
+fn record_sample(key: &StackKey) {
+    if !add_to(&ON_CPU_FULL_COUNTS, key, 1) {
         bump(counter::COUNTS_MAP_FULL);
     }
 }

@@ -87,10 +87,10 @@ pub fn capture_whole<C: EbpfContext>(
 /// Returns the number of frames written; the kernel zeroes the rest of the
 /// buffer (all of it on error), which keeps keys comparable byte for byte.
 #[inline(always)]
-fn read_stack<C: EbpfContext>(ctx: &C, buf: *mut u64, flags: u64, fault_counter: u32) -> u32 {
+pub fn read_stack<C: EbpfContext>(ctx: &C, buf: *mut u64, flags: u64, fault_counter: u32) -> u32 {
     // SAFETY: this relies on the callers, as this function is not `unsafe`
-    // although the helper writes through `buf`: its two calls, in
-    // `capture_whole`, pass the `kernel` or `user` array ([u64;
+    // although the helper writes through `buf`: its calls (in
+    // `capture_whole` and the table samplers) pass the `kernel` or `user` array ([u64;
     // MAX_STACK_DEPTH]) of a StackKey held as `&mut`, exactly STACK_BYTES of
     // writable memory, and the helper writes at most
     // STACK_BYTES there (the verifier also checks that those bytes are the

@@ -78,7 +78,7 @@ pub fn send_user_copy(ctx: &PerfEventContext, tgid: u32, capture_bits: u32, in_u
 /// is allowed there from Linux 5.15 (where it is not, the verifier refuses
 /// to load the program, so this never runs).
 #[inline(always)]
-unsafe fn user_registers(ctx: &PerfEventContext, in_user_mode: bool) -> (u64, u64, u64) {
+pub unsafe fn user_registers(ctx: &PerfEventContext, in_user_mode: bool) -> (u64, u64, u64) {
     if in_user_mode {
         // SAFETY: by the contract of this function `ctx.ctx` is this
         // program's `bpf_perf_event_data`, valid for the run and not written
@@ -88,6 +88,15 @@ unsafe fn user_registers(ctx: &PerfEventContext, in_user_mode: bool) -> (u64, u6
         let regs = unsafe { &(*ctx.ctx).regs };
         return (regs.rip, regs.rsp, regs.rbp);
     }
+    saved_user_registers()
+}
+
+/// (ip, sp, bp) of the current task's user code as saved at the top of its
+/// kernel stack when it entered the kernel (all 0 for a kernel thread).
+/// Needs bpf_task_pt_regs (Linux 5.15): the verifier refuses a program
+/// that calls it on older kernels, so only programs of their own call it.
+#[inline(always)]
+pub fn saved_user_registers() -> (u64, u64, u64) {
     // bpf_task_pt_regs (helper 175, Linux 5.15) is not in aya-ebpf's list.
     // SAFETY: the same trick as aya-ebpf's generated helper bindings: on the
     // BPF target a call through a function pointer whose value is a constant
@@ -100,8 +109,9 @@ unsafe fn user_registers(ctx: &PerfEventContext, in_user_mode: bool) -> (u64, u6
     // SAFETY: bpf_get_current_task_btf takes no argument and returns the
     // current task as a trusted BTF pointer, the argument type
     // bpf_task_pt_regs requires (the verifier checks it). Neither call
-    // dereferences anything on our side; both are allowed in perf_event
-    // programs from Linux 5.15 (this function's contract).
+    // dereferences anything on our side; both are allowed in perf_event and
+    // tracing programs from Linux 5.15 (where not, the program that calls
+    // this is refused at load, so this never runs).
     let regs = unsafe { task_pt_regs(bpf_get_current_task_btf().cast()) };
     if regs.is_null() {
         return (0, 0, 0);

@@ -8,6 +8,7 @@ pub mod off_cpu;
 pub mod privileges;
 mod proc;
 mod snapshots;
+mod unwind_tables;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -22,10 +23,11 @@ pub use bpf::Counters;
 pub use command::CommandExit;
 pub use dwarf_copies::UnwindStats;
 pub use off_cpu::waiting_at_start::WaitingAtStart;
+pub use unwind_tables::TableStats;
 
 use crate::{
     error::{Error, Result},
-    settings::{Mode, RecordSettings, Target},
+    settings::{Mode, RecordSettings, Target, UserWalk},
     signals,
 };
 use bpf::{ProbeSettings, Probes, SamplingScope};
@@ -74,6 +76,8 @@ pub struct Recording {
     pub waiting_at_start: WaitingAtStart,
     /// Processes left out because they became another user's (Access::OwnProcesses).
     pub other_users_left_out: u64,
+    /// `--call-graph table`: what the unwind tables cover and cost.
+    pub table_stats: Option<TableStats>,
 }
 
 impl Recording {
@@ -106,7 +110,10 @@ impl RecordSettings {
             follow_forks: matches!(self.target, Target::Command(_)),
             kernel_frames: self.kernel_frames,
             user_frames: self.user_frames,
-            user_stack_copies: self.unwind_user_copies,
+            user_walk: self.user_walk,
+            table_rows: u32::try_from(self.table_memory_bytes / std::mem::size_of::<profiler_ebpf::UnwindRow>() as u64)
+                .unwrap_or(u32::MAX)
+                .max(1),
             // Wall-clock time includes waiting for a CPU: --wall keeps it.
             keep_preempted: self.include_preempted || self.mode == Mode::Wall,
             record_state: self.state_marker,
@@ -177,10 +184,19 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         }
     }
     let mut new_processes = probes.take_new_processes()?;
-    let mut user_copies = match settings.unwind_user_copies {
-        true => Some((probes.take_user_stack_copies()?, UnwoundStacks::default())),
-        false => None,
+    let mut user_copies = match settings.user_walk {
+        UserWalk::StackCopy => Some((probes.take_user_stack_copies()?, UnwoundStacks::default())),
+        _ => None,
     };
+    let mut tables = match settings.user_walk {
+        UserWalk::Tables => Some(probes.take_unwind_tables()?),
+        _ => None,
+    };
+    if let Some(tables) = &mut tables {
+        for pid in snapshots.take_refreshed() {
+            tables.load_process(pid, symbolizer);
+        }
+    }
     // Read kallsyms once our programs are loaded: their symbols let the
     // off-CPU stacks be cut where the tracing glue ends.
     probes.attach(|| drop(symbolizer.load_kernel_symbols()))?;
@@ -225,6 +241,11 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             snapshots.announce(symbolizer, pid);
         }
         snapshots.tick(symbolizer);
+        if let Some(tables) = &mut tables {
+            for pid in snapshots.take_refreshed() {
+                tables.load_process(pid, symbolizer);
+            }
+        }
         if let Some((ring, unwound)) = &mut user_copies {
             unwound.drain(ring, symbolizer);
         }
@@ -287,6 +308,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         on_cpu,
         off_cpu: off_cpu_times,
         other_users_left_out: other_users.len() as u64,
+        table_stats: tables.as_ref().map(|tables| tables.stats()),
         counters,
         elapsed,
         process_names,

@@ -19,6 +19,8 @@ pub struct Snapshots {
     /// Next refresh time and how many follow-ups were done, per live process.
     due: HashMap<u32, (Instant, usize)>,
     announced: HashSet<u32>,
+    /// Processes read since the last `take_refreshed`.
+    refreshed: Vec<u32>,
     /// Processes whose mappings could not be read at all.
     pub failures: u64,
 }
@@ -52,9 +54,19 @@ impl Snapshots {
         }
     }
 
+    /// The processes whose mappings were read since the last call (their
+    /// unwind tables may need loading).
+    pub fn take_refreshed(&mut self) -> Vec<u32> {
+        let mut pids = std::mem::take(&mut self.refreshed);
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
     fn read(&mut self, symbolizer: &mut Symbolizer, pid: u32, follow_ups: usize, now: Instant) {
         match symbolizer.refresh_process(pid) {
             Ok(()) => {
+                self.refreshed.push(pid);
                 let wait = FOLLOW_UPS.get(follow_ups).copied().unwrap_or(PERIODIC);
                 self.due.insert(pid, (now + wait, follow_ups + 1));
             }

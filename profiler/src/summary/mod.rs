@@ -12,7 +12,7 @@ pub use text::render as render_text;
 
 use crate::{
     profile::build::FrameStats,
-    recording::{Recording, StopReason},
+    recording::{Recording, StopReason, TableStats},
     settings::Mode,
 };
 
@@ -27,6 +27,7 @@ pub struct RunSummary {
     pub command_cpu_seconds: Option<f64>,
     pub samples: Samples,
     pub dwarf_unwinding: Option<DwarfUnwinding>,
+    pub table_unwinding: Option<TableUnwinding>,
     pub off_cpu: OffCpu,
     pub frames: Frames,
     pub processes: Processes,
@@ -76,6 +77,24 @@ pub struct DwarfUnwinding {
     pub frames_by_frame_pointer: u64,
     /// Copies not drained in time or unreadable: counted in `samples.lost`.
     pub copies_lost: u64,
+}
+
+/// `--call-graph table`: how the kernel-side walks ended (one end per user
+/// stack walked, on-CPU samples and off-CPU blocks alike) and the tables.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableUnwinding {
+    pub user_stacks: u64,
+    pub complete: u64,
+    pub at_depth_limit: u64,
+    pub cut_at_code_without_unwind_info: u64,
+    pub cut_at_bad_frame: u64,
+    /// Walked with frame pointers because the process's tables were not
+    /// loaded yet (its first samples).
+    pub before_tables_loaded: u64,
+    pub walker_unavailable: u64,
+    /// Frames walked with the frame pointer (code without tables).
+    pub frames_by_frame_pointer: u64,
+    pub tables: TableStats,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -176,6 +195,25 @@ impl RunSummary {
                 at_depth_limit: u.at_depth_limit,
                 frames_by_frame_pointer: u.frames_by_frame_pointer,
                 copies_lost,
+            }),
+            table_unwinding: recording.table_stats.clone().map(|tables| {
+                let complete = c.get(counter::UNWIND_COMPLETE);
+                let at_depth_limit = c.get(counter::UNWIND_DEPTH_LIMIT);
+                let no_info = c.get(counter::UNWIND_NO_INFO);
+                let bad_frame = c.get(counter::UNWIND_BAD_FRAME);
+                let before = c.get(counter::UNWIND_NOT_LOADED);
+                let unavailable = c.get(counter::UNWIND_TAIL_CALL_FAILED);
+                TableUnwinding {
+                    user_stacks: complete + at_depth_limit + no_info + bad_frame + before + unavailable,
+                    complete,
+                    at_depth_limit,
+                    cut_at_code_without_unwind_info: no_info,
+                    cut_at_bad_frame: bad_frame,
+                    before_tables_loaded: before,
+                    walker_unavailable: unavailable,
+                    frames_by_frame_pointer: c.get(counter::UNWIND_FP_FRAMES),
+                    tables,
+                }
             }),
             off_cpu: OffCpu {
                 context_switches: c.get(counter::OFF_CPU_SWITCHES),

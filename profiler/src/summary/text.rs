@@ -18,6 +18,33 @@ pub fn render(summary: &RunSummary) -> String {
     if summary.mode != Mode::OnCpu {
         off_cpu_lines(&mut s, summary);
     }
+    if let Some(t) = &summary.table_unwinding {
+        let tables = &t.tables;
+        let _ = writeln!(
+            s,
+            "  table unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the {}-frame limit, {} at code without unwind info, {} at a bad frame; {} walked with frame pointers before their process's tables were loaded; {} frames found by frame pointer (code without tables)",
+            t.user_stacks,
+            t.complete,
+            t.at_depth_limit,
+            profiler_ebpf::MAX_STACK_DEPTH,
+            t.cut_at_code_without_unwind_info,
+            t.cut_at_bad_frame,
+            t.before_tables_loaded,
+            t.frames_by_frame_pointer,
+        );
+        let _ = writeln!(
+            s,
+            "  unwind tables: {} files ({} without call-frame information, {} did not fit), {} rows, {:.1} of {:.1} MiB, {} processes, built in {:.3} s",
+            tables.files_loaded,
+            tables.files_without_tables,
+            tables.files_not_fitting,
+            tables.rows,
+            tables.bytes as f64 / (1 << 20) as f64,
+            tables.capacity_bytes as f64 / (1 << 20) as f64,
+            tables.processes,
+            tables.build_seconds,
+        );
+    }
     let _ = writeln!(
         s,
         "  stack ids: {} captures took the full-stack path (a stack-id bucket held another stack; counted exactly, not lost)",

@@ -9,7 +9,7 @@ use std::{os::fd::AsRawFd, path::Path};
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, RingBuf, StackTraceMap},
+    maps::{Array, HashMap, MapData, ProgramArray, RingBuf, StackTraceMap},
     programs::{
         BtfTracePoint, PerfEvent,
         perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
@@ -23,7 +23,8 @@ pub use stacks::whole_stack;
 
 use crate::{
     error::{BpfError, Error, Result, one_line},
-    recording::proc,
+    recording::{proc, unwind_tables::UnwindTables},
+    settings::UserWalk,
 };
 
 /// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
@@ -49,8 +50,10 @@ pub struct ProbeSettings {
     pub follow_forks: bool,
     pub kernel_frames: bool,
     pub user_frames: bool,
-    /// Send user registers and stack copies instead of walking user stacks.
-    pub user_stack_copies: bool,
+    /// How user stacks are walked (which sampler and off-CPU program run).
+    pub user_walk: UserWalk,
+    /// Capacity of UNWIND_ROWS when `user_walk` is Tables.
+    pub table_rows: u32,
     pub keep_preempted: bool,
     pub record_state: bool,
     pub min_block_ns: u64,
@@ -128,7 +131,13 @@ impl Probes {
         if let Some(entries) = settings.stack_map_entries {
             loader.map_max_entries(names::STACKS, entries);
         }
-        loader.map_max_entries(names::USER_STACK_COPIES, user_stack_copies_bytes(settings.user_stack_copies));
+        loader.map_max_entries(
+            names::USER_STACK_COPIES,
+            user_stack_copies_bytes(settings.user_walk == UserWalk::StackCopy),
+        );
+        // Preallocated: one row unless tables are used.
+        let rows = if settings.user_walk == UserWalk::Tables { settings.table_rows } else { 1 };
+        loader.map_max_entries(names::UNWIND_ROWS, rows);
         let ebpf = loader.load(BPF_OBJECT).map_err(classify_load_error)?;
         let mut probes = Probes { ebpf, settings };
         let config = probes.config(kernel_btf)?;
@@ -210,7 +219,11 @@ impl Probes {
                 tracepoints.push((names::FORK_PROGRAM, "sched_process_fork"));
             }
             if self.settings.off_cpu {
-                tracepoints.push((names::OFF_CPU_PROGRAM, "sched_switch"));
+                let program = match self.settings.user_walk {
+                    UserWalk::Tables => names::OFF_CPU_TABLE_PROGRAM,
+                    _ => names::OFF_CPU_PROGRAM,
+                };
+                tracepoints.push((program, "sched_switch"));
             }
             for &(program, tracepoint) in &tracepoints {
                 self.tracepoint(program)?.load(tracepoint, btf).map_err(|e| tracepoint_error(tracepoint, e))?;
@@ -219,12 +232,53 @@ impl Probes {
         if self.settings.on_cpu_frequency.is_some() {
             self.sampler()?.load().map_err(|e| Error::bpf("loading the sampler", e))?;
         }
+        if self.settings.user_walk == UserWalk::Tables {
+            self.load_walkers(btf.as_ref())?;
+        }
         loaded();
         for &(program, tracepoint) in &tracepoints {
             self.tracepoint(program)?.attach().map_err(|e| tracepoint_error(tracepoint, e))?;
         }
         if let Some(frequency) = self.settings.on_cpu_frequency {
             self.attach_sampler(frequency)?;
+        }
+        Ok(())
+    }
+
+    /// `--call-graph table`: the walker programs the samplers tail-call,
+    /// loaded (not attached) and put in their WALKERS slots.
+    fn load_walkers(&mut self, btf: Option<&Btf>) -> Result<()> {
+        let mut walkers = Vec::new();
+        if self.settings.on_cpu_frequency.is_some() {
+            let program: &mut PerfEvent = self
+                .ebpf
+                .program_mut(names::ON_CPU_WALKER_PROGRAM)
+                .ok_or(Error::bpf(
+                    "finding a program",
+                    BpfError::Missing { kind: "program", name: names::ON_CPU_WALKER_PROGRAM },
+                ))?
+                .try_into()
+                .map_err(|e| Error::bpf("finding a program", e))?;
+            program.load().map_err(|e| Error::bpf("loading the on-CPU stack walker", e))?;
+            walkers.push((0, names::ON_CPU_WALKER_PROGRAM));
+        }
+        if let (true, Some(btf)) = (self.settings.off_cpu, btf) {
+            self.tracepoint(names::OFF_CPU_WALKER_PROGRAM)?
+                .load("sched_switch", btf)
+                .map_err(|e| Error::bpf("loading the off-CPU stack walker", e))?;
+            walkers.push((1, names::OFF_CPU_WALKER_PROGRAM));
+        }
+        for (slot, name) in walkers {
+            let fd = self
+                .ebpf
+                .program(name)
+                .ok_or(Error::bpf("finding a program", BpfError::Missing { kind: "program", name }))?
+                .fd()
+                .map_err(|e| Error::bpf("finding a program", e))?
+                .try_clone()
+                .map_err(|e| Error::bpf("finding a program", aya::programs::ProgramError::from(e)))?;
+            let mut slots: ProgramArray<_> = self.map_mut(names::WALKERS)?;
+            slots.set(slot, &fd, 0).map_err(|e| Error::bpf("installing a stack walker", e))?;
         }
         Ok(())
     }
@@ -238,7 +292,11 @@ impl Probes {
     }
 
     fn sampler(&mut self) -> Result<&mut PerfEvent> {
-        let name = if self.settings.user_stack_copies { names::ON_CPU_DWARF_PROGRAM } else { names::ON_CPU_PROGRAM };
+        let name = match self.settings.user_walk {
+            UserWalk::FramePointers => names::ON_CPU_PROGRAM,
+            UserWalk::StackCopy => names::ON_CPU_DWARF_PROGRAM,
+            UserWalk::Tables => names::ON_CPU_TABLE_PROGRAM,
+        };
         self.ebpf
             .program_mut(name)
             .ok_or(Error::bpf("finding a program", BpfError::Missing { kind: "program", name }))?
@@ -335,11 +393,22 @@ impl Probes {
         self.take_ring(names::USER_STACK_COPIES)
     }
 
+    /// The unwind-table maps (`--call-graph table`); taken once.
+    pub fn take_unwind_tables(&mut self) -> Result<UnwindTables> {
+        let rows = self.take_map(names::UNWIND_ROWS)?;
+        let rows = Array::try_from(rows).map_err(|e| Error::bpf("opening the unwind rows", e))?;
+        let processes = self.take_map(names::PROCESS_MAPPINGS)?;
+        let processes = HashMap::try_from(processes).map_err(|e| Error::bpf("opening the process mappings", e))?;
+        Ok(UnwindTables::new(rows, processes))
+    }
+
+    fn take_map(&mut self, name: &'static str) -> Result<aya::maps::Map> {
+        self.ebpf.take_map(name).ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name }))
+    }
+
     fn take_ring(&mut self, name: &'static str) -> Result<RingBuf<MapData>> {
-        let map = self
-            .ebpf
-            .take_map(name)
-            .ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name }))?;
+        let map =
+            self.ebpf.take_map(name).ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name }))?;
         RingBuf::try_from(map).map_err(|e| Error::bpf("opening a ring buffer", e))
     }
 
@@ -430,8 +499,7 @@ impl Probes {
     where
         T: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
     {
-        let map =
-            self.ebpf.map(name).ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name }))?;
+        let map = self.ebpf.map(name).ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name }))?;
         T::try_from(map).map_err(|e| Error::bpf("opening a map", e))
     }
 
@@ -439,10 +507,8 @@ impl Probes {
     where
         T: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
     {
-        let map = self
-            .ebpf
-            .map_mut(name)
-            .ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name }))?;
+        let map =
+            self.ebpf.map_mut(name).ok_or(Error::bpf("finding a map", BpfError::Missing { kind: "map", name }))?;
         T::try_from(map).map_err(|e| Error::bpf("opening a map", e))
     }
 }

@@ -1,0 +1,333 @@
+//! Walking a user stack in the kernel with the unwind tables user space
+//! loaded (`--call-graph table`): for each frame, find the mapping of the
+//! address in the process's PROCESS_MAPPINGS entry, binary-search its file's
+//! rows in UNWIND_ROWS for the rule in force there, and apply it: compute the
+//! canonical frame address (CFA), read the return address below it and the
+//! caller's rbp where the rule says it was saved. Code no table covers (JIT
+//! code, files without call-frame information) is walked with its frame
+//! pointer. Every walk ends under exactly one counter.
+use aya_ebpf::{
+    EbpfContext,
+    bindings::BPF_F_USER_STACK,
+    helpers::{bpf_get_current_comm, generated::bpf_probe_read_user},
+    macros::map,
+    maps::{PerCpuArray, ProgramArray},
+};
+use profiler_ebpf::{
+    MAX_STACK_DEPTH, ProcessMappings, StackKey, UnwindMapping, UnwindRow, capture, counter, marker,
+    unwind::{MAPPING_STEPS, MAX_MAPPINGS, SEARCH_STEPS, cfa, rbp},
+};
+
+use super::{
+    maps::{PROCESS_MAPPINGS, UNWIND_ROWS, bump},
+    stack::{FaultCounters, read_stack},
+};
+
+/// Where `uc_mcontext`'s saved rbp, rsp and rip are, from the stack pointer
+/// at a signal trampoline (x86-64 `struct ucontext`: mcontext at +40; gregs
+/// REG_RBP = 10, REG_RSP = 15, REG_RIP = 16).
+const SIGNAL_RBP_AT: u64 = 40 + 10 * 8;
+const SIGNAL_RSP_AT: u64 = 40 + 15 * 8;
+const SIGNAL_RIP_AT: u64 = 40 + 16 * 8;
+
+/// The user registers a walk starts from.
+#[derive(Clone, Copy)]
+pub struct Registers {
+    pub ip: u64,
+    pub sp: u64,
+    pub bp: u64,
+}
+
+/// Frames walked per program run; the walker tail-calls itself for more
+/// (a run's verification cost grows with the frames it walks, and the
+/// verifier caps it; 33 tail calls allow 264 frames, more than the 127 kept).
+const FRAMES_PER_RUN: u32 = 8;
+
+/// Slots of WALKERS: the walker program of each program type (a tail call
+/// must stay within one type).
+pub const ON_CPU_WALKER: u32 = 0;
+pub const OFF_CPU_WALKER: u32 = 1;
+
+/// The state of a walk between tail calls (per CPU: a walk runs on one CPU,
+/// its runs one after the other).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct WalkState {
+    pub ip: u64,
+    pub sp: u64,
+    pub bp: u64,
+    pub depth: u32,
+    /// 1: look up `ip` itself (the first frame, or one a signal
+    /// interrupted); 0: `ip` is a return address, look up the byte before.
+    pub exact: u32,
+    /// Off-CPU: the thread whose block is recorded.
+    pub tid: u32,
+    pub _pad: u32,
+}
+
+#[map]
+static WALK_STATE: PerCpuArray<WalkState> = PerCpuArray::with_max_entries(1, 0);
+
+/// The walker programs (user space fills the slots).
+#[map]
+pub static WALKERS: ProgramArray = ProgramArray::with_max_entries(2, 0);
+
+/// Fills `key` with the current task and its kernel stack (unless
+/// `kernel_mode` is false: a sample taken in user mode has none), and
+/// zeroes its user stack, so that keys built in a reused scratch compare
+/// byte for byte whatever the walk writes after.
+#[inline(always)]
+pub fn capture_task_and_kernel<C: EbpfContext>(
+    ctx: &C,
+    key: &mut StackKey,
+    tgid: u32,
+    capture_bits: u32,
+    kernel_mode: bool,
+    faults: &FaultCounters,
+) {
+    key.tgid = tgid;
+    key.marker = marker::NONE;
+    key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    if capture_bits & capture::KERNEL != 0 && kernel_mode {
+        // bpf_get_stack zeroes what it does not fill.
+        key.kernel_depth = read_stack(ctx, key.kernel.as_mut_ptr(), 0, faults.kernel);
+    } else {
+        key.kernel_depth = 0;
+        key.kernel = [0; MAX_STACK_DEPTH];
+    }
+    key.user_depth = 0;
+    key.user = [0; MAX_STACK_DEPTH];
+}
+
+/// Starts the user part of `key` from `regs` (ip 0: no user context, a
+/// kernel thread: no user stack). Returns true when a table walk was set up
+/// and the caller must tail-call its walker; false when the user part is
+/// already complete: not captured, no user context, or a process without
+/// tables yet, whose stack the kernel's frame-pointer walk gives instead.
+#[inline(always)]
+pub fn start_user_walk<C: EbpfContext>(
+    ctx: &C,
+    key: &mut StackKey,
+    capture_bits: u32,
+    regs: Registers,
+    tid: u32,
+    faults: &FaultCounters,
+) -> bool {
+    if capture_bits & capture::USER == 0 || regs.ip == 0 {
+        return false;
+    }
+    let Some(state) = WALK_STATE.get_ptr_mut(0) else {
+        bump(counter::SCRATCH_UNAVAILABLE);
+        return false;
+    };
+    if PROCESS_MAPPINGS.get_ptr(&key.tgid).is_none() {
+        bump(counter::UNWIND_NOT_LOADED);
+        key.user_depth = read_stack(ctx, key.user.as_mut_ptr(), BPF_F_USER_STACK as u64, faults.user);
+        return false;
+    }
+    // SAFETY: this CPU's WALK_STATE slot: non-null, aligned and alive for
+    // the run; only the programs of one walk use it, one after the other on
+    // this CPU (a walk's runs are tail calls of one another), so nothing
+    // else writes it meanwhile. A plain store, no reference kept.
+    unsafe {
+        *state = WalkState { ip: regs.ip, sp: regs.sp, bp: regs.bp, depth: 0, exact: 1, tid, _pad: 0 };
+    }
+    true
+}
+
+/// The thread a walk records (off-CPU), 0 if unknown.
+#[inline(always)]
+pub fn walk_tid() -> u32 {
+    WALK_STATE.get(0).map_or(0, |state| state.tid)
+}
+
+/// Walks up to FRAMES_PER_RUN more frames of the walk in WALK_STATE into
+/// `key.user`. Returns true when the walk has ended (its end counted and
+/// `key.user_depth` set); false when the caller must tail-call the walker
+/// again.
+#[inline(always)]
+pub fn continue_walk(key: &mut StackKey) -> bool {
+    let Some(state) = WALK_STATE.get_ptr_mut(0) else {
+        finish(key, 0, counter::SCRATCH_UNAVAILABLE);
+        return true;
+    };
+    // SAFETY: as in `start_user_walk`: this CPU's slot, used by this walk
+    // alone; this is the only reference to it while it lives.
+    let state = unsafe { &mut *state };
+    let Some(process) = PROCESS_MAPPINGS.get_ptr(&key.tgid) else {
+        // Removed between runs: end with what was walked.
+        finish(key, state.depth, counter::UNWIND_NOT_LOADED);
+        return true;
+    };
+    // SAFETY: a non-null pointer from a hash-map lookup stays valid for this
+    // whole program run (map values are freed only after an RCU grace period,
+    // and a BPF program runs inside one). User space may rewrite the entry
+    // concurrently; every field read from it is bounds-checked before use,
+    // so a torn read gives a wrong frame at worst, never an invalid access.
+    let process = unsafe { &*process };
+    for _ in 0..FRAMES_PER_RUN {
+        if let Some(end) = step(process, state, &mut key.user) {
+            finish(key, state.depth, end);
+            return true;
+        }
+    }
+    if state.depth as usize >= MAX_STACK_DEPTH {
+        finish(key, state.depth, counter::UNWIND_DEPTH_LIMIT);
+        return true;
+    }
+    false
+}
+
+/// Ends a walk: `depth` frames, counted under `end`.
+#[inline(always)]
+pub fn finish(key: &mut StackKey, depth: u32, end: u32) {
+    key.user_depth = if (depth as usize) < MAX_STACK_DEPTH { depth } else { MAX_STACK_DEPTH as u32 };
+    bump(end);
+}
+
+/// One frame: records `state.ip` and moves the state to the caller.
+/// Returns how the walk ended, if it did.
+#[inline(always)]
+fn step(process: &ProcessMappings, state: &mut WalkState, frames: &mut [u64; MAX_STACK_DEPTH]) -> Option<u32> {
+    let (ip, sp, bp) = (state.ip, state.sp, state.bp);
+    if ip == 0 {
+        return Some(counter::UNWIND_COMPLETE);
+    }
+    let slot = state.depth as usize;
+    if slot >= MAX_STACK_DEPTH {
+        return Some(counter::UNWIND_DEPTH_LIMIT);
+    }
+    frames[slot] = ip;
+    state.depth += 1;
+    // A return address points after its call: look up the byte before it,
+    // except for the first frame and for a frame a signal interrupted.
+    let lookup = if state.exact != 0 { ip } else { ip - 1 };
+    state.exact = 0;
+    let mapping = find_mapping(process, lookup);
+    let rule = match mapping {
+        Some(mapping) if mapping.rows != 0 => match lookup.checked_sub(mapping.load_bias) {
+            Some(pc) if pc <= u32::MAX as u64 => find_row(mapping.first_row, mapping.rows, pc as u32),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(row) = rule else {
+        if mapping.is_some_and(|m| m.rows != 0) {
+            // A file with a table, at an address before its first row.
+            return Some(counter::UNWIND_NO_INFO);
+        }
+        // No table for this code: its frame pointer, if it keeps one.
+        if bp == 0 {
+            return Some(counter::UNWIND_COMPLETE);
+        }
+        let (Some(caller_bp), Some(return_address)) = (read_user(bp), read_user(bp.wrapping_add(8))) else {
+            return Some(counter::UNWIND_NO_INFO);
+        };
+        if bp < sp || (caller_bp != 0 && caller_bp <= bp) {
+            return Some(counter::UNWIND_NO_INFO);
+        }
+        bump(counter::UNWIND_FP_FRAMES);
+        state.sp = bp.wrapping_add(16);
+        state.bp = caller_bp;
+        state.ip = return_address;
+        return None;
+    };
+    let frame = match row.cfa_rule {
+        cfa::RSP => sp.wrapping_add(row.cfa_offset as i64 as u64),
+        cfa::RBP => bp.wrapping_add(row.cfa_offset as i64 as u64),
+        cfa::PLT_11 => sp.wrapping_add(if ip & 15 >= 11 { 16 } else { 8 }),
+        cfa::PLT_10 => sp.wrapping_add(if ip & 15 >= 10 { 16 } else { 8 }),
+        cfa::SIGNAL => {
+            let (Some(rip), Some(rsp), Some(rbp)) = (
+                read_user(sp.wrapping_add(SIGNAL_RIP_AT)),
+                read_user(sp.wrapping_add(SIGNAL_RSP_AT)),
+                read_user(sp.wrapping_add(SIGNAL_RBP_AT)),
+            ) else {
+                return Some(counter::UNWIND_BAD_FRAME);
+            };
+            // The interrupted instruction itself, not a return address.
+            state.exact = 1;
+            state.ip = rip;
+            state.sp = rsp;
+            state.bp = rbp;
+            return None;
+        }
+        cfa::OUTERMOST => return Some(counter::UNWIND_COMPLETE),
+        cfa::NONE => return Some(counter::UNWIND_NO_INFO),
+        _ => return Some(counter::UNWIND_BAD_FRAME),
+    };
+    // The caller's frame is above this one: a CFA at or below the stack
+    // pointer means a wrong rule or a corrupt stack, and would loop.
+    if frame <= sp {
+        return Some(counter::UNWIND_BAD_FRAME);
+    }
+    let Some(return_address) = read_user(frame - 8) else {
+        return Some(counter::UNWIND_BAD_FRAME);
+    };
+    state.bp = match row.rbp_rule {
+        rbp::UNCHANGED => bp,
+        rbp::AT_CFA_OFFSET => match read_user(frame.wrapping_add(row.rbp_offset as i64 as u64)) {
+            Some(saved) => saved,
+            None => return Some(counter::UNWIND_BAD_FRAME),
+        },
+        _ => 0,
+    };
+    state.sp = frame;
+    state.ip = return_address;
+    None
+}
+
+/// The mapping holding `address`, by binary search over the sorted mappings.
+#[inline(always)]
+fn find_mapping(process: &ProcessMappings, address: u64) -> Option<&UnwindMapping> {
+    let count = if (process.count as usize) < MAX_MAPPINGS { process.count as usize } else { MAX_MAPPINGS };
+    let (mut low, mut high) = (0usize, count);
+    for _ in 0..=MAPPING_STEPS {
+        if low >= high {
+            return None;
+        }
+        let middle = (low + high) / 2;
+        // Masked: the verifier sees an index inside the array.
+        let mapping = &process.mappings[middle & (MAX_MAPPINGS - 1)];
+        if address < mapping.start {
+            high = middle;
+        } else if address >= mapping.end {
+            low = middle + 1;
+        } else {
+            return Some(mapping);
+        }
+    }
+    None
+}
+
+/// The last row of the file's rows at or before `pc`.
+#[inline(always)]
+fn find_row(first: u32, count: u32, pc: u32) -> Option<UnwindRow> {
+    // The answer is in [low, high).
+    let (mut low, mut high) = (first, first.checked_add(count)?);
+    for _ in 0..=SEARCH_STEPS {
+        if high - low <= 1 {
+            break;
+        }
+        let middle = low + (high - low) / 2;
+        let row = UNWIND_ROWS.get(middle)?;
+        if row.pc <= pc {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    let row = *UNWIND_ROWS.get(low)?;
+    (row.pc <= pc).then_some(row)
+}
+
+/// One word of user memory; None where it cannot be read.
+#[inline(always)]
+fn read_user(address: u64) -> Option<u64> {
+    let mut value = 0u64;
+    // SAFETY: the destination is a live u64 on this stack and exactly 8
+    // bytes are written to it; bpf_probe_read_user copes with any source
+    // address (it fails, zeroing the destination, instead of faulting).
+    let failed = unsafe { bpf_probe_read_user((&mut value as *mut u64).cast(), 8, address as *const _) };
+    (failed == 0).then_some(value)
+}

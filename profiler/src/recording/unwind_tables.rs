@@ -1,0 +1,241 @@
+//! `--call-graph table`: the unwind tables the kernel-side walker reads.
+//! Each executable file's call-frame information is compiled into rows once
+//! (keyed by device and inode), appended to UNWIND_ROWS, and shared by every
+//! process that maps the file; each process gets its sorted executable
+//! mappings, with their file's row range, in PROCESS_MAPPINGS. Until a
+//! process's entry is written its samples are walked with frame pointers
+//! (counted by the kernel side).
+use std::{
+    collections::HashMap,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use aya::maps::{Array, HashMap as BpfHashMap, MapData};
+use profiler_ebpf::{ProcessMappings, UnwindMapping, UnwindRow, unwind};
+use serde::Serialize;
+use symbolize::{CfaRule, RbpRule, Symbolizer};
+
+/// Bytes of one row in the kernel.
+const ROW_BYTES: u64 = std::mem::size_of::<UnwindRow>() as u64;
+
+/// A file's place in UNWIND_ROWS, and its PT_LOAD segments (file offset,
+/// size in the file, virtual address) to place its mappings.
+#[derive(Debug, Clone)]
+struct FileInfo {
+    rows: FileRows,
+    segments: Vec<(u64, u64, u64)>,
+}
+
+/// A file's place in UNWIND_ROWS, or why it has none.
+#[derive(Debug, Clone, Copy)]
+enum FileRows {
+    Loaded {
+        first_row: u32,
+        rows: u32,
+    },
+    /// No call-frame information, unreadable, addresses beyond 4 GiB, or
+    /// no room left: its frames are walked with frame pointers.
+    Missing,
+}
+
+/// What the tables cost and what they cover, for the summary.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TableStats {
+    pub files_loaded: u64,
+    /// Files with no usable call-frame information (or unreadable).
+    pub files_without_tables: u64,
+    /// Files whose rows did not fit in the table memory (--table-memory).
+    pub files_not_fitting: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub capacity_bytes: u64,
+    /// Time spent compiling and loading tables.
+    pub build_seconds: f64,
+    pub processes: u64,
+    /// Processes whose mappings did not fit (unwind::MAX_PROCESSES).
+    pub processes_not_loaded: u64,
+    /// Executable mappings beyond the per-process limit (frame pointers there).
+    pub mappings_dropped: u64,
+    /// The largest files' tables: (path, rows).
+    pub largest: Vec<(String, u64)>,
+}
+
+pub struct UnwindTables {
+    rows: Array<MapData, UnwindRow>,
+    processes: BpfHashMap<MapData, u32, ProcessMappings>,
+    files: HashMap<(u64, u64), FileInfo>,
+    next_row: u32,
+    capacity: u32,
+    build_time: Duration,
+    stats: TableStats,
+    by_file: Vec<(String, u64)>,
+}
+
+impl UnwindTables {
+    pub fn new(rows: Array<MapData, UnwindRow>, processes: BpfHashMap<MapData, u32, ProcessMappings>) -> Self {
+        let capacity = rows.len();
+        UnwindTables {
+            rows,
+            processes,
+            files: HashMap::new(),
+            next_row: 0,
+            capacity,
+            build_time: Duration::ZERO,
+            stats: TableStats { capacity_bytes: u64::from(capacity) * ROW_BYTES, ..Default::default() },
+            by_file: Vec::new(),
+        }
+    }
+
+    /// Writes (or rewrites) `pid`'s mappings, compiling the tables of files
+    /// not seen before.
+    pub fn load_process(&mut self, pid: u32, symbolizer: &Symbolizer) {
+        let started = Instant::now();
+        let mut mappings: Vec<UnwindMapping> = Vec::new();
+        for mapping in symbolizer.mappings(pid) {
+            let path = readable_path(pid, &mapping);
+            let Some(file) = self.file(&path) else { continue };
+            let Some(bias) = load_bias(&file.segments, mapping.start, mapping.file_offset) else { continue };
+            let (first_row, rows) = match file.rows {
+                FileRows::Loaded { first_row, rows } => (first_row, rows),
+                FileRows::Missing => (0, 0),
+            };
+            mappings.push(UnwindMapping { start: mapping.start, end: mapping.end, load_bias: bias, first_row, rows });
+        }
+        mappings.sort_by_key(|m| m.start);
+        mappings.dedup_by(|later, earlier| later.start < earlier.end);
+        if mappings.len() > unwind::MAX_MAPPINGS {
+            self.stats.mappings_dropped += (mappings.len() - unwind::MAX_MAPPINGS) as u64;
+            mappings.truncate(unwind::MAX_MAPPINGS);
+        }
+        let mut entry = ProcessMappings {
+            count: mappings.len() as u32,
+            _pad: 0,
+            mappings: [UnwindMapping::default(); unwind::MAX_MAPPINGS],
+        };
+        entry.mappings[..mappings.len()].copy_from_slice(&mappings);
+        let fresh = self.processes.get(&pid, 0).is_err();
+        match self.processes.insert(pid, entry, 0) {
+            Ok(()) => self.stats.processes += u64::from(fresh),
+            // PROCESS_MAPPINGS is full: this process stays on frame pointers.
+            Err(_) => self.stats.processes_not_loaded += u64::from(fresh),
+        }
+        self.build_time += started.elapsed();
+    }
+
+    /// The file's rows and segments, compiled and loaded on first use;
+    /// None for a file that cannot be read as ELF.
+    fn file(&mut self, path: &Path) -> Option<FileInfo> {
+        let metadata = std::fs::metadata(path).ok()?;
+        let key = (metadata.dev(), metadata.ino());
+        if let Some(file) = self.files.get(&key) {
+            return Some(file.clone());
+        }
+        let segments = segments(path)?;
+        let file = FileInfo { rows: self.compile_and_load(path), segments };
+        self.files.insert(key, file.clone());
+        Some(file)
+    }
+
+    fn compile_and_load(&mut self, path: &Path) -> FileRows {
+        let rows = kernel_rows(path);
+        let Some(rows) = rows.filter(|rows| !rows.is_empty()) else {
+            self.stats.files_without_tables += 1;
+            return FileRows::Missing;
+        };
+        let count = rows.len() as u32;
+        if rows.len() as u64 > u64::from(unwind::MAX_ROWS_PER_FILE)
+            || u64::from(self.next_row) + u64::from(count) > u64::from(self.capacity)
+        {
+            self.stats.files_not_fitting += 1;
+            return FileRows::Missing;
+        }
+        let first_row = self.next_row;
+        for (index, row) in rows.into_iter().enumerate() {
+            if self.rows.set(first_row + index as u32, row, 0).is_err() {
+                self.stats.files_not_fitting += 1;
+                return FileRows::Missing;
+            }
+        }
+        self.next_row += count;
+        self.stats.files_loaded += 1;
+        self.stats.rows += u64::from(count);
+        self.stats.bytes += u64::from(count) * ROW_BYTES;
+        self.by_file.push((path.display().to_string(), u64::from(count)));
+        FileRows::Loaded { first_row, rows: count }
+    }
+
+    pub fn stats(&self) -> TableStats {
+        let mut stats = self.stats.clone();
+        stats.build_seconds = self.build_time.as_secs_f64();
+        let mut largest = self.by_file.clone();
+        largest.sort_by_key(|(_, rows)| std::cmp::Reverse(*rows));
+        largest.truncate(5);
+        stats.largest = largest;
+        stats
+    }
+}
+
+/// The kernel's rows for a file: its call-frame information compiled by
+/// `symbolize`; None when it has none usable or its addresses do not fit
+/// the rows' 32 bits.
+fn kernel_rows(path: &Path) -> Option<Vec<UnwindRow>> {
+    let table = symbolize::compile_unwind_table(path).ok()?;
+    table
+        .rows
+        .iter()
+        .map(|row| {
+            let pc = u32::try_from(row.pc).ok()?;
+            let (cfa_rule, cfa_offset) = match row.cfa {
+                CfaRule::None => (unwind::cfa::NONE, 0),
+                CfaRule::Rsp(offset) => (unwind::cfa::RSP, offset),
+                CfaRule::Rbp(offset) => (unwind::cfa::RBP, offset),
+                CfaRule::Plt11 => (unwind::cfa::PLT_11, 0),
+                CfaRule::Plt10 => (unwind::cfa::PLT_10, 0),
+                CfaRule::Signal => (unwind::cfa::SIGNAL, 0),
+                CfaRule::Outermost => (unwind::cfa::OUTERMOST, 0),
+                CfaRule::Unsupported => (unwind::cfa::UNSUPPORTED, 0),
+            };
+            let (rbp_rule, rbp_offset) = match row.rbp {
+                RbpRule::Unchanged => (unwind::rbp::UNCHANGED, 0),
+                RbpRule::SavedAt(offset) => (unwind::rbp::AT_CFA_OFFSET, offset),
+                RbpRule::Unknown => (unwind::rbp::UNKNOWN, 0),
+            };
+            Some(UnwindRow { pc, cfa_offset, rbp_offset, cfa_rule, rbp_rule })
+        })
+        .collect()
+}
+
+/// The mapped file, through the process's own view of it when possible
+/// (a file deleted or replaced since it was mapped, a process in a container).
+fn readable_path(pid: u32, mapping: &symbolize::Mapping) -> PathBuf {
+    let own = PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", mapping.start, mapping.end));
+    if std::fs::metadata(&own).is_ok() { own } else { PathBuf::from(&mapping.path) }
+}
+
+/// The PT_LOAD segments of an ELF file: (file offset, file size, address).
+/// Only the headers are read.
+fn segments(path: &Path) -> Option<Vec<(u64, u64, u64)>> {
+    use object::{Object, ObjectSegment, read::ReadCache};
+    let file = std::fs::File::open(path).ok()?;
+    let cache = ReadCache::new(file);
+    let elf = object::File::parse(&cache).ok()?;
+    Some(
+        elf.segments()
+            .map(|segment| {
+                let (offset, size) = segment.file_range();
+                (offset, size, segment.address())
+            })
+            .collect(),
+    )
+}
+
+/// Runtime address minus file virtual address, for a mapping that starts
+/// at `start` with file offset `file_offset`: through the segment holding
+/// that offset.
+fn load_bias(segments: &[(u64, u64, u64)], start: u64, file_offset: u64) -> Option<u64> {
+    let &(offset, _, address) =
+        segments.iter().find(|&&(offset, size, _)| offset <= file_offset && file_offset < offset + size.max(1))?;
+    Some(start.wrapping_sub(address + (file_offset - offset)))
+}
