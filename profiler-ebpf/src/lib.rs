@@ -172,8 +172,8 @@ pub struct UserStackCopy {
 /// frame by frame: find the mapping of the address, binary-search its
 /// file's rows for the rule in force there, and apply it.
 pub mod unwind {
-    /// Default capacity of UNWIND_ROWS (12 bytes a row: 24 MiB). glibc has
-    /// about 24k rows, libpython 58k; rustc's driver library about a million.
+    /// Default capacity of UNWIND_ROWS (16 bytes a row: 32 MiB). glibc has
+    /// about 28k rows, libpython 74k; rustc's driver library about 1.1 million.
     pub const DEFAULT_MAX_ROWS: u32 = 1 << 21;
     /// Binary-search steps per frame: enough for any file within MAX_ROWS_PER_FILE.
     pub const SEARCH_STEPS: u32 = 22;
@@ -186,6 +186,8 @@ pub mod unwind {
     pub const MAPPING_STEPS: u32 = 8;
     /// Processes with tables at once.
     pub const MAX_PROCESSES: u32 = 8192;
+    /// A process is asked to be read again at most this often (ns).
+    pub const REFRESH_INTERVAL_NS: u64 = 100_000_000;
 
     /// `UnwindRow::cfa_rule`: how to find the canonical frame address (the
     /// caller's stack pointer just before the call).
@@ -240,6 +242,9 @@ pub struct UnwindRow {
     pub rbp_offset: i16,
     pub cfa_rule: u8,
     pub rbp_rule: u8,
+    /// A BPF array stores values 8-byte aligned: 16 bytes a row either way,
+    /// made explicit so user space can write the rows through a mapping.
+    pub _reserved: u32,
 }
 
 /// One executable mapping of a process, with its file's rows.
@@ -264,7 +269,29 @@ pub struct UnwindMapping {
 pub struct ProcessMappings {
     pub count: u32,
     pub _pad: u32,
+    /// When the BPF side last asked user space to read this process's
+    /// mappings again (an address in none of them: code mapped since, such
+    /// as libc right after exec, or a dlopen); 0 after each load.
+    pub refresh_asked_ns: u64,
     pub mappings: [UnwindMapping; unwind::MAX_MAPPINGS],
+}
+
+/// A record on NEW_PROCESSES: a process seen for the first time (or after
+/// an exec), or a request to read its mappings again.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ProcessNotice {
+    pub tgid: u32,
+    /// `notice::*`.
+    pub kind: u32,
+}
+
+/// Values of `ProcessNotice::kind`.
+pub mod notice {
+    /// New, or exec'd: a fresh snapshot.
+    pub const ANNOUNCE: u32 = 0;
+    /// A table walk met an address outside the process's known mappings.
+    pub const REFRESH: u32 = 1;
 }
 
 /// Values of `StackKey::marker`.
@@ -426,9 +453,9 @@ mod pod {
 // Both sides rely on these sizes; a change of layout must be deliberate.
 const _: () = assert!(core::mem::size_of::<StackKey>() == 32 + 8 * 2 * MAX_STACK_DEPTH);
 const _: () = assert!(core::mem::size_of::<Config>() == 64);
-const _: () = assert!(core::mem::size_of::<UnwindRow>() == 12);
+const _: () = assert!(core::mem::size_of::<UnwindRow>() == 16);
 const _: () = assert!(core::mem::size_of::<UnwindMapping>() == 32);
-const _: () = assert!(core::mem::size_of::<ProcessMappings>() == 8 + 32 * unwind::MAX_MAPPINGS);
+const _: () = assert!(core::mem::size_of::<ProcessMappings>() == 16 + 32 * unwind::MAX_MAPPINGS);
 const _: () = assert!(core::mem::size_of::<SampleKey>() == 32);
 const _: () = assert!(core::mem::size_of::<StartedBlock>() == 48);
 const _: () = assert!(

@@ -76,9 +76,9 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = CallGraph::Fp, value_name = "METHOD")]
     pub call_graph: CallGraph,
     /// `--call-graph table`: memory the unwind tables may take in the kernel,
-    /// in MiB (12 bytes a row; glibc needs about 0.3 MiB, a large Rust program
-    /// tens). Files that do not fit are walked with frame pointers, counted.
-    #[arg(long, value_name = "MIB", default_value_t = 24)]
+    /// in MiB (16 bytes a row; glibc needs about 0.5 MiB, rustc's driver 18).
+    /// Files that do not fit are walked with frame pointers, counted.
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
     pub table_memory: u64,
 
     /// Record where threads wait instead of where they run: time off CPU, in microseconds.

@@ -54,6 +54,11 @@ pub enum Error {
         #[source]
         source: Box<BpfError>,
     },
+    #[error("cannot map the unwind tables into memory: {source}; this kernel may lack BPF_F_MMAPABLE (Linux 5.5)")]
+    TableMapping {
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot list online CPUs ({what}): {source}")]
     OnlineCpus {
         what: String,

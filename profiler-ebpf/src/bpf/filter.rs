@@ -1,7 +1,7 @@
 //! Which tasks a recording is about: decided here, in the kernel, so events
 //! of other processes never cost a stack walk or a map entry. Admitting a
 //! process also announces it to user space the first time.
-use profiler_ebpf::{Config, counter};
+use profiler_ebpf::{Config, ProcessNotice, counter, notice};
 
 use super::maps::{ANNOUNCED, Admitted, EXEC_GENERATION, LAST_ADMITTED, NEW_PROCESSES, TARGETS, bump};
 
@@ -67,7 +67,8 @@ fn announce_process(tgid: u32) {
             return;
         }
     }
-    if NEW_PROCESSES.output::<u32>(&tgid, 0).is_err() {
+    let notice = ProcessNotice { tgid, kind: notice::ANNOUNCE };
+    if NEW_PROCESSES.output::<ProcessNotice>(&notice, 0).is_err() {
         bump(counter::NEW_PROCESS_DROPPED);
     }
 }

@@ -39,7 +39,7 @@
 //!    the idle tasks (one per CPU, all current at once), is never a key: the
 //!    programs skip it and user space lists only real threads.
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC,
+    bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf, StackTrace},
 };
@@ -132,9 +132,11 @@ pub struct Admitted {
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
 
 /// Unwind rows of every loaded file (`--call-graph table`), written by user
-/// space; it sizes the map (one entry when table unwinding is off).
+/// space through a memory mapping (one syscall per row would take 100 ms
+/// for python's 100k rows); it sizes the map (one entry when table
+/// unwinding is off).
 #[map]
-pub static UNWIND_ROWS: Array<UnwindRow> = Array::with_max_entries(unwind::DEFAULT_MAX_ROWS, 0);
+pub static UNWIND_ROWS: Array<UnwindRow> = Array::with_max_entries(unwind::DEFAULT_MAX_ROWS, BPF_F_MMAPABLE);
 
 /// Per process (tgid): its executable mappings and their files' rows.
 #[map]

@@ -9,17 +9,18 @@
 use aya_ebpf::{
     EbpfContext,
     bindings::BPF_F_USER_STACK,
-    helpers::{bpf_get_current_comm, generated::bpf_probe_read_user},
+    helpers::{bpf_get_current_comm, bpf_ktime_get_ns, generated::bpf_probe_read_user},
     macros::map,
     maps::{PerCpuArray, ProgramArray},
 };
 use profiler_ebpf::{
-    MAX_STACK_DEPTH, ProcessMappings, StackKey, UnwindMapping, UnwindRow, capture, counter, marker,
-    unwind::{MAPPING_STEPS, MAX_MAPPINGS, SEARCH_STEPS, cfa, rbp},
+    MAX_STACK_DEPTH, ProcessMappings, ProcessNotice, StackKey, UnwindMapping, UnwindRow, capture, counter, marker,
+    notice,
+    unwind::{MAPPING_STEPS, MAX_MAPPINGS, REFRESH_INTERVAL_NS, SEARCH_STEPS, cfa, rbp},
 };
 
 use super::{
-    maps::{PROCESS_MAPPINGS, UNWIND_ROWS, bump},
+    maps::{NEW_PROCESSES, PROCESS_MAPPINGS, UNWIND_ROWS, bump},
     stack::{FaultCounters, read_stack},
 };
 
@@ -62,7 +63,8 @@ pub struct WalkState {
     pub exact: u32,
     /// Off-CPU: the thread whose block is recorded.
     pub tid: u32,
-    pub _pad: u32,
+    /// 1: an address outside the process's known mappings was met.
+    pub outside_mappings: u32,
 }
 
 #[map]
@@ -130,7 +132,7 @@ pub fn start_user_walk<C: EbpfContext>(
     // this CPU (a walk's runs are tail calls of one another), so nothing
     // else writes it meanwhile. A plain store, no reference kept.
     unsafe {
-        *state = WalkState { ip: regs.ip, sp: regs.sp, bp: regs.bp, depth: 0, exact: 1, tid, _pad: 0 };
+        *state = WalkState { ip: regs.ip, sp: regs.sp, bp: regs.bp, depth: 0, exact: 1, tid, outside_mappings: 0 };
     }
     true
 }
@@ -165,17 +167,22 @@ pub fn continue_walk(key: &mut StackKey) -> bool {
     // concurrently; every field read from it is bounds-checked before use,
     // so a torn read gives a wrong frame at worst, never an invalid access.
     let process = unsafe { &*process };
+    let mut end = None;
     for _ in 0..FRAMES_PER_RUN {
-        if let Some(end) = step(process, state, &mut key.user) {
-            finish(key, state.depth, end);
-            return true;
+        end = step(process, state, &mut key.user);
+        if end.is_some() {
+            break;
         }
     }
-    if state.depth as usize >= MAX_STACK_DEPTH {
-        finish(key, state.depth, counter::UNWIND_DEPTH_LIMIT);
-        return true;
+    if end.is_none() && state.depth as usize >= MAX_STACK_DEPTH {
+        end = Some(counter::UNWIND_DEPTH_LIMIT);
     }
-    false
+    let Some(end) = end else { return false };
+    finish(key, state.depth, end);
+    if state.outside_mappings != 0 {
+        ask_refresh(process, key.tgid);
+    }
+    true
 }
 
 /// Ends a walk: `depth` frames, counted under `end`.
@@ -204,6 +211,11 @@ fn step(process: &ProcessMappings, state: &mut WalkState, frames: &mut [u64; MAX
     let lookup = if state.exact != 0 { ip } else { ip - 1 };
     state.exact = 0;
     let mapping = find_mapping(process, lookup);
+    if mapping.is_none() {
+        // Asked once the walk ends: a helper call in this per-frame path
+        // multiplies the verifier's states past its limit.
+        state.outside_mappings = 1;
+    }
     let rule = match mapping {
         Some(mapping) if mapping.rows != 0 => match lookup.checked_sub(mapping.load_bias) {
             Some(pc) if pc <= u32::MAX as u64 => find_row(mapping.first_row, mapping.rows, pc as u32),
@@ -275,6 +287,26 @@ fn step(process: &ProcessMappings, state: &mut WalkState, frames: &mut [u64; MAX
     state.sp = frame;
     state.ip = return_address;
     None
+}
+
+/// Asks user space to read `tgid`'s mappings again (an address outside all
+/// of them), at most once per REFRESH_INTERVAL_NS until it does.
+#[inline(always)]
+fn ask_refresh(process: &ProcessMappings, tgid: u32) {
+    // SAFETY: bpf_ktime_get_ns takes no argument and touches no memory.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let asked = process.refresh_asked_ns;
+    if asked != 0 && now.wrapping_sub(asked) < REFRESH_INTERVAL_NS {
+        return;
+    }
+    let field = core::ptr::addr_of!(process.refresh_asked_ns) as *mut u64;
+    // SAFETY: `field` is inside the PROCESS_MAPPINGS value this program
+    // looked up (valid for the run). Writing map values from BPF is allowed;
+    // a race with another CPU or with user space rewriting the entry only
+    // loses or repeats one request, which is harmless.
+    unsafe { core::ptr::write_volatile(field, now) };
+    let notice = ProcessNotice { tgid, kind: notice::REFRESH };
+    let _ = NEW_PROCESSES.output::<ProcessNotice>(&notice, 0);
 }
 
 /// The mapping holding `address`, by binary search over the sorted mappings.

@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use profiler_ebpf::{StackKey, counter};
+use profiler_ebpf::{StackKey, counter, notice};
 use symbolize::Symbolizer;
 
 pub use bpf::Counters;
@@ -194,7 +194,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     };
     if let Some(tables) = &mut tables {
         for pid in snapshots.take_refreshed() {
-            tables.load_process(pid, symbolizer);
+            tables.load_process(pid);
         }
     }
     // Read kallsyms once our programs are loaded: their symbols let the
@@ -228,8 +228,16 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         let until_deadline = settings.duration.map_or(POLL, |d| d.saturating_sub(started.elapsed()));
         wait_readable(bpf::ring_fd(&new_processes), POLL.min(until_deadline));
         while let Some(item) = new_processes.next() {
-            let Ok(bytes) = <[u8; 4]>::try_from(&item[..4.min(item.len())]) else { continue };
-            let pid = u32::from_ne_bytes(bytes);
+            let Some((pid, kind)) = notice_of(&item) else { continue };
+            // Tables first: until they are in, the process's stacks are
+            // walked with frame pointers; symbolization can wait.
+            if let Some(tables) = &mut tables {
+                tables.load_process(pid);
+            }
+            if kind == notice::REFRESH {
+                snapshots.refresh(symbolizer, pid);
+                continue;
+            }
             // The name of a process is that of its main thread at exec time.
             if let Some(name) = proc::process_name(pid) {
                 // After exec the child of `-- CMD` has the command's name: refresh.
@@ -243,7 +251,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         snapshots.tick(symbolizer);
         if let Some(tables) = &mut tables {
             for pid in snapshots.take_refreshed() {
-                tables.load_process(pid, symbolizer);
+                tables.load_process(pid);
             }
         }
         if let Some((ring, unwound)) = &mut user_copies {
@@ -321,6 +329,12 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         open_waits_ended_unseen: off_cpu.open_waits_ended_unseen,
         waiting_at_start: off_cpu.waiting_at_start,
     })
+}
+
+/// (pid, kind) of a NEW_PROCESSES record.
+fn notice_of(item: &[u8]) -> Option<(u32, u32)> {
+    let word = |at: usize| item.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_ne_bytes);
+    Some((word(0)?, word(4)?))
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {

@@ -11,7 +11,7 @@ use std::{
 use symbolize::Symbolizer;
 
 /// Re-reads after an announcement; then every `PERIODIC`.
-const FOLLOW_UPS: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(1000)];
+const FOLLOW_UPS: [Duration; 3] = [Duration::from_millis(20), Duration::from_millis(100), Duration::from_millis(1000)];
 const PERIODIC: Duration = Duration::from_secs(3);
 
 #[derive(Default)]
@@ -34,6 +34,14 @@ impl Snapshots {
             symbolizer.forget_process(pid);
         }
         self.read(symbolizer, pid, 0, Instant::now());
+    }
+
+    /// Reads a process's mappings again now (the kernel side met code outside
+    /// them), keeping its follow-up schedule.
+    pub fn refresh(&mut self, symbolizer: &mut Symbolizer, pid: u32) {
+        if let Ok(()) = symbolizer.refresh_process(pid) {
+            self.refreshed.push(pid);
+        }
     }
 
     /// Runs the refreshes that are due.

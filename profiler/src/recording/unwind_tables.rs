@@ -12,10 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::maps::{Array, HashMap as BpfHashMap, MapData};
+use aya::maps::{HashMap as BpfHashMap, MapData};
 use profiler_ebpf::{ProcessMappings, UnwindMapping, UnwindRow, unwind};
 use serde::Serialize;
-use symbolize::{CfaRule, RbpRule, Symbolizer};
+use symbolize::{CfaRule, RbpRule};
 
 /// Bytes of one row in the kernel.
 const ROW_BYTES: u64 = std::mem::size_of::<UnwindRow>() as u64;
@@ -63,7 +63,7 @@ pub struct TableStats {
 }
 
 pub struct UnwindTables {
-    rows: Array<MapData, UnwindRow>,
+    rows: MappedRows,
     processes: BpfHashMap<MapData, u32, ProcessMappings>,
     files: HashMap<(u64, u64), FileInfo>,
     next_row: u32,
@@ -71,11 +71,15 @@ pub struct UnwindTables {
     build_time: Duration,
     stats: TableStats,
     by_file: Vec<(String, u64)>,
+    /// What each process's entry holds now.
+    written: HashMap<u32, Vec<UnwindMapping>>,
+    /// The vDSO's table, once looked for.
+    vdso: Option<Option<FileInfo>>,
 }
 
 impl UnwindTables {
-    pub fn new(rows: Array<MapData, UnwindRow>, processes: BpfHashMap<MapData, u32, ProcessMappings>) -> Self {
-        let capacity = rows.len();
+    pub fn new(rows: MappedRows, processes: BpfHashMap<MapData, u32, ProcessMappings>) -> Self {
+        let capacity = rows.capacity;
         UnwindTables {
             rows,
             processes,
@@ -85,19 +89,39 @@ impl UnwindTables {
             build_time: Duration::ZERO,
             stats: TableStats { capacity_bytes: u64::from(capacity) * ROW_BYTES, ..Default::default() },
             by_file: Vec::new(),
+            written: HashMap::new(),
+            vdso: None,
         }
     }
 
-    /// Writes (or rewrites) `pid`'s mappings, compiling the tables of files
-    /// not seen before.
-    pub fn load_process(&mut self, pid: u32, symbolizer: &Symbolizer) {
+    /// Writes (or rewrites) `pid`'s executable mappings, compiling the
+    /// tables of files not seen before: files through the process's own view
+    /// of them, the vDSO from our own copy (one kernel, one vDSO), anonymous
+    /// code (JIT) without a table (frame pointers). Unchanged mappings are
+    /// not written again.
+    pub fn load_process(&mut self, pid: u32) {
         let started = Instant::now();
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { return };
         let mut mappings: Vec<UnwindMapping> = Vec::new();
-        for mapping in symbolizer.mappings(pid) {
-            let path = readable_path(pid, &mapping);
-            let Some(file) = self.file(&path) else { continue };
-            let Some(bias) = load_bias(&file.segments, mapping.start, mapping.file_offset) else { continue };
-            let (first_row, rows) = match file.rows {
+        for line in text.lines() {
+            let Some(mapping) = MapsLine::parse(line).filter(|m| m.executable) else { continue };
+            let (bias, file) = match mapping.path {
+                Some(path) if path.starts_with('/') => {
+                    let readable = readable_path(pid, mapping.start, mapping.end, path);
+                    let Some(file) = self.file(&readable) else { continue };
+                    let Some(bias) = load_bias(&file.segments, mapping.start, mapping.offset) else { continue };
+                    (bias, file.rows)
+                }
+                Some("[vdso]") => match self.vdso() {
+                    Some(file) => match load_bias(&file.segments, mapping.start, 0) {
+                        Some(bias) => (bias, file.rows),
+                        None => continue,
+                    },
+                    None => (0, FileRows::Missing),
+                },
+                _ => (0, FileRows::Missing),
+            };
+            let (first_row, rows) = match file {
                 FileRows::Loaded { first_row, rows } => (first_row, rows),
                 FileRows::Missing => (0, 0),
             };
@@ -109,19 +133,44 @@ impl UnwindTables {
             self.stats.mappings_dropped += (mappings.len() - unwind::MAX_MAPPINGS) as u64;
             mappings.truncate(unwind::MAX_MAPPINGS);
         }
+        if self.written.get(&pid) == Some(&mappings) {
+            self.build_time += started.elapsed();
+            return;
+        }
         let mut entry = ProcessMappings {
             count: mappings.len() as u32,
             _pad: 0,
+            refresh_asked_ns: 0,
             mappings: [UnwindMapping::default(); unwind::MAX_MAPPINGS],
         };
         entry.mappings[..mappings.len()].copy_from_slice(&mappings);
-        let fresh = self.processes.get(&pid, 0).is_err();
+        let fresh = !self.written.contains_key(&pid);
         match self.processes.insert(pid, entry, 0) {
-            Ok(()) => self.stats.processes += u64::from(fresh),
+            Ok(()) => {
+                self.stats.processes += u64::from(fresh);
+                self.written.insert(pid, mappings);
+            }
             // PROCESS_MAPPINGS is full: this process stays on frame pointers.
             Err(_) => self.stats.processes_not_loaded += u64::from(fresh),
         }
         self.build_time += started.elapsed();
+    }
+
+    /// The vDSO's rows, from this process's own vDSO (the same image in
+    /// every process), written to a temporary file for the compiler.
+    fn vdso(&mut self) -> Option<FileInfo> {
+        if let Some(vdso) = &self.vdso {
+            return vdso.clone();
+        }
+        let vdso = (|| {
+            let image = own_vdso()?;
+            let mut file = tempfile::NamedTempFile::new().ok()?;
+            std::io::Write::write_all(&mut file, &image).ok()?;
+            let segments = segments(file.path())?;
+            Some(FileInfo { rows: self.compile_and_load(file.path()), segments })
+        })();
+        self.vdso = Some(vdso.clone());
+        vdso
     }
 
     /// The file's rows and segments, compiled and loaded on first use;
@@ -152,12 +201,7 @@ impl UnwindTables {
             return FileRows::Missing;
         }
         let first_row = self.next_row;
-        for (index, row) in rows.into_iter().enumerate() {
-            if self.rows.set(first_row + index as u32, row, 0).is_err() {
-                self.stats.files_not_fitting += 1;
-                return FileRows::Missing;
-            }
-        }
+        self.rows.write(first_row, &rows);
         self.next_row += count;
         self.stats.files_loaded += 1;
         self.stats.rows += u64::from(count);
@@ -202,16 +246,104 @@ fn kernel_rows(path: &Path) -> Option<Vec<UnwindRow>> {
                 RbpRule::SavedAt(offset) => (unwind::rbp::AT_CFA_OFFSET, offset),
                 RbpRule::Unknown => (unwind::rbp::UNKNOWN, 0),
             };
-            Some(UnwindRow { pc, cfa_offset, rbp_offset, cfa_rule, rbp_rule })
+            Some(UnwindRow { pc, cfa_offset, rbp_offset, cfa_rule, rbp_rule, _reserved: 0 })
         })
         .collect()
 }
 
+/// UNWIND_ROWS, mapped into this process (the map is BPF_F_MMAPABLE): rows
+/// are copied in with memcpy instead of one syscall each.
+pub struct MappedRows {
+    base: *mut UnwindRow,
+    bytes: usize,
+    capacity: u32,
+    /// Keeps the map (and so the mapping's object) alive.
+    _map: MapData,
+}
+
+impl MappedRows {
+    /// Maps `capacity` rows of `map` read-write.
+    pub fn new(map: MapData, capacity: u32) -> std::io::Result<Self> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let page = 4096;
+        let bytes = (capacity as usize * std::mem::size_of::<UnwindRow>()).div_ceil(page) * page;
+        let fd = map.fd().as_fd().as_raw_fd();
+        // SAFETY: a fresh shared mapping of the map's fd, at an address the
+        // kernel picks; no existing memory is affected. The map was created
+        // BPF_F_MMAPABLE with `capacity` 16-byte values, which is exactly
+        // what the kernel lets us map.
+        let base = unsafe {
+            libc::mmap(std::ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+        };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(MappedRows { base: base.cast(), bytes, capacity, _map: map })
+    }
+
+    /// Copies `rows` to slots `first..first + rows.len()`, which the caller
+    /// keeps within `capacity` and which no process entry points to yet.
+    fn write(&mut self, first: u32, rows: &[UnwindRow]) {
+        assert!(first as usize + rows.len() <= self.capacity as usize, "rows past the table's capacity");
+        // SAFETY: the destination is inside the mapping (checked above) and
+        // does not overlap `rows` (ours, on the heap). The BPF side reads
+        // only rows a process entry points to, and entries point here only
+        // after this copy: nothing reads these slots meanwhile.
+        unsafe { std::ptr::copy_nonoverlapping(rows.as_ptr(), self.base.add(first as usize), rows.len()) };
+    }
+}
+
+impl Drop for MappedRows {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `new`, once.
+        unsafe { libc::munmap(self.base.cast(), self.bytes) };
+    }
+}
+
+/// One line of /proc/PID/maps.
+struct MapsLine<'a> {
+    start: u64,
+    end: u64,
+    offset: u64,
+    executable: bool,
+    path: Option<&'a str>,
+}
+
+impl<'a> MapsLine<'a> {
+    /// `START-END PERMS OFFSET DEV INODE [PATH]`; None for a malformed line.
+    fn parse(line: &'a str) -> Option<Self> {
+        let mut fields = line.splitn(6, ' ');
+        let (start, end) = fields.next()?.split_once('-')?;
+        let perms = fields.next()?;
+        let offset = fields.next()?;
+        let _device = fields.next()?;
+        let _inode = fields.next()?;
+        let path = fields.next().map(str::trim_start).filter(|p| !p.is_empty());
+        Some(MapsLine {
+            start: u64::from_str_radix(start, 16).ok()?,
+            end: u64::from_str_radix(end, 16).ok()?,
+            offset: u64::from_str_radix(offset, 16).ok()?,
+            executable: perms.as_bytes().get(2) == Some(&b'x'),
+            path,
+        })
+    }
+}
+
 /// The mapped file, through the process's own view of it when possible
 /// (a file deleted or replaced since it was mapped, a process in a container).
-fn readable_path(pid: u32, mapping: &symbolize::Mapping) -> PathBuf {
-    let own = PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", mapping.start, mapping.end));
-    if std::fs::metadata(&own).is_ok() { own } else { PathBuf::from(&mapping.path) }
+fn readable_path(pid: u32, start: u64, end: u64, path: &str) -> PathBuf {
+    let own = PathBuf::from(format!("/proc/{pid}/map_files/{start:x}-{end:x}"));
+    if std::fs::metadata(&own).is_ok() { own } else { PathBuf::from(path) }
+}
+
+/// A copy of this process's vDSO image.
+fn own_vdso() -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let line = maps.lines().filter_map(MapsLine::parse).find(|m| m.path == Some("[vdso]"))?;
+    let mut image = vec![0; usize::try_from(line.end.checked_sub(line.start)?).ok()?];
+    std::fs::File::open("/proc/self/mem").ok()?.read_exact_at(&mut image, line.start).ok()?;
+    Some(image)
 }
 
 /// The PT_LOAD segments of an ELF file: (file offset, file size, address).

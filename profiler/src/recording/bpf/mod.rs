@@ -23,7 +23,10 @@ pub use stacks::whole_stack;
 
 use crate::{
     error::{BpfError, Error, Result, one_line},
-    recording::{proc, unwind_tables::UnwindTables},
+    recording::{
+        proc,
+        unwind_tables::{MappedRows, UnwindTables},
+    },
     settings::UserWalk,
 };
 
@@ -395,8 +398,13 @@ impl Probes {
 
     /// The unwind-table maps (`--call-graph table`); taken once.
     pub fn take_unwind_tables(&mut self) -> Result<UnwindTables> {
-        let rows = self.take_map(names::UNWIND_ROWS)?;
-        let rows = Array::try_from(rows).map_err(|e| Error::bpf("opening the unwind rows", e))?;
+        let aya::maps::Map::Array(rows) = self.take_map(names::UNWIND_ROWS)? else {
+            return Err(Error::bpf(
+                "opening the unwind rows",
+                BpfError::Missing { kind: "array map", name: names::UNWIND_ROWS },
+            ));
+        };
+        let rows = MappedRows::new(rows, self.settings.table_rows).map_err(|source| Error::TableMapping { source })?;
         let processes = self.take_map(names::PROCESS_MAPPINGS)?;
         let processes = HashMap::try_from(processes).map_err(|e| Error::bpf("opening the process mappings", e))?;
         Ok(UnwindTables::new(rows, processes))
