@@ -1,5 +1,8 @@
-//! Symbolization of file offsets inside one ELF file, through blazesym.
+//! Symbolization of file offsets inside one ELF file, through blazesym,
+//! and for PLT stubs (which have no symbol) from the relocations.
 
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
@@ -8,11 +11,19 @@ use blazesym::symbolize::source::Source;
 use blazesym::symbolize::{self as bz, Input, Reason};
 
 use crate::frame::{Frame, Resolution, Symbolized, UnresolvedReason};
+use crate::plt::PltStubs;
+
+/// Identity of a file as blazesym caches it: device, inode, size, mtime
+/// (seconds and nanoseconds). Paths are not identities: `/proc/self/fd/N`
+/// names another file once N is closed and reused.
+type FileIdentity = (u64, u64, u64, i64, i64);
 
 /// Wraps blazesym's symbolizer, which caches parsed files by identity
-/// (device, inode, size, mtime), so each ELF/DWARF is parsed once.
+/// (device, inode, size, mtime), so each ELF/DWARF is parsed once; and
+/// names PLT stubs, whose table is likewise read once per file.
 pub(crate) struct ElfSymbolizer {
     inner: bz::Symbolizer,
+    plt: HashMap<FileIdentity, PltStubs>,
 }
 
 impl std::fmt::Debug for ElfSymbolizer {
@@ -30,12 +41,51 @@ type Pass = Result<Vec<Option<Symbolized>>, UnresolvedReason>;
 
 impl ElfSymbolizer {
     pub fn new() -> Self {
-        Self { inner: new_inner() }
+        Self { inner: new_inner(), plt: HashMap::new() }
     }
 
     /// Symbolizes `offsets` (file offsets, sorted and unique) of the ELF file at
-    /// `path`, naming frames after `module`. One result per offset.
+    /// `path`, naming frames after `module`. One result per offset: `NAME@plt`
+    /// for offsets inside PLT stubs (see [`crate::plt`]), else what the
+    /// symbol tables and DWARF say.
     pub fn symbolize(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
+        let mut results: Vec<Option<Symbolized>> = vec![None; offsets.len()];
+        // (index in `offsets`, offset) of the offsets outside PLT stubs.
+        let mut rest: Vec<(usize, u64)> = Vec::with_capacity(offsets.len());
+        match self.plt_stubs(path) {
+            Some(stubs) => {
+                for (i, &offset) in offsets.iter().enumerate() {
+                    match stubs.name_at(offset) {
+                        Some(name) => results[i] = Some(plt_frame(name, module)),
+                        None => rest.push((i, offset)),
+                    }
+                }
+            }
+            None => rest.extend(offsets.iter().copied().enumerate()),
+        }
+        if rest.len() == offsets.len() {
+            return self.symbolize_symbols(path, module, offsets);
+        }
+        if !rest.is_empty() {
+            let wanted: Vec<u64> = rest.iter().map(|&(_, offset)| offset).collect();
+            let symbolized = self.symbolize_symbols(path, module, &wanted);
+            for ((i, _), sym) in rest.into_iter().zip(symbolized) {
+                results[i] = Some(sym);
+            }
+        }
+        results.into_iter().map(|r| r.expect("every offset filled")).collect()
+    }
+
+    /// The PLT stubs of the file at `path`, read on first need for each
+    /// file identity; `None` if the file cannot even be stat'ed.
+    fn plt_stubs(&mut self, path: &Path) -> Option<&PltStubs> {
+        let meta = std::fs::metadata(path).ok()?;
+        let identity = (meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
+        Some(self.plt.entry(identity).or_insert_with(|| PltStubs::load(path)))
+    }
+
+    /// [`Self::symbolize`] through blazesym alone.
+    fn symbolize_symbols(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
         // First with DWARF (names of inlined functions, file:line)...
         let mut results = match self.pass(path, module, offsets, true) {
             Ok(results) => results,
@@ -103,6 +153,20 @@ fn convert(sym: &bz::Symbolized<'_>, module: &str, offset: u64) -> Option<Symbol
         bz::Symbolized::Unknown(_) => UnresolvedReason::Unsupported,
     };
     Some(Symbolized::unresolved_in(module, offset, reason))
+}
+
+/// A PLT stub: its name, no source location.
+fn plt_frame(name: &str, module: &str) -> Symbolized {
+    Symbolized {
+        frames: vec![Frame {
+            function: name.to_owned(),
+            module: Some(module.to_owned()),
+            file: None,
+            line: None,
+            inlined: false,
+            resolved: Resolution::Resolved,
+        }],
+    }
 }
 
 fn frames(sym: &bz::Sym<'_>, module: &str) -> Symbolized {

@@ -20,6 +20,8 @@ pub struct Frame {
     /// the mapping for anonymous/special mappings (`[anon]+0x..`, `[heap]+0x..`),
     /// the offset from the module base for kernel modules, and from `_text` for
     /// the core kernel. `[unknown]` only when no module is known at all.
+    /// An address in a PLT stub is `NAME@plt`, after the symbol the stub
+    /// jumps to (`[plt]` in the lazy-binding header stub).
     pub function: String,
     /// Basename of the mapped file, `[kernel]`, `[ext4]`-style kernel module
     /// names, `[vdso]` (symbolized from a copy of this process's vDSO), or

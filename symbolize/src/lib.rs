@@ -1,7 +1,8 @@
 //! Address symbolization for flameprof: kernel addresses through
 //! `/proc/kallsyms`, user addresses through a snapshot of the process's memory
 //! map and the mapped ELF files (symbol tables, and DWARF for inlined frames and
-//! file:line). Rust and C++ names come out demangled.
+//! file:line). Rust and C++ names come out demangled. Addresses in PLT stubs
+//! are named `NAME@plt` after the symbol the stub jumps to, as perf does.
 //!
 //! The caller passes addresses as they should be looked up: return addresses of
 //! non-leaf frames are expected to be already decremented.
@@ -11,6 +12,7 @@ mod error;
 mod frame;
 mod kernel;
 mod maps;
+mod plt;
 mod snapshot;
 mod unwind;
 mod user;
