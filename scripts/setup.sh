@@ -12,11 +12,16 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 if [[ "${1:-}" == "--tests" ]]; then
     # perf (peer in benchmarks), bpftrace (off-CPU peer), go (go tool pprof
-    # reads our pprof output in tests).
+    # reads our pprof output in tests), setcap (the privileges tests).
     missing=()
     command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
     command -v bpftrace >/dev/null 2>&1 || missing+=(bpftrace)
     command -v go >/dev/null 2>&1 || missing+=(golang-go)
+    # Debian's own python3 (no frame pointers) and gcc: the unwinding tests
+    # profile one and build C workloads without frame pointers with the other.
+    [[ -x /usr/bin/python3 ]] || missing+=(python3)
+    command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+    command -v setcap >/dev/null 2>&1 || missing+=(libcap2-bin)
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive

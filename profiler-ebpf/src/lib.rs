@@ -186,8 +186,9 @@ pub mod unwind {
     pub const MAPPING_STEPS: u32 = 8;
     /// Processes with tables at once.
     pub const MAX_PROCESSES: u32 = 8192;
-    /// A process is asked to be read again at most this often (ns).
-    pub const REFRESH_INTERVAL_NS: u64 = 100_000_000;
+    /// A process is asked to be read again at most this often (ns): only a
+    /// process that keeps meeting unknown code asks that often.
+    pub const REFRESH_INTERVAL_NS: u64 = 10_000_000;
 
     /// `UnwindRow::cfa_rule`: how to find the canonical frame address (the
     /// caller's stack pointer just before the call).

@@ -10,6 +10,7 @@
 
 pub mod binaries;
 pub mod bpf;
+pub mod c_program;
 pub mod failure;
 pub mod folded;
 pub mod process;
@@ -21,6 +22,7 @@ pub mod tolerance;
 
 pub use binaries::*;
 pub use bpf::*;
+pub use c_program::*;
 pub use failure::*;
 pub use folded::*;
 pub use process::*;

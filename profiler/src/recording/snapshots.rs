@@ -11,7 +11,8 @@ use std::{
 use symbolize::Symbolizer;
 
 /// Re-reads after an announcement; then every `PERIODIC`.
-const FOLLOW_UPS: [Duration; 3] = [Duration::from_millis(20), Duration::from_millis(100), Duration::from_millis(1000)];
+const FOLLOW_UPS: [Duration; 4] =
+    [Duration::from_millis(5), Duration::from_millis(20), Duration::from_millis(100), Duration::from_millis(1000)];
 const PERIODIC: Duration = Duration::from_secs(3);
 
 #[derive(Default)]

@@ -20,12 +20,12 @@ use symbolize::{CfaRule, RbpRule};
 /// Bytes of one row in the kernel.
 const ROW_BYTES: u64 = std::mem::size_of::<UnwindRow>() as u64;
 
-/// A file's place in UNWIND_ROWS, and its PT_LOAD segments (file offset,
-/// size in the file, virtual address) to place its mappings.
+/// A file's place in UNWIND_ROWS, and its PT_LOAD segments to place its
+/// mappings.
 #[derive(Debug, Clone)]
 struct FileInfo {
     rows: FileRows,
-    segments: Vec<(u64, u64, u64)>,
+    segments: Vec<Segment>,
 }
 
 /// A file's place in UNWIND_ROWS, or why it has none.
@@ -346,10 +346,9 @@ fn own_vdso() -> Option<Vec<u8>> {
     Some(image)
 }
 
-/// The PT_LOAD segments of an ELF file: (file offset, file size, address).
-/// Only the headers are read.
-fn segments(path: &Path) -> Option<Vec<(u64, u64, u64)>> {
-    use object::{Object, ObjectSegment, read::ReadCache};
+/// The PT_LOAD segments of an ELF file. Only the headers are read.
+fn segments(path: &Path) -> Option<Vec<Segment>> {
+    use object::{Object, ObjectSegment, SegmentFlags, read::ReadCache};
     let file = std::fs::File::open(path).ok()?;
     let cache = ReadCache::new(file);
     let elf = object::File::parse(&cache).ok()?;
@@ -357,17 +356,34 @@ fn segments(path: &Path) -> Option<Vec<(u64, u64, u64)>> {
         elf.segments()
             .map(|segment| {
                 let (offset, size) = segment.file_range();
-                (offset, size, segment.address())
+                let executable = matches!(segment.flags(), SegmentFlags::Elf { p_flags } if p_flags & 1 != 0);
+                Segment { offset, size, address: segment.address(), executable }
             })
             .collect(),
     )
 }
 
-/// Runtime address minus file virtual address, for a mapping that starts
-/// at `start` with file offset `file_offset`: through the segment holding
-/// that offset.
-fn load_bias(segments: &[(u64, u64, u64)], start: u64, file_offset: u64) -> Option<u64> {
-    let &(offset, _, address) =
-        segments.iter().find(|&&(offset, size, _)| offset <= file_offset && file_offset < offset + size.max(1))?;
-    Some(start.wrapping_sub(address + (file_offset - offset)))
+/// A PT_LOAD segment: where its bytes are in the file and in memory.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    offset: u64,
+    size: u64,
+    address: u64,
+    executable: bool,
+}
+
+/// Runtime address minus file virtual address, for an executable mapping
+/// that starts at `start` with (page-aligned) file offset `file_offset`:
+/// through the executable segment whose first page is there. Linkers such
+/// as lld start segments mid-page, so the previous segment's bytes may also
+/// cover that page: containment alone would pick the wrong segment.
+fn load_bias(segments: &[Segment], start: u64, file_offset: u64) -> Option<u64> {
+    const PAGE_MASK: u64 = !0xfff;
+    let segment = segments
+        .iter()
+        .find(|s| s.executable && s.offset & PAGE_MASK == file_offset)
+        .or_else(|| segments.iter().find(|s| s.offset <= file_offset && file_offset < s.offset + s.size.max(1)))?;
+    // The mapping puts file offset `file_offset` at `start`; the segment
+    // puts its file offset at its address (plus the bias).
+    Some(start.wrapping_sub(segment.address).wrapping_add(segment.offset).wrapping_sub(file_offset))
 }
