@@ -46,10 +46,11 @@ fn code_without_frame_pointers_reaches_main_on_cpu() {
     let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], &program, &["cpu", "2"]);
     let total = table.total();
     assert!(total >= 1000, "only {total} samples:\n{}", run.stderr);
-    let under_main = with_chain(&table, &["_start", "main", "outer", "middle"]);
+    // outer spends about 1 % of its time reading the clock, not in middle.
+    let under_main = with_chain(&table, &["_start", "main", "outer"]);
     assert!(
         under_main as f64 >= 0.99 * total as f64,
-        "only {under_main} of {total} samples have _start, main, outer and middle above them\n{}\n{}",
+        "only {under_main} of {total} samples have _start, main and outer above them\n{}\n{}",
         table.describe_top(8),
         run.stderr
     );
