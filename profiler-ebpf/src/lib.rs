@@ -39,8 +39,9 @@ pub mod names {
     pub const PROCESS_MAPPINGS: &str = "PROCESS_MAPPINGS";
     pub const ON_CPU_WALKER_PROGRAM: &str = "on_cpu_walk";
     pub const OFF_CPU_WALKER_PROGRAM: &str = "off_cpu_walk";
-    /// Program array of the walkers: slot 0 on-CPU, slot 1 off-CPU.
-    pub const WALKERS: &str = "WALKERS";
+    /// Program arrays of the walkers (one slot each; one array per program type).
+    pub const ON_CPU_WALKERS: &str = "ON_CPU_WALKERS";
+    pub const OFF_CPU_WALKERS: &str = "OFF_CPU_WALKERS";
 }
 
 /// Buckets of the STACKS stack-trace map (kernel and user stacks by id).

@@ -73,8 +73,11 @@ pub struct Cli {
     /// without frame pointers (most distribution libraries), on-CPU and
     /// off-CPU; `dwarf` copies 8-12 KiB of stack per sample and unwinds it in
     /// user space (on-CPU only).
-    #[arg(long, value_enum, default_value_t = CallGraph::Fp, value_name = "METHOD")]
-    pub call_graph: CallGraph,
+    ///
+    /// Default: `table` where the kernel can run it (Linux 5.15 with BTF),
+    /// else `fp` (with a warning naming what is missing).
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub call_graph: Option<CallGraph>,
     /// `--call-graph table`: memory the unwind tables may take in the kernel,
     /// in MiB (16 bytes a row; glibc needs about 0.5 MiB, rustc's driver 18).
     /// Files that do not fit are walked with frame pointers, counted.
@@ -401,10 +404,10 @@ impl Cli {
         } else {
             Mode::OnCpu
         };
-        if self.call_graph == CallGraph::Table && self.kernel_only {
+        if self.call_graph == Some(CallGraph::Table) && self.kernel_only {
             return usage("--call-graph table walks user stacks, and -K keeps none: drop one of them".into());
         }
-        if self.call_graph == CallGraph::Dwarf {
+        if self.call_graph == Some(CallGraph::Dwarf) {
             if mode != Mode::OnCpu {
                 return usage(
                     "--call-graph dwarf works for on-CPU profiles only: use --call-graph table to walk off-CPU stacks without frame pointers"
@@ -425,9 +428,10 @@ impl Cli {
             kernel_frames: !self.user_only,
             user_frames: !self.kernel_only,
             user_walk: match self.call_graph {
-                CallGraph::Fp => UserWalk::FramePointers,
-                CallGraph::Dwarf => UserWalk::StackCopy,
-                CallGraph::Table => UserWalk::Tables,
+                None => UserWalk::Best,
+                Some(CallGraph::Fp) => UserWalk::FramePointers,
+                Some(CallGraph::Dwarf) => UserWalk::StackCopy,
+                Some(CallGraph::Table) => UserWalk::Tables,
             },
             table_memory_bytes: self.table_memory.saturating_mul(1 << 20),
             min_block_us: self.min_block,

@@ -38,6 +38,9 @@ pub enum Mode {
 /// How user stacks are walked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserWalk {
+    /// The default: Tables where the kernel can run the table walker (and
+    /// user frames are wanted), else FramePointers.
+    Best,
     /// Frame pointers, walked by the kernel (`fp`).
     FramePointers,
     /// A copy of the stack unwound in user space (`dwarf`, on-CPU only).

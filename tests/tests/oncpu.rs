@@ -33,7 +33,8 @@ fn cpu_split_hot_share_with(extra: &[&str], seconds: &str, ratio: &str) -> (f64,
 #[test]
 fn cpu_split_holds_when_stack_ids_collide() {
     root_or_skip!();
-    let (hot, n, folded, summary) = cpu_split_hot_share_with(&["--stack-map-entries", "1"], "2", "3");
+    let (hot, n, folded, summary) =
+        cpu_split_hot_share_with(&["--call-graph", "fp", "--stack-map-entries", "1"], "2", "3");
     let full_path = summary.get("samples.full_stack_path_captures");
     assert!(full_path >= 0.5 * n as f64, "only {full_path} of {n} samples took the full-stack path:\n{summary}");
     assert_eq!(summary.get("samples.lost"), 0.0, "samples were lost:\n{summary}");

@@ -180,3 +180,16 @@ fn debians_python3_stacks_reach_start() {
     );
     assert_eq!(summary.get("table_unwinding.cut_at_bad_frame"), 0.0, "{}", run.stderr);
 }
+
+/// --wall runs the on-CPU and the off-CPU walkers at once (each program type
+/// has its own program array of walkers): both halves keep their callers.
+#[test]
+fn wall_time_walks_both_halves_with_tables() {
+    root_or_skip!();
+    let program = no_fp_program();
+    let (table, run, _) = record(&["--wall", "--call-graph", "table"], &program, &["sleep", "3", "200"]);
+    let asleep = with_chain(&table, &["[off-cpu]", "main", "sleeper", "__GI___clock_nanosleep"]) as f64 / 1e6;
+    assert!(within(asleep, 0.6, 0.10), "main -> sleeper waited {asleep:.3} s, expected 0.6 s\n{}", run.stderr);
+    let warm = with_chain(&table, &["[on-cpu]", "main", "warm_up"]) as f64 / 1e6;
+    assert!(within(warm, 0.1, 0.25), "main -> warm_up ran {warm:.3} s, expected 0.1 s\n{}", table.describe_top(6));
+}

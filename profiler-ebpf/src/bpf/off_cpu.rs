@@ -19,7 +19,7 @@ use super::{
     },
     stack::{Collision, FaultCounters, capture_ids, capture_whole},
     unwind::{
-        OFF_CPU_WALKER, Registers, WALKERS, capture_task_and_kernel, continue_walk, finish, start_user_walk, walk_tid,
+        OFF_CPU_WALKERS, Registers, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk, walk_tid,
     },
     user_copy::saved_user_registers,
 };
@@ -162,7 +162,7 @@ fn switch_out(
                     // SAFETY: a tail call into the off-CPU walker (same
                     // program type, slot filled by user space); it does not
                     // return on success.
-                    unsafe { WALKERS.tail_call(ctx, OFF_CPU_WALKER) };
+                    unsafe { OFF_CPU_WALKERS.tail_call(ctx, WALKER) };
                     finish(&mut blocked.stack, 0, counter::UNWIND_TAIL_CALL_FAILED);
                 }
                 record_full_block(tid, blocked);
@@ -191,9 +191,9 @@ pub fn off_cpu_walk(ctx: BtfTracePointContext) -> i32 {
     // filled it tail-called this program, so the walk owns it until it ends.
     let blocked = unsafe { &mut *scratch };
     if !continue_walk(&mut blocked.stack) {
-        // SAFETY: a tail call into this same program (slot OFF_CPU_WALKER);
+        // SAFETY: a tail call into this same program (OFF_CPU_WALKERS);
         // it does not return on success.
-        unsafe { WALKERS.tail_call(&ctx, OFF_CPU_WALKER) };
+        unsafe { OFF_CPU_WALKERS.tail_call(&ctx, WALKER) };
         finish(&mut blocked.stack, MAX_STACK_DEPTH as u32, counter::UNWIND_DEPTH_LIMIT);
     }
     record_full_block(walk_tid(), blocked);

@@ -11,7 +11,7 @@ use super::{
     filter::admit,
     maps::{LAST_SAMPLE, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH, add_to, bump, config},
     stack::{FaultCounters, capture_ids, capture_whole},
-    unwind::{ON_CPU_WALKER, Registers, WALKERS, capture_task_and_kernel, continue_walk, finish, start_user_walk},
+    unwind::{ON_CPU_WALKERS, Registers, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk},
     user_copy::{send_user_copy, user_registers},
 };
 
@@ -87,7 +87,7 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
         if start_user_walk(ctx, whole, config.capture, Registers { ip, sp, bp }, 0, &FAULTS) {
             // SAFETY: a tail call into the walker (same program type, slot
             // filled by user space); it does not return on success.
-            unsafe { WALKERS.tail_call(ctx, ON_CPU_WALKER) };
+            unsafe { ON_CPU_WALKERS.tail_call(ctx, WALKER) };
             // Only reached if the tail call failed (an empty slot).
             finish(whole, 0, counter::UNWIND_TAIL_CALL_FAILED);
         }
@@ -135,9 +135,9 @@ pub fn on_cpu_walk(ctx: PerfEventContext) -> u32 {
     // it tail-called this program, so the walk owns it until it ends.
     let whole = unsafe { &mut (*scratch).stack };
     if !continue_walk(whole) {
-        // SAFETY: a tail call into this same program (slot ON_CPU_WALKER);
+        // SAFETY: a tail call into this same program (ON_CPU_WALKERS);
         // it does not return on success.
-        unsafe { WALKERS.tail_call(&ctx, ON_CPU_WALKER) };
+        unsafe { ON_CPU_WALKERS.tail_call(&ctx, WALKER) };
         // The kernel's tail-call limit (33): more frames than it allows.
         finish(whole, MAX_STACK_DEPTH as u32, counter::UNWIND_DEPTH_LIMIT);
     }

@@ -44,10 +44,8 @@ pub struct Registers {
 /// verifier caps it; 33 tail calls allow 264 frames, more than the 127 kept).
 const FRAMES_PER_RUN: u32 = 8;
 
-/// Slots of WALKERS: the walker program of each program type (a tail call
-/// must stay within one type).
-pub const ON_CPU_WALKER: u32 = 0;
-pub const OFF_CPU_WALKER: u32 = 1;
+/// The walker's slot in its program array.
+pub const WALKER: u32 = 0;
 
 /// The state of a walk between tail calls (per CPU: a walk runs on one CPU,
 /// its runs one after the other).
@@ -70,9 +68,13 @@ pub struct WalkState {
 #[map]
 static WALK_STATE: PerCpuArray<WalkState> = PerCpuArray::with_max_entries(1, 0);
 
-/// The walker programs (user space fills the slots).
+/// The walker programs, one array per program type: the kernel ties a
+/// program array to the type of the first program that uses it (a tail
+/// call stays within one type). User space fills the slots.
 #[map]
-pub static WALKERS: ProgramArray = ProgramArray::with_max_entries(2, 0);
+pub static ON_CPU_WALKERS: ProgramArray = ProgramArray::with_max_entries(1, 0);
+#[map]
+pub static OFF_CPU_WALKERS: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
 /// Fills `key` with the current task and its kernel stack (unless
 /// `kernel_mode` is false: a sample taken in user mode has none), and

@@ -4,6 +4,7 @@
 mod bpf;
 mod command;
 mod dwarf_copies;
+mod kernel;
 pub mod off_cpu;
 pub mod privileges;
 mod proc;
@@ -78,6 +79,8 @@ pub struct Recording {
     pub other_users_left_out: u64,
     /// `--call-graph table`: what the unwind tables cover and cost.
     pub table_stats: Option<TableStats>,
+    /// How user stacks were walked (the default resolved for this kernel).
+    pub user_walk: UserWalk,
 }
 
 impl Recording {
@@ -157,6 +160,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         Target::Command(argv) => Some(GatedCommand::start(argv)?),
         _ => None,
     };
+    let settings = &RecordSettings { user_walk: resolved_walk(settings), ..settings.clone() };
     let probe_settings = settings.probe_settings(command.as_ref().map(|c| c.pid));
     let records_off_cpu = probe_settings.off_cpu;
     let watches_waiting_at_start = probe_settings.waiting_at_start;
@@ -317,6 +321,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         off_cpu: off_cpu_times,
         other_users_left_out: other_users.len() as u64,
         table_stats: tables.as_ref().map(|tables| tables.stats()),
+        user_walk: settings.user_walk,
         counters,
         elapsed,
         process_names,
@@ -329,6 +334,25 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         open_waits_ended_unseen: off_cpu.open_waits_ended_unseen,
         waiting_at_start: off_cpu.waiting_at_start,
     })
+}
+
+/// The walk `UserWalk::Best` stands for on this kernel: the table walker
+/// where it can run and user frames are wanted, else frame pointers (with
+/// one warning line naming what the kernel lacks).
+fn resolved_walk(settings: &RecordSettings) -> UserWalk {
+    match settings.user_walk {
+        UserWalk::Best if !settings.user_frames => UserWalk::FramePointers,
+        UserWalk::Best => match kernel::table_walker_missing() {
+            None => UserWalk::Tables,
+            Some(missing) => {
+                eprintln!(
+                    "flameprof: warning: this kernel lacks {missing}: user stacks are walked with frame pointers (--call-graph fp)"
+                );
+                UserWalk::FramePointers
+            }
+        },
+        walk => walk,
+    }
 }
 
 /// (pid, kind) of a NEW_PROCESSES record.

@@ -13,7 +13,7 @@ pub use text::render as render_text;
 use crate::{
     profile::build::FrameStats,
     recording::{Recording, StopReason, TableStats},
-    settings::Mode,
+    settings::{Mode, UserWalk},
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +25,9 @@ pub struct RunSummary {
     pub stopped_by: StopReason,
     pub command_exit_status: Option<i32>,
     pub command_cpu_seconds: Option<f64>,
+    /// How user stacks were walked: "fp", "dwarf" or "table".
+    #[serde(serialize_with = "walk_name")]
+    pub call_graph: UserWalk,
     pub samples: Samples,
     pub dwarf_unwinding: Option<DwarfUnwinding>,
     pub table_unwinding: Option<TableUnwinding>,
@@ -173,6 +176,7 @@ impl RunSummary {
             stopped_by: recording.stopped_by,
             command_exit_status: recording.command_exit.map(|exit| exit.status),
             command_cpu_seconds: recording.command_exit.map(|exit| exit.cpu_time.as_secs_f64()),
+            call_graph: recording.user_walk,
             samples: Samples {
                 taken,
                 recorded,
@@ -308,6 +312,14 @@ fn ratio(part: u64, whole: u64) -> f64 {
 /// Percentages in the JSON carry 4 decimals.
 fn percent_4<S: Serializer>(percent: &f64, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64((percent * 1e4).round() / 1e4)
+}
+
+fn walk_name<S: Serializer>(walk: &UserWalk, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(match walk {
+        UserWalk::FramePointers | UserWalk::Best => "fp",
+        UserWalk::StackCopy => "dwarf",
+        UserWalk::Tables => "table",
+    })
 }
 
 fn mode_name<S: Serializer>(mode: &Mode, serializer: S) -> Result<S::Ok, S::Error> {

@@ -249,7 +249,7 @@ impl Probes {
     }
 
     /// `--call-graph table`: the walker programs the samplers tail-call,
-    /// loaded (not attached) and put in their WALKERS slots.
+    /// loaded (not attached) and put in their program arrays.
     fn load_walkers(&mut self, btf: Option<&Btf>) -> Result<()> {
         let mut walkers = Vec::new();
         if self.settings.on_cpu_frequency.is_some() {
@@ -263,15 +263,15 @@ impl Probes {
                 .try_into()
                 .map_err(|e| Error::bpf("finding a program", e))?;
             program.load().map_err(|e| Error::bpf("loading the on-CPU stack walker", e))?;
-            walkers.push((0, names::ON_CPU_WALKER_PROGRAM));
+            walkers.push((names::ON_CPU_WALKERS, names::ON_CPU_WALKER_PROGRAM));
         }
         if let (true, Some(btf)) = (self.settings.off_cpu, btf) {
             self.tracepoint(names::OFF_CPU_WALKER_PROGRAM)?
                 .load("sched_switch", btf)
                 .map_err(|e| Error::bpf("loading the off-CPU stack walker", e))?;
-            walkers.push((1, names::OFF_CPU_WALKER_PROGRAM));
+            walkers.push((names::OFF_CPU_WALKERS, names::OFF_CPU_WALKER_PROGRAM));
         }
-        for (slot, name) in walkers {
+        for (array, name) in walkers {
             let fd = self
                 .ebpf
                 .program(name)
@@ -280,8 +280,8 @@ impl Probes {
                 .map_err(|e| Error::bpf("finding a program", e))?
                 .try_clone()
                 .map_err(|e| Error::bpf("finding a program", aya::programs::ProgramError::from(e)))?;
-            let mut slots: ProgramArray<_> = self.map_mut(names::WALKERS)?;
-            slots.set(slot, &fd, 0).map_err(|e| Error::bpf("installing a stack walker", e))?;
+            let mut slots: ProgramArray<_> = self.map_mut(array)?;
+            slots.set(0, &fd, 0).map_err(|e| Error::bpf("installing a stack walker", e))?;
         }
         Ok(())
     }
@@ -296,7 +296,7 @@ impl Probes {
 
     fn sampler(&mut self) -> Result<&mut PerfEvent> {
         let name = match self.settings.user_walk {
-            UserWalk::FramePointers => names::ON_CPU_PROGRAM,
+            UserWalk::FramePointers | UserWalk::Best => names::ON_CPU_PROGRAM,
             UserWalk::StackCopy => names::ON_CPU_DWARF_PROGRAM,
             UserWalk::Tables => names::ON_CPU_TABLE_PROGRAM,
         };
