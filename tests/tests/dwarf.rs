@@ -66,7 +66,7 @@ fn dwarf_unwinding_walks_through_code_without_frame_pointers() {
     let stacks = summary.get("dwarf_unwinding.user_stacks");
     assert!(complete >= 0.95 * stacks, "only {complete} of {stacks} unwinds complete:\n{summary}");
 
-    let (fp, _, _) = record(&[], "libc_sort", &["1"]);
+    let (fp, _, _) = record(&["--call-graph", "fp"], "libc_sort", &["1"]);
     let (fp_share, _) = share_with_callers(&fp, "libc_sort::compare", &callers);
     assert!(
         fp_share < 0.5,

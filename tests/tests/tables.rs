@@ -193,3 +193,104 @@ fn wall_time_walks_both_halves_with_tables() {
     let warm = with_chain(&table, &["[on-cpu]", "main", "warm_up"]) as f64 / 1e6;
     assert!(within(warm, 0.1, 0.25), "main -> warm_up ran {warm:.3} s, expected 0.1 s\n{}", table.describe_top(6));
 }
+
+/// The leaf of each sample, normalized so flameprof's and perf's profiles
+/// compare: annotations dropped, inlined frames skipped (perf's physical
+/// leaf), unresolved frames as `[module]` (perf shows `[unknown] (dso)`,
+/// flameprof `module+0xOFFSET`).
+fn leaf_name(frame: &str) -> String {
+    let frame = frame.trim_end_matches("_[k]");
+    match frame.rsplit_once("+0x") {
+        Some((module, offset)) if offset.chars().all(|c| c.is_ascii_hexdigit()) => format!("[{module}]"),
+        _ => frame.to_string(),
+    }
+}
+
+/// Leaf-function shares of a flameprof folded profile.
+fn flameprof_leaves(folded: &Folded) -> std::collections::HashMap<String, f64> {
+    let mut leaves = std::collections::HashMap::new();
+    let total = folded.total().max(1) as f64;
+    for stack in &folded.stacks {
+        let Some(leaf) = stack.frames.iter().rev().find(|f| !f.ends_with("_[i]")) else { continue };
+        *leaves.entry(leaf_name(leaf)).or_insert(0.0) += stack.count as f64 / total;
+    }
+    leaves
+}
+
+/// `perf record -e cpu-clock --call-graph dwarf` of the same command, and
+/// its leaf-function shares from `perf script`.
+fn perf_leaves(dir: &TempDir, name: &str, command: &[&str]) -> std::collections::HashMap<String, f64> {
+    let data = dir.join(name);
+    let mut record = std::process::Command::new("perf");
+    record.args(["record", "-q", "-e", "cpu-clock", "--call-graph", "dwarf", "-F", "499", "-o"]).arg(&data);
+    record.arg("--").args(command);
+    run_command(record, T).assert_success("perf record --call-graph dwarf");
+    let mut script = std::process::Command::new("perf");
+    script.args(["script", "-i"]).arg(&data);
+    let text = run_command(script, T).assert_success("perf script").stdout_str();
+    let mut counts: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
+    let mut total = 0.0f64;
+    let mut want_leaf = false;
+    for line in text.lines() {
+        if !line.starts_with(char::is_whitespace) {
+            want_leaf = !line.trim().is_empty();
+            continue;
+        }
+        if !want_leaf || line.ends_with("(inlined)") {
+            continue;
+        }
+        // "\t ADDRESS SYMBOL+0xOFF (DSO)"
+        let line = line.trim();
+        let Some((_, rest)) = line.split_once(' ') else { continue };
+        let Some((symbol, dso)) = rest.rsplit_once(" (") else { continue };
+        let dso = dso.trim_end_matches(')');
+        let name = if symbol == "[unknown]" {
+            format!("[{}]", dso.rsplit('/').next().unwrap_or(dso))
+        } else {
+            symbol.rsplit_once("+0x").map_or(symbol, |(name, _)| name).to_string()
+        };
+        *counts.entry(name).or_insert(0.0) += 1.0;
+        total += 1.0;
+        want_leaf = false;
+    }
+    counts.values_mut().for_each(|c| *c /= total.max(1.0));
+    counts
+}
+
+/// Total-variation distance of two share distributions.
+fn distance(a: &std::collections::HashMap<String, f64>, b: &std::collections::HashMap<String, f64>) -> f64 {
+    let keys: std::collections::HashSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.iter().map(|k| (a.get(*k).unwrap_or(&0.0) - b.get(*k).unwrap_or(&0.0)).abs()).sum::<f64>() / 2.0
+}
+
+/// Debian's python3: flameprof's leaf shares agree with perf's DWARF mode
+/// about as well as two perf runs agree with each other.
+#[test]
+fn python3_leaves_agree_with_perf_dwarf() {
+    root_or_skip!();
+    let script = "import json, re\n\
+        d = [{'a': i, 'b': str(i) * 5} for i in range(2000)]\n\
+        for _ in range(800):\n    s = json.dumps(d); json.loads(s); re.findall(r'\\d+', s)\n";
+    let command = ["/usr/bin/python3", "-c", script];
+    let dir = TempDir::new("perf-compare");
+    let perf_a = perf_leaves(&dir, "a.data", &command);
+    let perf_b = perf_leaves(&dir, "b.data", &command);
+    let (table, run, _) = record(&["-F", "499"], command[0], &command[1..]);
+    let ours = flameprof_leaves(&table);
+    let between_perf_runs = distance(&perf_a, &perf_b);
+    let to_perf = distance(&ours, &perf_a).min(distance(&ours, &perf_b));
+    let top = |m: &std::collections::HashMap<String, f64>| {
+        let mut v: Vec<_> = m.iter().collect();
+        v.sort_by(|x, y| y.1.total_cmp(x.1));
+        v.iter().take(6).map(|(k, s)| format!("{s:.3} {k}")).collect::<Vec<_>>().join(", ")
+    };
+    eprintln!("leaf distance: flameprof to perf {to_perf:.3}, perf to perf {between_perf_runs:.3}");
+    assert!(
+        to_perf <= between_perf_runs + 0.05,
+        "leaf distance to perf {to_perf:.3}, between two perf runs {between_perf_runs:.3}\n\
+         flameprof: {}\nperf: {}\n{}",
+        top(&ours),
+        top(&perf_a),
+        run.stderr
+    );
+}
