@@ -37,6 +37,7 @@ pub mod names {
     pub const OFF_CPU_TABLE_PROGRAM: &str = "off_cpu_switch_table";
     pub const UNWIND_ROWS: &str = "UNWIND_ROWS";
     pub const PROCESS_MAPPINGS: &str = "PROCESS_MAPPINGS";
+    pub const BROKEN_CHAINS: &str = "BROKEN_CHAINS";
     pub const ON_CPU_WALKER_PROGRAM: &str = "on_cpu_walk";
     pub const OFF_CPU_WALKER_PROGRAM: &str = "off_cpu_walk";
     /// Program arrays of the walkers (one slot each; one array per program type).
@@ -190,6 +191,17 @@ pub mod unwind {
     /// A process is asked to be read again at most this often (ns): only a
     /// process that keeps meeting unknown code asks that often.
     pub const REFRESH_INTERVAL_NS: u64 = 10_000_000;
+
+    /// Keys of BROKEN_CHAINS: where walks stopped short of the outermost
+    /// frame (at code without unwind information, or at a bad frame).
+    pub mod file_key {
+        /// Code in no known mapping of the process.
+        pub const OUTSIDE_MAPPINGS: u32 = u32::MAX;
+        /// A mapping without a table (anonymous or JIT code, a file without
+        /// call-frame information, or one that did not fit).
+        pub const NO_TABLE: u32 = 0;
+        // Otherwise: the file's first row in UNWIND_ROWS, plus one.
+    }
 
     /// `UnwindRow::cfa_rule`: how to find the canonical frame address (the
     /// caller's stack pointer just before the call).

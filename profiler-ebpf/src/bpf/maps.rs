@@ -138,6 +138,10 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::C
 #[map]
 pub static UNWIND_ROWS: Array<UnwindRow> = Array::with_max_entries(unwind::DEFAULT_MAX_ROWS, BPF_F_MMAPABLE);
 
+/// Walks that stopped short, by where they stopped (`unwind::file_key`).
+#[map]
+pub static BROKEN_CHAINS: HashMap<u32, u64> = HashMap::with_max_entries(4096, BPF_F_NO_PREALLOC);
+
 /// Per process (tgid): its executable mappings and their files' rows.
 #[map]
 pub static PROCESS_MAPPINGS: HashMap<u32, ProcessMappings> =

@@ -16,11 +16,11 @@ use aya_ebpf::{
 use profiler_ebpf::{
     MAX_STACK_DEPTH, ProcessMappings, ProcessNotice, StackKey, UnwindMapping, UnwindRow, capture, counter, marker,
     notice,
-    unwind::{MAPPING_STEPS, MAX_MAPPINGS, REFRESH_INTERVAL_NS, SEARCH_STEPS, cfa, rbp},
+    unwind::{MAPPING_STEPS, MAX_MAPPINGS, REFRESH_INTERVAL_NS, SEARCH_STEPS, cfa, file_key, rbp},
 };
 
 use super::{
-    maps::{NEW_PROCESSES, PROCESS_MAPPINGS, UNWIND_ROWS, bump},
+    maps::{BROKEN_CHAINS, NEW_PROCESSES, PROCESS_MAPPINGS, UNWIND_ROWS, add_to, bump},
     stack::{FaultCounters, read_stack},
 };
 
@@ -63,6 +63,10 @@ pub struct WalkState {
     pub tid: u32,
     /// 1: an address outside the process's known mappings was met.
     pub outside_mappings: u32,
+    /// Where the last frame walked was (`unwind::file_key`): if the walk
+    /// stops there short of the outermost frame, the file is blamed.
+    pub last_file: u32,
+    pub _pad: u32,
 }
 
 #[map]
@@ -134,7 +138,17 @@ pub fn start_user_walk<C: EbpfContext>(
     // this CPU (a walk's runs are tail calls of one another), so nothing
     // else writes it meanwhile. A plain store, no reference kept.
     unsafe {
-        *state = WalkState { ip: regs.ip, sp: regs.sp, bp: regs.bp, depth: 0, exact: 1, tid, outside_mappings: 0 };
+        *state = WalkState {
+            ip: regs.ip,
+            sp: regs.sp,
+            bp: regs.bp,
+            depth: 0,
+            exact: 1,
+            tid,
+            outside_mappings: 0,
+            last_file: file_key::OUTSIDE_MAPPINGS,
+            _pad: 0,
+        };
     }
     true
 }
@@ -184,6 +198,10 @@ pub fn continue_walk(key: &mut StackKey) -> bool {
     if state.outside_mappings != 0 {
         ask_refresh(process, key.tgid);
     }
+    if end == counter::UNWIND_NO_INFO || end == counter::UNWIND_BAD_FRAME {
+        // Counted, not lost, if the map is full: the walk's end is counted.
+        let _ = add_to(&BROKEN_CHAINS, &state.last_file, 1);
+    }
     true
 }
 
@@ -213,6 +231,11 @@ fn step(process: &ProcessMappings, state: &mut WalkState, frames: &mut [u64; MAX
     let lookup = if state.exact != 0 { ip } else { ip - 1 };
     state.exact = 0;
     let mapping = find_mapping(process, lookup);
+    state.last_file = match mapping {
+        Some(mapping) if mapping.rows != 0 => mapping.first_row.wrapping_add(1),
+        Some(_) => file_key::NO_TABLE,
+        None => file_key::OUTSIDE_MAPPINGS,
+    };
     if mapping.is_none() {
         // Asked once the walk ends: a helper call in this per-frame path
         // multiplies the verifier's states past its limit.

@@ -60,17 +60,22 @@ pub struct TableStats {
     pub mappings_dropped: u64,
     /// The largest files' tables: (path, rows).
     pub largest: Vec<(String, u64)>,
+    /// Where walks stopped short of the outermost frame (at code without
+    /// unwind information or a bad frame), most first: (where, walks).
+    pub broken_chains: Vec<(String, u64)>,
 }
 
 pub struct UnwindTables {
     rows: MappedRows,
     processes: BpfHashMap<MapData, u32, ProcessMappings>,
+    broken_chains: BpfHashMap<MapData, u32, u64>,
     files: HashMap<(u64, u64), FileInfo>,
     next_row: u32,
     capacity: u32,
     build_time: Duration,
     stats: TableStats,
-    by_file: Vec<(String, u64)>,
+    /// (path, first row, rows) of each loaded file.
+    by_file: Vec<(String, u32, u64)>,
     /// What each process's entry holds now.
     written: HashMap<u32, Vec<UnwindMapping>>,
     /// The vDSO's table, once looked for.
@@ -78,11 +83,16 @@ pub struct UnwindTables {
 }
 
 impl UnwindTables {
-    pub fn new(rows: MappedRows, processes: BpfHashMap<MapData, u32, ProcessMappings>) -> Self {
+    pub fn new(
+        rows: MappedRows,
+        processes: BpfHashMap<MapData, u32, ProcessMappings>,
+        broken_chains: BpfHashMap<MapData, u32, u64>,
+    ) -> Self {
         let capacity = rows.capacity;
         UnwindTables {
             rows,
             processes,
+            broken_chains,
             files: HashMap::new(),
             next_row: 0,
             capacity,
@@ -108,7 +118,7 @@ impl UnwindTables {
             let (bias, file) = match mapping.path {
                 Some(path) if path.starts_with('/') => {
                     let readable = readable_path(pid, mapping.start, mapping.end, path);
-                    let Some(file) = self.file(&readable) else { continue };
+                    let Some(file) = self.file(&readable, path) else { continue };
                     let Some(bias) = load_bias(&file.segments, mapping.start, mapping.offset) else { continue };
                     (bias, file.rows)
                 }
@@ -167,7 +177,7 @@ impl UnwindTables {
             let mut file = tempfile::NamedTempFile::new().ok()?;
             std::io::Write::write_all(&mut file, &image).ok()?;
             let segments = segments(file.path())?;
-            Some(FileInfo { rows: self.compile_and_load(file.path()), segments })
+            Some(FileInfo { rows: self.compile_and_load(file.path(), "[vdso]"), segments })
         })();
         self.vdso = Some(vdso.clone());
         vdso
@@ -175,19 +185,20 @@ impl UnwindTables {
 
     /// The file's rows and segments, compiled and loaded on first use;
     /// None for a file that cannot be read as ELF.
-    fn file(&mut self, path: &Path) -> Option<FileInfo> {
+    /// `name`: the path as the process mapped it, for the summary.
+    fn file(&mut self, path: &Path, name: &str) -> Option<FileInfo> {
         let metadata = std::fs::metadata(path).ok()?;
         let key = (metadata.dev(), metadata.ino());
         if let Some(file) = self.files.get(&key) {
             return Some(file.clone());
         }
         let segments = segments(path)?;
-        let file = FileInfo { rows: self.compile_and_load(path), segments };
+        let file = FileInfo { rows: self.compile_and_load(path, name), segments };
         self.files.insert(key, file.clone());
         Some(file)
     }
 
-    fn compile_and_load(&mut self, path: &Path) -> FileRows {
+    fn compile_and_load(&mut self, path: &Path, name: &str) -> FileRows {
         let rows = kernel_rows(path);
         let Some(rows) = rows.filter(|rows| !rows.is_empty()) else {
             self.stats.files_without_tables += 1;
@@ -206,18 +217,43 @@ impl UnwindTables {
         self.stats.files_loaded += 1;
         self.stats.rows += u64::from(count);
         self.stats.bytes += u64::from(count) * ROW_BYTES;
-        self.by_file.push((path.display().to_string(), u64::from(count)));
+        self.by_file.push((name.to_string(), first_row, u64::from(count)));
         FileRows::Loaded { first_row, rows: count }
     }
 
     pub fn stats(&self) -> TableStats {
         let mut stats = self.stats.clone();
         stats.build_seconds = self.build_time.as_secs_f64();
-        let mut largest = self.by_file.clone();
+        let mut largest: Vec<(String, u64)> =
+            self.by_file.iter().map(|(path, _, rows)| (path.clone(), *rows)).collect();
         largest.sort_by_key(|(_, rows)| std::cmp::Reverse(*rows));
         largest.truncate(5);
         stats.largest = largest;
+        let mut broken: Vec<(String, u64)> = self
+            .broken_chains
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(key, walks)| (self.file_named(key), walks))
+            .collect();
+        broken.sort_by_key(|(_, walks)| std::cmp::Reverse(*walks));
+        broken.truncate(5);
+        stats.broken_chains = broken;
         stats
+    }
+
+    /// What a BROKEN_CHAINS key stands for.
+    fn file_named(&self, key: u32) -> String {
+        match key {
+            unwind::file_key::OUTSIDE_MAPPINGS => "[code outside every known mapping]".into(),
+            unwind::file_key::NO_TABLE => {
+                "[code without unwind table: JIT, or a file without call-frame information]".into()
+            }
+            key => self
+                .by_file
+                .iter()
+                .find(|(_, first_row, _)| first_row.wrapping_add(1) == key)
+                .map_or_else(|| format!("[rows from {}]", key - 1), |(path, _, _)| path.clone()),
+        }
     }
 }
 

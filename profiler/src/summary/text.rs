@@ -44,6 +44,14 @@ pub fn render(summary: &RunSummary) -> String {
             tables.processes,
             tables.build_seconds,
         );
+        if !tables.broken_chains.is_empty() {
+            let worst: Vec<String> = tables
+                .broken_chains
+                .iter()
+                .map(|(file, walks)| format!("{} ({walks})", file.rsplit('/').next().unwrap_or(file)))
+                .collect();
+            let _ = writeln!(s, "  walks cut short most in: {}", worst.join(", "));
+        }
     }
     let _ = writeln!(
         s,

@@ -407,7 +407,9 @@ impl Probes {
         let rows = MappedRows::new(rows, self.settings.table_rows).map_err(|source| Error::TableMapping { source })?;
         let processes = self.take_map(names::PROCESS_MAPPINGS)?;
         let processes = HashMap::try_from(processes).map_err(|e| Error::bpf("opening the process mappings", e))?;
-        Ok(UnwindTables::new(rows, processes))
+        let broken = self.take_map(names::BROKEN_CHAINS)?;
+        let broken = HashMap::try_from(broken).map_err(|e| Error::bpf("opening the broken-chain counts", e))?;
+        Ok(UnwindTables::new(rows, processes, broken))
     }
 
     fn take_map(&mut self, name: &'static str) -> Result<aya::maps::Map> {
