@@ -8,14 +8,22 @@
 use std::{
     collections::HashMap,
     os::unix::fs::MetadataExt,
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
+
+mod elf_layout;
+mod mapped_rows;
+mod process_maps;
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use profiler_ebpf::{ProcessMappings, UnwindMapping, UnwindRow, unwind};
 use serde::Serialize;
 use symbolize::{CfaRule, RbpRule};
+
+use elf_layout::{Segment, load_bias, segments};
+pub use mapped_rows::MappedRows;
+use process_maps::{MapsLine, own_vdso, readable_path};
 
 /// Bytes of one row in the kernel.
 const ROW_BYTES: u64 = std::mem::size_of::<UnwindRow>() as u64;
@@ -285,141 +293,4 @@ fn kernel_rows(path: &Path) -> Option<Vec<UnwindRow>> {
             Some(UnwindRow { pc, cfa_offset, rbp_offset, cfa_rule, rbp_rule, _reserved: 0 })
         })
         .collect()
-}
-
-/// UNWIND_ROWS, mapped into this process (the map is BPF_F_MMAPABLE): rows
-/// are copied in with memcpy instead of one syscall each.
-pub struct MappedRows {
-    base: *mut UnwindRow,
-    bytes: usize,
-    capacity: u32,
-    /// Keeps the map (and so the mapping's object) alive.
-    _map: MapData,
-}
-
-impl MappedRows {
-    /// Maps `capacity` rows of `map` read-write.
-    pub fn new(map: MapData, capacity: u32) -> std::io::Result<Self> {
-        use std::os::fd::{AsFd, AsRawFd};
-        let page = 4096;
-        let bytes = (capacity as usize * std::mem::size_of::<UnwindRow>()).div_ceil(page) * page;
-        let fd = map.fd().as_fd().as_raw_fd();
-        // SAFETY: a fresh shared mapping of the map's fd, at an address the
-        // kernel picks; no existing memory is affected. The map was created
-        // BPF_F_MMAPABLE with `capacity` 16-byte values, which is exactly
-        // what the kernel lets us map.
-        let base = unsafe {
-            libc::mmap(std::ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
-        };
-        if base == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(MappedRows { base: base.cast(), bytes, capacity, _map: map })
-    }
-
-    /// Copies `rows` to slots `first..first + rows.len()`, which the caller
-    /// keeps within `capacity` and which no process entry points to yet.
-    fn write(&mut self, first: u32, rows: &[UnwindRow]) {
-        assert!(first as usize + rows.len() <= self.capacity as usize, "rows past the table's capacity");
-        // SAFETY: the destination is inside the mapping (checked above) and
-        // does not overlap `rows` (ours, on the heap). The BPF side reads
-        // only rows a process entry points to, and entries point here only
-        // after this copy: nothing reads these slots meanwhile.
-        unsafe { std::ptr::copy_nonoverlapping(rows.as_ptr(), self.base.add(first as usize), rows.len()) };
-    }
-}
-
-impl Drop for MappedRows {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `new`, once.
-        unsafe { libc::munmap(self.base.cast(), self.bytes) };
-    }
-}
-
-/// One line of /proc/PID/maps.
-struct MapsLine<'a> {
-    start: u64,
-    end: u64,
-    offset: u64,
-    executable: bool,
-    path: Option<&'a str>,
-}
-
-impl<'a> MapsLine<'a> {
-    /// `START-END PERMS OFFSET DEV INODE [PATH]`; None for a malformed line.
-    fn parse(line: &'a str) -> Option<Self> {
-        let mut fields = line.splitn(6, ' ');
-        let (start, end) = fields.next()?.split_once('-')?;
-        let perms = fields.next()?;
-        let offset = fields.next()?;
-        let _device = fields.next()?;
-        let _inode = fields.next()?;
-        let path = fields.next().map(str::trim_start).filter(|p| !p.is_empty());
-        Some(MapsLine {
-            start: u64::from_str_radix(start, 16).ok()?,
-            end: u64::from_str_radix(end, 16).ok()?,
-            offset: u64::from_str_radix(offset, 16).ok()?,
-            executable: perms.as_bytes().get(2) == Some(&b'x'),
-            path,
-        })
-    }
-}
-
-/// The mapped file, through the process's own view of it when possible
-/// (a file deleted or replaced since it was mapped, a process in a container).
-fn readable_path(pid: u32, start: u64, end: u64, path: &str) -> PathBuf {
-    let own = PathBuf::from(format!("/proc/{pid}/map_files/{start:x}-{end:x}"));
-    if std::fs::metadata(&own).is_ok() { own } else { PathBuf::from(path) }
-}
-
-/// A copy of this process's vDSO image.
-fn own_vdso() -> Option<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    let line = maps.lines().filter_map(MapsLine::parse).find(|m| m.path == Some("[vdso]"))?;
-    let mut image = vec![0; usize::try_from(line.end.checked_sub(line.start)?).ok()?];
-    std::fs::File::open("/proc/self/mem").ok()?.read_exact_at(&mut image, line.start).ok()?;
-    Some(image)
-}
-
-/// The PT_LOAD segments of an ELF file. Only the headers are read.
-fn segments(path: &Path) -> Option<Vec<Segment>> {
-    use object::{Object, ObjectSegment, SegmentFlags, read::ReadCache};
-    let file = std::fs::File::open(path).ok()?;
-    let cache = ReadCache::new(file);
-    let elf = object::File::parse(&cache).ok()?;
-    Some(
-        elf.segments()
-            .map(|segment| {
-                let (offset, size) = segment.file_range();
-                let executable = matches!(segment.flags(), SegmentFlags::Elf { p_flags } if p_flags & 1 != 0);
-                Segment { offset, size, address: segment.address(), executable }
-            })
-            .collect(),
-    )
-}
-
-/// A PT_LOAD segment: where its bytes are in the file and in memory.
-#[derive(Debug, Clone, Copy)]
-struct Segment {
-    offset: u64,
-    size: u64,
-    address: u64,
-    executable: bool,
-}
-
-/// Runtime address minus file virtual address, for an executable mapping
-/// that starts at `start` with (page-aligned) file offset `file_offset`:
-/// through the executable segment whose first page is there. Linkers such
-/// as lld start segments mid-page, so the previous segment's bytes may also
-/// cover that page: containment alone would pick the wrong segment.
-fn load_bias(segments: &[Segment], start: u64, file_offset: u64) -> Option<u64> {
-    const PAGE_MASK: u64 = !0xfff;
-    let segment = segments
-        .iter()
-        .find(|s| s.executable && s.offset & PAGE_MASK == file_offset)
-        .or_else(|| segments.iter().find(|s| s.offset <= file_offset && file_offset < s.offset + s.size.max(1)))?;
-    // The mapping puts file offset `file_offset` at `start`; the segment
-    // puts its file offset at its address (plus the bias).
-    Some(start.wrapping_sub(segment.address).wrapping_add(segment.offset).wrapping_sub(file_offset))
 }

@@ -1,0 +1,249 @@
+//! Starting the recording: loading the programs into the kernel (the
+//! samplers, the tracepoints, the table walkers) and attaching them.
+use std::path::Path;
+
+use aya::{
+    Btf,
+    maps::ProgramArray,
+    programs::{
+        BtfTracePoint, PerfEvent,
+        perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
+    },
+};
+use profiler_ebpf::names;
+
+use super::{KERNEL_BTF, Probes, SamplingScope};
+use crate::{
+    error::{BpfError, Error, Result},
+    recording::proc,
+    settings::UserWalk,
+};
+
+impl Probes {
+    /// Starts recording: loads the programs into the kernel, calls
+    /// `loaded` (their symbols are in kallsyms from then on), then attaches
+    /// them; the recording starts when this returns.
+    pub fn attach(&mut self, loaded: impl FnOnce()) -> Result<()> {
+        let needs_btf = self.settings.off_cpu || self.settings.follow_forks;
+        let btf = if needs_btf || Path::new(KERNEL_BTF).exists() {
+            Some(Btf::from_sys_fs().map_err(|e| Error::bpf("reading the kernel's BTF", e))?)
+        } else {
+            None
+        };
+        let mut tracepoints = Vec::new();
+        if let Some(btf) = &btf {
+            // Optional: without it a process that execs keeps its first snapshot.
+            tracepoints.push((names::EXEC_PROGRAM, "sched_process_exec"));
+            if self.settings.follow_forks {
+                tracepoints.push((names::FORK_PROGRAM, "sched_process_fork"));
+            }
+            if self.settings.off_cpu {
+                let program = match self.settings.user_walk {
+                    UserWalk::Tables => names::OFF_CPU_TABLE_PROGRAM,
+                    _ => names::OFF_CPU_PROGRAM,
+                };
+                tracepoints.push((program, "sched_switch"));
+            }
+            for &(program, tracepoint) in &tracepoints {
+                self.tracepoint(program)?.load(tracepoint, btf).map_err(|e| tracepoint_error(tracepoint, e))?;
+            }
+        }
+        if self.settings.on_cpu_frequency.is_some() {
+            self.sampler()?.load().map_err(|e| Error::bpf("loading the sampler", e))?;
+        }
+        if self.settings.user_walk == UserWalk::Tables {
+            self.load_walkers(btf.as_ref())?;
+        }
+        loaded();
+        for &(program, tracepoint) in &tracepoints {
+            self.tracepoint(program)?.attach().map_err(|e| tracepoint_error(tracepoint, e))?;
+        }
+        if let Some(frequency) = self.settings.on_cpu_frequency {
+            self.attach_sampler(frequency)?;
+        }
+        Ok(())
+    }
+
+    /// Empties the walkers' program arrays (see `stop`).
+    pub(super) fn release_walkers(&mut self) {
+        for array in [names::ON_CPU_WALKERS, names::OFF_CPU_WALKERS] {
+            if let Ok(mut slots) = self.map_mut::<ProgramArray<_>>(array) {
+                let _ = slots.clear_index(&0);
+            }
+        }
+    }
+
+    /// `--call-graph table`: the walker programs the samplers tail-call,
+    /// loaded (not attached) and put in their program arrays.
+    fn load_walkers(&mut self, btf: Option<&Btf>) -> Result<()> {
+        let mut walkers = Vec::new();
+        if self.settings.on_cpu_frequency.is_some() {
+            let program: &mut PerfEvent = self
+                .ebpf
+                .program_mut(names::ON_CPU_WALKER_PROGRAM)
+                .ok_or(Error::bpf(
+                    "finding a program",
+                    BpfError::Missing { kind: "program", name: names::ON_CPU_WALKER_PROGRAM },
+                ))?
+                .try_into()
+                .map_err(|e| Error::bpf("finding a program", e))?;
+            program.load().map_err(|e| Error::bpf("loading the on-CPU stack walker", e))?;
+            walkers.push((names::ON_CPU_WALKERS, names::ON_CPU_WALKER_PROGRAM));
+        }
+        if let (true, Some(btf)) = (self.settings.off_cpu, btf) {
+            self.tracepoint(names::OFF_CPU_WALKER_PROGRAM)?
+                .load("sched_switch", btf)
+                .map_err(|e| Error::bpf("loading the off-CPU stack walker", e))?;
+            walkers.push((names::OFF_CPU_WALKERS, names::OFF_CPU_WALKER_PROGRAM));
+        }
+        for (array, name) in walkers {
+            let fd = self
+                .ebpf
+                .program(name)
+                .ok_or(Error::bpf("finding a program", BpfError::Missing { kind: "program", name }))?
+                .fd()
+                .map_err(|e| Error::bpf("finding a program", e))?
+                .try_clone()
+                .map_err(|e| Error::bpf("finding a program", aya::programs::ProgramError::from(e)))?;
+            let mut slots: ProgramArray<_> = self.map_mut(array)?;
+            slots.set(0, &fd, 0).map_err(|e| Error::bpf("installing a stack walker", e))?;
+        }
+        Ok(())
+    }
+
+    fn tracepoint(&mut self, program: &'static str) -> Result<&mut BtfTracePoint> {
+        self.ebpf
+            .program_mut(program)
+            .ok_or(Error::bpf("finding a program", BpfError::Missing { kind: "program", name: program }))?
+            .try_into()
+            .map_err(|e| Error::bpf("finding a program", e))
+    }
+
+    fn sampler(&mut self) -> Result<&mut PerfEvent> {
+        let name = match self.settings.user_walk {
+            UserWalk::FramePointers | UserWalk::Best => names::ON_CPU_PROGRAM,
+            UserWalk::StackCopy => names::ON_CPU_DWARF_PROGRAM,
+            UserWalk::Tables => names::ON_CPU_TABLE_PROGRAM,
+        };
+        self.ebpf
+            .program_mut(name)
+            .ok_or(Error::bpf("finding a program", BpfError::Missing { kind: "program", name }))?
+            .try_into()
+            .map_err(|e| Error::bpf("finding a program", e))
+    }
+
+    /// The cpu-clock samplers, per `SamplingScope`. cpu-clock is a software
+    /// timer: it exists on every machine (VMs and containers included, where
+    /// there is often no PMU), and it ticks in time, so N samples at F Hz mean
+    /// N/F seconds on CPU, which --wall relies on.
+    fn attach_sampler(&mut self, frequency: u64) -> Result<()> {
+        // (where, inherited by new tasks, how an error names it)
+        let scopes = match &self.settings.sampling {
+            &SamplingScope::ProcessTree(pid) => {
+                vec![(PerfEventScope::OneProcess { pid, cpu: None }, true, format!("for pid {pid}"))]
+            }
+            SamplingScope::Threads(pids, timers) => {
+                let (pids, timers) = (pids.clone(), *timers);
+                return self.attach_thread_samplers(frequency, &pids, timers);
+            }
+            SamplingScope::EveryCpu => aya::util::online_cpus()
+                .map_err(|(what, source)| Error::OnlineCpus { what: what.to_string(), source })?
+                .into_iter()
+                .map(|cpu| (PerfEventScope::AllProcessesOneCpu { cpu }, false, format!("on CPU {cpu}")))
+                .collect(),
+        };
+        let prog = self.sampler()?;
+        for (scope, inherit, place) in scopes {
+            prog.attach(
+                PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                scope,
+                SamplePolicy::Frequency(frequency),
+                inherit,
+            )
+            .map_err(|e| perf_event_error(format!("perf_event_open {place}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// One inherited timer per thread of `pids`, listing the threads again
+    /// until a pass finds none new (threads started meanwhile by a timed
+    /// thread inherit its timer; the rest are caught by the next pass).
+    fn attach_thread_samplers(&mut self, frequency: u64, pids: &[u32], timers: u32) -> Result<()> {
+        raise_open_files_limit();
+        let mut timed = std::collections::HashSet::new();
+        for _pass in 0..10 {
+            let fresh: Vec<u32> =
+                pids.iter().flat_map(|pid| proc::thread_ids(*pid)).filter(|tid| !timed.contains(tid)).collect();
+            if fresh.is_empty() {
+                return Ok(());
+            }
+            let prog = self.sampler()?;
+            for tid in fresh.iter().flat_map(|&tid| std::iter::repeat_n(tid, timers as usize)) {
+                let attached = prog.attach(
+                    PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                    PerfEventScope::OneProcess { pid: tid, cpu: None },
+                    SamplePolicy::Frequency(frequency),
+                    true,
+                );
+                match attached {
+                    Ok(_) => {}
+                    // The thread ended since it was listed.
+                    Err(_) if !Path::new(&format!("/proc/{tid}")).exists() => {}
+                    Err(e) => {
+                        return Err(perf_event_error(format!("perf_event_open for thread {tid}"), e));
+                    }
+                }
+                timed.insert(tid);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every program (links detached, programs unloaded) so the maps
+    /// can be read as a consistent final state. Maps stay readable.
+    pub fn stop(&mut self) {
+        // The walkers and their program arrays hold each other (a walker
+        // tail-calls itself through its array): the kernel breaks that cycle
+        // only in a deferred work item after the last map descriptor closes.
+        // Emptied here (and on every other exit path, by Drop), the walkers
+        // go with the rest, as soon as they unload.
+        self.release_walkers();
+        for (_, program) in self.ebpf.programs_mut() {
+            match program {
+                aya::programs::Program::PerfEvent(p) => drop(p.unload()),
+                aya::programs::Program::BtfTracePoint(p) => drop(p.unload()),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn perf_event_error(attempt: String, source: aya::programs::ProgramError) -> Error {
+    Error::Attach {
+        feature: "the cpu-clock perf event".into(),
+        attempt,
+        needs: "a kernel with CONFIG_PERF_EVENTS is needed",
+        source: Box::new(source.into()),
+    }
+}
+
+fn tracepoint_error(tracepoint: &str, source: aya::programs::ProgramError) -> Error {
+    Error::Attach {
+        feature: format!("the BTF tracepoint {tracepoint}"),
+        attempt: "attaching".into(),
+        needs: "tp_btf programs need Linux 5.5 or later with BTF",
+        source: Box::new(source.into()),
+    }
+}
+
+/// One perf event descriptor per thread: a process with thousands of
+/// threads needs more than the usual soft limit of 1024.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `limit` is a live rlimit that getrlimit fills in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 && limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: `limit` is a valid rlimit; raising the soft limit to the hard one needs no privilege.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    }
+}

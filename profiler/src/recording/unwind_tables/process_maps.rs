@@ -1,0 +1,49 @@
+//! What the table loader reads of a process: its executable mappings
+//! (/proc/PID/maps), the files behind them, and the vDSO image.
+use std::path::PathBuf;
+
+/// One line of /proc/PID/maps.
+pub(super) struct MapsLine<'a> {
+    pub start: u64,
+    pub end: u64,
+    pub offset: u64,
+    pub executable: bool,
+    pub path: Option<&'a str>,
+}
+
+impl<'a> MapsLine<'a> {
+    /// `START-END PERMS OFFSET DEV INODE [PATH]`; None for a malformed line.
+    pub fn parse(line: &'a str) -> Option<Self> {
+        let mut fields = line.splitn(6, ' ');
+        let (start, end) = fields.next()?.split_once('-')?;
+        let perms = fields.next()?;
+        let offset = fields.next()?;
+        let _device = fields.next()?;
+        let _inode = fields.next()?;
+        let path = fields.next().map(str::trim_start).filter(|p| !p.is_empty());
+        Some(MapsLine {
+            start: u64::from_str_radix(start, 16).ok()?,
+            end: u64::from_str_radix(end, 16).ok()?,
+            offset: u64::from_str_radix(offset, 16).ok()?,
+            executable: perms.as_bytes().get(2) == Some(&b'x'),
+            path,
+        })
+    }
+}
+
+/// The mapped file, through the process's own view of it when possible
+/// (a file deleted or replaced since it was mapped, a process in a container).
+pub(super) fn readable_path(pid: u32, start: u64, end: u64, path: &str) -> PathBuf {
+    let own = PathBuf::from(format!("/proc/{pid}/map_files/{start:x}-{end:x}"));
+    if std::fs::metadata(&own).is_ok() { own } else { PathBuf::from(path) }
+}
+
+/// A copy of this process's vDSO image.
+pub(super) fn own_vdso() -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let line = maps.lines().filter_map(MapsLine::parse).find(|m| m.path == Some("[vdso]"))?;
+    let mut image = vec![0; usize::try_from(line.end.checked_sub(line.start)?).ok()?];
+    std::fs::File::open("/proc/self/mem").ok()?.read_exact_at(&mut image, line.start).ok()?;
+    Some(image)
+}
