@@ -103,3 +103,30 @@ fn command_runs_with_default_sigpipe() {
         .unwrap_or_else(|| panic!("no SigIgn line in the command's output: {stdout}"));
     assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "the command runs with SIGPIPE ignored (SigIgn {mask:#x})");
 }
+
+/// SIGKILL cannot be caught: whatever flameprof had loaded must still go
+/// away with it, at any moment (loading, attaching, recording, writing).
+/// The kernel's own listings of BPF programs and maps are checked; with
+/// --wall and the table walker (the default) nearly every program and map
+/// flameprof has is in use. The kernel frees some in deferred work after a
+/// process dies, so a short wait is allowed.
+#[test]
+fn sigkill_at_any_moment_leaves_no_bpf_program_or_map_behind() {
+    root_or_skip!();
+    let spinner = example("spinner");
+    for delay_ms in [20, 80, 200, 500, 1200] {
+        let maps_before = loaded_bpf_map_ids().expect("bpf(BPF_MAP_GET_NEXT_ID) failed");
+        let programs = BpfSnapshot::take();
+        let dir = TempDir::new("sigkill");
+        let out = s(&dir.join("x.folded"));
+        let fp = spawn_flameprof(&["--wall", "-o", &out, "--", &spinner, "3"]);
+        let fp_pid = fp.id();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let children = children_of(fp_pid);
+        send_signal(fp_pid, libc::SIGKILL);
+        let run = wait_with_timeout(fp, Duration::from_secs(10), "flameprof after SIGKILL");
+        assert!(!run.status.success(), "flameprof was not killed after {delay_ms} ms");
+        kill_pids_named(&children, "spinner");
+        programs.assert_nothing_left(&maps_before, Duration::from_secs(3), &format!("SIGKILL after {delay_ms} ms"));
+    }
+}
