@@ -41,8 +41,10 @@ pub struct Registers {
 
 /// Frames walked per program run; the walker tail-calls itself for more
 /// (a run's verification cost grows with the frames it walks, and the
-/// verifier caps it; 33 tail calls allow 264 frames, more than the 127 kept).
-const FRAMES_PER_RUN: u32 = 8;
+/// verifier caps it; the 32 tail calls after the sampler allow 128 frames,
+/// one more than the 127 kept; each run is verified once, at load: fewer
+/// frames a run verify faster).
+const FRAMES_PER_RUN: u32 = 4;
 
 /// The walker's slot in its program array.
 pub const WALKER: u32 = 0;
