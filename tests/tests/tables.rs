@@ -164,24 +164,32 @@ fn a_qsort_callback_keeps_its_callers_through_libc() {
 #[test]
 fn debians_python3_stacks_reach_start() {
     root_or_skip!();
-    let python = Path::new("/usr/bin/python3");
-    assert!(python.exists(), "Debian's python3 is missing (package python3)");
-    let script = "import json, re\n\
-        d = [{'a': i, 'b': str(i) * 5} for i in range(2000)]\n\
-        for _ in range(1000):\n    s = json.dumps(d); json.loads(s); re.findall(r'\\d+', s)\n";
-    let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], &s(python), &["-c", script]);
-    let total = table.total();
-    let complete = table.sum_where(|s| s.frames.iter().any(|f| f == "_start"));
-    assert!(
-        complete as f64 >= 0.99 * total as f64,
-        "only {complete} of {total} python3 samples reach _start\n{}\n{}",
-        table.describe_top(8),
-        run.stderr
-    );
-    // A bad frame is rare but real: a sample in ld.so's lazy-binding
-    // trampoline (its CFA comes from rbx, which the walker does not follow).
-    let bad = summary.get("table_unwinding.cut_at_bad_frame");
-    assert!(bad <= 0.005 * summary.get("table_unwinding.user_stacks"), "{bad} walks at a bad frame\n{}", run.stderr);
+    // Statistical (sampling) and timing-sensitive on a shared 2-CPU machine:
+    // one retry, which prints a loud line when used.
+    retry_once("debians_python3_stacks_reach_start", || {
+        let python = Path::new("/usr/bin/python3");
+        assert!(python.exists(), "Debian's python3 is missing (package python3)");
+        let script = "import json, re\n\
+            d = [{'a': i, 'b': str(i) * 5} for i in range(2000)]\n\
+            for _ in range(1000):\n    s = json.dumps(d); json.loads(s); re.findall(r'\\d+', s)\n";
+        let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], &s(python), &["-c", script]);
+        let total = table.total();
+        let complete = table.sum_where(|s| s.frames.iter().any(|f| f == "_start"));
+        assert!(
+            complete as f64 >= 0.99 * total as f64,
+            "only {complete} of {total} python3 samples reach _start\n{}\n{}",
+            table.describe_top(8),
+            run.stderr
+        );
+        // A bad frame is rare but real: a sample in ld.so's lazy-binding
+        // trampoline (its CFA comes from rbx, which the walker does not follow).
+        let bad = summary.get("table_unwinding.cut_at_bad_frame");
+        assert!(
+            bad <= 0.005 * summary.get("table_unwinding.user_stacks"),
+            "{bad} walks at a bad frame\n{}",
+            run.stderr
+        );
+    });
 }
 
 /// --wall runs the on-CPU and the off-CPU walkers at once (each program type
@@ -271,29 +279,33 @@ fn distance(a: &std::collections::HashMap<String, f64>, b: &std::collections::Ha
 #[test]
 fn python3_leaves_agree_with_perf_dwarf() {
     root_or_skip!();
-    let script = "import json, re\n\
-        d = [{'a': i, 'b': str(i) * 5} for i in range(2000)]\n\
-        for _ in range(800):\n    s = json.dumps(d); json.loads(s); re.findall(r'\\d+', s)\n";
-    let command = ["/usr/bin/python3", "-c", script];
-    let dir = TempDir::new("perf-compare");
-    let perf_a = perf_leaves(&dir, "a.data", &command);
-    let perf_b = perf_leaves(&dir, "b.data", &command);
-    let (table, run, _) = record(&["-F", "499"], command[0], &command[1..]);
-    let ours = flameprof_leaves(&table);
-    let between_perf_runs = distance(&perf_a, &perf_b);
-    let to_perf = distance(&ours, &perf_a).min(distance(&ours, &perf_b));
-    let top = |m: &std::collections::HashMap<String, f64>| {
-        let mut v: Vec<_> = m.iter().collect();
-        v.sort_by(|x, y| y.1.total_cmp(x.1));
-        v.iter().take(6).map(|(k, s)| format!("{s:.3} {k}")).collect::<Vec<_>>().join(", ")
-    };
-    eprintln!("leaf distance: flameprof to perf {to_perf:.3}, perf to perf {between_perf_runs:.3}");
-    assert!(
-        to_perf <= between_perf_runs + 0.05,
-        "leaf distance to perf {to_perf:.3}, between two perf runs {between_perf_runs:.3}\n\
-         flameprof: {}\nperf: {}\n{}",
-        top(&ours),
-        top(&perf_a),
-        run.stderr
-    );
+    // Statistical (sampling) and timing-sensitive on a shared 2-CPU machine:
+    // one retry, which prints a loud line when used.
+    retry_once("python3_leaves_agree_with_perf_dwarf", || {
+        let script = "import json, re\n\
+            d = [{'a': i, 'b': str(i) * 5} for i in range(2000)]\n\
+            for _ in range(800):\n    s = json.dumps(d); json.loads(s); re.findall(r'\\d+', s)\n";
+        let command = ["/usr/bin/python3", "-c", script];
+        let dir = TempDir::new("perf-compare");
+        let perf_a = perf_leaves(&dir, "a.data", &command);
+        let perf_b = perf_leaves(&dir, "b.data", &command);
+        let (table, run, _) = record(&["-F", "499"], command[0], &command[1..]);
+        let ours = flameprof_leaves(&table);
+        let between_perf_runs = distance(&perf_a, &perf_b);
+        let to_perf = distance(&ours, &perf_a).min(distance(&ours, &perf_b));
+        let top = |m: &std::collections::HashMap<String, f64>| {
+            let mut v: Vec<_> = m.iter().collect();
+            v.sort_by(|x, y| y.1.total_cmp(x.1));
+            v.iter().take(6).map(|(k, s)| format!("{s:.3} {k}")).collect::<Vec<_>>().join(", ")
+        };
+        eprintln!("leaf distance: flameprof to perf {to_perf:.3}, perf to perf {between_perf_runs:.3}");
+        assert!(
+            to_perf <= between_perf_runs + 0.05,
+            "leaf distance to perf {to_perf:.3}, between two perf runs {between_perf_runs:.3}\n\
+             flameprof: {}\nperf: {}\n{}",
+            top(&ours),
+            top(&perf_a),
+            run.stderr
+        );
+    });
 }

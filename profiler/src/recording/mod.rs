@@ -228,6 +228,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
 
     let progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let mut last_progress = Instant::now();
+    let mut last_cleanup = Instant::now();
     let stopped_by = loop {
         let until_deadline = settings.duration.map_or(POLL, |d| d.saturating_sub(started.elapsed()));
         wait_readable(bpf::ring_fd(&new_processes), POLL.min(until_deadline));
@@ -256,6 +257,10 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         if let Some(tables) = &mut tables {
             for pid in snapshots.take_refreshed() {
                 tables.load_process(pid);
+            }
+            if last_cleanup.elapsed() >= Duration::from_secs(1) {
+                last_cleanup = Instant::now();
+                tables.forget_exited();
             }
         }
         if let Some((ring, unwound)) = &mut user_copies {

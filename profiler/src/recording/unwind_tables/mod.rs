@@ -174,6 +174,19 @@ impl UnwindTables {
         self.build_time += started.elapsed();
     }
 
+    /// Drops the entries of processes that have exited, so PROCESS_MAPPINGS
+    /// (unwind::MAX_PROCESSES entries) holds live processes in a long
+    /// recording with many short-lived ones. A pid reused meanwhile is
+    /// announced again and gets a fresh entry.
+    pub fn forget_exited(&mut self) {
+        let gone: Vec<u32> =
+            self.written.keys().copied().filter(|pid| !Path::new(&format!("/proc/{pid}")).exists()).collect();
+        for pid in gone {
+            let _ = self.processes.remove(&pid);
+            self.written.remove(&pid);
+        }
+    }
+
     /// The vDSO's rows, from this process's own vDSO (the same image in
     /// every process), written to a temporary file for the compiler.
     fn vdso(&mut self) -> Option<FileInfo> {
