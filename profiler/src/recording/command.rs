@@ -14,6 +14,8 @@ use crate::{
 /// A started command, waiting at the gate until `release`.
 pub struct GatedCommand {
     pub pid: u32,
+    /// The program as resolved (a path with a slash, or found on PATH).
+    pub path: PathBuf,
     gate: Option<i32>,
     exec_errors: i32,
     program: String,
@@ -106,6 +108,7 @@ impl GatedCommand {
             gate: Some(gate_write),
             exec_errors: errors_read,
             program: program_name,
+            path: program,
             reaped: None,
         })
     }

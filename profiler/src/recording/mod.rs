@@ -222,6 +222,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     } else {
         None
     };
+    if let (Some(tables), Some(command)) = (&mut tables, &command) {
+        tables.preload(&command.path);
+    }
     if let Some(command) = &mut command {
         command.release()?;
     }

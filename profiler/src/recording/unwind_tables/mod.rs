@@ -174,6 +174,25 @@ impl UnwindTables {
         self.build_time += started.elapsed();
     }
 
+    /// Compiles and loads, ahead of time, the tables of a program about to
+    /// be started (`-- CMD`) and of the libraries it names (DT_NEEDED, found
+    /// in the usual directories): when it then runs, writing its process
+    /// entry is all that is left, and its first milliseconds are walked with
+    /// tables too. Files not found are simply loaded later.
+    pub fn preload(&mut self, program: &Path) {
+        let started = Instant::now();
+        let mut files = vec![program.to_path_buf()];
+        files.extend(elf_layout::needed_libraries(program));
+        if let Some(interpreter) = elf_layout::interpreter(program) {
+            files.push(interpreter);
+        }
+        for file in files {
+            let name = file.display().to_string();
+            let _ = self.file(&file, &name);
+        }
+        self.build_time += started.elapsed();
+    }
+
     /// Drops the entries of processes that have exited, so PROCESS_MAPPINGS
     /// (unwind::MAX_PROCESSES entries) holds live processes in a long
     /// recording with many short-lived ones. A pid reused meanwhile is
