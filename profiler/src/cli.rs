@@ -12,8 +12,8 @@ use crate::{
     error::{Error, Result},
     formats::{Destination, Format, Palette, SvgOptions},
     settings::{
-        self, Command, DiffSettings, Mode, OutputSettings, RecordSettings, ReportSettings, RunSettings, TableSettings,
-        TableStyle, Target, UserWalk,
+        self, Command, DiffSettings, DoctorSettings, Mode, OutputSettings, RecordSettings, ReportSettings, RunSettings,
+        TableSettings, TableStyle, Target, UserWalk,
     },
 };
 
@@ -161,7 +161,7 @@ pub enum CallGraph {
     Table,
 }
 
-/// The commands that work on recorded profiles instead of recording.
+/// The commands other than recording: on recorded profiles, and `doctor`.
 #[derive(Debug, Subcommand)]
 pub enum Analysis {
     /// Compare two profiles (folded or pprof): per-function share changes, a
@@ -172,6 +172,21 @@ pub enum Analysis {
     Diff(DiffArgs),
     /// The top functions of a profile (folded or pprof) by self and total share.
     Report(ReportArgs),
+    /// Check whether profiling can work here, and how well for a process:
+    /// privileges, kernel features, unwinding methods; with -p, each module's
+    /// frame pointers, unwind tables, symbols and debug information.
+    #[command(after_help = "Exit status: 0 when profiling can work here; 1 when something is missing.")]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also report how well this process can be profiled.
+    #[arg(short, long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// JSON instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -287,18 +302,20 @@ impl TableArgs {
 }
 
 impl Analysis {
-    fn settings(self) -> settings::Analysis {
+    fn command(self) -> Command {
         match self {
-            Analysis::Diff(args) => settings::Analysis::Diff(DiffSettings {
+            Analysis::Diff(args) => Command::Analyze(settings::Analysis::Diff(DiffSettings {
                 table: args.table.settings(),
                 base: args.base,
                 new: args.new,
                 output: args.output,
                 fail_above: args.fail_above,
-            }),
-            Analysis::Report(args) => {
-                settings::Analysis::Report(ReportSettings { table: args.table.settings(), file: args.file })
-            }
+            })),
+            Analysis::Report(args) => Command::Analyze(settings::Analysis::Report(ReportSettings {
+                table: args.table.settings(),
+                file: args.file,
+            })),
+            Analysis::Doctor(args) => Command::Doctor(DoctorSettings { pid: args.pid, json: args.json }),
         }
     }
 }
@@ -354,7 +371,7 @@ impl Cli {
     /// What this invocation asks for, checked: analysis, or a recording.
     pub fn into_command(mut self) -> Result<Command> {
         match self.analysis.take() {
-            Some(analysis) => Ok(Command::Analyze(analysis.settings())),
+            Some(subcommand) => Ok(subcommand.command()),
             None => self.into_run_settings().map(Command::Record),
         }
     }

@@ -7,6 +7,7 @@
 //! (`diff` and `report` of recorded profiles).
 mod analysis;
 mod cli;
+mod doctor;
 mod error;
 mod formats;
 mod profile;
@@ -27,6 +28,7 @@ fn main() {
     };
     let result = cli.into_command().and_then(|command| match command {
         Command::Analyze(analysis) => analysis::run(analysis),
+        Command::Doctor(settings) => doctor::run(settings),
         Command::Record(settings) => run::run(settings),
     });
     let code = match result {

@@ -10,6 +10,15 @@ use crate::formats::{Destination, Format, SvgOptions};
 pub enum Command {
     Record(RunSettings),
     Analyze(Analysis),
+    Doctor(DoctorSettings),
+}
+
+/// `flameprof doctor`.
+#[derive(Debug)]
+pub struct DoctorSettings {
+    /// Also report how well this process can be profiled.
+    pub pid: Option<u32>,
+    pub json: bool,
 }
 
 /// A recording and what is written from it.

@@ -4,7 +4,7 @@
 mod bpf;
 mod command;
 mod dwarf_copies;
-mod kernel;
+pub mod kernel;
 pub mod off_cpu;
 pub mod privileges;
 mod proc;

@@ -27,6 +27,17 @@ pub fn check() -> Result<Privilege> {
     Ok(if unsafe { libc::geteuid() } == 0 { Privilege::Root } else { Privilege::Capabilities })
 }
 
+/// The capabilities flameprof needs that it does not have (CAP_SYS_ADMIN
+/// alone would also do).
+pub fn missing_capabilities() -> Vec<&'static str> {
+    let effective = effective_capabilities().unwrap_or(0);
+    [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+        .into_iter()
+        .filter(|&(cap, _)| effective & (1u64 << cap) == 0)
+        .map(|(_, name)| name)
+        .collect()
+}
+
 /// CapEff from /proc/self/status.
 fn effective_capabilities() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

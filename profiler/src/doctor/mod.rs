@@ -1,0 +1,213 @@
+//! `flameprof doctor`: can profiling work here, and how well? One line per
+//! check, with the fix where something is missing; `--json` for machines.
+//! With `-p PID`, how well that process's modules can be walked and named.
+mod modules;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::{
+    error::Result,
+    recording::{
+        kernel,
+        privileges::{self, Privilege},
+    },
+    settings::DoctorSettings,
+};
+
+/// One check's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Ok,
+    /// Works, with a limit worth knowing.
+    Note,
+    /// Profiling cannot work until this is fixed.
+    Missing,
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    name: &'static str,
+    status: Status,
+    detail: String,
+    /// What to do, when something is missing or limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    /// Whether a recording can run here (privileges and kernel).
+    can_profile: bool,
+    /// The user-stack walks this kernel can run, best first.
+    unwinding: Vec<&'static str>,
+    checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<modules::ProcessReport>,
+}
+
+/// Runs the checks and prints them; exit status 0 when profiling can work.
+pub fn run(settings: DoctorSettings) -> Result<i32> {
+    let mut checks = vec![privileges_check(), kernel_check(), btf_check()];
+    checks.push(paranoid_check());
+    checks.push(kallsyms_check());
+    checks.push(tracefs_check());
+    checks.push(pmu_check());
+    let table_missing = kernel::table_walker_missing();
+    let mut unwinding = Vec::new();
+    if table_missing.is_none() {
+        unwinding.extend(["table", "dwarf"]);
+    }
+    unwinding.push("fp");
+    checks.push(Check {
+        name: "unwinding",
+        status: if table_missing.is_none() { Status::Ok } else { Status::Note },
+        detail: format!("user stacks can be walked with: {}", unwinding.join(", ")),
+        fix: table_missing.map(|missing| {
+            format!("this kernel lacks {missing}: code without frame pointers is walked only with Linux 5.15+")
+        }),
+    });
+    let process = match settings.pid {
+        Some(pid) => Some(modules::report(pid)?),
+        None => None,
+    };
+    let can_profile = checks.iter().all(|check| check.status != Status::Missing);
+    let report = Report { can_profile, unwinding, checks, process };
+    if settings.json {
+        let text = serde_json::to_string_pretty(&report).expect("a report always serializes");
+        println!("{text}");
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if can_profile { 0 } else { crate::error::EXIT_FAILURE })
+}
+
+fn render(report: &Report) -> String {
+    let mut text = String::new();
+    for check in &report.checks {
+        let status = match check.status {
+            Status::Ok => "ok     ",
+            Status::Note => "note   ",
+            Status::Missing => "MISSING",
+        };
+        text.push_str(&format!("{status} {}: {}", check.name, check.detail));
+        if let Some(fix) = &check.fix {
+            text.push_str(&format!("; {fix}"));
+        }
+        text.push('\n');
+    }
+    if let Some(process) = &report.process {
+        text.push_str(&modules::render(process));
+    }
+    text.push_str(if report.can_profile {
+        "flameprof can profile here\n"
+    } else {
+        "flameprof cannot profile here until what is MISSING is fixed\n"
+    });
+    text
+}
+
+fn privileges_check() -> Check {
+    match privileges::check() {
+        Ok(Privilege::Root) => Check { name: "privileges", status: Status::Ok, detail: "root".into(), fix: None },
+        Ok(Privilege::Capabilities) => Check {
+            name: "privileges",
+            status: Status::Ok,
+            detail: "CAP_BPF and CAP_PERFMON (not root): only processes this user could ptrace".into(),
+            fix: Some("add --other-users to profile other users' processes and -a".into()),
+        },
+        Err(_) => {
+            let missing = privileges::missing_capabilities();
+            Check {
+                name: "privileges",
+                status: Status::Missing,
+                detail: format!("not root, and without {}", missing.join(" and ")),
+                fix: Some("run as root (sudo), or see README, Privileges, for a group allowed to run flameprof".into()),
+            }
+        }
+    }
+}
+
+fn kernel_check() -> Check {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    Check { name: "kernel", status: Status::Ok, detail: format!("Linux {}", release.trim()), fix: None }
+}
+
+fn btf_check() -> Check {
+    if Path::new("/sys/kernel/btf/vmlinux").exists() {
+        Check { name: "BTF", status: Status::Ok, detail: "/sys/kernel/btf/vmlinux".into(), fix: None }
+    } else {
+        Check {
+            name: "BTF",
+            status: Status::Note,
+            detail: "no /sys/kernel/btf/vmlinux: on-CPU with frame pointers only".into(),
+            fix: Some("off-CPU, --wall, -- CMD's children and table unwinding need CONFIG_DEBUG_INFO_BTF=y".into()),
+        }
+    }
+}
+
+fn paranoid_check() -> Check {
+    let value = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").unwrap_or_default();
+    Check {
+        name: "perf_event_paranoid",
+        status: Status::Ok,
+        detail: format!("{} (does not matter with CAP_PERFMON or as root)", value.trim()),
+        fix: None,
+    }
+}
+
+fn kallsyms_check() -> Check {
+    let readable = std::fs::read_to_string("/proc/kallsyms").is_ok_and(|text| {
+        text.lines()
+            .take(100)
+            .any(|line| line.split_whitespace().next().is_some_and(|a| !a.trim_start_matches('0').is_empty()))
+    });
+    let restrict = std::fs::read_to_string("/proc/sys/kernel/kptr_restrict").unwrap_or_default();
+    if readable {
+        Check {
+            name: "kernel symbols",
+            status: Status::Ok,
+            detail: format!("/proc/kallsyms shows addresses (kptr_restrict {})", restrict.trim()),
+            fix: None,
+        }
+    } else {
+        Check {
+            name: "kernel symbols",
+            status: Status::Note,
+            detail: format!(
+                "/proc/kallsyms shows no addresses (kptr_restrict {}): kernel frames stay unnamed",
+                restrict.trim()
+            ),
+            fix: Some("run as root, or set kernel.kptr_restrict=0".into()),
+        }
+    }
+}
+
+fn tracefs_check() -> Check {
+    let mounted =
+        ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"].iter().any(|p| Path::new(p).exists());
+    Check {
+        name: "tracefs",
+        status: Status::Ok,
+        detail: if mounted { "mounted" } else { "not mounted (not needed: flameprof uses BTF tracepoints)" }.into(),
+        fix: None,
+    }
+}
+
+fn pmu_check() -> Check {
+    let pmu = Path::new("/sys/bus/event_source/devices/cpu").exists()
+        || Path::new("/sys/bus/event_source/devices/cpu_core").exists();
+    Check {
+        name: "hardware PMU",
+        status: Status::Ok,
+        detail: if pmu {
+            "present (flameprof samples on the software cpu-clock timer all the same)"
+        } else {
+            "none (a VM or container): flameprof samples on the software cpu-clock timer, which needs none"
+        }
+        .into(),
+        fix: None,
+    }
+}
