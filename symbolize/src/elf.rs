@@ -164,6 +164,7 @@ fn plt_frame(name: &str, module: &str) -> Symbolized {
             file: None,
             line: None,
             inlined: false,
+            jit: false,
             resolved: Resolution::Resolved,
         }],
     }
@@ -176,6 +177,7 @@ fn frames(sym: &bz::Sym<'_>, module: &str) -> Symbolized {
         file: code_info.map(|c| c.to_path().to_string_lossy().into_owned()),
         line: code_info.and_then(|c| c.line),
         inlined,
+        jit: false,
         resolved: Resolution::Resolved,
     };
     // blazesym already orders inlined functions outermost first, each with

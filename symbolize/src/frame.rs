@@ -33,6 +33,8 @@ pub struct Frame {
     pub line: Option<u32>,
     /// True for frames that were inlined into their caller (the previous frame).
     pub inlined: bool,
+    /// True for JIT code named through the process's perf map (module `[jit]`).
+    pub jit: bool,
     pub resolved: Resolution,
 }
 
@@ -50,8 +52,11 @@ pub enum UnresolvedReason {
     NoSymbol,
     /// No mapping of the process (or loadable segment of the file) contains it.
     NoMapping,
-    /// Anonymous, JIT, heap or stack memory: nothing to read symbols from.
+    /// Anonymous, heap or stack memory: nothing to read symbols from.
     AnonymousMapping,
+    /// Anonymous executable memory (JIT code) that no entry of the
+    /// process's perf map covers (or it has none).
+    JitWithoutMapEntry,
     /// The address falls in a mapping that is not executable.
     NotExecutable,
     /// The mapped file could not be opened or read.
@@ -71,7 +76,8 @@ impl fmt::Display for UnresolvedReason {
         f.write_str(match self {
             Self::NoSymbol => "no symbol covers the address",
             Self::NoMapping => "address not mapped",
-            Self::AnonymousMapping => "anonymous or JIT mapping",
+            Self::AnonymousMapping => "anonymous mapping",
+            Self::JitWithoutMapEntry => "JIT code without a perf map entry",
             Self::NotExecutable => "mapping is not executable",
             Self::FileUnreadable => "mapped file unreadable",
             Self::Malformed => "malformed ELF/DWARF",
@@ -112,7 +118,23 @@ impl Symbolized {
                 file: None,
                 line: None,
                 inlined: false,
+                jit: false,
                 resolved: Resolution::Unresolved(reason),
+            }],
+        }
+    }
+
+    /// JIT code named `name` by the process's perf map.
+    pub(crate) fn jit(name: &str) -> Self {
+        Self {
+            frames: vec![Frame {
+                function: name.to_owned(),
+                module: Some("[jit]".to_owned()),
+                file: None,
+                line: None,
+                inlined: false,
+                jit: true,
+                resolved: Resolution::Resolved,
             }],
         }
     }

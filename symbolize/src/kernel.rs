@@ -191,6 +191,7 @@ impl KernelSymbols {
                     file: None,
                     line: None,
                     inlined: false,
+                    jit: false,
                     resolved: Resolution::Resolved,
                 }],
             },

@@ -3,6 +3,9 @@
 //! map and the mapped ELF files (symbol tables, and DWARF for inlined frames and
 //! file:line). Rust and C++ names come out demangled. Addresses in PLT stubs
 //! are named `NAME@plt` after the symbol the stub jumps to, as perf does.
+//! JIT code (anonymous executable memory) is named through the process's
+//! perf map (`/tmp/perf-PID.map`), as perf does; such frames are marked
+//! [`Frame::jit`].
 //!
 //! The caller passes addresses as they should be looked up: return addresses of
 //! non-leaf frames are expected to be already decremented.
@@ -12,6 +15,7 @@ mod error;
 mod frame;
 mod kernel;
 mod maps;
+mod perf_map;
 mod plt;
 mod snapshot;
 mod unwind;
@@ -24,6 +28,7 @@ use std::time::{Duration, Instant};
 
 pub use error::Error;
 pub use frame::{Frame, Resolution, Stats, Symbolized, UnresolvedReason};
+pub use perf_map::PerfMapStats;
 pub use unwind::{UnwindEnd, Unwound, UserRegisters};
 // Compiling a file's call-frame information for the in-kernel unwinder.
 pub use unwind::{
@@ -69,6 +74,8 @@ pub struct Symbolizer {
     rules: unwind::RuleCache,
     /// When each process's map was last re-read for an unmapped sample address.
     remapped: HashMap<u32, Instant>,
+    /// What the perf maps of processes with JIT code named.
+    perf_maps: perf_map::PerfMaps,
 }
 
 impl Default for Symbolizer {
@@ -89,6 +96,7 @@ impl Symbolizer {
             cfi: HashMap::new(),
             rules: unwind::RuleCache::default(),
             remapped: HashMap::new(),
+            perf_maps: perf_map::PerfMaps::default(),
         }
     }
 
@@ -107,16 +115,24 @@ impl Symbolizer {
 
     /// Re-reads `pid`'s memory map into its snapshot, keeping what the old
     /// snapshot knew of since-unmapped code: libraries loaded after the first
-    /// snapshot (by the dynamic loader or dlopen) resolve too.
+    /// snapshot (by the dynamic loader or dlopen) resolve too. A process with
+    /// anonymous executable memory (JIT code) also has what its perf map
+    /// gained read, so that its JIT code is named after it exits even if the
+    /// map is deleted.
     pub fn refresh_process(&mut self, pid: u32) -> Result<(), Error> {
         let snap = snapshot::take(pid, &mut self.files, self.processes.get(&pid))?;
+        let jit = snap.entries.iter().any(maps::MapEntry::is_anonymous_code);
         self.processes.insert(pid, snap);
+        if jit {
+            self.perf_maps.update(pid);
+        }
         Ok(())
     }
 
     /// Drops the snapshot of `pid` (e.g. when the pid is about to be reused),
-    /// closing files no other snapshot needs.
+    /// closing files no other snapshot needs, and what its perf map named.
     pub fn forget_process(&mut self, pid: u32) {
+        self.perf_maps.forget(pid);
         if self.processes.remove(&pid).is_some() {
             self.files.sweep();
         }
@@ -143,7 +159,13 @@ impl Symbolizer {
                 self.processes.insert(pid, snap);
             }
         }
-        let result = user::symbolize(&mut self.elf, &self.processes[&pid], &mut self.vdso, addrs);
+        let snap = &self.processes[&pid];
+        if user::any_in_anonymous_code(snap, addrs) {
+            // JIT code: its perf map may have grown since it was last read.
+            self.perf_maps.update(pid);
+        }
+        let perf_map = self.perf_maps.get(pid);
+        let result = user::symbolize(&mut self.elf, snap, perf_map, &mut self.vdso, addrs);
         self.counted(result)
     }
 
@@ -288,6 +310,11 @@ impl Symbolizer {
     /// Totals so far: addresses resolved and unresolved, by reason.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// What the perf maps of processes with JIT code held.
+    pub fn perf_map_stats(&self) -> &PerfMapStats {
+        self.perf_maps.stats()
     }
 
     fn counted(&mut self, result: Vec<Symbolized>) -> Vec<Symbolized> {

@@ -39,6 +39,19 @@ impl MapEntry {
     }
 }
 
+impl MapEntry {
+    /// Executable memory no file backs: where JIT runtimes put their code
+    /// (plain anonymous memory, or named with PR_SET_VMA_ANON_NAME).
+    pub fn is_anonymous_code(&self) -> bool {
+        self.executable
+            && match &self.backing {
+                Backing::Anonymous => true,
+                Backing::Special(name) => name.starts_with("[anon"),
+                Backing::File { .. } => false,
+            }
+    }
+}
+
 pub(crate) fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
@@ -132,6 +145,8 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         assert_eq!(e[2].backing, Backing::Special("[heap]".into()));
         assert_eq!(e[3].backing, Backing::Anonymous);
         assert_eq!(e[3].module_name(), "[anon]");
+        assert!(e[3].is_anonymous_code());
+        assert!(!e[1].is_anonymous_code() && !e[2].is_anonymous_code() && !e[6].is_anonymous_code());
         assert_eq!(e[4].backing, Backing::File { path: "/tmp/gone.so".into(), deleted: true });
         assert_eq!(e[4].dev, (8 << 32) | 0x11);
         assert_eq!(e[4].module_name(), "gone.so");

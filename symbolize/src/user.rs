@@ -6,6 +6,7 @@ use std::rc::Rc;
 use crate::elf::ElfSymbolizer;
 use crate::frame::{Symbolized, UnresolvedReason};
 use crate::maps::{self, Backing};
+use crate::perf_map::PerfMap;
 use crate::snapshot::{FileState, OpenFile, Snapshot};
 use crate::vdso::VdsoImage;
 
@@ -13,6 +14,12 @@ use crate::vdso::VdsoImage;
 /// process mapped new code since the snapshot).
 pub(crate) fn any_unmapped(snap: &Snapshot, addrs: &[u64]) -> bool {
     addrs.iter().any(|&a| maps::find(&snap.entries, a).is_none())
+}
+
+/// Whether some address lies in anonymous executable memory (JIT code:
+/// its perf map, if any, names it).
+pub(crate) fn any_in_anonymous_code(snap: &Snapshot, addrs: &[u64]) -> bool {
+    addrs.iter().any(|&a| maps::find(&snap.entries, a).is_some_and(|i| snap.entries[i].is_anonymous_code()))
 }
 
 /// Addresses of one file, gathered so blazesym is called once per file.
@@ -23,10 +30,12 @@ struct FileBatch<'s> {
     wanted: Vec<(u64, usize)>,
 }
 
-/// `vdso`: a copy of the vDSO image, loaded on first need (see [`VdsoImage`]).
+/// `vdso`: a copy of the vDSO image, loaded on first need (see [`VdsoImage`]);
+/// `perf_map`: what the process's perf map named, for its JIT code.
 pub(crate) fn symbolize(
     elf: &mut ElfSymbolizer,
     snap: &Snapshot,
+    perf_map: Option<&PerfMap>,
     vdso: &mut Option<Option<VdsoImage>>,
     addrs: &[u64],
 ) -> Vec<Symbolized> {
@@ -60,7 +69,14 @@ pub(crate) fn symbolize(
                 vdso_wanted.push((in_mapping, i));
                 None
             }
-            // JIT code, heap, stack, vdso...: the offset into the mapping is all we have.
+            // JIT code: named by the process's perf map, if it has an entry.
+            (Backing::Special(_) | Backing::Anonymous, _) if entry.is_anonymous_code() => {
+                match perf_map.and_then(|map| map.name(addr)) {
+                    Some(name) => Some(Symbolized::jit(name)),
+                    None => Some(Symbolized::unresolved_in(&module, in_mapping, UnresolvedReason::JitWithoutMapEntry)),
+                }
+            }
+            // Heap, stack, other special mappings: the offset into the mapping is all we have.
             (Backing::Special(_) | Backing::Anonymous, _) => {
                 Some(Symbolized::unresolved_in(&module, in_mapping, UnresolvedReason::AnonymousMapping))
             }

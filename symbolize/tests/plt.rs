@@ -255,6 +255,7 @@ fn live_process_stubs_are_named_after_their_targets() {
             file: None,
             line: None,
             inlined: false,
+            jit: false,
             resolved: Resolution::Resolved,
         };
         assert_eq!(out_frames[0].frames, [frame("puts@plt")], "{out}");

@@ -11,6 +11,7 @@ fn resolved(function: &str, module: &str, file: Option<&str>, line: Option<u32>,
         file: file.map(str::to_owned),
         line,
         inlined,
+        jit: false,
         resolved: Resolution::Resolved,
     }
 }
