@@ -1,6 +1,7 @@
 //! Per-function shares of a profile: self (the function is the leaf) and
 //! total (the function is anywhere on the stack, counted once per stack).
-//! Functions are named by their folded label (`_[k]` marks kernel frames),
+//! Functions are named by their folded label (`_[k]` marks kernel frames,
+//! `_[j]` JIT code),
 //! without the inlining mark: a function inlined in one build and called in
 //! the next is still one function, so a changed inlining decision does not
 //! split its share. Process and marker frames are not functions.
@@ -8,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::{
     formats::folded,
-    profile::{FrameKind, Profile, Unit},
+    profile::{Profile, Unit},
 };
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,7 +31,7 @@ impl Shares {
         for (stack, weight) in profile.sorted_stacks() {
             let code: Vec<String> = stack
                 .iter()
-                .filter(|f| matches!(f.kind, FrameKind::User | FrameKind::Kernel))
+                .filter(|f| f.kind.is_code())
                 .map(|frame| {
                     let label = folded::frame_label(frame);
                     match label.strip_suffix("_[i]") {

@@ -37,6 +37,24 @@ fn kernel(name: &str) -> Frame {
     }
 }
 
+fn jit(name: &str) -> Frame {
+    Frame {
+        name: name.into(),
+        kind: FrameKind::Jit,
+        module: Some("[jit]".into()),
+        file: None,
+        line: None,
+        inlined: false,
+    }
+}
+
+/// [`split`] with JIT code under `main` too (a name with spaces, as node's).
+fn split_with_jit(hot: u64, cold: u64) -> Profile {
+    let mut profile = split(hot, cold);
+    profile.add(vec![Frame::task("cpu_split"), user("main"), jit("JS:*hot /app.js:1"), jit("jit_leaf")], 4);
+    profile
+}
+
 /// `hot` and `cold` in `hot:cold` proportion, with an inlined frame and a
 /// kernel frame on the way, like the cpu_split example.
 fn split(hot: u64, cold: u64) -> Profile {
@@ -75,7 +93,7 @@ fn sorted_stacks(profile: &Profile) -> Vec<(Vec<Frame>, u64)> {
 
 #[test]
 fn folded_round_trip_keeps_stacks_unit_and_health() {
-    let mut profile = split(300, 100);
+    let mut profile = split_with_jit(300, 100);
     // The folded reader cannot know modules, files and lines: compare without them.
     profile = Profile {
         unit: profile.unit,
@@ -93,7 +111,7 @@ fn folded_round_trip_keeps_stacks_unit_and_health() {
 
 #[test]
 fn pprof_round_trip_keeps_every_frame_detail() {
-    let profile = split(300, 100);
+    let profile = split_with_jit(300, 100);
     let bytes = render(&profile, Format::Pprof);
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzipped");
     let loaded = formats::parse(&bytes).unwrap();
@@ -102,6 +120,8 @@ fn pprof_round_trip_keeps_every_frame_detail() {
     assert!(loaded.comments.iter().any(|c| c.contains("100 samples")));
     let (a, b) = (Shares::of(&profile), Shares::of(&loaded.profile));
     assert_eq!(a.functions, b.functions);
+    assert_eq!(b.get("jit_leaf_[j]").self_weight, 4);
+    assert_eq!(b.get("JS:*hot /app.js:1_[j]").total_weight, 4);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Brendan Gregg's folded format, root first: `comm;frame;...;leaf count`.
-//! Kernel frames get the `_[k]` suffix and inlined frames `_[i]`, which flame
-//! graph colour schemes know.
+//! Kernel frames get the `_[k]` suffix, JIT frames `_[j]` and inlined frames
+//! `_[i]`, which flame graph colour schemes know.
 use std::fmt::Write;
 
 use crate::profile::{Frame, FrameKind, Loaded, Profile, Stack, Unit};
@@ -19,6 +19,7 @@ pub fn frame_label(frame: &Frame) -> String {
         .collect();
     match frame.kind {
         FrameKind::Kernel => label.push_str("_[k]"),
+        FrameKind::Jit => label.push_str("_[j]"),
         FrameKind::User if frame.inlined => label.push_str("_[i]"),
         _ => {}
     }
@@ -35,6 +36,8 @@ pub const MARKERS: &[&str] =
 pub fn parse_label(label: &str) -> (&str, FrameKind, bool) {
     if let Some(name) = label.strip_suffix("_[k]") {
         (name, FrameKind::Kernel, false)
+    } else if let Some(name) = label.strip_suffix("_[j]") {
+        (name, FrameKind::Jit, false)
     } else if let Some(name) = label.strip_suffix("_[i]") {
         (name, FrameKind::User, true)
     } else if MARKERS.contains(&label) {
@@ -182,12 +185,16 @@ mod tests {
             Frame::task("app"),
             frame("main", FrameKind::User, false),
             frame("helper<[u8; 4]>", FrameKind::User, true),
+            frame("LazyCompile:*fib /app.js:3", FrameKind::Jit, false),
             frame("do_syscall_64", FrameKind::Kernel, false),
         ];
         profile.add(stack.clone(), 3);
         profile.add(stack, 2);
         profile.add(vec![Frame::task("app"), frame("idle", FrameKind::User, false)], 1);
-        assert_eq!(render(&profile), "app;idle 1\napp;main;helper<[u8: 4]>_[i];do_syscall_64_[k] 5\n");
+        assert_eq!(
+            render(&profile),
+            "app;idle 1\napp;main;helper<[u8: 4]>_[i];LazyCompile:*fib /app.js:3_[j];do_syscall_64_[k] 5\n"
+        );
     }
 
     #[test]
@@ -207,6 +214,7 @@ mod tests {
     fn labels_parse_back() {
         assert_eq!(parse_label("do_syscall_64_[k]"), ("do_syscall_64", FrameKind::Kernel, false));
         assert_eq!(parse_label("helper_[i]"), ("helper", FrameKind::User, true));
+        assert_eq!(parse_label("JS:*hot /app.js:1_[j]"), ("JS:*hot /app.js:1", FrameKind::Jit, false));
         assert_eq!(parse_label("[off-cpu]"), ("[off-cpu]", FrameKind::Marker, false));
         assert_eq!(parse_label("[unknown]"), ("[unknown]", FrameKind::User, false));
     }

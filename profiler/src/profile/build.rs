@@ -6,7 +6,7 @@ use std::{
 };
 
 use profiler_ebpf::{StackKey, marker};
-use symbolize::{Resolution, Symbolized, Symbolizer};
+use symbolize::{Resolution, Symbolized, Symbolizer, UnresolvedReason};
 
 use crate::{
     formats::ModuleInfo,
@@ -33,6 +33,11 @@ pub struct FrameStats {
     /// profile's unit), so the unresolved share is a share of what is shown.
     pub frames: u64,
     pub unresolved_frames: u64,
+    /// JIT code named through perf maps (weighted as `frames`).
+    pub jit_frames: u64,
+    /// JIT code (anonymous executable memory) no perf map entry named;
+    /// part of `unresolved_frames`.
+    pub jit_frames_unnamed: u64,
     pub distinct_stacks: u64,
     /// Processes in the whole profile (set by the caller, which sees every part).
     pub processes: u64,
@@ -42,6 +47,8 @@ impl FrameStats {
     pub fn add(&mut self, other: FrameStats) {
         self.frames += other.frames;
         self.unresolved_frames += other.unresolved_frames;
+        self.jit_frames += other.jit_frames;
+        self.jit_frames_unnamed += other.jit_frames_unnamed;
         self.distinct_stacks += other.distinct_stacks;
     }
 }
@@ -71,17 +78,17 @@ pub fn build(
         if shape.per_thread {
             stack.push(names.task(&thread));
         }
-        let mut unresolved = 0;
+        let mut counts = AddressCounts::default();
         let user_leaf_is_return = key.kernel_depth > 0;
         for (index, &address) in user_addresses(key).iter().enumerate().rev() {
             let symbolized = &symbols.user[&(key.tgid, adjust_user(address, index, user_leaf_is_return))];
-            unresolved += push_frames(&mut stack, symbolized, FrameKind::User, &mut names);
+            push_frames(&mut stack, symbolized, FrameKind::User, &mut names, &mut counts);
         }
         let kernel = kernel_addresses(key);
         let glue = tracing_glue_depth(kernel, &symbols.kernel);
         for (index, &address) in kernel.iter().enumerate().skip(glue).rev() {
             let symbolized = &symbols.kernel[&adjust(address, index)];
-            unresolved += push_frames(&mut stack, symbolized, FrameKind::Kernel, &mut names);
+            push_frames(&mut stack, symbolized, FrameKind::Kernel, &mut names, &mut counts);
         }
         if let Some(label) = marker_label(key.marker) {
             stack.push(names.marker(label));
@@ -89,7 +96,9 @@ pub fn build(
         let frames = (key.user_depth + key.kernel_depth) as u64;
         let weight = weight(*count);
         stats.frames += frames * weight;
-        stats.unresolved_frames += unresolved * weight;
+        stats.unresolved_frames += counts.unresolved * weight;
+        stats.jit_frames += counts.jit * weight;
+        stats.jit_frames_unnamed += counts.jit_unnamed * weight;
         profile.add(stack, weight);
     }
     stats
@@ -148,24 +157,41 @@ fn marker_label(value: u32) -> Option<&'static str> {
     }
 }
 
-/// Appends the frames of one address (outermost first); returns 1 when the
-/// address did not resolve.
-fn push_frames(stack: &mut Stack, symbolized: &Symbolized, kind: FrameKind, names: &mut NameCache) -> u64 {
-    let mut unresolved = 0;
+/// Addresses of one stack by outcome, each counted once however many
+/// (inlined) frames it expands to.
+#[derive(Default)]
+struct AddressCounts {
+    unresolved: u64,
+    /// Named through a perf map.
+    jit: u64,
+    /// In JIT code, named by no perf map entry (also unresolved).
+    jit_unnamed: u64,
+}
+
+/// Appends the frames of one address (outermost first) and counts it. A
+/// frame the symbolizer marks as JIT code becomes a `Jit` frame.
+fn push_frames(
+    stack: &mut Stack,
+    symbolized: &Symbolized,
+    kind: FrameKind,
+    names: &mut NameCache,
+    counts: &mut AddressCounts,
+) {
+    let first = symbolized.frames.first();
+    counts.unresolved += u64::from(symbolized.frames.iter().any(|f| f.resolved != Resolution::Resolved));
+    counts.jit += u64::from(first.is_some_and(|f| f.jit && f.resolved == Resolution::Resolved));
+    let unnamed = Resolution::Unresolved(UnresolvedReason::JitWithoutMapEntry);
+    counts.jit_unnamed += u64::from(first.is_some_and(|f| f.resolved == unnamed));
     for frame in &symbolized.frames {
-        if !matches!(frame.resolved, Resolution::Resolved) {
-            unresolved = 1;
-        }
         stack.push(Frame {
             name: names.intern(&frame.function),
-            kind,
+            kind: if frame.jit { FrameKind::Jit } else { kind },
             module: frame.module.as_deref().map(|m| names.intern(m)),
             file: frame.file.as_deref().map(|f| names.intern(f)),
             line: frame.line,
             inlined: frame.inlined,
         });
     }
-    unresolved
 }
 
 /// Every distinct address symbolized once.

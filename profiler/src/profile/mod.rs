@@ -4,7 +4,7 @@ pub mod build;
 
 use std::{collections::HashMap, sync::Arc};
 
-/// Where a frame comes from; outputs mark kernel and inlined frames.
+/// Where a frame comes from; outputs mark kernel, JIT and inlined frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FrameKind {
     /// The process (root of each process's tree) or thread name.
@@ -13,6 +13,15 @@ pub enum FrameKind {
     Marker,
     Kernel,
     User,
+    /// User-space JIT code named through the process's perf map.
+    Jit,
+}
+
+impl FrameKind {
+    /// Code (user, JIT or kernel), not a process, thread or marker frame.
+    pub fn is_code(self) -> bool {
+        matches!(self, FrameKind::User | FrameKind::Jit | FrameKind::Kernel)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

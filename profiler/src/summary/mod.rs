@@ -1,5 +1,5 @@
 //! The run summary: every figure of a run (samples, losses by cause, how
-//! stacks ended, off-CPU accounting, unresolved frames), computed once from
+//! stacks ended, off-CPU accounting, unresolved frames, JIT code), computed once from
 //! the recording. Two renderers read it: `--summary-json` (serde, this
 //! module's field names) and the text on stderr (`text`), plus the health
 //! lines every output carries.
@@ -7,6 +7,7 @@ mod text;
 
 use profiler_ebpf::counter;
 use serde::{Serialize, Serializer};
+use symbolize::PerfMapStats;
 
 pub use text::render as render_text;
 
@@ -33,6 +34,7 @@ pub struct RunSummary {
     pub table_unwinding: Option<TableUnwinding>,
     pub off_cpu: OffCpu,
     pub frames: Frames,
+    pub jit: Jit,
     pub processes: Processes,
     pub max_unresolved_percent: Option<f64>,
     pub max_unresolved_exceeded: Option<bool>,
@@ -132,6 +134,24 @@ pub struct Frames {
     pub stack_ids_not_read_back: u64,
 }
 
+/// JIT code (anonymous executable memory) and the perf maps that name it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Jit {
+    /// Frames of JIT code named through perf maps, weighted like `frames`.
+    pub weighted_frames_named: u64,
+    /// Frames of JIT code no perf map entry named (part of the unresolved).
+    pub weighted_frames_without_map_entry: u64,
+    /// Processes whose perf map was read.
+    pub perf_maps_read: u64,
+    pub perf_map_entries: u64,
+    /// Lines that were not `START SIZE name`, skipped.
+    pub perf_map_malformed_lines: u64,
+    /// Maps not read to their end (size or entry bounds).
+    pub perf_maps_cut_at_limit: u64,
+    /// Maps not read: a symlink, not a regular file, or another user's.
+    pub perf_maps_refused: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Processes {
     pub ended_before_snapshot: u64,
@@ -151,7 +171,7 @@ pub struct WrittenOutput {
 impl RunSummary {
     /// Every figure of the run; the outputs and the --max-unresolved verdict
     /// are filled in once known.
-    pub fn new(recording: &Recording, frames: FrameStats, mode: Mode) -> Self {
+    pub fn new(recording: &Recording, frames: FrameStats, perf_maps: &PerfMapStats, mode: Mode) -> Self {
         let c = &recording.counters;
         let unwinds = recording.unwind_stats;
         let lost_by_cause = SampleLosses {
@@ -242,6 +262,15 @@ impl RunSummary {
                 distinct_stacks: frames.distinct_stacks,
                 processes: frames.processes,
                 stack_ids_not_read_back: recording.missing_stack_ids,
+            },
+            jit: Jit {
+                weighted_frames_named: frames.jit_frames,
+                weighted_frames_without_map_entry: frames.jit_frames_unnamed,
+                perf_maps_read: perf_maps.maps_read,
+                perf_map_entries: perf_maps.entries,
+                perf_map_malformed_lines: perf_maps.malformed_lines,
+                perf_maps_cut_at_limit: perf_maps.maps_cut_at_limit,
+                perf_maps_refused: perf_maps.maps_refused,
             },
             processes: Processes {
                 ended_before_snapshot: recording.snapshot_failures,

@@ -67,6 +67,21 @@ pub fn render(summary: &RunSummary) -> String {
         frames.unresolved_percent,
         if summary.mode == Mode::OnCpu { "samples" } else { "time" }
     );
+    let jit = &summary.jit;
+    let perf_map_trouble = jit.perf_map_malformed_lines + jit.perf_maps_cut_at_limit + jit.perf_maps_refused;
+    if jit.weighted_frames_named + jit.weighted_frames_without_map_entry + jit.perf_maps_read + perf_map_trouble > 0 {
+        let _ = writeln!(
+            s,
+            "  JIT code: {} frames named through perf maps, {} without a perf map entry (weighted); perf maps: {} read, {} entries, {} malformed lines skipped, {} cut at the size limit, {} refused (symlink, not a regular file, another user's)",
+            jit.weighted_frames_named,
+            jit.weighted_frames_without_map_entry,
+            jit.perf_maps_read,
+            jit.perf_map_entries,
+            jit.perf_map_malformed_lines,
+            jit.perf_maps_cut_at_limit,
+            jit.perf_maps_refused,
+        );
+    }
     let processes = &summary.processes;
     let counted_lines = [
         (processes.ended_before_snapshot, "processes ended before their mappings could be read"),
