@@ -12,7 +12,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 if [[ "${1:-}" == "--tests" ]]; then
     # perf (peer in benchmarks), bpftrace (off-CPU peer), go (go tool pprof
-    # reads our pprof output in tests), setcap (the privileges tests).
+    # reads our pprof output in tests), setcap (the privileges tests), node
+    # (the JIT tests).
     missing=()
     command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
     command -v bpftrace >/dev/null 2>&1 || missing+=(bpftrace)
@@ -22,6 +23,8 @@ if [[ "${1:-}" == "--tests" ]]; then
     [[ -x /usr/bin/python3 ]] || missing+=(python3)
     command -v gcc >/dev/null 2>&1 || missing+=(gcc)
     command -v setcap >/dev/null 2>&1 || missing+=(libcap2-bin)
+    # node --perf-basic-prof: JIT code named through its perf map.
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
