@@ -3,6 +3,11 @@
 //! returned fd is open (so it switches itself off if this bench dies); the
 //! profiler's programs are then found through its /proc/PID/fd and their
 //! run_cnt / run_time_ns read from /proc/PID/fdinfo while it runs.
+//!
+//! A program entered by a tail call (the `--call-graph table` walkers) is not
+//! counted on its own: the kernel times the run of the program it entered
+//! through, tail calls included, and leaves the walker's run_cnt at 0. The
+//! stats are summed by program type, which covers both ways of counting.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -33,10 +38,13 @@ pub struct ProgStat {
     pub run_time_ns: u64,
 }
 
+/// BPF_PROG_TYPE_PERF_EVENT: the on-CPU samplers.
+pub const PERF_EVENT: u32 = 7;
+
 fn prog_type_name(t: u32) -> String {
     match t {
         5 => "tracepoint".into(),
-        7 => "perf_event".into(),
+        PERF_EVENT => "perf_event".into(),
         17 => "raw_tracepoint".into(),
         26 => "tracing (tp_btf)".into(),
         _ => format!("type {t}"),
@@ -104,15 +112,22 @@ pub fn run_with_bpf_stats(cmd: &mut Command, nice: i32) -> (Ran, Vec<ProgStat>) 
     (ran, by_type.into_values().filter(|p| p.run_cnt > 0).collect())
 }
 
-/// `flameprof -F 999 -- <this bench> ARGS`, with BPF run-time stats on.
+/// `flameprof -F 999 --call-graph CALL_GRAPH -o TMP/OUTPUT -- <this bench>
+/// ARGS`, with BPF run-time stats on (OUTPUT's extension picks the format).
 pub fn self_at_999_hz_with_bpf_stats(
     ctx: &Ctx,
-    svg: &str,
+    call_graph: &str,
+    output: &str,
     args: impl IntoIterator<Item = impl AsRef<OsStr>>,
 ) -> (Ran, Vec<ProgStat>) {
     let me = std::env::current_exe().expect("current_exe");
     let (ran, stats) = run_with_bpf_stats(
-        Command::new(&ctx.flameprof).args(["-F", "999", "-o"]).arg(ctx.tmp.join(svg)).arg("--").arg(&me).args(args),
+        Command::new(&ctx.flameprof)
+            .args(["-F", "999", "--call-graph", call_graph, "-o"])
+            .arg(ctx.tmp.join(output))
+            .arg("--")
+            .arg(&me)
+            .args(args),
         ctx.nice,
     );
     check(&ran, "flameprof with BPF stats");

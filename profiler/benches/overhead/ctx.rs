@@ -7,7 +7,7 @@ use crate::knobs::env_f64;
 use crate::process::die;
 
 pub struct Ctx {
-    /// The flameprof binary cargo built for this bench.
+    /// The flameprof binary cargo built for this bench, or FLAMEPROF_BENCH_FLAMEPROF.
     pub flameprof: PathBuf,
     /// Where the example workloads are: next to flameprof.
     pub bindir: PathBuf,
@@ -22,7 +22,8 @@ pub struct Ctx {
 impl Ctx {
     /// Creates the scratch directory too.
     pub fn new() -> Ctx {
-        let flameprof = PathBuf::from(env!("CARGO_BIN_EXE_flameprof"));
+        let flameprof = std::env::var_os("FLAMEPROF_BENCH_FLAMEPROF")
+            .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flameprof")), PathBuf::from);
         let bindir = flameprof.parent().expect("bin dir").to_path_buf();
         let tmp = std::env::temp_dir().join(format!("flameprof-bench-{}", std::process::id()));
         std::fs::create_dir_all(&tmp).expect("create temp dir");

@@ -17,8 +17,11 @@
 //!   wall time and in the workload's CPU time (which includes
 //!   interrupt time on this kernel but not other load). Plus
 //!   (1c) the interrupt time each profiler takes from a thread
-//!   that reads the clock in a loop (machine-speed independent),
-//!   and (1b) flameprof's BPF run time per sample.
+//!   that reads the clock in a loop (machine-speed independent;
+//!   also `--call-graph table` at both rates and the dwarf
+//!   modes), (1b) flameprof's BPF run time per sample, and (1e)
+//!   that run time by user stack depth, frame pointers against
+//!   tables.
 //! - `post`: a 30 s system-wide recording at 99 Hz of a busy machine:
 //!   post-processing time (flameprof's summary line, and wall
 //!   time minus the recording time) and loss counters.
@@ -26,15 +29,33 @@
 //!   flameprof binary (DWARF line tables, debug = 1), cold and
 //!   warm, with its answers checked against the symbol table.
 //! - `offcpu`: slowdown of `pingpong` (fixed number of pipe round trips)
-//!   under `flameprof --off-cpu -- CMD` and under an equivalent
-//!   bpftrace sched_switch script, the cost per context switch,
-//!   and (4b) both tools' BPF run time per switch.
+//!   under `flameprof --off-cpu -- CMD` (frame pointers, and
+//!   `--call-graph table`) and under an equivalent bpftrace
+//!   sched_switch script, the cost per context switch, and (4b)
+//!   each one's BPF run time per switch.
 //! - `dwarf`: flameprof's own CPU per sample recording `libc_sort` with
 //!   `--call-graph fp` and `--call-graph dwarf` (interleaved;
 //!   the difference is what user-space unwinding adds). Section
 //!   1c also has `--call-graph dwarf` rows for flameprof and perf.
+//! - `tables`: `--call-graph table`'s unwind tables: build time and kernel
+//!   memory of libc's, libpython's and flameprof's tables
+//!   (`symbolize::compile_unwind_table`), and what flameprof's
+//!   summary reports for a python3 run. The table walker's cost
+//!   is in 1c and 1e (per sample, against frame pointers) and 4
+//!   and 4b (per context switch).
+//! - `tables-system` (only when named): the unwind tables of a 30 s
+//!   system-wide `--call-graph table` recording of section 2's
+//!   busy machine: files, rows, memory, build time, losses.
+//!
+//! Every flameprof run names its `--call-graph` method (the default has been
+//! `table` where the kernel runs it since 2026-11-30); a row called just
+//! "flameprof" is frame pointers (`fp`).
 //!
 //! Environment knobs (defaults in brackets):
+//! `FLAMEPROF_BENCH_FLAMEPROF` [the flameprof cargo built] the flameprof binary
+//! to measure; the example workloads are taken from its directory (copy
+//! both, and this binary, elsewhere to measure one build while others
+//! rebuild target/);
 //! `FLAMEPROF_BENCH_ROUNDS` [9] rounds of the on-CPU comparison;
 //! `FLAMEPROF_BENCH_WORK_SECS` [2.0] unprofiled duration of the fixed work
 //! (calibrated once per invocation; all runs then do the same work);
@@ -45,11 +66,14 @@
 //! user-space work competes with the workload);
 //! `FLAMEPROF_BENCH_SYSTEM_WIDE` [0] 1: profile the on-CPU workload with
 //! `-a` (flameprof in the background, `perf record -a`) instead of `-- CMD`;
-//! `FLAMEPROF_BENCH_RECORD_SECS` [30] length of the post-processing recording;
+//! `FLAMEPROF_BENCH_WALK_ROUNDS` [3] rounds of the per-depth BPF run time (1e);
+//! `FLAMEPROF_BENCH_RECORD_SECS` [30] length of the system-wide recordings
+//! (post-processing, tables-system);
 //! `FLAMEPROF_BENCH_SYM_ADDRS` [20000] addresses per symbolization batch;
 //! `FLAMEPROF_BENCH_OFFCPU_ROUNDS` [7] rounds of the off-CPU comparison;
 //! `FLAMEPROF_BENCH_PINGPONG` [200000] round trips per pingpong run;
 //! `FLAMEPROF_BENCH_PINGPONG_CPU` [1] CPU pingpong is pinned to (empty: not pinned);
+//! `FLAMEPROF_BENCH_TABLE_ROUNDS` [5] rounds of the table build timings;
 //! `FLAMEPROF_BENCH_NICE` [-10] niceness of the measured commands (profiler
 //! and workload alike), to keep unrelated load on this small machine from
 //! preempting them; 0 to disable.
@@ -66,13 +90,14 @@ mod table;
 mod workload;
 
 // The sections (SECTIONS below gives their order); interrupts.rs holds parts
-// 1c–1e of section 1.
+// 1c–1e of section 1, unwind_tables.rs sections 6 and 6b.
 mod dwarf;
 mod interrupts;
 mod offcpu;
 mod oncpu;
 mod post;
 mod symbolization;
+mod unwind_tables;
 
 use std::time::Instant;
 
@@ -85,15 +110,19 @@ use workload::{gaps_main, workload_main};
 struct Section {
     name: &'static str,
     bench: fn(&mut Ctx),
+    /// Run when no section is named (the rest only when named).
+    by_default: bool,
 }
 
 /// In the order they run by default.
-const SECTIONS: [Section; 5] = [
-    Section { name: "oncpu", bench: oncpu::bench },
-    Section { name: "post", bench: post::bench },
-    Section { name: "symbolize", bench: symbolization::bench },
-    Section { name: "offcpu", bench: offcpu::bench },
-    Section { name: "dwarf", bench: dwarf::bench },
+const SECTIONS: [Section; 7] = [
+    Section { name: "oncpu", bench: oncpu::bench, by_default: true },
+    Section { name: "post", bench: post::bench, by_default: true },
+    Section { name: "symbolize", bench: symbolization::bench, by_default: true },
+    Section { name: "offcpu", bench: offcpu::bench, by_default: true },
+    Section { name: "dwarf", bench: dwarf::bench, by_default: true },
+    Section { name: "tables", bench: unwind_tables::bench, by_default: true },
+    Section { name: "tables-system", bench: unwind_tables::system_wide, by_default: false },
 ];
 
 fn main() {
@@ -116,7 +145,7 @@ fn main() {
         })
         .collect();
     if wanted.is_empty() {
-        wanted = SECTIONS.iter().collect();
+        wanted = SECTIONS.iter().filter(|s| s.by_default).collect();
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {

@@ -1,6 +1,6 @@
 //! Section 4, off-CPU: slowdown of `pingpong` (pipe round trips) under
-//! `flameprof --off-cpu` and under an equivalent bpftrace script, and (4b)
-//! where both spend their BPF run time.
+//! `flameprof --off-cpu` (frame pointers, and unwind tables) and under an
+//! equivalent bpftrace script, and (4b) where they spend their BPF run time.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,7 +11,7 @@ use crate::knobs::env_usize;
 use crate::parse::line_numbers;
 use crate::process::{check, die, run};
 use crate::stats::{median, min_max};
-use crate::table::{pct, print_table};
+use crate::table::{fmt_ratio, pct, print_table};
 
 const BPFTRACE_OFFCPU: &str = r#"
 // Off-CPU time by stack, like bcc's offcputime, for the command (-c) only.
@@ -39,8 +39,22 @@ END { clear(@start); clear(@kst); clear(@ust); }
 #[derive(Clone, Copy, PartialEq)]
 enum OffCpu {
     Base,
+    /// `--call-graph fp`.
     Flameprof,
+    /// `--call-graph table`: user stacks walked with unwind tables.
+    FlameprofTable,
     Bpftrace,
+}
+
+impl OffCpu {
+    fn label(self) -> &'static str {
+        match self {
+            OffCpu::Base => "unprofiled",
+            OffCpu::Flameprof => "flameprof --off-cpu --call-graph fp",
+            OffCpu::FlameprofTable => "flameprof --off-cpu --call-graph table",
+            OffCpu::Bpftrace => "bpftrace offcputime-like script",
+        }
+    }
 }
 
 fn pingpong_secs(stderr: &str) -> Option<f64> {
@@ -61,7 +75,7 @@ pub fn bench(ctx: &mut Ctx) {
     let script = ctx.tmp.join("offcpu.bt");
     std::fs::write(&script, BPFTRACE_OFFCPU).expect("write bpftrace script");
     let svg = ctx.tmp.join("offcpu.svg");
-    let mut variants = vec![OffCpu::Base, OffCpu::Flameprof];
+    let mut variants = vec![OffCpu::Base, OffCpu::Flameprof, OffCpu::FlameprofTable];
     if bpftrace_ok {
         variants.push(OffCpu::Bpftrace);
     } else {
@@ -81,23 +95,37 @@ pub fn bench(ctx: &mut Ctx) {
         target.extend([taskset.display().to_string(), "-c".into(), pin.clone()]);
     }
     target.push(pingpong.display().to_string());
-    let run_one = |v: OffCpu, trips: usize| -> (f64, Option<f64>) {
+    // The command line of each variant, `trips` round trips.
+    let command = |v: OffCpu, trips: usize| -> Command {
         let t = trips.to_string();
-        let ran = match v {
-            OffCpu::Base => run(Command::new(&target[0]).args(&target[1..]).arg(&t), ctx.nice),
-            OffCpu::Flameprof => run(
-                Command::new(&ctx.flameprof).args(["--off-cpu", "-o"]).arg(&svg).arg("--").args(&target).arg(&t),
-                ctx.nice,
-            ),
-            OffCpu::Bpftrace => {
-                run(Command::new("bpftrace").arg("-c").arg(format!("{} {t}", target.join(" "))).arg(&script), ctx.nice)
+        match v {
+            OffCpu::Base => {
+                let mut c = Command::new(&target[0]);
+                c.args(&target[1..]).arg(&t);
+                c
             }
-        };
+            OffCpu::Flameprof | OffCpu::FlameprofTable => {
+                let call_graph = if v == OffCpu::Flameprof { "fp" } else { "table" };
+                let mut c = Command::new(&ctx.flameprof);
+                c.args(["--off-cpu", "--call-graph", call_graph, "-o"]).arg(&svg).arg("--").args(&target).arg(&t);
+                c
+            }
+            OffCpu::Bpftrace => {
+                let mut c = Command::new("bpftrace");
+                c.arg("-c").arg(format!("{} {t}", target.join(" "))).arg(&script);
+                c
+            }
+        }
+    };
+    // Seconds, the targets' context switches, and (with tables) the user
+    // stacks walked and how many of them were complete.
+    let run_one = |v: OffCpu, trips: usize| -> (f64, Option<f64>, Option<Vec<f64>>) {
+        let ran = run(&mut command(v, trips), ctx.nice);
         check(&ran, "pingpong run");
         let secs =
             pingpong_secs(&ran.stderr).unwrap_or_else(|| die(&format!("no pingpong timing in:\n{}", ran.stderr)));
         let switches = line_numbers(&ran.stderr, "off-CPU:").and_then(|n| n.first().copied());
-        (secs, switches)
+        (secs, switches, line_numbers(&ran.stderr, "table unwinding:"))
     };
     for &v in &variants {
         run_one(v, trips / 10 + 1);
@@ -105,14 +133,19 @@ pub fn bench(ctx: &mut Ctx) {
     let mut times = vec![Vec::new(); variants.len()];
     let mut ratios = vec![Vec::new(); variants.len()];
     let mut switches = Vec::new();
+    let (mut walks, mut complete) = (0.0, 0.0);
     for round in 0..rounds {
         let mut t = vec![f64::NAN; variants.len()];
         for k in 0..variants.len() {
             let i = (k + round) % variants.len();
-            let (secs, sw) = run_one(variants[i], trips);
+            let (secs, sw, table) = run_one(variants[i], trips);
             t[i] = secs;
             if let Some(sw) = sw {
                 switches.push(sw);
+            }
+            if let Some([stacks, whole, ..]) = table.as_deref() {
+                walks += stacks;
+                complete += whole;
             }
         }
         for i in 0..variants.len() {
@@ -127,7 +160,6 @@ pub fn bench(ctx: &mut Ctx) {
     }
     let sw = median(&switches);
     let base = median(&times[0]);
-    let labels = ["unprofiled", "flameprof --off-cpu", "bpftrace offcputime-like script"];
     let mut rows = Vec::new();
     let mut per_switch = vec![f64::NAN; variants.len()];
     for i in 0..variants.len() {
@@ -136,7 +168,7 @@ pub fn bench(ctx: &mut Ctx) {
         per_switch[i] = median(&diffs) / sw;
         let (lo, hi) = min_max(&ratios[i]);
         rows.push(vec![
-            labels[i].into(),
+            variants[i].label().into(),
             format!("{:.3}", median(&times[i])),
             if i == 0 { "—".into() } else { pct(median(&ratios[i])) },
             if i == 0 { "—".into() } else { format!("{} … {}", pct(lo), pct(hi)) },
@@ -152,24 +184,21 @@ pub fn bench(ctx: &mut Ctx) {
         &["run", "median time (s)", "slowdown (median)", "slowdown range", "added µs / switch"],
         &rows,
     );
+    println!(
+        "\n--call-graph table walked {walks:.0} user stacks in these rounds, {:.2} % of them complete to the\n\
+         outermost frame (the rest: flameprof's summary says where they ended).",
+        100.0 * complete / walks
+    );
     // Where the cost goes: one extra run of each profiler with BPF stats on.
     let mut rows = Vec::new();
-    let t = trips.to_string();
-    let (ran, stats) = run_with_bpf_stats(
-        Command::new(&ctx.flameprof).args(["--off-cpu", "-o"]).arg(&svg).arg("--").args(&target).arg(&t),
-        ctx.nice,
-    );
-    check(&ran, "flameprof --off-cpu with BPF stats");
-    let secs = pingpong_secs(&ran.stderr).unwrap_or(f64::NAN);
-    rows.extend(bpf_rows("flameprof --off-cpu", &stats, secs, Some(("target switch", sw))));
-    if variants.len() == 3 {
-        let (ran, stats) = run_with_bpf_stats(
-            Command::new("bpftrace").arg("-c").arg(format!("{} {t}", target.join(" "))).arg(&script),
-            ctx.nice,
-        );
-        check(&ran, "bpftrace with BPF stats");
+    // Per profiler: its programs' run time per target switch (µs).
+    let mut bpf_per_switch = vec![f64::NAN; variants.len()];
+    for (i, &v) in variants.iter().enumerate().skip(1) {
+        let (ran, stats) = run_with_bpf_stats(&mut command(v, trips), ctx.nice);
+        check(&ran, &format!("{} with BPF stats", v.label()));
         let secs = pingpong_secs(&ran.stderr).unwrap_or(f64::NAN);
-        rows.extend(bpf_rows("bpftrace", &stats, secs, Some(("target switch", sw))));
+        rows.extend(bpf_rows(v.label(), &stats, secs, Some(("target switch", sw))));
+        bpf_per_switch[i] = stats.iter().map(|p| p.run_time_ns as f64).sum::<f64>() / 1e3 / sw;
     }
     print_table(
         "4b. Where the off-CPU cost goes: BPF program run time (one extra run each, kernel BPF stats on)",
@@ -183,8 +212,8 @@ pub fn bench(ctx: &mut Ctx) {
     );
 
     let fp = median(&ratios[1]);
-    if variants.len() == 3 {
-        let bt = median(&ratios[2]);
+    if let Some(b) = variants.iter().position(|&v| v == OffCpu::Bpftrace) {
+        let bt = median(&ratios[b]);
         ctx.verdict(
             "off-CPU slowdown, flameprof vs bpftrace",
             format!("{} vs {}", pct(fp), pct(bt)),
@@ -202,6 +231,20 @@ pub fn bench(ctx: &mut Ctx) {
     ctx.verdict(
         "off-CPU cost per context switch",
         format!("{:.2} µs", 1e6 * per_switch[1]),
+        "reported (no target)",
+        None,
+    );
+    // Rows 1 and 2: frame pointers and tables.
+    ctx.verdict(
+        "off-CPU cost per context switch, table vs fp: added; BPF run time",
+        format!(
+            "{:.2} vs {:.2} µs ({}); {:.2} vs {:.2} µs",
+            1e6 * per_switch[2],
+            1e6 * per_switch[1],
+            fmt_ratio(per_switch[2], per_switch[1]),
+            bpf_per_switch[2],
+            bpf_per_switch[1]
+        ),
         "reported (no target)",
         None,
     );

@@ -33,18 +33,33 @@ pub enum OnCpu {
     /// `--call-graph dwarf`: 8 KiB of user stack copied per sample.
     FlameprofDwarf(u32),
     PerfDwarf(u32),
+    /// `--call-graph table`: the user stack walked in the kernel with unwind
+    /// tables compiled from the binaries' .eh_frame.
+    FlameprofTable(u32),
 }
 
 impl OnCpu {
     pub fn label(self) -> String {
         match self {
             OnCpu::Base => "unprofiled".into(),
-            OnCpu::Flameprof(hz) => format!("flameprof {hz} Hz"),
+            OnCpu::Flameprof(hz) => format!("flameprof --call-graph fp {hz} Hz"),
             OnCpu::Perf(hz) => format!("perf record -g {hz} Hz"),
             OnCpu::EmptyBpf(hz) => format!("empty BPF program {hz} Hz (floor, per CPU)"),
             OnCpu::PerfNoStacks(hz) => format!("perf record, no -g, {hz} Hz (floor, per task)"),
             OnCpu::FlameprofDwarf(hz) => format!("flameprof --call-graph dwarf {hz} Hz"),
             OnCpu::PerfDwarf(hz) => format!("perf record --call-graph dwarf {hz} Hz"),
+            OnCpu::FlameprofTable(hz) => format!("flameprof --call-graph table {hz} Hz"),
+        }
+    }
+
+    /// flameprof's `--call-graph` method, always given explicitly (the
+    /// default may change); None for the runs without flameprof.
+    fn call_graph(self) -> Option<&'static str> {
+        match self {
+            OnCpu::Flameprof(_) => Some("fp"),
+            OnCpu::FlameprofDwarf(_) => Some("dwarf"),
+            OnCpu::FlameprofTable(_) => Some("table"),
+            _ => None,
         }
     }
 }
@@ -102,8 +117,8 @@ pub fn profiled_self(ctx: &Ctx, v: OnCpu, mode: &str, arg: &str, system_wide: bo
             check(&ran, "workload");
             ran.stderr
         }
-        OnCpu::Flameprof(hz) | OnCpu::FlameprofDwarf(hz) if !system_wide => {
-            let call_graph = if matches!(v, OnCpu::FlameprofDwarf(_)) { "dwarf" } else { "fp" };
+        OnCpu::Flameprof(hz) | OnCpu::FlameprofDwarf(hz) | OnCpu::FlameprofTable(hz) if !system_wide => {
+            let call_graph = v.call_graph().expect("a flameprof run");
             let ran = run(
                 Command::new(&ctx.flameprof)
                     .args(["-F", &hz.to_string(), "--call-graph", call_graph, "-o"])
@@ -115,11 +130,9 @@ pub fn profiled_self(ctx: &Ctx, v: OnCpu, mode: &str, arg: &str, system_wide: bo
             check(&ran, "flameprof -- workload");
             ran.stderr
         }
-        OnCpu::Flameprof(hz) | OnCpu::FlameprofDwarf(hz) => {
+        OnCpu::Flameprof(hz) | OnCpu::FlameprofDwarf(hz) | OnCpu::FlameprofTable(hz) => {
             let mut prof = Command::new(&ctx.flameprof);
-            if matches!(v, OnCpu::FlameprofDwarf(_)) {
-                prof.args(["--call-graph", "dwarf"]);
-            }
+            prof.args(["--call-graph", v.call_graph().expect("a flameprof run")]);
             prof.args(["-a", "-F", &hz.to_string(), "-o"])
                 .arg(&svg)
                 .stdin(Stdio::null())
@@ -166,7 +179,7 @@ pub fn profiled_self(ctx: &Ctx, v: OnCpu, mode: &str, arg: &str, system_wide: bo
     let result = numbers(&std::fs::read_to_string(&res).unwrap_or_default());
     let samples = match v {
         OnCpu::Base | OnCpu::EmptyBpf(_) | OnCpu::PerfNoStacks(_) => None,
-        OnCpu::Flameprof(_) | OnCpu::FlameprofDwarf(_) => {
+        OnCpu::Flameprof(_) | OnCpu::FlameprofDwarf(_) | OnCpu::FlameprofTable(_) => {
             line_numbers(&stderr, "samples:").and_then(|n| n.first().copied())
         }
         OnCpu::Perf(_) | OnCpu::PerfDwarf(_) => stderr
@@ -327,7 +340,8 @@ fn slowdown(ctx: &mut Ctx, chunks: u64, rounds: usize, work_secs: f64, system_wi
 /// 1b. Where flameprof's on-CPU cost goes: one extra 999 Hz run (not part of
 /// the figures above) with BPF run-time stats on.
 fn bpf_cost(ctx: &mut Ctx, chunks: u64) {
-    let (ran, stats) = self_at_999_hz_with_bpf_stats(ctx, "stats.svg", ["--workload".to_string(), chunks.to_string()]);
+    let (ran, stats) =
+        self_at_999_hz_with_bpf_stats(ctx, "fp", "stats.svg", ["--workload".to_string(), chunks.to_string()]);
     let wl = line_numbers(&ran.stderr, "workload:").unwrap_or_default();
     let (wall_s, cpu_s) = (wl.get(1).copied().unwrap_or(f64::NAN), wl.get(2).copied().unwrap_or(f64::NAN));
     let samples = line_numbers(&ran.stderr, "samples:").and_then(|n| n.first().copied()).unwrap_or(f64::NAN);

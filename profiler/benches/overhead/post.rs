@@ -1,57 +1,18 @@
 //! Section 2: post-processing of a 30 s system-wide recording of a busy
 //! machine (FLAMEPROF_BENCH_RECORD_SECS), and the samples lost meanwhile.
 
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use crate::ctx::Ctx;
 use crate::knobs::env_f64;
 use crate::parse::line_numbers;
-use crate::process::{check, die, run, signal};
+use crate::process::{Ran, check, die, run, signal};
 use crate::table::print_table;
 
 pub fn bench(ctx: &mut Ctx) {
     let secs = env_f64("FLAMEPROF_BENCH_RECORD_SECS", 30.0);
-    let s = format!("{secs}");
     let svg = ctx.tmp.join("system.svg");
-    // The background load runs for the recording's length (it ends just before
-    // the recording does), so post-processing is timed on its own, and the
-    // symbolizer has to cope with processes that exited during the recording.
-    let mut load: Vec<std::process::Child> = Vec::new();
-    let mut bg = |mut cmd: Command| {
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        load.push(cmd.spawn().unwrap_or_else(|e| die(&format!("background load: {e}"))));
-    };
-    let mut c = Command::new(ctx.example("cpu_split"));
-    c.args([&s, "3"]);
-    bg(c);
-    let mut c = Command::new(ctx.example("recursion"));
-    c.args(["150", &s]);
-    bg(c);
-    let mut c = Command::new(ctx.example("syscall_loop"));
-    c.arg(&s);
-    bg(c);
-    let mut c = Command::new(ctx.example("threads"));
-    c.args([&format!("{}", (secs - 0.5).max(0.1)), "2"]);
-    bg(c);
-    // A shell loop: many short-lived processes (fork/exec, page faults, file
-    // reads, pipes, sorting) in system binaries and libraries.
-    let mut c = Command::new("timeout");
-    c.args([
-        &s,
-        "sh",
-        "-c",
-        "while :; do ls -l /usr/lib /usr/bin | sort -k5 -n | tail -3 >/dev/null; \
-         grep -c model /proc/cpuinfo >/dev/null; \
-         sha256sum /etc/services | cut -c1-8 >/dev/null; \
-         find /usr/share/doc -maxdepth 2 -name '*.gz' | head -50 | xargs -r gzip -dc | wc -l >/dev/null; \
-         sleep 0.01; done",
-    ]);
-    bg(c);
-    let ran = run(Command::new(&ctx.flameprof).args(["-a", "-F", "99", "-d", &s, "-o"]).arg(&svg), 0);
-    for mut child in load {
-        signal(child.id(), libc::SIGKILL);
-        let _ = child.wait();
-    }
+    let ran = record_busy_machine(ctx, secs, Command::new(&ctx.flameprof).args(["--call-graph", "fp", "-o"]).arg(&svg));
     check(&ran, "flameprof -a -d");
     let e = &ran.stderr;
     let recorded = line_numbers(e, "recorded").and_then(|n| n.first().copied()).unwrap_or(f64::NAN);
@@ -87,4 +48,57 @@ pub fn bench(ctx: &mut Ctx) {
         "< 0.1 %",
         Some(lost_share < 0.001),
     );
+}
+
+/// Runs `flameprof` (with its output arguments) as `-a -F 99 -d SECS`, a
+/// system-wide recording of a busy machine: the example workloads and a
+/// shell loop run for the recording's length.
+pub fn record_busy_machine(ctx: &Ctx, secs: f64, flameprof: &mut Command) -> Ran {
+    let load = busy_machine(ctx, secs);
+    let ran = run(flameprof.args(["-a", "-F", "99", "-d", &format!("{secs}")]), 0);
+    for mut child in load {
+        signal(child.id(), libc::SIGKILL);
+        let _ = child.wait();
+    }
+    ran
+}
+
+/// Starts the background load for `secs` seconds. It ends just before a
+/// recording of that length does, so post-processing is timed on its own,
+/// and the symbolizer has to cope with processes that exited during the
+/// recording.
+fn busy_machine(ctx: &Ctx, secs: f64) -> Vec<Child> {
+    let s = format!("{secs}");
+    let mut load: Vec<Child> = Vec::new();
+    let mut bg = |mut cmd: Command| {
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        load.push(cmd.spawn().unwrap_or_else(|e| die(&format!("background load: {e}"))));
+    };
+    let mut c = Command::new(ctx.example("cpu_split"));
+    c.args([&s, "3"]);
+    bg(c);
+    let mut c = Command::new(ctx.example("recursion"));
+    c.args(["150", &s]);
+    bg(c);
+    let mut c = Command::new(ctx.example("syscall_loop"));
+    c.arg(&s);
+    bg(c);
+    let mut c = Command::new(ctx.example("threads"));
+    c.args([&format!("{}", (secs - 0.5).max(0.1)), "2"]);
+    bg(c);
+    // A shell loop: many short-lived processes (fork/exec, page faults, file
+    // reads, pipes, sorting) in system binaries and libraries.
+    let mut c = Command::new("timeout");
+    c.args([
+        &s,
+        "sh",
+        "-c",
+        "while :; do ls -l /usr/lib /usr/bin | sort -k5 -n | tail -3 >/dev/null; \
+         grep -c model /proc/cpuinfo >/dev/null; \
+         sha256sum /etc/services | cut -c1-8 >/dev/null; \
+         find /usr/share/doc -maxdepth 2 -name '*.gz' | head -50 | xargs -r gzip -dc | wc -l >/dev/null; \
+         sleep 0.01; done",
+    ]);
+    bg(c);
+    load
 }

@@ -39,15 +39,16 @@ pub fn print_table(title: &str, header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// flameprof's cost over perf's; meaningless when perf's measured cost is not
+/// A cost over a reference cost (flameprof's over perf's, tables' over frame
+/// pointers'); meaningless when the reference's measured cost is not
 /// positive (below the noise).
-pub fn fmt_ratio(fp: f64, perf: f64) -> String {
-    if perf <= 0.0 {
-        "n/a (perf's ≤ 0: noise)".into()
-    } else if fp < 0.0 {
-        "< 0 (flameprof's below noise)".into()
+pub fn fmt_ratio(cost: f64, reference: f64) -> String {
+    if reference <= 0.0 {
+        "n/a (reference ≤ 0: noise)".into()
+    } else if cost < 0.0 {
+        "< 0 (below noise)".into()
     } else {
-        format!("{:.2}", fp / perf)
+        format!("{:.2}", cost / reference)
     }
 }
 
