@@ -4,7 +4,7 @@
 //! that walker evaluates (CFA = rsp or rbp + offset, the PLT and signal
 //! frame special cases, where the caller's rbp was saved).
 //!
-//! Rows map 1:1 onto `profiler_ebpf::UnwindRow` (12 bytes in the kernel);
+//! Rows map 1:1 onto `profiler_ebpf::UnwindRow` (16 bytes in the kernel);
 //! this crate does not depend on profiler-ebpf, the profiler converts.
 //! Compiled once per file; the file's CFI is untrusted input: malformed
 //! entries leave gaps (no rows), never a panic, and the work is bounded.
@@ -26,7 +26,7 @@ use crate::error::Error;
 pub const MAX_UNWIND_ROWS: usize = 1 << 22;
 
 /// Bytes one row takes in the kernel's table (`profiler_ebpf::UnwindRow`).
-pub const KERNEL_ROW_BYTES: usize = 12;
+pub const KERNEL_ROW_BYTES: usize = 16;
 
 /// How to find the canonical frame address (the caller's rsp just before
 /// its call) from a row's address up to the next row's.

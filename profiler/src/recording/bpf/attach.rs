@@ -206,8 +206,8 @@ impl Probes {
         // tail-calls itself through its array): the kernel breaks that cycle
         // only in a deferred work item after the last map descriptor closes.
         // Emptied here (and on every other exit path, by Drop), the walkers
-        // go with the rest, as soon as they unload.
-        self.release_walkers();
+        // go with the rest, as soon as they unload. After the samplers are
+        // unloaded: a sample between the two would find no walker.
         for (_, program) in self.ebpf.programs_mut() {
             match program {
                 aya::programs::Program::PerfEvent(p) => drop(p.unload()),
@@ -215,6 +215,7 @@ impl Probes {
                 _ => {}
             }
         }
+        self.release_walkers();
     }
 }
 
