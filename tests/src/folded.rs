@@ -122,3 +122,12 @@ impl Folded {
             .join("\n")
     }
 }
+
+/// Weight of the stacks holding every one of `chain`, in this order from
+/// the root (not necessarily adjacent).
+pub fn with_chain(folded: &Folded, chain: &[&str]) -> u64 {
+    folded.sum_where(|stack| {
+        let positions: Option<Vec<usize>> = chain.iter().map(|f| stack.position(f)).collect();
+        positions.is_some_and(|p| p.windows(2).all(|w| w[0] < w[1]))
+    })
+}

@@ -23,15 +23,6 @@ fn record(dir: &TempDir, extra: &[&str], program: &str, args: &[&str]) -> (Folde
     (Folded::read(Path::new(&out)), run, summary)
 }
 
-/// Weight of the stacks holding every one of `chain`, in this order from
-/// the root (not necessarily adjacent).
-fn with_chain(folded: &Folded, chain: &[&str]) -> u64 {
-    folded.sum_where(|stack| {
-        let positions: Option<Vec<usize>> = chain.iter().map(|f| stack.position(f)).collect();
-        positions.is_some_and(|p| p.windows(2).all(|w| w[0] < w[1]))
-    })
-}
-
 /// Samples in anonymous memory no perf map entry named (`[anon]+0x...`).
 fn unnamed_jit(folded: &Folded) -> u64 {
     folded.sum_where(|stack| stack.frames.iter().any(|f| f.starts_with("[anon]+0x")))

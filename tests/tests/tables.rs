@@ -30,15 +30,6 @@ fn record(extra: &[&str], program: &str, args: &[&str]) -> (Folded, Run, Summary
     (Folded::read(Path::new(&out)), run, summary)
 }
 
-/// Weight of the stacks holding every one of `chain`, in this order from
-/// the root (not necessarily adjacent).
-fn with_chain(folded: &Folded, chain: &[&str]) -> u64 {
-    folded.sum_where(|stack| {
-        let positions: Option<Vec<usize>> = chain.iter().map(|f| stack.position(f)).collect();
-        positions.is_some_and(|p| p.windows(2).all(|w| w[0] < w[1]))
-    })
-}
-
 #[test]
 fn code_without_frame_pointers_reaches_main_on_cpu() {
     root_or_skip!();
