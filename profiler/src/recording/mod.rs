@@ -173,12 +173,19 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     for &pid in &initial_targets {
         probes.add_target(pid)?;
     }
+    let mut tables = match settings.user_walk {
+        UserWalk::Tables => Some(probes.take_unwind_tables()?),
+        _ => None,
+    };
     let mut process_names = HashMap::new();
     let mut snapshots = Snapshots::default();
     if let Target::Processes(pids) = &settings.target {
         for &pid in pids {
             if let Some(name) = proc::process_name(pid) {
                 process_names.insert(pid, name);
+            }
+            if let Some(tables) = &mut tables {
+                tables.load_process(pid);
             }
             snapshots.announce(symbolizer, pid);
             // Else the kernel side's first event of it would announce it
@@ -192,15 +199,6 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         UserWalk::StackCopy => Some((probes.take_user_stack_copies()?, UnwoundStacks::default())),
         _ => None,
     };
-    let mut tables = match settings.user_walk {
-        UserWalk::Tables => Some(probes.take_unwind_tables()?),
-        _ => None,
-    };
-    if let Some(tables) = &mut tables {
-        for pid in snapshots.take_refreshed() {
-            tables.load_process(pid);
-        }
-    }
     // Read kallsyms once our programs are loaded: their symbols let the
     // off-CPU stacks be cut where the tracing glue ends.
     probes.attach(|| drop(symbolizer.load_kernel_symbols()))?;
@@ -258,7 +256,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         }
         snapshots.tick(symbolizer);
         if let Some(tables) = &mut tables {
-            for pid in snapshots.take_refreshed() {
+            // Follow-up reads (the loader mapping libraries after exec, a
+            // dlopen): announced and refresh-asked processes were loaded above.
+            for pid in snapshots.take_followed_up() {
                 tables.load_process(pid);
             }
             if last_cleanup.elapsed() >= Duration::from_secs(1) {

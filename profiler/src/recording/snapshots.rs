@@ -20,8 +20,9 @@ pub struct Snapshots {
     /// Next refresh time and how many follow-ups were done, per live process.
     due: HashMap<u32, (Instant, usize)>,
     announced: HashSet<u32>,
-    /// Processes read since the last `take_refreshed`.
-    refreshed: Vec<u32>,
+    /// Processes read by a scheduled follow-up since the last
+    /// `take_followed_up`.
+    followed_up: Vec<u32>,
     /// Processes whose mappings could not be read at all.
     pub failures: u64,
 }
@@ -40,9 +41,7 @@ impl Snapshots {
     /// Reads a process's mappings again now (the kernel side met code outside
     /// them), keeping its follow-up schedule.
     pub fn refresh(&mut self, symbolizer: &mut Symbolizer, pid: u32) {
-        if let Ok(()) = symbolizer.refresh_process(pid) {
-            self.refreshed.push(pid);
-        }
+        let _ = symbolizer.refresh_process(pid);
     }
 
     /// Runs the refreshes that are due.
@@ -51,7 +50,9 @@ impl Snapshots {
         let due: Vec<(u32, usize)> =
             self.due.iter().filter(|(_, (at, _))| *at <= now).map(|(&pid, &(_, n))| (pid, n)).collect();
         for (pid, follow_ups) in due {
-            self.read(symbolizer, pid, follow_ups, now);
+            if self.read(symbolizer, pid, follow_ups, now) {
+                self.followed_up.push(pid);
+            }
         }
     }
 
@@ -63,21 +64,22 @@ impl Snapshots {
         }
     }
 
-    /// The processes whose mappings were read since the last call (their
-    /// unwind tables may need loading).
-    pub fn take_refreshed(&mut self) -> Vec<u32> {
-        let mut pids = std::mem::take(&mut self.refreshed);
+    /// The processes whose mappings a follow-up read since the last call
+    /// (their unwind tables may need loading again).
+    pub fn take_followed_up(&mut self) -> Vec<u32> {
+        let mut pids = std::mem::take(&mut self.followed_up);
         pids.sort_unstable();
         pids.dedup();
         pids
     }
 
-    fn read(&mut self, symbolizer: &mut Symbolizer, pid: u32, follow_ups: usize, now: Instant) {
+    /// Returns whether the process could be read.
+    fn read(&mut self, symbolizer: &mut Symbolizer, pid: u32, follow_ups: usize, now: Instant) -> bool {
         match symbolizer.refresh_process(pid) {
             Ok(()) => {
-                self.refreshed.push(pid);
                 let wait = FOLLOW_UPS.get(follow_ups).copied().unwrap_or(PERIODIC);
                 self.due.insert(pid, (now + wait, follow_ups + 1));
+                true
             }
             Err(_) => {
                 // Gone: whatever was read before stays in the symbolizer.
@@ -85,6 +87,7 @@ impl Snapshots {
                 if follow_ups == 0 {
                     self.failures += 1;
                 }
+                false
             }
         }
     }
