@@ -21,6 +21,7 @@ mod snapshot;
 mod unwind;
 mod user;
 mod vdso;
+pub use vdso::VdsoImage;
 
 use std::collections::HashMap;
 use std::path::Path;

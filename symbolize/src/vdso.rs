@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use crate::maps::{self, Backing};
 
-/// An open, already unlinked copy of this process's vDSO image.
+/// An open, unnamed copy of this process's vDSO image, readable as a file
+/// through `fd_path` while this lives.
 #[derive(Debug)]
-pub(crate) struct VdsoImage {
+pub struct VdsoImage {
     _file: File,
     pub fd_path: PathBuf,
 }
@@ -28,12 +29,11 @@ impl VdsoImage {
         let mut image = vec![0; (vdso.end - vdso.start) as usize];
         mem.read_exact(&mut image).ok()?;
 
-        let path = std::env::temp_dir().join(format!("symbolize-vdso-{}", std::process::id()));
-        let written = File::create(&path).and_then(|mut f| f.write_all(&image));
-        let file = written.and_then(|()| File::open(&path));
-        // Unlinked right away: nothing is left behind, the handle keeps it alive.
-        let _ = std::fs::remove_file(&path);
-        let file = file.ok()?;
+        // A file without a name (O_TMPFILE, or created and unlinked at once):
+        // no predictable path in a shared directory for anyone to plant a
+        // link at, and nothing left behind.
+        let mut file = tempfile::tempfile().ok()?;
+        file.write_all(&image).ok()?;
         Some(Self { fd_path: Path::new("/proc/self/fd").join(file.as_raw_fd().to_string()), _file: file })
     }
 }

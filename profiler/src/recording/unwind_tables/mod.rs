@@ -23,7 +23,7 @@ use symbolize::{CfaRule, RbpRule};
 
 use elf_layout::{Segment, load_bias, segments};
 pub use mapped_rows::MappedRows;
-use process_maps::{MapsLine, own_vdso, readable_path};
+use process_maps::{MapsLine, readable_path};
 
 /// Bytes of one row in the kernel.
 const ROW_BYTES: u64 = std::mem::size_of::<UnwindRow>() as u64;
@@ -212,13 +212,10 @@ impl UnwindTables {
         if let Some(vdso) = &self.vdso {
             return vdso.clone();
         }
-        let vdso = (|| {
-            let image = own_vdso()?;
-            let mut file = tempfile::NamedTempFile::new().ok()?;
-            std::io::Write::write_all(&mut file, &image).ok()?;
-            let segments = segments(file.path())?;
-            Some(FileInfo { rows: self.compile_and_load(file.path(), "[vdso]"), segments })
-        })();
+        let vdso = symbolize::VdsoImage::copy_own().and_then(|image| {
+            let segments = segments(&image.fd_path)?;
+            Some(FileInfo { rows: self.compile_and_load(&image.fd_path, "[vdso]"), segments })
+        });
         self.vdso = Some(vdso.clone());
         vdso
     }

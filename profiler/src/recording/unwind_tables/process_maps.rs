@@ -1,5 +1,5 @@
 //! What the table loader reads of a process: its executable mappings
-//! (/proc/PID/maps), the files behind them, and the vDSO image.
+//! (/proc/PID/maps) and the files behind them.
 use std::path::PathBuf;
 
 /// One line of /proc/PID/maps.
@@ -36,14 +36,4 @@ impl<'a> MapsLine<'a> {
 pub(super) fn readable_path(pid: u32, start: u64, end: u64, path: &str) -> PathBuf {
     let own = PathBuf::from(format!("/proc/{pid}/map_files/{start:x}-{end:x}"));
     if std::fs::metadata(&own).is_ok() { own } else { PathBuf::from(path) }
-}
-
-/// A copy of this process's vDSO image.
-pub(super) fn own_vdso() -> Option<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    let line = maps.lines().filter_map(MapsLine::parse).find(|m| m.path == Some("[vdso]"))?;
-    let mut image = vec![0; usize::try_from(line.end.checked_sub(line.start)?).ok()?];
-    std::fs::File::open("/proc/self/mem").ok()?.read_exact_at(&mut image, line.start).ok()?;
-    Some(image)
 }
