@@ -8,6 +8,12 @@
 
 /// Frames kept per stack: the kernel's default `perf_event_max_stack`.
 pub const MAX_STACK_DEPTH: usize = 127;
+
+/// Words above the user stack pointer kept for the leaf fix-up of
+/// frame-pointer walks: enough for libc's syscall wrappers, whose slow paths
+/// keep up to 64 bytes of frame (Debian 12: read, poll, epoll_wait 48; the
+/// futex wait 64).
+pub const LEAF_WORDS: usize = 8;
 /// Length of a task's `comm` (thread name), including the trailing NUL.
 pub const TASK_COMM_LEN: usize = 16;
 
@@ -90,6 +96,8 @@ pub struct SampleKey {
     pub marker: u32,
     /// Thread name, NUL padded.
     pub comm: [u8; TASK_COMM_LEN],
+    /// As `StackKey::leaf_words`.
+    pub leaf_words: [u64; LEAF_WORDS],
 }
 
 /// A thread switched out on the fast path: when, and where.
@@ -123,6 +131,13 @@ pub struct StackKey {
     pub marker: u32,
     /// Thread name, NUL padded.
     pub comm: [u8; TASK_COMM_LEN],
+    /// Frame-pointer walks only (zero otherwise): the words at the user
+    /// stack pointer and above, each kept only when it follows a call
+    /// instruction (zero otherwise). In a leaf that has not set up its frame
+    /// (libc's syscall wrappers) one of them is the return address into the
+    /// caller the walk skips: user space inserts it where the leaf's CFI
+    /// says the return address is.
+    pub leaf_words: [u64; LEAF_WORDS],
     /// Kernel return addresses, leaf first; unused entries are zero.
     pub kernel: [u64; MAX_STACK_DEPTH],
     /// User return addresses, leaf first; unused entries are zero.
@@ -347,6 +362,11 @@ pub struct Config {
     /// Tests only: ignore every Nth switch-in of a blocked thread (0 = none),
     /// to exercise the recovery of blocks whose switch-in is not seen.
     pub ignore_switch_in_every: u32,
+    /// Byte offset of `task_struct::stack` (the kernel stack, whose top
+    /// holds the user registers); 0 when unknown (no leaf fix-up then).
+    pub task_stack_offset: u32,
+    /// 1: frame-pointer walks keep `leaf_words`.
+    pub keep_leaf_words: u32,
     /// 1: switch-ins of threads in WAITING_AT_START end their first wait.
     pub track_waiting_at_start: u32,
     /// On-CPU with one timer per thread: a thread can end up with two
@@ -465,13 +485,13 @@ mod pod {
 }
 
 // Both sides rely on these sizes; a change of layout must be deliberate.
-const _: () = assert!(core::mem::size_of::<StackKey>() == 32 + 8 * 2 * MAX_STACK_DEPTH);
-const _: () = assert!(core::mem::size_of::<Config>() == 64);
+const _: () = assert!(core::mem::size_of::<StackKey>() == 32 + 8 * LEAF_WORDS + 8 * 2 * MAX_STACK_DEPTH);
+const _: () = assert!(core::mem::size_of::<Config>() == 72);
 const _: () = assert!(core::mem::size_of::<UnwindRow>() == 16);
 const _: () = assert!(core::mem::size_of::<UnwindMapping>() == 32);
 const _: () = assert!(core::mem::size_of::<ProcessMappings>() == 16 + 32 * unwind::MAX_MAPPINGS);
-const _: () = assert!(core::mem::size_of::<SampleKey>() == 32);
-const _: () = assert!(core::mem::size_of::<StartedBlock>() == 48);
+const _: () = assert!(core::mem::size_of::<SampleKey>() == 32 + 8 * LEAF_WORDS);
+const _: () = assert!(core::mem::size_of::<StartedBlock>() == 48 + 8 * LEAF_WORDS);
 const _: () = assert!(
     core::mem::size_of::<UserStackCopy>() == 56 + 8 * MAX_STACK_DEPTH + USER_STACK_COPY_BYTES + USER_STACK_CHUNK
 );

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 pub use error::Error;
 pub use frame::{Frame, Resolution, Stats, Symbolized, UnresolvedReason};
 pub use perf_map::PerfMapStats;
-pub use unwind::{UnwindEnd, Unwound, UserRegisters};
+pub use unwind::{LeafFrame, UnwindEnd, Unwound, UserRegisters};
 // Compiling a file's call-frame information for the in-kernel unwinder.
 pub use unwind::{
     CfaRule, KERNEL_ROW_BYTES, MAX_UNWIND_ROWS, RbpRule, RowKinds, UnsupportedRules, UnwindRow, UnwindTable,
@@ -190,6 +190,18 @@ impl Symbolizer {
             return self.unwind_in_snapshot(pid, regs, stack, max_frames);
         }
         unwound
+    }
+
+    /// What the CFI of `pid`'s code at `pc` says about a frame-pointer walk
+    /// through that frame: the leaf fix-up of `--call-graph fp`. `pc` is a
+    /// leaf's next instruction, or a return address minus 1 (its call).
+    pub fn leaf_frame(&mut self, pid: u32, pc: u64) -> LeafFrame {
+        if self.snapshot_process(pid).is_err() {
+            return LeafFrame::Unknown;
+        }
+        let mut code =
+            unwind::ProcessCode { snapshot: &self.processes[&pid], cfi: &mut self.cfi, vdso: &mut self.vdso };
+        unwind::leaf_frame(&mut code, &mut self.rules, pc)
     }
 
     fn unwind_in_snapshot(&mut self, pid: u32, regs: UserRegisters, stack: &[u8], max_frames: usize) -> Unwound {

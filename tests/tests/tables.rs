@@ -56,13 +56,31 @@ fn code_without_frame_pointers_reaches_main_on_cpu() {
     assert!(complete >= 0.99 * walks, "only {complete} of {walks} walks complete:\n{}", run.stderr);
 
     // Frame pointers lose the callers: what makes this workload a test.
-    let (fp, _, _) = record(&["-F", "999", "--call-graph", "fp"], &program, &["cpu", "1"]);
+    let (fp, fp_run, fp_summary) = record(&["-F", "999", "--call-graph", "fp"], &program, &["cpu", "2"]);
     let fp_under_main = with_chain(&fp, &["main", "outer", "middle"]);
     assert!(
         (fp_under_main as f64) < 0.5 * fp.total() as f64,
         "frame pointers found main in {fp_under_main} of {} samples: the workload no longer tests frameless code",
         fp.total()
     );
+    // ... except the frameless callers the leaf fix-up puts back from the
+    // words above sp: spin's callers (spin, inner_*, middle keep no frame pointer).
+    let hot = with_chain(&fp, &["middle", "inner_hot", "spin"]) as f64;
+    let cold = with_chain(&fp, &["middle", "inner_cold", "spin"]) as f64;
+    assert!(
+        hot + cold >= 0.9 * fp.total() as f64,
+        "fix-up found spin's callers in only {} of {} samples\n{}\n{}",
+        hot + cold,
+        fp.total(),
+        fp.describe_top(6),
+        fp_run.stderr
+    );
+    let hot_share = hot / (hot + cold);
+    assert!(
+        within(hot_share, 0.75, 0.05),
+        "with fp, inner_hot's share of the spinning is {hot_share:.3}, expected 0.75"
+    );
+    assert!(fp_summary.get("leaf_fixup.on_cpu_samples.callers_inserted") >= hot + cold);
 }
 
 #[test]
@@ -78,9 +96,18 @@ fn a_direct_nanosleep_caller_shows_with_its_time_off_cpu() {
         table.describe_top(6),
         run.stderr
     );
-    // With frame pointers the wrapper hides its caller (the bug this fixes).
-    let (fp, _, _) = record(&["--off-cpu", "--call-graph", "fp"], &program, &["sleep", "5", "200"]);
-    assert_eq!(with_chain(&fp, &["sleeper", "__GI___clock_nanosleep"]), 0, "{}", fp.describe_top(6));
+    // With frame pointers the wrappers (nanosleep, clock_nanosleep) hide
+    // their caller; the leaf fix-up puts sleeper back from the words above sp.
+    let (fp, fp_run, fp_summary) = record(&["--off-cpu", "--call-graph", "fp"], &program, &["sleep", "5", "200"]);
+    let fp_sleeping = with_chain(&fp, &["sleeper", "__GI___nanosleep", "__GI___clock_nanosleep"]) as f64 / 1e6;
+    assert!(
+        within(fp_sleeping, 1.0, 0.10),
+        "with fp, sleeper -> nanosleep waited {fp_sleeping:.3} s, expected 1.0 s\n{}\n{}",
+        fp.describe_top(6),
+        fp_run.stderr
+    );
+    let inserted = fp_summary.get("leaf_fixup.off_cpu_ns.callers_inserted") / 1e9;
+    assert!(inserted >= 0.9 * fp_sleeping, "the fix-up says it put callers back in {inserted:.3} s only");
 }
 
 #[test]
@@ -98,6 +125,16 @@ fn a_direct_read_caller_shows_with_its_time_off_cpu() {
     // The writer thread's sleeps are under its thread entry.
     let writer = with_chain(&table, &["clone3", "start_thread", "writer", "__GI___clock_nanosleep"]) as f64 / 1e6;
     assert!(within(writer, 1.0, 0.10), "the writer thread slept {writer:.3} s, expected 1.0 s");
+    // With frame pointers, the leaf fix-up finds reader above read's slow
+    // path (a threaded process: read keeps a 48-byte frame there).
+    let (fp, fp_run, _) = record(&["--off-cpu", "--call-graph", "fp"], &program, &["read", "5", "200"]);
+    let fp_reading = with_chain(&fp, &["reader", "__GI___libc_read"]) as f64 / 1e6;
+    assert!(
+        within(fp_reading, 1.0, 0.10),
+        "with fp, reader -> read waited {fp_reading:.3} s, expected 1.0 s\n{}\n{}",
+        fp.describe_top(6),
+        fp_run.stderr
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod exec;
 mod filter;
 mod follow_fork;
+mod leaf;
 mod maps;
 mod off_cpu;
 mod on_cpu;

@@ -8,11 +8,13 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use profiler_ebpf::{
-    BlockedThread, Config, MAX_STACK_DEPTH, STACK_IN_FULL_MAP, SampleKey, StartedBlock, counter, marker,
+    BlockedThread, Config, LEAF_WORDS, MAX_STACK_DEPTH, STACK_IN_FULL_MAP, SampleKey, StartedBlock, capture, counter,
+    marker,
 };
 
 use super::{
     filter::admit,
+    leaf,
     maps::{
         OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS, OFF_CPU_TIMES, SCRATCH, WAITING_AT_START, add_to,
         bump, config, counter_value,
@@ -130,12 +132,26 @@ fn switch_out(
     let mut started = StartedBlock {
         since_ns: now,
         ran_ns,
-        key: SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16] },
+        key: SampleKey {
+            tgid,
+            kernel_stack_id: 0,
+            user_stack_id: 0,
+            marker: 0,
+            comm: [0; 16],
+            leaf_words: [0; LEAF_WORDS],
+        },
     };
     let ids = if tables { Err(Collision) } else { capture_ids(ctx, &mut started.key, tgid, config.capture, &FAULTS) };
+    // Frame-pointer walks: the return address a syscall wrapper's caller
+    // left on the stack (the wrapper keeps no frame pointer).
+    let mut leaf_words = [0; LEAF_WORDS];
+    if config.keep_leaf_words != 0 && config.capture & capture::USER != 0 && !tables {
+        leaf::return_addresses_at(leaf::saved_user_sp(config), &mut leaf_words);
+    }
     let tracked = match ids {
         Ok(()) => {
             started.key.marker = marker;
+            started.key.leaf_words = leaf_words;
             OFF_CPU_STARTS.insert(&tid, &started, 0).is_ok()
         }
         // Table walks have no stack ids: every block takes the full path.
@@ -171,6 +187,7 @@ fn switch_out(
                 capture_whole(ctx, &mut blocked.stack, tgid, config.capture, &FAULTS);
             }
             blocked.stack.marker = marker;
+            blocked.stack.leaf_words = leaf_words;
             // A stub in the fast map points to the whole record.
             started.key.kernel_stack_id = STACK_IN_FULL_MAP;
             OFF_CPU_FULL_STARTS.insert(&tid, &*blocked, 0).is_ok() && OFF_CPU_STARTS.insert(&tid, &started, 0).is_ok()
@@ -214,6 +231,7 @@ fn record_full_block(tid: u32, blocked: &BlockedThread) {
             user_stack_id: 0,
             marker: 0,
             comm: [0; 16],
+            leaf_words: [0; LEAF_WORDS],
         },
     };
     let tracked = tid != 0

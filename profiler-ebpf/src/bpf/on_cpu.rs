@@ -5,10 +5,11 @@ use aya_ebpf::{
     macros::perf_event,
     programs::PerfEventContext,
 };
-use profiler_ebpf::{MAX_STACK_DEPTH, SampleKey, StackKey, capture, counter};
+use profiler_ebpf::{Config, LEAF_WORDS, MAX_STACK_DEPTH, SampleKey, StackKey, capture, counter};
 
 use super::{
     filter::admit,
+    leaf,
     maps::{LAST_SAMPLE, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH, add_to, bump, config},
     stack::{FaultCounters, capture_ids, capture_whole},
     unwind::{ON_CPU_WALKERS, Registers, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk},
@@ -94,14 +95,20 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
         record_sample(whole);
         return;
     }
-    let mut key = SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16] };
+    let mut key =
+        SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16], leaf_words: [0; LEAF_WORDS] };
     // A sample taken in user mode has no kernel stack: skip asking for it.
     let mut capture_bits = config.capture;
     if user_mode {
         capture_bits &= !capture::KERNEL;
     }
+    let mut leaf_words = [0; LEAF_WORDS];
+    keep_leaf_words(ctx, config, capture_bits, user_mode, &mut leaf_words);
     let recorded = match capture_ids(ctx, &mut key, tgid, capture_bits, &FAULTS) {
-        Ok(()) => add_to(&ON_CPU_COUNTS, &key, 1),
+        Ok(()) => {
+            key.leaf_words = leaf_words;
+            add_to(&ON_CPU_COUNTS, &key, 1)
+        }
         Err(_collision) => {
             let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
                 bump(counter::SCRATCH_UNAVAILABLE);
@@ -117,6 +124,7 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
             // StackKey.
             let whole = unsafe { &mut (*scratch).stack };
             capture_whole(ctx, whole, tgid, config.capture, &FAULTS);
+            whole.leaf_words = leaf_words;
             add_to(&ON_CPU_FULL_COUNTS, whole, 1)
         }
     };
@@ -143,6 +151,29 @@ pub fn on_cpu_walk(ctx: PerfEventContext) -> u32 {
     }
     record_sample(whole);
     0
+}
+
+/// The frame-pointer walk's leaf fix-up words (`StackKey::leaf_words`).
+#[inline(always)]
+fn keep_leaf_words(
+    ctx: &PerfEventContext,
+    config: &Config,
+    capture_bits: u32,
+    user_mode: bool,
+    words: &mut [u64; LEAF_WORDS],
+) {
+    if config.keep_leaf_words == 0 || capture_bits & capture::USER == 0 {
+        return;
+    }
+    let sp = if user_mode {
+        // SAFETY: `ctx.ctx` is the `bpf_perf_event_data` the kernel passed to
+        // this program (as in `in_user_mode`); in user mode its `regs` are the
+        // interrupted user registers.
+        unsafe { (*ctx.ctx).regs.rsp }
+    } else {
+        leaf::saved_user_sp(config)
+    };
+    leaf::return_addresses_at(sp, words);
 }
 
 /// Counts one sample of the whole stack `key`.

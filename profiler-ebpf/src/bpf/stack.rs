@@ -7,7 +7,7 @@ use aya_ebpf::{
     helpers::{bpf_get_current_comm, generated::bpf_get_stack},
     programs::tracing::StackIdContext,
 };
-use profiler_ebpf::{MAX_STACK_DEPTH, NO_STACK, SampleKey, StackKey, capture, counter, marker};
+use profiler_ebpf::{LEAF_WORDS, MAX_STACK_DEPTH, NO_STACK, SampleKey, StackKey, capture, counter, marker};
 
 use super::maps::{STACKS, bump};
 
@@ -36,6 +36,7 @@ pub fn capture_ids<C: StackIdContext>(
     key.tgid = tgid;
     key.marker = marker::NONE;
     key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    key.leaf_words = [0; LEAF_WORDS];
     key.kernel_stack_id = NO_STACK;
     key.user_stack_id = NO_STACK;
     if capture_bits & capture::KERNEL != 0 {
@@ -76,6 +77,7 @@ pub fn capture_whole<C: EbpfContext>(
     key.tgid = tgid;
     key.marker = marker::NONE;
     key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    key.leaf_words = [0; LEAF_WORDS];
     if capture_bits & capture::KERNEL != 0 {
         key.kernel_depth = read_stack(ctx, key.kernel.as_mut_ptr(), 0, faults.kernel);
     }

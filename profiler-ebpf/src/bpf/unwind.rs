@@ -14,8 +14,8 @@ use aya_ebpf::{
     maps::{PerCpuArray, ProgramArray},
 };
 use profiler_ebpf::{
-    MAX_STACK_DEPTH, ProcessMappings, ProcessNotice, StackKey, UnwindMapping, UnwindRow, capture, counter, marker,
-    notice,
+    LEAF_WORDS, MAX_STACK_DEPTH, ProcessMappings, ProcessNotice, StackKey, UnwindMapping, UnwindRow, capture, counter,
+    marker, notice,
     unwind::{MAPPING_STEPS, MAX_MAPPINGS, REFRESH_INTERVAL_NS, SEARCH_STEPS, cfa, file_key, rbp},
 };
 
@@ -98,6 +98,7 @@ pub fn capture_task_and_kernel<C: EbpfContext>(
     key.tgid = tgid;
     key.marker = marker::NONE;
     key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    key.leaf_words = [0; LEAF_WORDS];
     if capture_bits & capture::KERNEL != 0 && kernel_mode {
         // bpf_get_stack zeroes what it does not fill.
         key.kernel_depth = read_stack(ctx, key.kernel.as_mut_ptr(), 0, faults.kernel);

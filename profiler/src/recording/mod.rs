@@ -5,6 +5,7 @@ mod bpf;
 mod command;
 mod dwarf_copies;
 pub mod kernel;
+mod leaf_fixup;
 pub mod off_cpu;
 pub mod privileges;
 mod proc;
@@ -23,6 +24,7 @@ use symbolize::Symbolizer;
 pub use bpf::Counters;
 pub use command::CommandExit;
 pub use dwarf_copies::UnwindStats;
+pub use leaf_fixup::LeafFixups;
 pub use off_cpu::waiting_at_start::WaitingAtStart;
 pub use unwind_tables::TableStats;
 
@@ -81,6 +83,8 @@ pub struct Recording {
     pub table_stats: Option<TableStats>,
     /// How user stacks were walked (the default resolved for this kernel).
     pub user_walk: UserWalk,
+    /// `--call-graph fp`: callers put back above leaves (on-CPU, off-CPU).
+    pub leaf_fixups: Option<(LeafFixups, LeafFixups)>,
 }
 
 impl Recording {
@@ -323,6 +327,8 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let mut off_cpu_times = off_cpu.times;
     on_cpu.retain(|(key, _)| !other_users.contains(&key.tgid));
     off_cpu_times.retain(|(key, _)| !other_users.contains(&key.tgid));
+    let leaf_fixups = (settings.user_walk == UserWalk::FramePointers && settings.user_frames)
+        .then(|| (leaf_fixup::apply(&mut on_cpu, symbolizer), leaf_fixup::apply(&mut off_cpu_times, symbolizer)));
     let counters = probes.counters()?;
     Ok(Recording {
         on_cpu,
@@ -330,6 +336,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         other_users_left_out: other_users.len() as u64,
         table_stats: tables.as_ref().map(|tables| tables.stats()),
         user_walk: settings.user_walk,
+        leaf_fixups,
         counters,
         elapsed,
         process_names,

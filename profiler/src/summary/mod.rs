@@ -13,7 +13,7 @@ pub use text::render as render_text;
 
 use crate::{
     profile::build::FrameStats,
-    recording::{Recording, StopReason, TableStats},
+    recording::{LeafFixups, Recording, StopReason, TableStats},
     settings::{Mode, UserWalk},
 };
 
@@ -32,6 +32,9 @@ pub struct RunSummary {
     pub samples: Samples,
     pub dwarf_unwinding: Option<DwarfUnwinding>,
     pub table_unwinding: Option<TableUnwinding>,
+    /// `--call-graph fp`: callers a frame-pointer walk skipped above a leaf
+    /// without its frame set up, put back from the word at sp.
+    pub leaf_fixup: Option<LeafFixup>,
     pub off_cpu: OffCpu,
     pub frames: Frames,
     pub jit: Jit,
@@ -39,6 +42,14 @@ pub struct RunSummary {
     pub max_unresolved_percent: Option<f64>,
     pub max_unresolved_exceeded: Option<bool>,
     pub outputs: Vec<WrittenOutput>,
+}
+
+/// The leaf fix-up of frame-pointer walks, on-CPU in samples and off-CPU
+/// in nanoseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeafFixup {
+    pub on_cpu_samples: LeafFixups,
+    pub off_cpu_ns: LeafFixups,
 }
 
 /// On-CPU samples: what was taken, lost and how complete their stacks are.
@@ -220,6 +231,9 @@ impl RunSummary {
                 frames_by_frame_pointer: u.frames_by_frame_pointer,
                 copies_lost,
             }),
+            leaf_fixup: recording
+                .leaf_fixups
+                .map(|(on_cpu_samples, off_cpu_ns)| LeafFixup { on_cpu_samples, off_cpu_ns }),
             table_unwinding: recording.table_stats.clone().map(|tables| {
                 let complete = c.get(counter::UNWIND_COMPLETE);
                 let at_depth_limit = c.get(counter::UNWIND_DEPTH_LIMIT);

@@ -18,6 +18,19 @@ pub fn render(summary: &RunSummary) -> String {
     if summary.mode != Mode::OnCpu {
         off_cpu_lines(&mut s, summary);
     }
+    if let Some(f) = &summary.leaf_fixup {
+        let (on, off) = (&f.on_cpu_samples, &f.off_cpu_ns);
+        if on.callers_inserted + on.callers_missing + off.callers_inserted + off.callers_missing > 0 {
+            let _ = writeln!(
+                s,
+                "  leaf fix-up: callers skipped by the frame-pointer walk put back in {} samples and {:.3} s off CPU; still missing in {} samples and {:.3} s (the leaf had moved its stack pointer)",
+                on.callers_inserted,
+                off.callers_inserted as f64 / 1e9,
+                on.callers_missing,
+                off.callers_missing as f64 / 1e9,
+            );
+        }
+    }
     if let Some(t) = &summary.table_unwinding {
         let tables = &t.tables;
         let _ = writeln!(

@@ -4,6 +4,7 @@
 //! where a function has none (JIT code, stripped `.eh_frame`).
 
 mod cfi;
+mod leaf;
 mod process;
 mod table;
 
@@ -15,6 +16,8 @@ use gimli::UnwindContext;
 use crate::snapshot::FileKey;
 pub(crate) use cfi::CallFrameInfo;
 use cfi::{CallerBp, CfaBase, FrameRule};
+pub use leaf::LeafFrame;
+pub(crate) use leaf::leaf_frame;
 pub(crate) use process::{CfiFiles, ProcessCode};
 pub use table::{
     CfaRule, KERNEL_ROW_BYTES, MAX_UNWIND_ROWS, RbpRule, RowKinds, UnsupportedRules, UnwindRow, UnwindTable,

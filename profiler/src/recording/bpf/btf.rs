@@ -8,7 +8,6 @@ const BTF_MAGIC: u16 = 0xeb9f;
 const KIND_STRUCT: u32 = 4;
 
 /// Byte offsets of named members of one struct.
-#[cfg(test)]
 pub fn member_offsets(btf_path: &Path, struct_name: &str, members: &[&str]) -> Result<Vec<u32>, String> {
     Ok(members_of(btf_path, &[(struct_name, members)])?.remove(0))
 }

@@ -158,6 +158,14 @@ impl Probes {
         } else {
             (0, 0, 0)
         };
+        // Frame-pointer walks keep the words at the user sp for the leaf
+        // fix-up; outside user mode that sp is found through the task's
+        // kernel stack, whose offset needs BTF (without it: no fix-up there).
+        let keep_leaf_words = s.user_walk == UserWalk::FramePointers && s.user_frames;
+        let task_stack_offset = match keep_leaf_words {
+            true => btf::member_offsets(kernel_btf, "task_struct", &["stack"]).map_or(0, |found| found[0]),
+            false => 0,
+        };
         let mut capture_bits = 0;
         if s.kernel_frames {
             capture_bits |= capture::KERNEL;
@@ -176,6 +184,8 @@ impl Probes {
             task_tgid_offset,
             record_state: s.record_state as u32,
             task_runtime_offset,
+            task_stack_offset,
+            keep_leaf_words: keep_leaf_words as u32,
             ignore_switch_in_every: s.ignore_switch_in_every.unwrap_or(0),
             track_waiting_at_start: s.waiting_at_start as u32,
             min_sample_gap_ns: match (&s.sampling, s.on_cpu_frequency) {

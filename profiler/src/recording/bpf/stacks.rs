@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, StackTraceMap};
-use profiler_ebpf::{MAX_STACK_DEPTH, NO_STACK, SampleKey, StackKey, TASK_COMM_LEN};
+use profiler_ebpf::{LEAF_WORDS, MAX_STACK_DEPTH, NO_STACK, SampleKey, StackKey, TASK_COMM_LEN};
 
 use crate::error::{Error, Result};
 
@@ -18,6 +18,7 @@ pub fn whole_stack(tgid: u32, marker: u32, comm: [u8; TASK_COMM_LEN], kernel: &[
         user_depth: user.len() as u32,
         marker,
         comm,
+        leaf_words: [0; LEAF_WORDS],
         kernel: [0; MAX_STACK_DEPTH],
         user: [0; MAX_STACK_DEPTH],
     };
@@ -48,6 +49,7 @@ impl<'a> StackExpander<'a> {
             user_depth: 0,
             marker: key.marker,
             comm: key.comm,
+            leaf_words: key.leaf_words,
             kernel: [0; MAX_STACK_DEPTH],
             user: [0; MAX_STACK_DEPTH],
         };
