@@ -13,7 +13,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 if [[ "${1:-}" == "--tests" ]]; then
     # perf (peer in benchmarks), bpftrace (off-CPU peer), go (go tool pprof
     # reads our pprof output in tests), setcap (the privileges tests), node
-    # (the JIT tests).
+    # (the JIT tests), debuginfod (the stripped-binary tests).
     missing=()
     command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
     command -v bpftrace >/dev/null 2>&1 || missing+=(bpftrace)
@@ -25,6 +25,9 @@ if [[ "${1:-}" == "--tests" ]]; then
     command -v setcap >/dev/null 2>&1 || missing+=(libcap2-bin)
     # node --perf-basic-prof: JIT code named through its perf map.
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    # A real debuginfod server (and objcopy) for the stripped-binary tests.
+    command -v debuginfod >/dev/null 2>&1 || missing+=(debuginfod)
+    command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive

@@ -7,6 +7,7 @@ use std::{
 };
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use symbolize::DebuginfodSettings;
 
 use crate::{
     error::{Error, Result},
@@ -120,6 +121,15 @@ pub struct Cli {
     /// allows other users' processes too, and -a (which needs it).
     #[arg(long)]
     pub other_users: bool,
+
+    /// Do not ask debuginfod servers (DEBUGINFOD_URLS) for the debug files
+    /// of stripped binaries; those on this machine are still used.
+    #[arg(long)]
+    pub no_debuginfod: bool,
+
+    /// Seconds each debuginfod request may take (default: DEBUGINFOD_TIMEOUT, else 10).
+    #[arg(long, value_name = "SECS")]
+    pub debuginfod_timeout: Option<u64>,
 
     /// Tests only: open N timers per thread of -p targets (as a thread that
     /// inherits one while its own is opened has two).
@@ -459,6 +469,14 @@ impl Cli {
             ignore_switch_in_every: self.ignore_switch_in_every,
             timers_per_thread: self.timers_per_thread.clamp(1, 4),
             other_users: self.other_users,
+            debuginfod: DebuginfodSettings {
+                enabled: !self.no_debuginfod,
+                timeout: Duration::from_secs(
+                    self.debuginfod_timeout
+                        .or_else(|| std::env::var("DEBUGINFOD_TIMEOUT").ok()?.trim().parse().ok())
+                        .unwrap_or(10),
+                ),
+            },
         };
         let output = OutputSettings {
             per_thread: self.per_thread,

@@ -32,12 +32,14 @@ pub fn run(settings: RunSettings) -> Result<i32> {
     signals::install();
 
     let mut symbolizer = Symbolizer::new();
+    symbolizer.set_debuginfod(&record.debuginfod);
     let mut recording = recording::record(&record, access, &mut symbolizer)?;
 
     let post_processing = std::time::Instant::now();
     let (profile, frames) =
         build::from_recording(&recording, record.mode, record.frequency, output.per_thread, &mut symbolizer);
-    let mut summary = RunSummary::new(&recording, frames, symbolizer.perf_map_stats(), record.mode);
+    let mut summary =
+        RunSummary::new(&recording, frames, symbolizer.perf_map_stats(), symbolizer.debug_info_stats(), record.mode);
     let context = formats::Context {
         svg: &output.svg,
         health: summary.health_lines(),

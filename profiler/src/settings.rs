@@ -88,6 +88,8 @@ pub struct RecordSettings {
     /// `--other-users`: a run with capabilities but not as root may profile
     /// processes its user could not ptrace (and the whole system).
     pub other_users: bool,
+    /// Debug files of stripped binaries from debuginfod servers.
+    pub debuginfod: symbolize::DebuginfodSettings,
 }
 
 /// How the profile is shaped and where it goes.

@@ -10,6 +10,7 @@ use blazesym::ErrorKind;
 use blazesym::symbolize::source::Source;
 use blazesym::symbolize::{self as bz, Input, Reason};
 
+use crate::debuginfo::{DebugFiles, ElfFacts};
 use crate::frame::{Frame, Resolution, Symbolized, UnresolvedReason};
 use crate::plt::PltStubs;
 
@@ -24,6 +25,9 @@ type FileIdentity = (u64, u64, u64, i64, i64);
 pub(crate) struct ElfSymbolizer {
     inner: bz::Symbolizer,
     plt: HashMap<FileIdentity, PltStubs>,
+    /// Symbols or not, build-id, debug link, segments: read once per file.
+    facts: HashMap<FileIdentity, Option<ElfFacts>>,
+    pub debug_files: DebugFiles,
 }
 
 impl std::fmt::Debug for ElfSymbolizer {
@@ -41,7 +45,7 @@ type Pass = Result<Vec<Option<Symbolized>>, UnresolvedReason>;
 
 impl ElfSymbolizer {
     pub fn new() -> Self {
-        Self { inner: new_inner(), plt: HashMap::new() }
+        Self { inner: new_inner(), plt: HashMap::new(), facts: HashMap::new(), debug_files: DebugFiles::default() }
     }
 
     /// Symbolizes `offsets` (file offsets, sorted and unique) of the ELF file at
@@ -64,11 +68,11 @@ impl ElfSymbolizer {
             None => rest.extend(offsets.iter().copied().enumerate()),
         }
         if rest.len() == offsets.len() {
-            return self.symbolize_symbols(path, module, offsets);
+            return self.symbolize_stripped_or_not(path, module, offsets);
         }
         if !rest.is_empty() {
             let wanted: Vec<u64> = rest.iter().map(|&(_, offset)| offset).collect();
-            let symbolized = self.symbolize_symbols(path, module, &wanted);
+            let symbolized = self.symbolize_stripped_or_not(path, module, &wanted);
             for ((i, _), sym) in rest.into_iter().zip(symbolized) {
                 results[i] = Some(sym);
             }
@@ -84,13 +88,55 @@ impl ElfSymbolizer {
         Some(self.plt.entry(identity).or_insert_with(|| PltStubs::load(path)))
     }
 
+    /// A stripped file is symbolized through its debug file, by address;
+    /// what that leaves unresolved (or every offset, without a debug file)
+    /// goes through the file's own symbols (`.dynsym`).
+    fn symbolize_stripped_or_not(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
+        // The vDSO exports all it has: its dynamic symbols name everything.
+        let stripped = module != "[vdso]";
+        let Some(facts) = self.facts_of(path).filter(|facts| stripped && !facts.has_symbols) else {
+            return self.symbolize_symbols(path, module, offsets);
+        };
+        let Some(debug_file) = self.debug_files.find(&facts, module) else {
+            let mut results = self.symbolize_symbols(path, module, offsets);
+            for (result, &offset) in results.iter_mut().zip(offsets) {
+                if !result.is_resolved() {
+                    *result = Symbolized::unresolved_in(module, offset, UnresolvedReason::NoDebugInfo);
+                }
+            }
+            return results;
+        };
+        let addresses: Vec<u64> = offsets.iter().map(|&offset| facts.address_of(offset).unwrap_or(0)).collect();
+        let by_address = match self.pass(&debug_file, module, &addresses, Input::VirtOffset(&addresses), true) {
+            Ok(results) => results,
+            Err(_) => vec![None; offsets.len()],
+        };
+        let mut results: Vec<Option<Symbolized>> =
+            by_address.into_iter().map(|r| r.filter(Symbolized::is_resolved)).collect();
+        let missing: Vec<usize> = (0..offsets.len()).filter(|&i| results[i].is_none()).collect();
+        if !missing.is_empty() {
+            let retry: Vec<u64> = missing.iter().map(|&i| offsets[i]).collect();
+            for (&i, sym) in missing.iter().zip(self.symbolize_symbols(path, module, &retry)) {
+                results[i] = Some(sym);
+            }
+        }
+        results.into_iter().map(|r| r.expect("every offset filled")).collect()
+    }
+
+    /// What [`ElfFacts`] says of the file at `path`, read once per identity.
+    fn facts_of(&mut self, path: &Path) -> Option<ElfFacts> {
+        let meta = std::fs::metadata(path).ok()?;
+        let identity = (meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
+        self.facts.entry(identity).or_insert_with(|| ElfFacts::read(path)).clone()
+    }
+
     /// [`Self::symbolize`] through blazesym alone.
     fn symbolize_symbols(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
         // First with DWARF (names of inlined functions, file:line)...
-        let mut results = match self.pass(path, module, offsets, true) {
+        let mut results = match self.pass(path, module, offsets, Input::FileOffset(offsets), true) {
             Ok(results) => results,
             // ...and if the DWARF is what breaks, the symbol tables may still do.
-            Err(_) => match self.pass(path, module, offsets, false) {
+            Err(_) => match self.pass(path, module, offsets, Input::FileOffset(offsets), false) {
                 Ok(results) => results,
                 Err(reason) => {
                     offsets.iter().map(|&off| Some(Symbolized::unresolved_in(module, off, reason))).collect()
@@ -101,7 +147,7 @@ impl ElfSymbolizer {
         let failed: Vec<usize> = (0..offsets.len()).filter(|&i| results[i].is_none()).collect();
         if !failed.is_empty() {
             let retry: Vec<u64> = failed.iter().map(|&i| offsets[i]).collect();
-            let second = self.pass(path, module, &retry, false);
+            let second = self.pass(path, module, &retry, Input::FileOffset(&retry), false);
             for (k, &i) in failed.iter().enumerate() {
                 let again = match &second {
                     Ok(r) => r[k].clone(),
@@ -115,8 +161,9 @@ impl ElfSymbolizer {
         results.into_iter().map(|r| r.expect("every offset filled")).collect()
     }
 
-    /// One blazesym call; `None` entries are per-address errors.
-    fn pass(&mut self, path: &Path, module: &str, offsets: &[u64], debug_syms: bool) -> Pass {
+    /// One blazesym call; `None` entries are per-address errors. `offsets`
+    /// name unresolved frames; `input` is what blazesym looks up.
+    fn pass(&mut self, path: &Path, module: &str, offsets: &[u64], input: Input<&[u64]>, debug_syms: bool) -> Pass {
         let mut src = bz::source::Elf::new(path);
         src.debug_syms = debug_syms;
         let src = Source::Elf(src);
@@ -125,7 +172,7 @@ impl ElfSymbolizer {
         // file counts as malformed and the (possibly inconsistent) cache is reset.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             inner
-                .symbolize(&src, Input::FileOffset(offsets))
+                .symbolize(&src, input)
                 .map(|syms| syms.iter().zip(offsets).map(|(sym, &off)| convert(sym, module, off)).collect::<Vec<_>>())
         }));
         match outcome {

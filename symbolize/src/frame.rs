@@ -69,6 +69,9 @@ pub enum UnresolvedReason {
     KernelSymbolsUnavailable,
     /// The address belongs to something this crate does not handle.
     Unsupported,
+    /// A stripped file whose debug file was found neither on this machine
+    /// nor through debuginfod.
+    NoDebugInfo,
 }
 
 impl fmt::Display for UnresolvedReason {
@@ -84,6 +87,7 @@ impl fmt::Display for UnresolvedReason {
             Self::ProcessGone => "process gone before snapshot",
             Self::KernelSymbolsUnavailable => "kernel symbols unavailable",
             Self::Unsupported => "unsupported mapping",
+            Self::NoDebugInfo => "stripped, no debug file found",
         })
     }
 }

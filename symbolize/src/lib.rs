@@ -10,6 +10,7 @@
 //! The caller passes addresses as they should be looked up: return addresses of
 //! non-leaf frames are expected to be already decremented.
 
+mod debuginfo;
 mod elf;
 mod error;
 mod frame;
@@ -27,6 +28,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+pub use debuginfo::{DebugInfoStats, DebuginfodSettings};
 pub use error::Error;
 pub use frame::{Frame, Resolution, Stats, Symbolized, UnresolvedReason};
 pub use perf_map::PerfMapStats;
@@ -224,6 +226,17 @@ impl Symbolizer {
             }
             Err(_) => false,
         }
+    }
+
+    /// Whether and how to fetch the debug files of stripped binaries from
+    /// debuginfod servers (`DEBUGINFOD_URLS`); off until this is called.
+    pub fn set_debuginfod(&mut self, settings: &DebuginfodSettings) {
+        self.elf.debug_files.set_debuginfod(settings);
+    }
+
+    /// How debug files of stripped binaries were found.
+    pub fn debug_info_stats(&self) -> &DebugInfoStats {
+        &self.elf.debug_files.stats
     }
 
     /// Symbolizes kernel addresses through kallsyms (loaded once, lazily).

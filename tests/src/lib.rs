@@ -11,6 +11,7 @@
 pub mod binaries;
 pub mod bpf;
 pub mod c_program;
+pub mod debuginfod;
 pub mod failure;
 pub mod folded;
 pub mod process;
@@ -23,6 +24,7 @@ pub mod tolerance;
 pub use binaries::*;
 pub use bpf::*;
 pub use c_program::*;
+pub use debuginfod::*;
 pub use failure::*;
 pub use folded::*;
 pub use process::*;

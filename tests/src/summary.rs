@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::process::{Run, flameprof};
+use crate::binaries::flameprof_bin;
+use crate::process::{Run, run_command};
 use crate::temp_dir::TempDir;
 
 /// A parsed `--summary-json` file.
@@ -63,11 +64,22 @@ impl fmt::Display for Summary {
 /// asserts that it succeeded (`what` names the run in the failure message)
 /// and returns the run with its summary.
 pub fn flameprof_with_summary<S: AsRef<OsStr>>(args: &[S], timeout: Duration, what: &str) -> (Run, Summary) {
+    flameprof_with_summary_env(args, &[], timeout, what)
+}
+
+/// [`flameprof_with_summary`] with these environment variables set.
+pub fn flameprof_with_summary_env<S: AsRef<OsStr>>(
+    args: &[S],
+    env: &[(&str, &str)],
+    timeout: Duration,
+    what: &str,
+) -> (Run, Summary) {
     let dir = TempDir::new("summary");
     let json = dir.join("summary.json");
-    let mut all: Vec<&OsStr> = vec![OsStr::new("--summary-json"), json.as_os_str()];
-    all.extend(args.iter().map(AsRef::as_ref));
-    let run = flameprof(&all, timeout);
+    let mut cmd = std::process::Command::new(flameprof_bin());
+    cmd.arg("--summary-json").arg(&json).args(args);
+    cmd.envs(env.iter().copied());
+    let run = run_command(cmd, timeout);
     run.assert_success(what);
     if !json.is_file() {
         panic!("{what}: flameprof succeeded but wrote no --summary-json {}\nstderr:\n{}", json.display(), run.stderr);

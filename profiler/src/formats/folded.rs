@@ -81,19 +81,17 @@ pub fn render_with_header(profile: &Profile, health: &[String]) -> String {
 }
 
 /// One line per distinct stack, sorted, so equal profiles give equal files.
+/// Stacks the profile keeps apart by what folded text does not show (the
+/// source line of a frame) add up into one line.
 pub fn render(profile: &Profile) -> String {
     let mut text = String::new();
-    let mut lines: Vec<String> = profile
-        .stacks
-        .iter()
-        .map(|(stack, weight)| {
-            let labels: Vec<String> = stack.iter().map(frame_label).collect();
-            format!("{} {weight}", labels.join(";"))
-        })
-        .collect();
-    lines.sort();
-    for line in lines {
-        let _ = writeln!(text, "{line}");
+    let mut lines: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for (stack, weight) in &profile.stacks {
+        let labels: Vec<String> = stack.iter().map(frame_label).collect();
+        *lines.entry(labels.join(";")).or_default() += weight;
+    }
+    for (line, weight) in lines {
+        let _ = writeln!(text, "{line} {weight}");
     }
     text
 }

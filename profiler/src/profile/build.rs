@@ -1,7 +1,7 @@
 //! From raw kernel counts to a symbolized profile: stacks of addresses become
 //! stacks of frames, root first, under a frame naming their process.
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::Arc,
 };
 
@@ -27,7 +27,7 @@ pub struct Shape {
 }
 
 /// Frame counts that went into a profile, for the health summary.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FrameStats {
     /// Frames in the profile, each counted with its stack's weight (in the
     /// profile's unit), so the unresolved share is a share of what is shown.
@@ -41,6 +41,9 @@ pub struct FrameStats {
     pub distinct_stacks: u64,
     /// Processes in the whole profile (set by the caller, which sees every part).
     pub processes: u64,
+    /// Unresolved frames (weighted as `frames`) by why, and by module.
+    pub unresolved_by_cause: BTreeMap<UnresolvedReason, u64>,
+    pub unresolved_by_module: HashMap<String, u64>,
 }
 
 impl FrameStats {
@@ -50,6 +53,12 @@ impl FrameStats {
         self.jit_frames += other.jit_frames;
         self.jit_frames_unnamed += other.jit_frames_unnamed;
         self.distinct_stacks += other.distinct_stacks;
+        for (cause, n) in other.unresolved_by_cause {
+            *self.unresolved_by_cause.entry(cause).or_default() += n;
+        }
+        for (module, n) in other.unresolved_by_module {
+            *self.unresolved_by_module.entry(module).or_default() += n;
+        }
     }
 }
 
@@ -99,6 +108,10 @@ pub fn build(
         stats.unresolved_frames += counts.unresolved * weight;
         stats.jit_frames += counts.jit * weight;
         stats.jit_frames_unnamed += counts.jit_unnamed * weight;
+        for (cause, module) in counts.causes {
+            *stats.unresolved_by_cause.entry(cause).or_default() += weight;
+            *stats.unresolved_by_module.entry(module.unwrap_or_else(|| "[unknown]".into())).or_default() += weight;
+        }
         profile.add(stack, weight);
     }
     stats
@@ -166,6 +179,8 @@ struct AddressCounts {
     jit: u64,
     /// In JIT code, named by no perf map entry (also unresolved).
     jit_unnamed: u64,
+    /// Why each unresolved address stayed so, and its module.
+    causes: Vec<(UnresolvedReason, Option<String>)>,
 }
 
 /// Appends the frames of one address (outermost first) and counts it. A
@@ -182,6 +197,11 @@ fn push_frames(
     counts.jit += u64::from(first.is_some_and(|f| f.jit && f.resolved == Resolution::Resolved));
     let unnamed = Resolution::Unresolved(UnresolvedReason::JitWithoutMapEntry);
     counts.jit_unnamed += u64::from(first.is_some_and(|f| f.resolved == unnamed));
+    if let Some(frame) = symbolized.frames.iter().find(|f| f.resolved != Resolution::Resolved)
+        && let Resolution::Unresolved(cause) = frame.resolved
+    {
+        counts.causes.push((cause, frame.module.clone()));
+    }
     for frame in &symbolized.frames {
         stack.push(Frame {
             name: names.intern(&frame.function),

@@ -7,7 +7,7 @@ mod text;
 
 use profiler_ebpf::counter;
 use serde::{Serialize, Serializer};
-use symbolize::PerfMapStats;
+use symbolize::{DebugInfoStats, PerfMapStats, UnresolvedReason};
 
 pub use text::render as render_text;
 
@@ -38,6 +38,7 @@ pub struct RunSummary {
     pub off_cpu: OffCpu,
     pub frames: Frames,
     pub jit: Jit,
+    pub debug_info: DebugInfo,
     pub processes: Processes,
     pub max_unresolved_percent: Option<f64>,
     pub max_unresolved_exceeded: Option<bool>,
@@ -143,6 +144,28 @@ pub struct Frames {
     pub distinct_stacks: u64,
     pub processes: u64,
     pub stack_ids_not_read_back: u64,
+    /// Unresolved frames (weighted) by why they stayed so: `no_mapping`
+    /// (no mapping of the process was known for the address), `no_symbol`
+    /// (a file without a symbol there), `no_debug_info` (a stripped file
+    /// whose debug file was found neither here nor through debuginfod),
+    /// `jit_without_map_entry`, and the rarer causes.
+    pub unresolved_by_cause: std::collections::BTreeMap<&'static str, u64>,
+    /// The modules with the most unresolved frames (weighted), most first.
+    pub unresolved_top_modules: Vec<(String, u64)>,
+}
+
+/// Debug files of stripped binaries, and debuginfod.
+#[derive(Debug, Clone, Serialize)]
+pub struct DebugInfo {
+    pub stripped_files: u64,
+    pub found_locally: u64,
+    pub found_by_debuginfod: u64,
+    pub debuginfod_misses: u64,
+    pub debuginfod_seconds: f64,
+    /// A request ran into the timeout, and debuginfod was asked no more.
+    pub debuginfod_gave_up: bool,
+    /// Stripped files that kept only their dynamic symbols.
+    pub files_without_debug_info: Vec<String>,
 }
 
 /// JIT code (anonymous executable memory) and the perf maps that name it.
@@ -182,7 +205,13 @@ pub struct WrittenOutput {
 impl RunSummary {
     /// Every figure of the run; the outputs and the --max-unresolved verdict
     /// are filled in once known.
-    pub fn new(recording: &Recording, frames: FrameStats, perf_maps: &PerfMapStats, mode: Mode) -> Self {
+    pub fn new(
+        recording: &Recording,
+        frames: FrameStats,
+        perf_maps: &PerfMapStats,
+        debug: &DebugInfoStats,
+        mode: Mode,
+    ) -> Self {
         let c = &recording.counters;
         let unwinds = recording.unwind_stats;
         let lost_by_cause = SampleLosses {
@@ -276,6 +305,17 @@ impl RunSummary {
                 distinct_stacks: frames.distinct_stacks,
                 processes: frames.processes,
                 stack_ids_not_read_back: recording.missing_stack_ids,
+                unresolved_by_cause: frames.unresolved_by_cause.iter().map(|(c, n)| (cause_name(*c), *n)).collect(),
+                unresolved_top_modules: top_modules(&frames.unresolved_by_module, 5),
+            },
+            debug_info: DebugInfo {
+                stripped_files: debug.stripped_files,
+                found_locally: debug.found_locally,
+                found_by_debuginfod: debug.found_by_debuginfod,
+                debuginfod_misses: debug.debuginfod_misses,
+                debuginfod_seconds: debug.debuginfod_time.as_secs_f64(),
+                debuginfod_gave_up: debug.debuginfod_gave_up,
+                files_without_debug_info: debug.without_debug_info.clone(),
             },
             jit: Jit {
                 weighted_frames_named: frames.jit_frames,
@@ -379,4 +419,29 @@ fn stop_reason_name<S: Serializer>(reason: &StopReason, serializer: S) -> Result
         StopReason::Signal(signal) => serializer.collect_str(&format_args!("signal {signal}")),
         StopReason::TargetEnded => serializer.serialize_str("target ended"),
     }
+}
+
+/// The summary's name of an unresolved frame's cause.
+fn cause_name(cause: UnresolvedReason) -> &'static str {
+    match cause {
+        UnresolvedReason::NoSymbol => "no_symbol",
+        UnresolvedReason::NoMapping => "no_mapping",
+        UnresolvedReason::AnonymousMapping => "anonymous_mapping",
+        UnresolvedReason::JitWithoutMapEntry => "jit_without_map_entry",
+        UnresolvedReason::NotExecutable => "not_executable",
+        UnresolvedReason::FileUnreadable => "file_unreadable",
+        UnresolvedReason::Malformed => "malformed",
+        UnresolvedReason::ProcessGone => "process_gone",
+        UnresolvedReason::KernelSymbolsUnavailable => "kernel_symbols_unavailable",
+        UnresolvedReason::Unsupported => "unsupported",
+        UnresolvedReason::NoDebugInfo => "no_debug_info",
+    }
+}
+
+/// The `n` largest counts, largest first (ties by name).
+fn top_modules(by_module: &std::collections::HashMap<String, u64>, n: usize) -> Vec<(String, u64)> {
+    let mut all: Vec<(String, u64)> = by_module.iter().map(|(m, c)| (m.clone(), *c)).collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    all.truncate(n);
+    all
 }

@@ -80,6 +80,28 @@ pub fn render(summary: &RunSummary) -> String {
         frames.unresolved_percent,
         if summary.mode == Mode::OnCpu { "samples" } else { "time" }
     );
+    if frames.weighted_unresolved > 0 {
+        let causes: Vec<String> = frames.unresolved_by_cause.iter().map(|(cause, n)| format!("{cause} {n}")).collect();
+        let modules: Vec<String> = frames.unresolved_top_modules.iter().map(|(m, n)| format!("{m} {n}")).collect();
+        let _ = writeln!(s, "  unresolved frames by cause: {}; most in: {}", causes.join(", "), modules.join(", "));
+    }
+    let debug = &summary.debug_info;
+    if debug.stripped_files > 0 {
+        let _ = writeln!(
+            s,
+            "  stripped files: {}, debug files found here {}, through debuginfod {} ({} misses, {:.3} s{}){}",
+            debug.stripped_files,
+            debug.found_locally,
+            debug.found_by_debuginfod,
+            debug.debuginfod_misses,
+            debug.debuginfod_seconds,
+            if debug.debuginfod_gave_up { "; a request ran into the timeout, no more asked" } else { "" },
+            match debug.files_without_debug_info.is_empty() {
+                true => String::new(),
+                false => format!("; without debug info: {}", debug.files_without_debug_info.join(", ")),
+            }
+        );
+    }
     let jit = &summary.jit;
     let perf_map_trouble = jit.perf_map_malformed_lines + jit.perf_maps_cut_at_limit + jit.perf_maps_refused;
     if jit.weighted_frames_named + jit.weighted_frames_without_map_entry + jit.perf_maps_read + perf_map_trouble > 0 {
