@@ -297,7 +297,9 @@ pub struct UnwindMapping {
 #[derive(Clone, Copy)]
 pub struct ProcessMappings {
     pub count: u32,
-    pub _pad: u32,
+    /// Changes with every write of the entry (never reused): the walker's
+    /// cached lookups of an older version of the mappings are not used.
+    pub generation: u32,
     /// When the BPF side last asked user space to read this process's
     /// mappings again (an address in none of them: code mapped since, such
     /// as libc right after exec, or a dlopen); 0 after each load.

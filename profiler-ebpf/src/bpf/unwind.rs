@@ -74,6 +74,45 @@ pub struct WalkState {
 #[map]
 static WALK_STATE: PerCpuArray<WalkState> = PerCpuArray::with_max_entries(1, 0);
 
+/// Slots of the lookup cache (a power of two).
+const CACHE_SLOTS: usize = 256;
+
+/// What the mapping and row searches found for one code address of one
+/// version of a process's mappings. Hot stacks repeat: most frames of a
+/// sample were looked up by an earlier sample on the same CPU.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CachedLookup {
+    /// The address looked up (a runtime address; 0: empty slot).
+    pub pc: u64,
+    pub tgid: u32,
+    /// `ProcessMappings::generation` of the mappings it was found in.
+    pub generation: u32,
+    /// `WalkState::last_file` for a frame there.
+    pub file: u32,
+    /// A `found::*` value.
+    pub found: u32,
+    pub row: UnwindRow,
+}
+
+/// `CachedLookup::found`.
+mod found {
+    /// A mapping with a table, and the row in force at the address.
+    pub const ROW: u32 = 1;
+    /// A mapping with a table, but no row at the address.
+    pub const NO_ROW: u32 = 2;
+    /// A mapping without a table: the frame pointer.
+    pub const NO_TABLE: u32 = 3;
+}
+
+#[repr(C)]
+pub struct LookupCache {
+    pub slots: [CachedLookup; CACHE_SLOTS],
+}
+
+#[map]
+static LOOKUP_CACHE: PerCpuArray<LookupCache> = PerCpuArray::with_max_entries(1, 0);
+
 /// The walker programs, one array per program type: the kernel ties a
 /// program array to the type of the first program that uses it (a tail
 /// call stays within one type). User space fills the slots.
@@ -186,9 +225,19 @@ pub fn continue_walk(key: &mut StackKey) -> bool {
     // concurrently; every field read from it is bounds-checked before use,
     // so a torn read gives a wrong frame at worst, never an invalid access.
     let process = unsafe { &*process };
+    let Some(cache) = LOOKUP_CACHE.get_ptr_mut(0) else {
+        finish(key, state.depth, counter::SCRATCH_UNAVAILABLE);
+        return true;
+    };
+    // SAFETY: this CPU's LOOKUP_CACHE slot: non-null, aligned and alive for
+    // the run; only walks use it, and walks do not overlap on a CPU (the
+    // same reasoning as WALK_STATE's). Any bytes are valid lookups (a
+    // stale or torn slot fails the pc, tgid and generation check, or names
+    // a row of the same version of the mappings).
+    let cache = unsafe { &mut *cache };
     let mut end = None;
     for _ in 0..FRAMES_PER_RUN {
-        end = step(process, state, &mut key.user);
+        end = step(process, key.tgid, cache, state, &mut key.user);
         if end.is_some() {
             break;
         }
@@ -218,7 +267,13 @@ pub fn finish(key: &mut StackKey, depth: u32, end: u32) {
 /// One frame: records `state.ip` and moves the state to the caller.
 /// Returns how the walk ended, if it did.
 #[inline(always)]
-fn step(process: &ProcessMappings, state: &mut WalkState, frames: &mut [u64; MAX_STACK_DEPTH]) -> Option<u32> {
+fn step(
+    process: &ProcessMappings,
+    tgid: u32,
+    cache: &mut LookupCache,
+    state: &mut WalkState,
+    frames: &mut [u64; MAX_STACK_DEPTH],
+) -> Option<u32> {
     let (ip, sp, bp) = (state.ip, state.sp, state.bp);
     if ip == 0 {
         return Some(counter::UNWIND_COMPLETE);
@@ -233,44 +288,34 @@ fn step(process: &ProcessMappings, state: &mut WalkState, frames: &mut [u64; MAX
     // except for the first frame and for a frame a signal interrupted.
     let lookup = if state.exact != 0 { ip } else { ip - 1 };
     state.exact = 0;
-    let mapping = find_mapping(process, lookup);
-    state.last_file = match mapping {
-        Some(mapping) if mapping.rows != 0 => mapping.first_row.wrapping_add(1),
-        Some(_) => file_key::NO_TABLE,
-        None => file_key::OUTSIDE_MAPPINGS,
-    };
-    if mapping.is_none() {
-        // Asked once the walk ends: a helper call in this per-frame path
-        // multiplies the verifier's states past its limit.
-        state.outside_mappings = 1;
-    }
-    let rule = match mapping {
-        Some(mapping) if mapping.rows != 0 => match lookup.checked_sub(mapping.load_bias) {
-            Some(pc) if pc <= u32::MAX as u64 => find_row(mapping.first_row, mapping.rows, pc as u32),
-            _ => None,
-        },
-        _ => None,
-    };
-    let Some(row) = rule else {
-        if mapping.is_some_and(|m| m.rows != 0) {
-            // A file with a table, at an address before its first row.
-            return Some(counter::UNWIND_NO_INFO);
-        }
-        // No table for this code: its frame pointer, if it keeps one.
-        if bp == 0 {
-            return Some(counter::UNWIND_COMPLETE);
-        }
-        let (Some(caller_bp), Some(return_address)) = (read_user(bp), read_user(bp.wrapping_add(8))) else {
-            return Some(counter::UNWIND_NO_INFO);
+    let slot = &mut cache.slots[slot_of(lookup, tgid)];
+    if !(slot.pc == lookup && slot.tgid == tgid && slot.generation == process.generation && slot.found != 0) {
+        let Some(mapping) = find_mapping(process, lookup) else {
+            // Asked once the walk ends: a helper call in this per-frame path
+            // multiplies the verifier's states past its limit.
+            state.outside_mappings = 1;
+            state.last_file = file_key::OUTSIDE_MAPPINGS;
+            return frame_pointer_step(state);
         };
-        if bp < sp || (caller_bp != 0 && caller_bp <= bp) {
-            return Some(counter::UNWIND_NO_INFO);
-        }
-        bump(counter::UNWIND_FP_FRAMES);
-        state.sp = bp.wrapping_add(16);
-        state.bp = caller_bp;
-        state.ip = return_address;
-        return None;
+        let (file, found, row) = match mapping.rows {
+            0 => (file_key::NO_TABLE, found::NO_TABLE, UnwindRow::default()),
+            rows => {
+                let row = match lookup.checked_sub(mapping.load_bias) {
+                    Some(pc) if pc <= u32::MAX as u64 => find_row(mapping.first_row, rows, pc as u32),
+                    _ => None,
+                };
+                let found = if row.is_some() { found::ROW } else { found::NO_ROW };
+                (mapping.first_row.wrapping_add(1), found, row.unwrap_or_default())
+            }
+        };
+        *slot = CachedLookup { pc: lookup, tgid, generation: process.generation, file, found, row };
+    }
+    state.last_file = slot.file;
+    let row = match slot.found {
+        found::ROW => slot.row,
+        // A file with a table, at an address before its first row.
+        found::NO_ROW => return Some(counter::UNWIND_NO_INFO),
+        _ => return frame_pointer_step(state),
     };
     let frame = match row.cfa_rule {
         cfa::RSP => sp.wrapping_add(row.cfa_offset as i64 as u64),
@@ -315,6 +360,34 @@ fn step(process: &ProcessMappings, state: &mut WalkState, frames: &mut [u64; MAX
     state.sp = frame;
     state.ip = return_address;
     None
+}
+
+/// A frame in code no table covers: its frame pointer, if it keeps one.
+#[inline(always)]
+fn frame_pointer_step(state: &mut WalkState) -> Option<u32> {
+    let (sp, bp) = (state.sp, state.bp);
+    if bp == 0 {
+        return Some(counter::UNWIND_COMPLETE);
+    }
+    let (Some(caller_bp), Some(return_address)) = (read_user(bp), read_user(bp.wrapping_add(8))) else {
+        return Some(counter::UNWIND_NO_INFO);
+    };
+    if bp < sp || (caller_bp != 0 && caller_bp <= bp) {
+        return Some(counter::UNWIND_NO_INFO);
+    }
+    bump(counter::UNWIND_FP_FRAMES);
+    state.sp = bp.wrapping_add(16);
+    state.bp = caller_bp;
+    state.ip = return_address;
+    None
+}
+
+/// The lookup cache's slot for an address of a process.
+#[inline(always)]
+fn slot_of(pc: u64, tgid: u32) -> usize {
+    let mixed = pc ^ (pc >> 9) ^ (pc >> 17) ^ u64::from(tgid);
+    // Masked: the verifier sees an index inside the array.
+    (mixed as usize) & (CACHE_SLOTS - 1)
 }
 
 /// Asks user space to read `tgid`'s mappings again (an address outside all

@@ -43,6 +43,7 @@
 //!   summary reports for a python3 run. The table walker's cost
 //!   is in 1c and 1e (per sample, against frame pointers) and 4
 //!   and 4b (per context switch).
+//! - `walk` (only when named): 1e alone.
 //! - `tables-system` (only when named): the unwind tables of a 30 s
 //!   system-wide `--call-graph table` recording of section 2's
 //!   busy machine: files, rows, memory, build time, losses.
@@ -115,7 +116,7 @@ struct Section {
 }
 
 /// In the order they run by default.
-const SECTIONS: [Section; 7] = [
+const SECTIONS: [Section; 8] = [
     Section { name: "oncpu", bench: oncpu::bench, by_default: true },
     Section { name: "post", bench: post::bench, by_default: true },
     Section { name: "symbolize", bench: symbolization::bench, by_default: true },
@@ -123,6 +124,8 @@ const SECTIONS: [Section; 7] = [
     Section { name: "dwarf", bench: dwarf::bench, by_default: true },
     Section { name: "tables", bench: unwind_tables::bench, by_default: true },
     Section { name: "tables-system", bench: unwind_tables::system_wide, by_default: false },
+    // 1e alone (part of oncpu): BPF run time per sample by stack depth.
+    Section { name: "walk", bench: interrupts::walk_cost, by_default: false },
 ];
 
 fn main() {

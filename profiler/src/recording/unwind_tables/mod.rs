@@ -88,6 +88,8 @@ pub struct UnwindTables {
     written: HashMap<u32, Vec<UnwindMapping>>,
     /// The vDSO's table, once looked for.
     vdso: Option<Option<FileInfo>>,
+    /// The last `ProcessMappings::generation` written.
+    generation: u32,
 }
 
 impl UnwindTables {
@@ -109,6 +111,7 @@ impl UnwindTables {
             by_file: Vec::new(),
             written: HashMap::new(),
             vdso: None,
+            generation: 0,
         }
     }
 
@@ -157,7 +160,7 @@ impl UnwindTables {
         }
         let mut entry = ProcessMappings {
             count: mappings.len() as u32,
-            _pad: 0,
+            generation: self.next_generation(),
             refresh_asked_ns: 0,
             mappings: [UnwindMapping::default(); unwind::MAX_MAPPINGS],
         };
@@ -256,6 +259,12 @@ impl UnwindTables {
         self.stats.bytes += u64::from(count) * ROW_BYTES;
         self.by_file.push((name.to_string(), first_row, u64::from(count)));
         FileRows::Loaded { first_row, rows: count }
+    }
+
+    /// A generation number no entry had before (wraps after 4 billion writes).
+    fn next_generation(&mut self) -> u32 {
+        self.generation = self.generation.wrapping_add(1).max(1);
+        self.generation
     }
 
     pub fn stats(&self) -> TableStats {
