@@ -38,8 +38,7 @@ pub fn run(settings: RunSettings) -> Result<i32> {
     let post_processing = std::time::Instant::now();
     let (profile, frames) =
         build::from_recording(&recording, record.mode, record.frequency, output.per_thread, &mut symbolizer);
-    let mut summary =
-        RunSummary::new(&recording, frames, symbolizer.perf_map_stats(), symbolizer.debug_info_stats(), record.mode);
+    let mut summary = RunSummary::new(&recording, frames, &symbolizer, record.mode);
     let context = formats::Context {
         svg: &output.svg,
         health: summary.health_lines(),

@@ -28,7 +28,23 @@ pub(crate) struct ElfSymbolizer {
     /// Symbols or not, build-id, debug link, segments: read once per file.
     facts: HashMap<FileIdentity, Option<ElfFacts>>,
     pub debug_files: DebugFiles,
+    /// Every (file, offset) symbolized, with the module it was named after:
+    /// the processes of one binary look each of its addresses up once.
+    remembered: HashMap<(FileIdentity, u64), (Box<str>, Symbolized)>,
+    pub lookups: LookupStats,
 }
+
+/// How many file offsets were looked up, and how many of those were
+/// answered from what an earlier lookup (of any process) found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LookupStats {
+    pub looked_up: u64,
+    pub remembered: u64,
+}
+
+/// Results kept at most; past it the memory starts over (a bound, not an LRU:
+/// a recording rarely has this many distinct code addresses).
+const MAX_REMEMBERED: usize = 1 << 20;
 
 impl std::fmt::Debug for ElfSymbolizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,14 +61,48 @@ type Pass = Result<Vec<Option<Symbolized>>, UnresolvedReason>;
 
 impl ElfSymbolizer {
     pub fn new() -> Self {
-        Self { inner: new_inner(), plt: HashMap::new(), facts: HashMap::new(), debug_files: DebugFiles::default() }
+        Self {
+            inner: new_inner(),
+            plt: HashMap::new(),
+            facts: HashMap::new(),
+            debug_files: DebugFiles::default(),
+            remembered: HashMap::new(),
+            lookups: LookupStats::default(),
+        }
     }
 
-    /// Symbolizes `offsets` (file offsets, sorted and unique) of the ELF file at
-    /// `path`, naming frames after `module`. One result per offset: `NAME@plt`
-    /// for offsets inside PLT stubs (see [`crate::plt`]), else what the
-    /// symbol tables and DWARF say.
+    /// Symbolizes `offsets` (file offsets, sorted and unique) of the ELF file
+    /// at `path`, naming frames after `module`, from memory where an
+    /// earlier call (for any process) found them already.
     pub fn symbolize(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
+        let Some(identity) = identity_of(path) else { return self.symbolize_uncached(path, module, offsets) };
+        self.lookups.looked_up += offsets.len() as u64;
+        let mut results: Vec<Option<Symbolized>> = offsets
+            .iter()
+            .map(|&offset| match self.remembered.get(&(identity, offset)) {
+                Some((named, sym)) if &**named == module => Some(sym.clone()),
+                _ => None,
+            })
+            .collect();
+        let missing: Vec<usize> = (0..offsets.len()).filter(|&i| results[i].is_none()).collect();
+        self.lookups.remembered += (offsets.len() - missing.len()) as u64;
+        if !missing.is_empty() {
+            let wanted: Vec<u64> = missing.iter().map(|&i| offsets[i]).collect();
+            let found = self.symbolize_uncached(path, module, &wanted);
+            if self.remembered.len() + found.len() > MAX_REMEMBERED {
+                self.remembered.clear();
+            }
+            for (&i, sym) in missing.iter().zip(found) {
+                self.remembered.insert((identity, offsets[i]), (module.into(), sym.clone()));
+                results[i] = Some(sym);
+            }
+        }
+        results.into_iter().map(|r| r.expect("every offset filled")).collect()
+    }
+
+    /// One result per offset: `NAME@plt` for offsets inside PLT stubs (see
+    /// [`crate::plt`]), else what the symbol tables and DWARF say.
+    fn symbolize_uncached(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
         let mut results: Vec<Option<Symbolized>> = vec![None; offsets.len()];
         // (index in `offsets`, offset) of the offsets outside PLT stubs.
         let mut rest: Vec<(usize, u64)> = Vec::with_capacity(offsets.len());
@@ -83,8 +133,7 @@ impl ElfSymbolizer {
     /// The PLT stubs of the file at `path`, read on first need for each
     /// file identity; `None` if the file cannot even be stat'ed.
     fn plt_stubs(&mut self, path: &Path) -> Option<&PltStubs> {
-        let meta = std::fs::metadata(path).ok()?;
-        let identity = (meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
+        let identity = identity_of(path)?;
         Some(self.plt.entry(identity).or_insert_with(|| PltStubs::load(path)))
     }
 
@@ -125,8 +174,7 @@ impl ElfSymbolizer {
 
     /// What [`ElfFacts`] says of the file at `path`, read once per identity.
     fn facts_of(&mut self, path: &Path) -> Option<ElfFacts> {
-        let meta = std::fs::metadata(path).ok()?;
-        let identity = (meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
+        let identity = identity_of(path)?;
         self.facts.entry(identity).or_insert_with(|| ElfFacts::read(path)).clone()
     }
 
@@ -188,6 +236,12 @@ impl ElfSymbolizer {
             }
         }
     }
+}
+
+/// The file's identity (`None` if it cannot be stat'ed).
+fn identity_of(path: &Path) -> Option<FileIdentity> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec()))
 }
 
 /// blazesym result to frames; `None` for a per-address error worth a retry.

@@ -40,6 +40,7 @@ pub use unwind::{
 };
 
 use elf::ElfSymbolizer;
+pub use elf::LookupStats;
 use kernel::KernelSymbols;
 use maps::Backing;
 use snapshot::{FileState, FileTable, Snapshot};
@@ -232,6 +233,12 @@ impl Symbolizer {
     /// debuginfod servers (`DEBUGINFOD_URLS`); off until this is called.
     pub fn set_debuginfod(&mut self, settings: &DebuginfodSettings) {
         self.elf.debug_files.set_debuginfod(settings);
+    }
+
+    /// File offsets looked up, and how many of them an earlier lookup of
+    /// the same file (for any process) answered.
+    pub fn lookup_stats(&self) -> LookupStats {
+        self.elf.lookups
     }
 
     /// How debug files of stripped binaries were found.

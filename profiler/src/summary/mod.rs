@@ -7,7 +7,7 @@ mod text;
 
 use profiler_ebpf::counter;
 use serde::{Serialize, Serializer};
-use symbolize::{DebugInfoStats, PerfMapStats, UnresolvedReason};
+use symbolize::{Symbolizer, UnresolvedReason};
 
 pub use text::render as render_text;
 
@@ -38,6 +38,7 @@ pub struct RunSummary {
     pub off_cpu: OffCpu,
     pub frames: Frames,
     pub jit: Jit,
+    pub symbolization: Symbolization,
     pub debug_info: DebugInfo,
     pub processes: Processes,
     pub max_unresolved_percent: Option<f64>,
@@ -154,6 +155,14 @@ pub struct Frames {
     pub unresolved_top_modules: Vec<(String, u64)>,
 }
 
+/// User-space symbolization: file offsets looked up, and how many an
+/// earlier lookup of the same file (another process of one binary) answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Symbolization {
+    pub file_offsets_looked_up: u64,
+    pub answered_from_memory: u64,
+}
+
 /// Debug files of stripped binaries, and debuginfod.
 #[derive(Debug, Clone, Serialize)]
 pub struct DebugInfo {
@@ -205,13 +214,9 @@ pub struct WrittenOutput {
 impl RunSummary {
     /// Every figure of the run; the outputs and the --max-unresolved verdict
     /// are filled in once known.
-    pub fn new(
-        recording: &Recording,
-        frames: FrameStats,
-        perf_maps: &PerfMapStats,
-        debug: &DebugInfoStats,
-        mode: Mode,
-    ) -> Self {
+    pub fn new(recording: &Recording, frames: FrameStats, symbolizer: &Symbolizer, mode: Mode) -> Self {
+        let (perf_maps, debug, lookups) =
+            (symbolizer.perf_map_stats(), symbolizer.debug_info_stats(), symbolizer.lookup_stats());
         let c = &recording.counters;
         let unwinds = recording.unwind_stats;
         let lost_by_cause = SampleLosses {
@@ -307,6 +312,10 @@ impl RunSummary {
                 stack_ids_not_read_back: recording.missing_stack_ids,
                 unresolved_by_cause: frames.unresolved_by_cause.iter().map(|(c, n)| (cause_name(*c), *n)).collect(),
                 unresolved_top_modules: top_modules(&frames.unresolved_by_module, 5),
+            },
+            symbolization: Symbolization {
+                file_offsets_looked_up: lookups.looked_up,
+                answered_from_memory: lookups.remembered,
             },
             debug_info: DebugInfo {
                 stripped_files: debug.stripped_files,
