@@ -114,8 +114,13 @@ pub fn parse_pprof(bytes: &[u8]) -> Result<Loaded, String> {
             frame.inlined |= entry.4 && frame.kind == FrameKind::User;
             built.keep(texts.share(frame))?;
         }
+        // Negative values come from pprof's own diffs (-diff_base): not a
+        // profile of time or samples, and no weight a flame graph can draw.
+        let value = u64::try_from(sample.value[index]).map_err(|_| {
+            format!("a sample has the negative value {} (a pprof diff?); flameprof reads profiles of counts and times, and diffs them itself with `flameprof diff`", sample.value[index])
+        })?;
         let (frames, stacks) = (stack.len(), profile.stacks.len());
-        profile.add(stack, sample.value[index] as u64 / divisor);
+        profile.add(stack, value / divisor);
         if profile.stacks.len() > stacks {
             built.keep(frames * size_of::<Frame>() + SLOT)?;
         }

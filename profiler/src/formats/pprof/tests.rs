@@ -59,6 +59,14 @@ fn a_hand_made_profile_reads_back() {
 }
 
 #[test]
+fn a_negative_sample_value_is_an_error_not_a_huge_weight() {
+    let mut profile = small();
+    profile.sample[0].value = vec![-3];
+    let error = parse_pprof(&profile.encode_to_vec()).unwrap_err();
+    assert!(error.contains("negative value -3"), "{error}");
+}
+
+#[test]
 fn a_string_index_out_of_range_is_an_error() {
     for index in [5, 1 << 40, -1] {
         let mut profile = small();
