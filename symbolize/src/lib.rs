@@ -14,6 +14,7 @@ mod debuginfo;
 mod elf;
 mod error;
 mod frame;
+mod jitdump;
 mod kernel;
 mod maps;
 mod perf_map;
@@ -128,7 +129,8 @@ impl Symbolizer {
         let jit = snap.entries.iter().any(maps::MapEntry::is_anonymous_code);
         self.processes.insert(pid, snap);
         if jit {
-            self.perf_maps.update(pid);
+            let dump = user::jitdump_path(&self.processes[&pid]);
+            self.perf_maps.update(pid, dump.as_deref());
         }
         Ok(())
     }
@@ -165,8 +167,9 @@ impl Symbolizer {
         }
         let snap = &self.processes[&pid];
         if user::any_in_anonymous_code(snap, addrs) {
-            // JIT code: its perf map may have grown since it was last read.
-            self.perf_maps.update(pid);
+            // JIT code: its perf map (or jitdump) may have grown since it was last read.
+            let dump = user::jitdump_path(snap);
+            self.perf_maps.update(pid, dump.as_deref());
         }
         let perf_map = self.perf_maps.get(pid);
         let result = user::symbolize(&mut self.elf, snap, perf_map, &mut self.vdso, addrs);

@@ -30,6 +30,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+use crate::jitdump;
+
 /// Bytes read from one process's perf map at most, re-reads included.
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Bytes read from all perf maps together at most.
@@ -132,6 +134,19 @@ pub(crate) struct PerfMap {
     /// Disjoint ranges by start: (end, where the name is in `names`).
     ranges: BTreeMap<u64, (u64, u32, u32)>,
     names: String,
+    /// The process's jitdump file, as far as read.
+    dump: DumpState,
+}
+
+/// How far a jitdump file was read.
+#[derive(Debug, Default)]
+struct DumpState {
+    /// (device, inode) of the file read.
+    file: Option<(u64, u64)>,
+    consumed: u64,
+    /// A malformed record was met: nothing more is read.
+    stopped: bool,
+    counted_read: bool,
 }
 
 impl PerfMap {
@@ -214,6 +229,67 @@ impl PerfMap {
             self.cut = true;
         }
         if self.cut {
+            stats.maps_cut_at_limit += 1;
+        }
+    }
+
+    /// Reads what the process's jitdump file (`path`: our handle on the file
+    /// it maps) gained since the last look: loads name code, moves move it.
+    fn update_dump(&mut self, path: &Path, budget: &mut u64, stats: &mut PerfMapStats) {
+        let Ok(mut file) = File::open(path) else { return };
+        let Ok(meta) = file.metadata() else { return };
+        let identity = (meta.dev(), meta.ino());
+        if self.dump.file != Some(identity) {
+            self.dump = DumpState { file: Some(identity), ..DumpState::default() };
+        }
+        let size = meta.len();
+        if self.dump.stopped || self.cut || size <= self.dump.consumed {
+            return;
+        }
+        let allowed = (MAX_FILE_BYTES - self.bytes_read).min(*budget);
+        let want = (size - self.dump.consumed).min(allowed);
+        if want == 0 || file.seek(SeekFrom::Start(self.dump.consumed)).is_err() {
+            return;
+        }
+        let mut data = Vec::new();
+        let _ = file.take(want).read_to_end(&mut data);
+        let read = data.len() as u64;
+        self.bytes_read += read;
+        *budget -= read;
+        stats.bytes_read += read;
+        if !self.dump.counted_read {
+            self.dump.counted_read = true;
+            stats.maps_read += 1;
+        }
+        let before = self.entries;
+        let mut events = Vec::new();
+        let (taken, stop) = jitdump::parse(&data, self.dump.consumed, |event| match event {
+            jitdump::Event::Load { start, end, name } => events.push((start, end, None, Some(name.to_vec()))),
+            jitdump::Event::Move { old, start, end } => events.push((start, end, Some(old), None)),
+        });
+        for (start, end, moved_from, name) in events {
+            if self.entries >= MAX_ENTRIES {
+                self.cut = true;
+                break;
+            }
+            let name = match (name, moved_from) {
+                (Some(name), _) => String::from_utf8_lossy(&name).into_owned(),
+                (None, Some(old)) => match self.name(old) {
+                    Some(name) => name.to_owned(),
+                    None => continue,
+                },
+                (None, None) => continue,
+            };
+            self.insert(start, end, &name);
+        }
+        self.dump.consumed += taken as u64;
+        stats.entries += self.entries - before;
+        if stop == Some(jitdump::Stop::Malformed) {
+            self.dump.stopped = true;
+            stats.malformed_lines += 1;
+        }
+        if self.cut || (read == allowed && self.dump.consumed < size && allowed < want.max(1)) {
+            self.cut = true;
             stats.maps_cut_at_limit += 1;
         }
     }
@@ -318,10 +394,15 @@ impl Default for PerfMaps {
 }
 
 impl PerfMaps {
-    /// Reads what `pid`'s perf map gained since the last look (finding it
-    /// first, while the process lives).
-    pub fn update(&mut self, pid: u32) {
-        self.by_pid.entry(pid).or_default().update(pid, &mut self.budget, &mut self.stats);
+    /// Reads what `pid`'s perf map and jitdump file (`jitdump`: our handle on
+    /// the one it maps, if any) gained since the last look (finding the perf
+    /// map first, while the process lives).
+    pub fn update(&mut self, pid: u32, jitdump: Option<&Path>) {
+        let map = self.by_pid.entry(pid).or_default();
+        map.update(pid, &mut self.budget, &mut self.stats);
+        if let Some(path) = jitdump {
+            map.update_dump(path, &mut self.budget, &mut self.stats);
+        }
     }
 
     pub fn get(&self, pid: u32) -> Option<&PerfMap> {

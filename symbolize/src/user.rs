@@ -18,6 +18,18 @@ pub(crate) fn any_unmapped(snap: &Snapshot, addrs: &[u64]) -> bool {
 
 /// Whether some address lies in anonymous executable memory (JIT code:
 /// its perf map, if any, names it).
+/// Our handle on the jitdump file (`jit-PID.dump`) the process maps, if any:
+/// JIT runtimes map it executable so that profilers find it.
+pub(crate) fn jitdump_path(snap: &Snapshot) -> Option<std::path::PathBuf> {
+    snap.entries.iter().find_map(|entry| match (&entry.backing, snap.file(entry)) {
+        (Backing::File { path, .. }, Some(FileState::Open(file))) => {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            (name.starts_with("jit-") && name.ends_with(".dump")).then(|| file.fd_path.clone())
+        }
+        _ => None,
+    })
+}
+
 pub(crate) fn any_in_anonymous_code(snap: &Snapshot, addrs: &[u64]) -> bool {
     addrs.iter().any(|&a| maps::find(&snap.entries, a).is_some_and(|i| snap.entries[i].is_anonymous_code()))
 }

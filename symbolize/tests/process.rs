@@ -64,8 +64,10 @@ fn stripped_binary_is_unresolved_with_file_offset() {
     let f = &out[0].frames[0];
     assert_eq!(f.function, format!("basic-stripped+{file_offset:#x}"));
     assert_eq!(f.module.as_deref(), Some("basic-stripped"));
-    assert_eq!(f.resolved, Resolution::Unresolved(UnresolvedReason::NoSymbol));
-    assert_eq!(sym.stats().unresolved_by_reason[&UnresolvedReason::NoSymbol], 1);
+    // Stripped, and no debug file anywhere (debuginfod is off by default).
+    assert_eq!(f.resolved, Resolution::Unresolved(UnresolvedReason::NoDebugInfo));
+    assert_eq!(sym.stats().unresolved_by_reason[&UnresolvedReason::NoDebugInfo], 1);
+    assert_eq!(sym.debug_info_stats().without_debug_info, vec!["basic-stripped".to_string()]);
 }
 
 #[test]

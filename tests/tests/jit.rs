@@ -180,3 +180,37 @@ fn node_perf_basic_prof_names_javascript_functions() {
     );
     assert!(summary.get("jit.perf_maps_read") >= 1.0, "{summary}");
 }
+
+/// node's --perf-prof writes a jitdump file (jit-PID.dump, in its working
+/// directory) and maps it executable, with no perf map: the JavaScript
+/// functions are named through the dump.
+#[test]
+fn node_perf_prof_jitdump_names_javascript_functions() {
+    root_or_skip!();
+    if Command::new("node").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI is set but `node` is missing: install nodejs");
+        let line = "!!!!! SKIPPED (node is not installed): node_perf_prof_jitdump_names_javascript_functions !!!!!";
+        println!("{line}");
+        eprintln!("{line}");
+        return;
+    }
+    let dir = TempDir::new("jit-node-dump");
+    let script = "function burnCpu(n) { let x = 0; for (let i = 0; i < n; i++) { x = (x * 31 + i) % 1000003; } return x; }\n\
+                  const end = Date.now() + 2000; let s = 0;\n\
+                  while (Date.now() < end) { s += burnCpu(200000); }\n\
+                  if (s < 0) console.log(s);";
+    let shell = format!("cd '{}' && exec node --perf-prof -e \"$0\"", s(dir.path()));
+    let (folded, run, summary) = record(&dir, &["-F", "999"], "sh", &["-c", &shell, script]);
+    let dumps = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok);
+    let dumped = dumps.filter(|e| e.file_name().to_string_lossy().starts_with("jit-")).count();
+    assert_eq!(dumped, 1, "node --perf-prof wrote no jit-PID.dump in {}", dir.path().display());
+    let total = folded.total();
+    let named = folded.sum_where(|st| st.frames.iter().any(|f| f.contains("burnCpu") && f.ends_with("_[j]")));
+    assert!(
+        named as f64 >= 0.7 * total as f64,
+        "burnCpu named in only {named} of {total} samples\n{}\n{}",
+        folded.describe_top(8),
+        run.stderr
+    );
+    assert!(summary.get("jit.perf_map_entries") >= 1.0, "{summary}");
+}
