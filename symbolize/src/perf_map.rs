@@ -196,23 +196,8 @@ impl PerfMap {
         if self.cut || size == self.consumed {
             return;
         }
-        let allowed = (MAX_FILE_BYTES - self.bytes_read).min(*budget);
-        if allowed == 0 {
-            self.cut = true;
-            stats.maps_cut_at_limit += 1;
-            return;
-        }
-        let want = (size - self.consumed).min(allowed);
-        if file.seek(SeekFrom::Start(self.consumed)).is_err() {
-            return;
-        }
-        // On an error, what was read before it is taken (and counted).
-        let mut data = Vec::new();
-        let _ = file.take(want).read_to_end(&mut data);
+        let Some((data, allowed)) = self.read_new(&mut file, self.consumed, size, budget, stats) else { return };
         let read = data.len() as u64;
-        self.bytes_read += read;
-        *budget -= read;
-        stats.bytes_read += read;
         if !self.counted_read {
             self.counted_read = true;
             stats.maps_read += 1;
@@ -233,6 +218,35 @@ impl PerfMap {
         }
     }
 
+    /// The bytes of `file` from `from` to `size`, as many as this process's
+    /// bound and the total `budget` allow (counted against both), and how
+    /// many were allowed; `None` when nothing could be read (the bound
+    /// reached: counted as cut).
+    fn read_new(
+        &mut self,
+        file: &mut File,
+        from: u64,
+        size: u64,
+        budget: &mut u64,
+        stats: &mut PerfMapStats,
+    ) -> Option<(Vec<u8>, u64)> {
+        let allowed = (MAX_FILE_BYTES - self.bytes_read).min(*budget);
+        if allowed == 0 {
+            self.cut = true;
+            stats.maps_cut_at_limit += 1;
+            return None;
+        }
+        file.seek(SeekFrom::Start(from)).ok()?;
+        // On an error, what was read before it is taken (and counted).
+        let mut data = Vec::new();
+        let _ = file.take((size - from).min(allowed)).read_to_end(&mut data);
+        let read = data.len() as u64;
+        self.bytes_read += read;
+        *budget -= read;
+        stats.bytes_read += read;
+        Some((data, allowed))
+    }
+
     /// Reads what the process's jitdump file (`path`: our handle on the file
     /// it maps) gained since the last look: loads name code, moves move it.
     fn update_dump(&mut self, path: &Path, budget: &mut u64, stats: &mut PerfMapStats) {
@@ -246,17 +260,8 @@ impl PerfMap {
         if self.dump.stopped || self.cut || size <= self.dump.consumed {
             return;
         }
-        let allowed = (MAX_FILE_BYTES - self.bytes_read).min(*budget);
-        let want = (size - self.dump.consumed).min(allowed);
-        if want == 0 || file.seek(SeekFrom::Start(self.dump.consumed)).is_err() {
-            return;
-        }
-        let mut data = Vec::new();
-        let _ = file.take(want).read_to_end(&mut data);
+        let Some((data, allowed)) = self.read_new(&mut file, self.dump.consumed, size, budget, stats) else { return };
         let read = data.len() as u64;
-        self.bytes_read += read;
-        *budget -= read;
-        stats.bytes_read += read;
         if !self.dump.counted_read {
             self.dump.counted_read = true;
             stats.maps_read += 1;
@@ -288,7 +293,7 @@ impl PerfMap {
             self.dump.stopped = true;
             stats.malformed_lines += 1;
         }
-        if self.cut || (read == allowed && self.dump.consumed < size && allowed < want.max(1)) {
+        if self.cut || (read == allowed && self.dump.consumed < size) {
             self.cut = true;
             stats.maps_cut_at_limit += 1;
         }

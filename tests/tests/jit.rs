@@ -147,25 +147,17 @@ fn a_malformed_perf_map_leaves_frames_unresolved_and_counted() {
 #[test]
 fn node_perf_basic_prof_names_javascript_functions() {
     root_or_skip!();
-    if Command::new("node").arg("--version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "CI is set but `node` is missing: install nodejs");
-        let line = "!!!!! SKIPPED (node is not installed): node_perf_basic_prof_names_javascript_functions !!!!!";
-        println!("{line}");
-        eprintln!("{line}");
+    if !node_or_skip("node_perf_basic_prof_names_javascript_functions") {
         return;
     }
     let dir = TempDir::new("jit-node");
     let pid_file = dir.join("node.pid");
-    let script = "function burnCpu(n) { let x = 0; for (let i = 0; i < n; i++) { x = (x * 31 + i) % 1000003; } return x; }\n\
-                  const end = Date.now() + 2000; let s = 0;\n\
-                  while (Date.now() < end) { s += burnCpu(200000); }\n\
-                  if (s < 0) console.log(s);";
     // The shell writes its pid, which node keeps (exec), to find its map;
     // node's log (isolate-*-v8.log, which --perf-basic-prof turns on) goes
     // to the temporary directory.
     let shell =
         format!("echo $$ > '{}' && cd '{}' && exec node --perf-basic-prof -e \"$0\"", s(&pid_file), s(dir.path()));
-    let recorded = std::panic::catch_unwind(|| record(&dir, &["-F", "999"], "sh", &["-c", &shell, script]));
+    let recorded = std::panic::catch_unwind(|| record(&dir, &["-F", "999"], "sh", &["-c", &shell, BURN_CPU_JS]));
     if let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse::<u32>().ok()) {
         let _ = std::fs::remove_file(format!("/tmp/perf-{pid}.map"));
     }
@@ -187,20 +179,12 @@ fn node_perf_basic_prof_names_javascript_functions() {
 #[test]
 fn node_perf_prof_jitdump_names_javascript_functions() {
     root_or_skip!();
-    if Command::new("node").arg("--version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "CI is set but `node` is missing: install nodejs");
-        let line = "!!!!! SKIPPED (node is not installed): node_perf_prof_jitdump_names_javascript_functions !!!!!";
-        println!("{line}");
-        eprintln!("{line}");
+    if !node_or_skip("node_perf_prof_jitdump_names_javascript_functions") {
         return;
     }
     let dir = TempDir::new("jit-node-dump");
-    let script = "function burnCpu(n) { let x = 0; for (let i = 0; i < n; i++) { x = (x * 31 + i) % 1000003; } return x; }\n\
-                  const end = Date.now() + 2000; let s = 0;\n\
-                  while (Date.now() < end) { s += burnCpu(200000); }\n\
-                  if (s < 0) console.log(s);";
     let shell = format!("cd '{}' && exec node --perf-prof -e \"$0\"", s(dir.path()));
-    let (folded, run, summary) = record(&dir, &["-F", "999"], "sh", &["-c", &shell, script]);
+    let (folded, run, summary) = record(&dir, &["-F", "999"], "sh", &["-c", &shell, BURN_CPU_JS]);
     let dumps = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok);
     let dumped = dumps.filter(|e| e.file_name().to_string_lossy().starts_with("jit-")).count();
     assert_eq!(dumped, 1, "node --perf-prof wrote no jit-PID.dump in {}", dir.path().display());
@@ -213,4 +197,22 @@ fn node_perf_prof_jitdump_names_javascript_functions() {
         run.stderr
     );
     assert!(summary.get("jit.perf_map_entries") >= 1.0, "{summary}");
+}
+
+/// JavaScript that burns the CPU in `burnCpu` for 2 s.
+const BURN_CPU_JS: &str = "function burnCpu(n) { let x = 0; for (let i = 0; i < n; i++) { x = (x * 31 + i) % 1000003; } return x; }\n\
+                  const end = Date.now() + 2000; let s = 0;\n\
+                  while (Date.now() < end) { s += burnCpu(200000); }\n\
+                  if (s < 0) console.log(s);";
+
+/// Whether node is there; a loud skip line if not (a failure under CI).
+fn node_or_skip(test: &str) -> bool {
+    if Command::new("node").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI is set but `node` is missing: install nodejs");
+    let line = format!("!!!!! SKIPPED (node is not installed): {test} !!!!!");
+    println!("{line}");
+    eprintln!("{line}");
+    false
 }
