@@ -144,3 +144,55 @@ fn profile_goes_to_stdout_without_o() {
     assert_eq!(root, "svg");
     assert!(content.contains("spinner::spin"));
 }
+
+/// One recording written in all four formats at once: each file holds the
+/// same profile, cpu_split's 3:1 split with the same sample counts (pprof
+/// read back through `flameprof report`, speedscope's JSON parsed here).
+#[test]
+fn every_format_holds_the_same_profile() {
+    root_or_skip!();
+    const HOT: &str = "cpu_split::hot_three_quarters";
+    const COLD: &str = "cpu_split::cold_one_quarter";
+    let dir = TempDir::new("formats");
+    let [folded, svg, pprof, speedscope] =
+        ["p.folded", "p.svg", "p.pb.gz", "p.speedscope.json"].map(|name| s(&dir.join(name)));
+    let cpu_split = example("cpu_split");
+    let args = ["-F", "999", "-o", &folded, "-o", &svg, "-o", &pprof, "-o", &speedscope, "--", &cpu_split, "2", "3"];
+    flameprof(&args, T).assert_success("flameprof with four outputs");
+
+    let folded = Folded::read(std::path::Path::new(&folded));
+    let (hot, cold) = (folded.with_frame(HOT), folded.with_frame(COLD));
+    assert!(hot + cold >= 700, "only {} samples in hot/cold:\n{}", hot + cold, folded.describe_top(6));
+    assert!((share(hot, cold) - 0.75).abs() <= 0.07, "hot share {:.3} of {}", share(hot, cold), hot + cold);
+
+    let (content, root) = parse_svg("p.svg", &std::fs::read(&svg).unwrap());
+    assert_eq!(root, "svg");
+    assert!(content.contains(HOT) && content.contains(COLD), "the SVG misses hot or cold");
+
+    let report = flameprof(&["report", &pprof, "--top", "1000", "--json"], T);
+    report.assert_success("flameprof report p.pb.gz");
+    let json: serde_json::Value = serde_json::from_slice(&report.stdout).expect("report --json is JSON");
+    let total_of = |function: &str| {
+        json["top_total"].as_array().unwrap().iter().find(|r| r["function"] == function).map(|r| r["total"].clone())
+    };
+    assert_eq!(json["total"], folded.total(), "pprof total");
+    assert_eq!((total_of(HOT), total_of(COLD)), (Some(hot.into()), Some(cold.into())), "pprof: {json}");
+
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&speedscope).unwrap()).expect("speedscope JSON");
+    let frames = doc["shared"]["frames"].as_array().expect("shared.frames");
+    // A function may be several frames (one per source line): any counts.
+    let indices_of = |name: &str| -> Vec<serde_json::Value> {
+        (0..frames.len()).filter(|&i| frames[i]["name"] == name).map(|i| i.into()).collect()
+    };
+    let profile = &doc["profiles"][0];
+    let samples = profile["samples"].as_array().expect("samples");
+    let weights: Vec<u64> = profile["weights"].as_array().expect("weights").iter().filter_map(|w| w.as_u64()).collect();
+    assert_eq!(samples.len(), weights.len(), "one weight per speedscope sample");
+    let weight_with = |name: &str| -> u64 {
+        let indices = indices_of(name);
+        let holds = |stack: &serde_json::Value| stack.as_array().unwrap().iter().any(|i| indices.contains(i));
+        samples.iter().zip(&weights).filter(|(stack, _)| holds(stack)).map(|(_, w)| w).sum()
+    };
+    assert_eq!(weights.iter().sum::<u64>(), folded.total(), "speedscope total");
+    assert_eq!((weight_with(HOT), weight_with(COLD)), (hot, cold), "speedscope hot and cold");
+}
