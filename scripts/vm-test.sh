@@ -46,14 +46,15 @@ cargo build --release --locked -p flameprof -p flameprof-examples
 initramfs=$(scripts/vm/initramfs.sh)
 root=$(dirname "$initramfs")/root/fp
 
+logs=$(dirname "$initramfs")
 passed=0 failed=0 results=()
-# Adds the closing `N passed, M failed` line of one kernel's output.
+# Adds the closing `N passed, M failed` line of one kernel's log.
 tally() {
-    local kernel=$1 output=$2 line
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' <<<"$output" | tail -1)
+    local kernel=$1 log=$2 line
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
     if [[ -z $line ]]; then
         # Started, but the subset did not finish (a crash, a hang).
-        line="0 passed, 1 failed (the guest stopped before the end)"
+        line="0 passed, 1 failed (stopped before the end)"
     fi
     results+=("$kernel: $line")
     read -r p _ f _ <<<"$line"
@@ -72,10 +73,11 @@ cannot_start() {
 
 for kernel in "${kernels[@]}"; do
     start=$SECONDS
-    log "=== $kernel ==="
+    log=$logs/$kernel.log
+    log "=== $kernel (output also in $log) ==="
     if [[ $kernel == host ]]; then
-        output=$("$root/run-subset.sh" "$root" | tee /dev/stderr) || true
-        tally "host (Linux $(uname -r), run directly)" "$output"
+        "$root/run-subset.sh" "$root" | tee "$log" || true
+        tally "host (Linux $(uname -r), run directly)" "$log"
     else
         if ! vmlinuz=$(scripts/vm/fetch-kernel.sh "$kernel"); then
             cannot_start "$kernel" "no kernel package"
@@ -85,17 +87,18 @@ for kernel in "${kernels[@]}"; do
             cannot_start "$kernel" "no qemu-system-x86_64"
             continue
         fi
-        output=$(scripts/vm/boot.sh "$vmlinuz" "$initramfs" 2>&1 | tr -d '\r' | tee /dev/stderr) || true
-        release=$(sed -n 's/^flameprof-vm: guest up: //p' <<<"$output")
+        scripts/vm/boot.sh "$vmlinuz" "$initramfs" 2>&1 | sed -u 's/\r$//' | tee "$log" || true
+        release=$(sed -n 's/^flameprof-vm: guest up: //p' "$log")
         if [[ -z $release ]]; then
-            cannot_start "$kernel" "no guest came up (qemu's output is above)"
+            cannot_start "$kernel" "no guest came up (see $log)"
             continue
         fi
-        tally "$kernel ($release)" "$output"
+        tally "$kernel ($release)" "$log"
     fi
     results[-1]+=" in $((SECONDS - start)) s"
 done
 
+echo "=== scripts/vm-test.sh ${kernels[*]}"
 printf '%s\n' "${results[@]}"
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -30,18 +30,26 @@ find "$release" -maxdepth 1 -type f -perm -u+x -exec cp {} "$root/fp/target/rele
 # The end-to-end test binaries, by their test name (oncpu-HASH -> oncpu).
 # Their debug info is left out: nothing profiles them, and it is most of
 # their size.
-(cd "$repo" && cargo test --release --locked -p flameprof-tests --no-run --message-format=json 2>/dev/null) |
+(cd "$repo" && cargo test --release --locked -p flameprof-tests --no-run --message-format=json) |
     grep '"kind":\["test"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' |
     while read -r test; do
         name=${test##*/}
         objcopy --strip-debug "$test" "$root/fp/tests/${name%-*}"
     done
 
-# The shared libraries all of them use, at the paths they are looked up at.
-find "$root/fp" -type f -perm -u+x -exec ldd {} + 2>/dev/null | grep -o '/[^ ]*\.so[^ ]*' | sort -u |
+# The shared libraries all of them use, at the paths they are looked up at,
+# with their separate debug files where this machine has them (libc6-dbg
+# names libc's static functions, msort_with_tmp for one, as on the host).
+copy() {
+    mkdir -p "$root$(dirname "$1")"
+    cp -L "$1" "$root$1"
+}
+find "$root/fp/tests" "$root/fp/target" -type f -exec ldd {} + 2>/dev/null | grep -o '/[^ ]*\.so[^ ]*' | sort -u |
     while read -r library; do
-        mkdir -p "$root$(dirname "$library")"
-        cp -L "$library" "$root$library"
+        copy "$library"
+        id=$(readelf -n "$library" | sed -n 's/.*Build ID: //p')
+        debug=/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug
+        if [[ -n $id && -f $debug ]]; then copy "$debug"; fi
     done
 
 # Uncompressed: the kernel unpacks it faster than it would decompress it

@@ -58,6 +58,34 @@ fn cpu_split_3_to_1_gives_three_quarters() {
     );
 }
 
+/// `-p` of a process already running: its 3:1 split, and nothing else. The
+/// workload outlives the recording by far, so however long flameprof takes
+/// to start (seconds in an emulated VM, scripts/vm-test.sh) the recording
+/// sees it throughout.
+#[test]
+fn a_running_process_keeps_its_cpu_split_under_p() {
+    root_or_skip!();
+    let dir = TempDir::new("pid-split");
+    let out = dir.join("p.folded");
+    let work = Background::spawn(bin("cpu_split"), &["600", "3"]);
+    let pid = work.pid().to_string();
+    flameprof(&["-F", "999", "-p", &pid, "-d", "3", "-o", &s(&out)], T).assert_success("flameprof -p cpu_split");
+    drop(work);
+    let folded = Folded::read(&out);
+    let roots: Vec<String> = folded.by_root().into_keys().collect();
+    assert_eq!(roots, ["cpu_split"], "-p of one process: its name is the only root");
+    let hot = folded.with_frame("cpu_split::hot_three_quarters");
+    let cold = folded.with_frame("cpu_split::cold_one_quarter");
+    assert!(hot + cold >= 300, "only {} samples in hot/cold:\n{}", hot + cold, folded.describe_top(6));
+    assert!(
+        (share(hot, cold) - 0.75).abs() <= 0.07,
+        "-p: hot share {:.3} of {} samples, expected 0.75 ± 0.07\n{}",
+        share(hot, cold),
+        hot + cold,
+        folded.describe_top(6)
+    );
+}
+
 #[test]
 fn cpu_split_1_to_1_gives_one_half() {
     root_or_skip!();
