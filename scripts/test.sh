@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # README command 2: set up, build, and run every test: unit tests of each
 # crate and the end-to-end tests of the real binary (as root; under CI=true a
-# test that cannot run BPF fails instead of skipping).
+# test that cannot run BPF fails instead of skipping), then an end-to-end
+# subset on another kernel in a VM (scripts/vm-test.sh).
+#   FLAMEPROF_VM_KERNELS   kernels for the VM part: default 6.1 (Debian 12's,
+#                          the oldest supported); `all` for 6.1, 6.12 and
+#                          6.12-rt; `none` to leave the VM part out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
@@ -12,3 +16,10 @@ cargo build --release --locked -p flameprof -p flameprof-examples
 # One test thread for the end-to-end suite: each run profiles real CPU time,
 # and two at once on a 2-CPU machine would distort each other's shares.
 cargo test --release --locked --workspace -- --test-threads=1
+# The host's kernel just ran the whole suite: `all` here means the VMs.
+kernels=${FLAMEPROF_VM_KERNELS:-6.1}
+[[ $kernels == all ]] && kernels="6.1 6.12 6.12-rt"
+if [[ $kernels != none ]]; then
+    # shellcheck disable=SC2086 # a list of kernels
+    scripts/vm-test.sh $kernels
+fi

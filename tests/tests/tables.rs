@@ -175,14 +175,19 @@ fn recursion_deeper_than_the_limit_is_cut_and_counted() {
 #[test]
 fn a_qsort_callback_keeps_its_callers_through_libc() {
     root_or_skip!();
-    let (table, run, _) = record(&["-F", "999", "--call-graph", "table"], &example("libc_sort"), &["1.5"]);
+    let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], &example("libc_sort"), &["1.5"]);
     let in_compare = table.with_frame("libc_sort::compare");
     let whole =
         with_chain(&table, &["libc_sort::main", "libc_sort::sort_rounds", "msort_with_tmp", "libc_sort::compare"]);
     assert!(in_compare >= 500, "only {in_compare} samples in compare:\n{}", run.stderr);
+    // Samples before the process's tables were loaded are walked with frame
+    // pointers by design (one here; over a hundred ms of them in an
+    // emulated VM, scripts/vm-test.sh): the chain must hold for the rest.
+    let before_tables = summary.get("table_unwinding.before_tables_loaded");
+    assert!(before_tables <= 0.25 * in_compare as f64, "{before_tables} samples before the tables were loaded");
     assert!(
-        whole as f64 >= 0.95 * in_compare as f64,
-        "only {whole} of {in_compare} compare samples have main, sort_rounds and msort_with_tmp above\n{}",
+        whole as f64 >= 0.95 * (in_compare as f64 - before_tables),
+        "only {whole} of {in_compare} compare samples ({before_tables} before the tables) have main, sort_rounds and msort_with_tmp above\n{}",
         table.describe_top(6)
     );
 }
