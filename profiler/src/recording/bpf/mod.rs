@@ -32,8 +32,9 @@ pub fn monotonic_ns() -> u64 {
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
-/// The BPF object, built by build.rs and carried inside the binary.
-static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/flameprof.bpf.o"));
+/// The BPF object, carried inside the binary: built from source or the
+/// committed one (build.rs says which).
+static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("FLAMEPROF_BPF_OBJECT"));
 
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
