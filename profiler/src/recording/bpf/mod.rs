@@ -21,7 +21,7 @@ pub use stacks::whole_stack;
 use crate::{
     error::{BpfError, Error, Result, one_line},
     recording::unwind_tables::{MappedRows, UnwindTables},
-    settings::UserWalk,
+    settings::{SamplingEvent, UserWalk},
 };
 
 /// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
@@ -42,6 +42,8 @@ const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 #[derive(Debug, Clone)]
 pub struct ProbeSettings {
     pub on_cpu_frequency: Option<u64>,
+    /// What the samplers count (cpu-clock unless `-e` says otherwise).
+    pub event: SamplingEvent,
     pub off_cpu: bool,
     /// Only processes added with `add_target` (else every process).
     pub filter_targets: bool,
