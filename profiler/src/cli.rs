@@ -459,12 +459,18 @@ impl Cli {
             match mode {
                 Mode::OnCpu => {}
                 Mode::OffCpu => {
-                    return usage(format!("-e {} picks the on-CPU sampling event, and --off-cpu samples none: drop -e", event.name()));
+                    return usage(format!(
+                        "-e {} picks the on-CPU sampling event, and --off-cpu samples none: drop -e",
+                        event.name()
+                    ));
                 }
                 // A cycles sample is not a fixed slice of time, and --wall
                 // adds on-CPU samples to off-CPU time.
                 Mode::Wall => {
-                    return usage(format!("--wall counts on-CPU samples as time, which only -e cpu-clock samples: drop -e {}", event.name()));
+                    return usage(format!(
+                        "--wall counts on-CPU samples as time, which only -e cpu-clock samples: drop -e {}",
+                        event.name()
+                    ));
                 }
             }
         }

@@ -49,10 +49,12 @@ pub fn check_available(event: SamplingEvent, frequency: u64) -> Result<()> {
     let error = io::Error::last_os_error();
     let why = match error.raw_os_error() {
         // No PMU claims the event: a VM without a virtual PMU, or no PMU driver.
-        Some(libc::ENOENT | libc::ENODEV) => "there is no hardware PMU here (a VM or container without one)".to_string(),
+        Some(libc::ENOENT | libc::ENODEV) => "there is no hardware PMU here (usual in VMs)".to_string(),
         // A PMU that counts but cannot interrupt on overflow.
         Some(libc::EOPNOTSUPP) => "this machine's PMU cannot sample (it counts, but has no overflow interrupt)".into(),
-        Some(libc::EINVAL) => format!("the kernel refused -F {frequency} for it ({error}; see kernel.perf_event_max_sample_rate)"),
+        Some(libc::EINVAL) => {
+            format!("the kernel refused -F {frequency} for it ({error}; see kernel.perf_event_max_sample_rate)")
+        }
         _ => format!("perf_event_open failed: {error}"),
     };
     Err(Error::EventUnavailable { event: event.name(), why })
