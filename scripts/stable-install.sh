@@ -55,6 +55,9 @@ export CARGO_TARGET_DIR=$scratch/target
 if [[ -n $reuse ]]; then
     mkdir -p "$CARGO_TARGET_DIR"
     cp -a "$reuse/release" "$CARGO_TARGET_DIR/"
+    # Which object profiler/build.rs picks depends on the toolchains it
+    # finds, which cargo does not track: flameprof itself must build again.
+    rm -rf "$CARGO_TARGET_DIR"/release/{.fingerprint,build,deps}/flameprof-* "$CARGO_TARGET_DIR/release/flameprof"
 fi
 log=$scratch/install.log
 (cd "$workspace" && cargo install --locked --path profiler --root "$root" 2>&1) | tee "$log" >&2
