@@ -52,7 +52,10 @@ if command -v bpf-linker >/dev/null 2>&1; then fail "bpf-linker is still on PATH
 echo "stable-install: $(rustc -V) only; no nightly, no bpf-linker" >&2
 
 export CARGO_TARGET_DIR=$scratch/target
+offline=()
 if [[ -n $reuse ]]; then
+    # That build fetched every crate already.
+    offline=(--offline)
     mkdir -p "$CARGO_TARGET_DIR"
     cp -a "$reuse/release" "$CARGO_TARGET_DIR/"
     # Which object profiler/build.rs picks depends on the toolchains it
@@ -60,7 +63,7 @@ if [[ -n $reuse ]]; then
     rm -rf "$CARGO_TARGET_DIR"/release/{.fingerprint,build,deps}/flameprof-* "$CARGO_TARGET_DIR/release/flameprof"
 fi
 log=$scratch/install.log
-(cd "$workspace" && cargo install --locked --path profiler --root "$root" 2>&1) | tee "$log" >&2
+(cd "$workspace" && cargo install --locked "${offline[@]}" --path profiler --root "$root" 2>&1) | tee "$log" >&2
 grep -q "using the committed BPF object" "$log" ||
     fail "the build did not say it used the committed BPF object (see above)"
 echo "stable-install: installed $root/bin/flameprof, with the committed BPF object" >&2
