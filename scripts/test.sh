@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
+# The committed BPF object (what stable-only installs embed) is the source's.
+scripts/bpf-object.sh --check
 # House rules first: they fail in seconds where the suite takes minutes.
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings

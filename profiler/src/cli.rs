@@ -14,7 +14,7 @@ use crate::{
     formats::{Destination, Format, Palette, SvgOptions},
     settings::{
         self, Command, DiffSettings, DoctorSettings, Mode, OutputSettings, RecordSettings, ReportSettings, RunSettings,
-        TableSettings, TableStyle, Target, UserWalk,
+        SamplingEvent, TableSettings, TableStyle, Target, UserWalk,
     },
 };
 
@@ -42,6 +42,11 @@ pub struct Cli {
     /// Samples per second of CPU time: per CPU with -a, per thread with -p and a command.
     #[arg(short = 'F', long, default_value_t = 99, value_name = "HZ")]
     pub frequency: u64,
+    /// What on-CPU sampling counts: `cpu-clock` (a software timer, everywhere)
+    /// or `cycles` (the hardware PMU's CPU cycles, where there is one that can
+    /// sample; on-CPU profiles only).
+    #[arg(short, long, value_enum, default_value_t = EventArg::CpuClock, value_name = "EVENT")]
+    pub event: EventArg,
     /// Write the profile here (default: stdout; `-` is stdout). Repeat for several
     /// formats of one recording. The extension picks the format: .svg, .folded/.txt,
     /// .pb.gz (pprof), .speedscope.json.
@@ -169,6 +174,24 @@ pub enum CallGraph {
     Dwarf,
     /// Call-frame information compiled into tables, walked in the kernel.
     Table,
+}
+
+/// Sampling events, as `-e` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventArg {
+    /// The software cpu-clock timer.
+    CpuClock,
+    /// The hardware PMU's CPU cycles.
+    Cycles,
+}
+
+impl From<EventArg> for SamplingEvent {
+    fn from(event: EventArg) -> SamplingEvent {
+        match event {
+            EventArg::CpuClock => SamplingEvent::CpuClock,
+            EventArg::Cycles => SamplingEvent::Cycles,
+        }
+    }
 }
 
 /// The commands other than recording: on recorded profiles, and `doctor`.
@@ -431,6 +454,26 @@ impl Cli {
         } else {
             Mode::OnCpu
         };
+        let event = SamplingEvent::from(self.event);
+        if event != SamplingEvent::CpuClock {
+            match mode {
+                Mode::OnCpu => {}
+                Mode::OffCpu => {
+                    return usage(format!(
+                        "-e {} picks the on-CPU sampling event, and --off-cpu samples none: drop -e",
+                        event.name()
+                    ));
+                }
+                // A cycles sample is not a fixed slice of time, and --wall
+                // adds on-CPU samples to off-CPU time.
+                Mode::Wall => {
+                    return usage(format!(
+                        "--wall counts on-CPU samples as time, which only -e cpu-clock samples: drop -e {}",
+                        event.name()
+                    ));
+                }
+            }
+        }
         if self.call_graph == Some(CallGraph::Table) && self.kernel_only {
             return usage("--call-graph table walks user stacks, and -K keeps none: drop one of them".into());
         }
@@ -452,6 +495,7 @@ impl Cli {
             mode,
             duration,
             frequency: self.frequency,
+            event,
             kernel_frames: !self.user_only,
             user_frames: !self.kernel_only,
             user_walk: match self.call_graph {

@@ -39,6 +39,9 @@ pub enum Error {
     /// A kernel feature found missing before anything was loaded.
     #[error("this kernel lacks {feature}: {hint}")]
     KernelFeature { feature: String, hint: String },
+    /// `-e EVENT` cannot sample here (checked before anything starts).
+    #[error("cannot sample on -e {event}: {why}; -e cpu-clock (the default) works everywhere")]
+    EventUnavailable { event: &'static str, why: String },
     /// A kernel feature that failed when it was used.
     #[error("this kernel lacks {feature}: {attempt} failed ({}); {needs}", one_line(source))]
     Attach {

@@ -59,6 +59,27 @@ pub enum UserWalk {
     Tables,
 }
 
+/// What the on-CPU samplers count to decide when to take a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SamplingEvent {
+    /// The software cpu-clock timer (the default): exists everywhere, VMs and
+    /// containers included, and ticks in time, so a sample is 1/F s on CPU.
+    #[default]
+    CpuClock,
+    /// The hardware PMU's CPU cycles: needs a PMU that can sample.
+    Cycles,
+}
+
+impl SamplingEvent {
+    /// As `-e` and the summary name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SamplingEvent::CpuClock => "cpu-clock",
+            SamplingEvent::Cycles => "cycles",
+        }
+    }
+}
+
 /// Everything the recording stage reads.
 #[derive(Debug, Clone)]
 pub struct RecordSettings {
@@ -68,6 +89,8 @@ pub struct RecordSettings {
     pub duration: Option<Duration>,
     /// Samples per second of CPU time (default 99).
     pub frequency: u64,
+    /// What the on-CPU samplers count (`-e`, default cpu-clock).
+    pub event: SamplingEvent,
     pub kernel_frames: bool,
     pub user_frames: bool,
     /// How user stacks are walked (`--call-graph`).

@@ -21,10 +21,15 @@
 //!    disabled, and the kernel does not start a perf_event program while
 //!    another perf_event or kprobe program runs on that CPU
 //!    (`bpf_prog_active`). So samplers and the off-CPU program never overlap
-//!    on a CPU, and they alone use LAST_ADMITTED and SCRATCH. This assumes
-//!    the sampler stays a software cpu-clock event (the only one user space
-//!    attaches): a hardware PMU event overflows in an NMI, which could
-//!    interrupt the sched_switch program in the middle of using them. The
+//!    on a CPU, and they alone use LAST_ADMITTED and SCRATCH. A hardware
+//!    event (`-e cycles`) overflows in an NMI instead, which could interrupt
+//!    the sched_switch program in the middle of using them: user space
+//!    attaches one only to on-CPU recordings (it refuses `-e cycles` with
+//!    --off-cpu and --wall), where no sched_switch program is loaded. An NMI
+//!    can also land while the exec program holds ANNOUNCED's bucket lock
+//!    (interrupts off): the kernel sees the lock held on its CPU and fails
+//!    the sampler's insert there, counted as a dropped notice
+//!    (NEW_PROCESS_DROPPED). The
 //!    fork and exec programs run with interrupts enabled (a sampler can
 //!    interrupt them); of the per-CPU values they touch only COUNTERS, and
 //!    fork bumps only TARGETS_FULL, which no sampler bumps.

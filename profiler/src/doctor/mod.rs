@@ -203,9 +203,9 @@ fn pmu_check() -> Check {
         name: "hardware PMU",
         status: Status::Ok,
         detail: if pmu {
-            "present (flameprof samples on the software cpu-clock timer all the same)"
+            "present: -e cycles samples on CPU cycles (the default, -e cpu-clock, is a software timer)"
         } else {
-            "none (a VM or container): flameprof samples on the software cpu-clock timer, which needs none"
+            "none (usual in VMs): flameprof samples on the software cpu-clock timer, which needs none (-e cycles does)"
         }
         .into(),
         fix: None,

@@ -9,6 +9,7 @@ mod leaf_fixup;
 pub mod off_cpu;
 pub mod privileges;
 mod proc;
+mod sampling_event;
 mod snapshots;
 mod unwind_tables;
 
@@ -30,7 +31,7 @@ pub use unwind_tables::TableStats;
 
 use crate::{
     error::{Error, Result},
-    settings::{Mode, RecordSettings, Target, UserWalk},
+    settings::{Mode, RecordSettings, SamplingEvent, Target, UserWalk},
     signals,
 };
 use bpf::{ProbeSettings, Probes, SamplingScope};
@@ -85,6 +86,8 @@ pub struct Recording {
     pub user_walk: UserWalk,
     /// `--call-graph fp`: callers put back above leaves (on-CPU, off-CPU).
     pub leaf_fixups: Option<(LeafFixups, LeafFixups)>,
+    /// What the on-CPU samplers counted (None: off-CPU only, no sampler).
+    pub event: Option<SamplingEvent>,
 }
 
 impl Recording {
@@ -112,6 +115,7 @@ impl RecordSettings {
     fn probe_settings(&self, command: Option<u32>) -> ProbeSettings {
         ProbeSettings {
             on_cpu_frequency: matches!(self.mode, Mode::OnCpu | Mode::Wall).then_some(self.frequency),
+            event: self.event,
             off_cpu: matches!(self.mode, Mode::OffCpu | Mode::Wall),
             filter_targets: !matches!(self.target, Target::System),
             follow_forks: matches!(self.target, Target::Command(_)),
@@ -156,6 +160,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     }
     if access == Access::OwnProcesses && matches!(settings.target, Target::System) {
         return Err(Error::SystemWideNeedsOtherUsers);
+    }
+    if matches!(settings.mode, Mode::OnCpu | Mode::Wall) {
+        sampling_event::check_available(settings.event, settings.frequency)?;
     }
     // Processes found to be another user's (a command's child that ran a
     // set-id program): their stacks are left out at the end.
@@ -337,6 +344,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         table_stats: tables.as_ref().map(|tables| tables.stats()),
         user_walk: settings.user_walk,
         leaf_fixups,
+        event: matches!(settings.mode, Mode::OnCpu | Mode::Wall).then_some(settings.event),
         counters,
         elapsed,
         process_names,

@@ -14,7 +14,7 @@ pub use text::render as render_text;
 use crate::{
     profile::build::FrameStats,
     recording::{LeafFixups, Recording, StopReason, TableStats},
-    settings::{Mode, UserWalk},
+    settings::{Mode, SamplingEvent, UserWalk},
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +29,10 @@ pub struct RunSummary {
     /// How user stacks were walked: "fp", "dwarf" or "table".
     #[serde(serialize_with = "walk_name")]
     pub call_graph: UserWalk,
+    /// What on-CPU sampling counted: "cpu-clock" or "cycles" (`-e`); null
+    /// for --off-cpu, which samples nothing.
+    #[serde(serialize_with = "event_name")]
+    pub event: Option<SamplingEvent>,
     pub samples: Samples,
     pub dwarf_unwinding: Option<DwarfUnwinding>,
     pub table_unwinding: Option<TableUnwinding>,
@@ -242,6 +246,7 @@ impl RunSummary {
             command_exit_status: recording.command_exit.map(|exit| exit.status),
             command_cpu_seconds: recording.command_exit.map(|exit| exit.cpu_time.as_secs_f64()),
             call_graph: recording.user_walk,
+            event: recording.event,
             samples: Samples {
                 taken,
                 recorded,
@@ -412,6 +417,13 @@ fn walk_name<S: Serializer>(walk: &UserWalk, serializer: S) -> Result<S::Ok, S::
         UserWalk::StackCopy => "dwarf",
         UserWalk::Tables => "table",
     })
+}
+
+fn event_name<S: Serializer>(event: &Option<SamplingEvent>, serializer: S) -> Result<S::Ok, S::Error> {
+    match event {
+        Some(event) => serializer.serialize_str(event.name()),
+        None => serializer.serialize_none(),
+    }
 }
 
 fn mode_name<S: Serializer>(mode: &Mode, serializer: S) -> Result<S::Ok, S::Error> {

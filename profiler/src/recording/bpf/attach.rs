@@ -7,7 +7,7 @@ use aya::{
     maps::ProgramArray,
     programs::{
         BtfTracePoint, PerfEvent,
-        perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
+        perf_event::{PerfEventScope, SamplePolicy},
     },
 };
 use profiler_ebpf::names;
@@ -15,7 +15,7 @@ use profiler_ebpf::names;
 use super::{KERNEL_BTF, Probes, SamplingScope};
 use crate::{
     error::{BpfError, Error, Result},
-    recording::proc,
+    recording::{proc, sampling_event},
     settings::UserWalk,
 };
 
@@ -132,10 +132,11 @@ impl Probes {
             .map_err(|e| Error::bpf("finding a program", e))
     }
 
-    /// The cpu-clock samplers, per `SamplingScope`. cpu-clock is a software
-    /// timer: it exists on every machine (VMs and containers included, where
-    /// there is often no PMU), and it ticks in time, so N samples at F Hz mean
-    /// N/F seconds on CPU, which --wall relies on.
+    /// The samplers, per `SamplingScope`, on the event `-e` picked. The
+    /// default, cpu-clock, is a software timer: it exists on every machine
+    /// (VMs and containers included, where there is often no PMU), and it
+    /// ticks in time, so N samples at F Hz mean N/F seconds on CPU, which
+    /// --wall relies on (the command line allows cycles for on-CPU only).
     fn attach_sampler(&mut self, frequency: u64) -> Result<()> {
         // (where, inherited by new tasks, how an error names it)
         let scopes = match &self.settings.sampling {
@@ -152,15 +153,11 @@ impl Probes {
                 .map(|cpu| (PerfEventScope::AllProcessesOneCpu { cpu }, false, format!("on CPU {cpu}")))
                 .collect(),
         };
+        let event = self.settings.event;
         let prog = self.sampler()?;
         for (scope, inherit, place) in scopes {
-            prog.attach(
-                PerfEventConfig::Software(SoftwareEvent::CpuClock),
-                scope,
-                SamplePolicy::Frequency(frequency),
-                inherit,
-            )
-            .map_err(|e| perf_event_error(format!("perf_event_open {place}"), e))?;
+            prog.attach(sampling_event::perf_config(event), scope, SamplePolicy::Frequency(frequency), inherit)
+                .map_err(|e| perf_event_error(event.name(), format!("perf_event_open {place}"), e))?;
         }
         Ok(())
     }
@@ -177,10 +174,11 @@ impl Probes {
             if fresh.is_empty() {
                 return Ok(());
             }
+            let event = self.settings.event;
             let prog = self.sampler()?;
             for tid in fresh.iter().flat_map(|&tid| std::iter::repeat_n(tid, timers as usize)) {
                 let attached = prog.attach(
-                    PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                    sampling_event::perf_config(event),
                     PerfEventScope::OneProcess { pid: tid, cpu: None },
                     SamplePolicy::Frequency(frequency),
                     true,
@@ -190,7 +188,7 @@ impl Probes {
                     // The thread ended since it was listed.
                     Err(_) if !Path::new(&format!("/proc/{tid}")).exists() => {}
                     Err(e) => {
-                        return Err(perf_event_error(format!("perf_event_open for thread {tid}"), e));
+                        return Err(perf_event_error(event.name(), format!("perf_event_open for thread {tid}"), e));
                     }
                 }
                 timed.insert(tid);
@@ -219,9 +217,9 @@ impl Probes {
     }
 }
 
-fn perf_event_error(attempt: String, source: aya::programs::ProgramError) -> Error {
+fn perf_event_error(event: &str, attempt: String, source: aya::programs::ProgramError) -> Error {
     Error::Attach {
-        feature: "the cpu-clock perf event".into(),
+        feature: format!("the {event} perf event"),
         attempt,
         needs: "a kernel with CONFIG_PERF_EVENTS is needed",
         source: Box::new(source.into()),

@@ -21,7 +21,7 @@ pub use stacks::whole_stack;
 use crate::{
     error::{BpfError, Error, Result, one_line},
     recording::unwind_tables::{MappedRows, UnwindTables},
-    settings::UserWalk,
+    settings::{SamplingEvent, UserWalk},
 };
 
 /// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
@@ -32,8 +32,9 @@ pub fn monotonic_ns() -> u64 {
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
-/// The BPF object, built by build.rs and carried inside the binary.
-static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/flameprof.bpf.o"));
+/// The BPF object, carried inside the binary: built from source or the
+/// committed one (build.rs says which).
+static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("FLAMEPROF_BPF_OBJECT"));
 
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
@@ -41,6 +42,8 @@ const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 #[derive(Debug, Clone)]
 pub struct ProbeSettings {
     pub on_cpu_frequency: Option<u64>,
+    /// What the samplers count (cpu-clock unless `-e` says otherwise).
+    pub event: SamplingEvent,
     pub off_cpu: bool,
     /// Only processes added with `add_target` (else every process).
     pub filter_targets: bool,
