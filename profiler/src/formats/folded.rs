@@ -3,7 +3,10 @@
 //! `_[i]`, which flame graph colour schemes know.
 use std::fmt::Write;
 
-use crate::profile::{Frame, FrameKind, Loaded, Profile, Stack, Unit};
+use crate::profile::{
+    Frame, FrameKind, Loaded, Profile, Stack, Unit,
+    build::{INTERRUPT_WAKER, WAKER_SEPARATOR},
+};
 
 /// The text of one frame as folded output shows it.
 pub fn frame_label(frame: &Frame) -> String {
@@ -27,8 +30,16 @@ pub fn frame_label(frame: &Frame) -> String {
 }
 
 /// Markers flameprof adds (root or leaf frames that are not code).
-pub const MARKERS: &[&str] =
-    &["[on-cpu]", "[off-cpu]", "[sleeping]", "[uninterruptible]", "[preempted]", "[other state]"];
+pub const MARKERS: &[&str] = &[
+    "[on-cpu]",
+    "[off-cpu]",
+    "[sleeping]",
+    "[uninterruptible]",
+    "[preempted]",
+    "[other state]",
+    WAKER_SEPARATOR,
+    INTERRUPT_WAKER,
+];
 
 /// The inverse of [`frame_label`], as far as a label tells: the name, its
 /// kind (`Task` is decided by the reader from the position) and whether it

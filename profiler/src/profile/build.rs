@@ -372,8 +372,7 @@ pub fn from_recording(
         .collect();
     let shape = |root_marker| Shape { per_thread, root_marker, several_processes: processes.len() > 1 };
     let on_cpu: Vec<RawStack> = RawStack::plain(&recording.on_cpu).collect();
-    let off_cpu: Vec<RawStack> =
-        RawStack::plain(&recording.off_cpu).chain(RawStack::woken(&recording.woken)).collect();
+    let off_cpu: Vec<RawStack> = RawStack::plain(&recording.off_cpu).chain(RawStack::woken(&recording.woken)).collect();
     match mode {
         Mode::OnCpu => {
             frames.add(build(&mut profile, &on_cpu, symbolizer, names, &shape(None), |n| n));

@@ -60,6 +60,8 @@ pub struct Recording {
     pub off_cpu: Vec<(StackKey, u64)>,
     /// `--wakers`: off-CPU waits joined with their wakers (the rest are in `off_cpu`).
     pub woken: Vec<WokenTime>,
+    /// `--wakers` was on.
+    pub wakers: bool,
     /// `--wakers`: threads woken before the stop that had not run again
     /// (their waits are joined with that waker, up to the stop).
     pub woken_not_run_at_end: u64,
@@ -174,6 +176,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let probe_settings = settings.probe_settings(command.as_ref().map(|c| c.pid));
     let records_off_cpu = probe_settings.off_cpu;
     let watches_waiting_at_start = probe_settings.waiting_at_start;
+    let records_wakers = probe_settings.off_cpu && probe_settings.wakers;
     let mut probes = Probes::load(probe_settings)?;
     let initial_targets: Vec<u32> = match (&settings.target, &command) {
         (Target::Processes(pids), _) => pids.clone(),
@@ -348,6 +351,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         on_cpu,
         off_cpu: off_cpu_times,
         woken,
+        wakers: records_wakers,
         woken_not_run_at_end: off_cpu.woken_not_run_at_end,
         other_users_left_out: other_users.len() as u64,
         table_stats: tables.as_ref().map(|tables| tables.stats()),
