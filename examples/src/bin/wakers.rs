@@ -16,6 +16,9 @@
 //! * `child`: the main thread waits for a child in `wakers::wait_for_child`
 //!   (waitpid); the child, named `exiting-child`, burns 200 ms and exits
 //!   from `wakers::exit_child`: its exit wakes the parent.
+//! * `stdin`: the main thread waits for bytes on its standard input in
+//!   `wakers::wait_for_byte` until end of file (whoever writes them wakes it:
+//!   a process that is not profiled, in the tests).
 //!
 //! Libc is reached through one framed helper (`sys_*`) so that a
 //! frame-pointer walk starting in libc still finds the named function.
@@ -242,8 +245,18 @@ fn child_mode() {
     }
 }
 
+#[inline(never)]
+fn wait_for_input() -> bool {
+    let mut byte = 0;
+    sys_read(0, &mut byte) == 1
+}
+
+fn stdin_mode() {
+    while wait_for_input() {}
+}
+
 fn main() {
-    let args = args("pipe|mutex|condvar|timer|child", 1);
+    let args = args("pipe|mutex|condvar|timer|child|stdin", 1);
     let mode = args.first().map(String::as_str).unwrap_or("");
     let start = Instant::now();
     match mode {
@@ -252,7 +265,8 @@ fn main() {
         "condvar" => condvar_mode(),
         "timer" => (0..ROUNDS).for_each(|_| sleep_on_timer()),
         "child" => child_mode(),
-        _ => die("MODE must be one of pipe, mutex, condvar, timer, child"),
+        "stdin" => stdin_mode(),
+        _ => die("MODE must be one of pipe, mutex, condvar, timer, child, stdin"),
     }
     eprintln!("wakers: {mode} waited {:.3} s", start.elapsed().as_secs_f64());
 }
