@@ -154,7 +154,7 @@ pub(super) fn frames_from_labels<'a>(
     first_is_task: bool,
 ) -> Stack {
     let mut seen_task = !first_is_task;
-    labels
+    let mut stack: Stack = labels
         .map(|(label, module, file, line)| {
             let (name, mut kind, inlined) = parse_label(label);
             if !seen_task && kind != FrameKind::Marker {
@@ -163,7 +163,15 @@ pub(super) fn frames_from_labels<'a>(
             }
             Frame { name: name.into(), kind, module: module.map(Into::into), file: file.map(Into::into), line, inlined }
         })
-        .collect()
+        .collect();
+    // After a `--` frame (`--wakers`), the last frame is the waker's name.
+    if first_is_task
+        && stack.iter().any(|f| f.kind == FrameKind::Marker && &*f.name == WAKER_SEPARATOR)
+        && let Some(name) = stack.last_mut().filter(|f| f.kind == FrameKind::User && !f.inlined)
+    {
+        name.kind = FrameKind::Task;
+    }
+    stack
 }
 
 fn shorten(line: &str) -> String {

@@ -104,3 +104,38 @@ fn close_open_waits(open_waits: Vec<OpenWait>, stop_ns: u64, limits: &RangeInclu
     }
     closed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(tgid: u32) -> StackKey {
+        StackKey {
+            tgid,
+            kernel_depth: 0,
+            user_depth: 0,
+            marker: 0,
+            comm: [0; 16],
+            kernel: [0; profiler_ebpf::MAX_STACK_DEPTH],
+            user: [0; profiler_ebpf::MAX_STACK_DEPTH],
+        }
+    }
+
+    /// A thread woken before the stop but not run again: its wait up to the
+    /// stop is joined with its waker and counted; one never woken is not.
+    #[test]
+    fn a_woken_wait_still_open_at_the_stop_is_joined_and_counted() {
+        // No such process: its CPU time reads as unknown (it did not run).
+        let (tgid, tid) = (u32::MAX - 1, u32::MAX - 1);
+        let open = |waker| OpenWait { tgid, tid, stack: stack(tgid), since_ns: 1_000, ran_ns: 0, waker };
+        let waker = stack(7);
+        let closed = close_open_waits(vec![open(Some(waker)), open(None)], 5_000, &(0..=u64::MAX));
+        assert_eq!(closed.woken_not_run, 1);
+        assert_eq!(closed.woken.len(), 1);
+        assert_eq!((closed.woken[0].waker.tgid, closed.woken[0].ns), (7, 4_000));
+        assert_eq!(closed.times.len(), 1);
+        // Outside the block limits: counted as woken, not kept.
+        let closed = close_open_waits(vec![open(Some(waker))], 5_000, &(0..=3_000));
+        assert_eq!((closed.woken_not_run, closed.woken.len()), (1, 0));
+    }
+}
