@@ -104,16 +104,21 @@ fn pipe_wait_is_joined_with_the_waking_function() {
 }
 
 /// The same with frame pointers: the waker's user stack walked by the
-/// kernel's frame-pointer walk from sched_waking.
+/// kernel's frame-pointer walk from sched_waking, its frameless libc leaf
+/// fixed up like every frame-pointer stack (`sys_write` is put back).
 #[test]
 fn pipe_wait_is_joined_with_frame_pointers_too() {
     root_or_skip!();
     retry_once("pipe_wait_is_joined_with_frame_pointers_too", || {
         let (folded, run, summary) = record("pipe", &["--call-graph", "fp"]);
         assert_eq!(summary.value("call_graph"), "fp");
-        assert_joined(&folded, &run, "wakers::wait_for_byte", "wakers::wake_by_write", |waker| {
-            has(waker, "wakers::wake_by_write") && waker.last().is_some_and(|f| f == "burner")
+        assert_joined(&folded, &run, "wakers::wait_for_byte", "wakers::sys_write in wakers::wake_by_write", |waker| {
+            let at = |name: &str| waker.iter().position(|f| f == name);
+            // Leaf first: the helper before its caller.
+            matches!((at("wakers::sys_write"), at("wakers::wake_by_write")), (Some(a), Some(b)) if a + 1 == b)
+                && waker.last().is_some_and(|f| f == "burner")
         });
+        assert!(summary.get("wakers.waker_leaf_fixup.callers_inserted") >= 0.9e9, "{summary}");
     });
 }
 

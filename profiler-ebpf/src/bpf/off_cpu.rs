@@ -19,8 +19,8 @@ use super::{
     filter::admit,
     leaf,
     maps::{
-        JOIN_SCRATCH, OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS, OFF_CPU_TIMES, SCRATCH, WAITING_AT_START,
-        WAKERS, WOKEN_TIMES, add_to, bump, config, counter_value,
+        JOIN_SCRATCH, OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS, OFF_CPU_TIMES, SCRATCH,
+        WAITING_AT_START, WAKERS, WOKEN_TIMES, add_to, bump, config, counter_value,
     },
     stack::{Collision, FaultCounters, capture_ids, capture_whole},
     unwind::{
@@ -147,7 +147,8 @@ fn switch_out(
     // Table walks have no stack ids, and a wait joined with its waker needs
     // its whole stack in the kernel: both take the full path.
     let full_only = tables || config.wakers != 0;
-    let ids = if full_only { Err(Collision) } else { capture_ids(ctx, &mut started.key, tgid, config.capture, &FAULTS) };
+    let ids =
+        if full_only { Err(Collision) } else { capture_ids(ctx, &mut started.key, tgid, config.capture, &FAULTS) };
     // Frame-pointer walks: the return address a syscall wrapper's caller
     // left on the stack (the wrapper keeps no frame pointer).
     let mut leaf_words = [0; LEAF_WORDS];

@@ -13,6 +13,7 @@ use profiler_ebpf::{Config, MAX_STACK_DEPTH, StackKey, WakerRecord, capture, cou
 
 use super::{
     filter::admit,
+    leaf,
     maps::{OFF_CPU_STARTS, WAKER_SCRATCH, WAKERS, bump, config},
     stack::{FaultCounters, read_stack},
     unwind::{Registers, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk, walk_tid},
@@ -102,6 +103,10 @@ fn try_waker_stack(ctx: &BtfTracePointContext, tables: bool) {
         } else {
             let user_frames = record.stack.user.as_mut_ptr();
             record.stack.user_depth = read_stack(ctx, user_frames, BPF_F_USER_STACK as u64, FAULTS.user);
+            // The leaf fix-up's words, as for every frame-pointer stack.
+            if config.keep_leaf_words != 0 {
+                leaf::return_addresses_at(leaf::saved_user_sp(config), &mut record.stack.leaf_words);
+            }
         }
     }
     record_waker(tid, record);

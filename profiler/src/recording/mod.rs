@@ -92,6 +92,9 @@ pub struct Recording {
     pub user_walk: UserWalk,
     /// `--call-graph fp`: callers put back above leaves (on-CPU, off-CPU).
     pub leaf_fixups: Option<(LeafFixups, LeafFixups)>,
+    /// `--wakers` with `--call-graph fp`: the leaf fix-up of the wakers'
+    /// stacks (weighted by the time of the waits they ended).
+    pub waker_leaf_fixups: Option<LeafFixups>,
 }
 
 impl Recording {
@@ -344,8 +347,17 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         w.waker.user_depth = 0;
         w.waker.user = [0; profiler_ebpf::MAX_STACK_DEPTH];
     }
-    let leaf_fixups = (settings.user_walk == UserWalk::FramePointers && settings.user_frames)
-        .then(|| (leaf_fixup::apply(&mut on_cpu, symbolizer), leaf_fixup::apply(&mut off_cpu_times, symbolizer)));
+    let fix_leaves = settings.user_walk == UserWalk::FramePointers && settings.user_frames;
+    let mut waker_leaf_fixups = None;
+    let leaf_fixups = fix_leaves.then(|| {
+        let mut off = leaf_fixup::apply(&mut off_cpu_times, symbolizer);
+        let (waits, wakers) = leaf_fixup::apply_to_woken(&mut woken, symbolizer);
+        off.callers_inserted += waits.callers_inserted;
+        off.callers_already_there += waits.callers_already_there;
+        off.callers_missing += waits.callers_missing;
+        waker_leaf_fixups = Some(wakers).filter(|_| records_wakers);
+        (leaf_fixup::apply(&mut on_cpu, symbolizer), off)
+    });
     let counters = probes.counters()?;
     Ok(Recording {
         on_cpu,
@@ -357,6 +369,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         table_stats: tables.as_ref().map(|tables| tables.stats()),
         user_walk: settings.user_walk,
         leaf_fixups,
+        waker_leaf_fixups,
         counters,
         elapsed,
         process_names,

@@ -153,6 +153,9 @@ pub struct Wakers {
     pub waits_preempted: u64,
     /// Wakeups not recorded because the map of wakers was full.
     pub waker_records_lost: u64,
+    /// `--call-graph fp`: the leaf fix-up of the wakers' user stacks (in ns
+    /// of the waits they ended; the waits' own are under `leaf_fixup`).
+    pub waker_leaf_fixup: Option<crate::recording::LeafFixups>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -338,6 +341,7 @@ impl RunSummary {
                 waits_without_waker: c.get(counter::WAITS_WITHOUT_WAKER),
                 waits_preempted: c.get(counter::WAITS_PREEMPTED),
                 waker_records_lost: c.get(counter::WAKERS_FULL),
+                waker_leaf_fixup: recording.waker_leaf_fixups,
             }),
             frames: Frames {
                 weighted_total: frames.frames,

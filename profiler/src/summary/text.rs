@@ -227,6 +227,15 @@ fn off_cpu_lines(s: &mut String, summary: &RunSummary) {
             w.waits_preempted,
             w.waker_records_lost
         );
+        if let Some(f) = &w.waker_leaf_fixup {
+            let s_of = |ns: u64| ns as f64 / 1e9;
+            let _ = writeln!(
+                s,
+                "  wakers: leaf fix-up of the wakers' stacks: callers put back in {:.3} s of waits, still missing in {:.3} s",
+                s_of(f.callers_inserted),
+                s_of(f.callers_missing)
+            );
+        }
     }
     if off.switch_ins_not_traced_recovered > 0 {
         let _ = writeln!(
