@@ -28,8 +28,8 @@
 //!    fork and exec programs run with interrupts enabled (a sampler can
 //!    interrupt them); of the per-CPU values they touch only COUNTERS, and
 //!    fork bumps only TARGETS_FULL, which no sampler bumps.
-//!    The sched_waking programs (`--wakers`) use LAST_ADMITTED, WALK_STATE
-//!    and WAKER_SCRATCH, and only with interrupts disabled (try_to_wake_up
+//!    The sched_waking programs (`--wakers`) use LAST_ADMITTED, WALK_STATE,
+//!    LOOKUP_CACHE and WAKER_SCRATCH, and only with interrupts disabled (try_to_wake_up
 //!    holds the wakee's pi_lock with interrupts off from before the
 //!    tracepoint; its one other call site, a task waking itself, is left
 //!    before any of them is touched), so no sampler or other sched_waking
