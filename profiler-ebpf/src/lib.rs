@@ -49,6 +49,16 @@ pub mod names {
     /// Program arrays of the walkers (one slot each; one array per program type).
     pub const ON_CPU_WALKERS: &str = "ON_CPU_WALKERS";
     pub const OFF_CPU_WALKERS: &str = "OFF_CPU_WALKERS";
+    /// `--wakers`: the sched_waking programs (frame pointers, tables), the
+    /// table walker they tail-call and its program array.
+    pub const WAKER_PROGRAM: &str = "waker_stack";
+    pub const WAKER_TABLE_PROGRAM: &str = "waker_stack_table";
+    pub const WAKER_WALKER_PROGRAM: &str = "waker_walk";
+    pub const WAKER_WALKERS: &str = "WAKER_WALKERS";
+    /// Wakee thread id -> the waker's stacks and name.
+    pub const WAKERS: &str = "WAKERS";
+    /// Nanoseconds off CPU per (wakee stack, waker stack).
+    pub const WOKEN_TIMES: &str = "WOKEN_TIMES";
 }
 
 /// Buckets of the STACKS stack-trace map (kernel and user stacks by id).
@@ -152,7 +162,41 @@ pub struct BlockedThread {
     pub since_ns: u64,
     /// As `StartedBlock::ran_ns`.
     pub ran_ns: u64,
+    /// 1: switched out still runnable (preempted): no wakeup will end it.
+    pub preempted: u32,
+    pub _pad: u32,
     pub stack: StackKey,
+}
+
+/// `--wakers`: who last woke a blocked target thread, recorded by the
+/// sched_waking program in the waker's context, under the wakee's thread id.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct WakerRecord {
+    /// `bpf_ktime_get_ns()` at the wakeup: a record older than the wakee's
+    /// current wait belongs to an earlier one and is not joined.
+    pub woken_ns: u64,
+    /// The waker: its process, name, kernel stack, and user stack (empty for
+    /// an interrupt or a process that is not a target). `marker` is a
+    /// `waker::*` value.
+    pub stack: StackKey,
+}
+
+/// The key of WOKEN_TIMES: a wait's stack joined with its waker's.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct WokenKey {
+    pub wakee: StackKey,
+    pub waker: StackKey,
+}
+
+/// Values of `WakerRecord::stack.marker`.
+pub mod waker {
+    /// A task woke it from its own context (a syscall, a kernel thread).
+    pub const TASK: u32 = 0;
+    /// An interrupt woke it (a timer, a device): the name is that of the
+    /// task it interrupted, and there is no user stack.
+    pub const INTERRUPT: u32 = 1;
 }
 
 /// One on-CPU sample for DWARF unwinding in user space: the kernel stack
@@ -376,6 +420,14 @@ pub struct Config {
     /// sample of a thread sampled less than this many ns ago is such a
     /// second timer's and is dropped (0 = no check).
     pub min_sample_gap_ns: u64,
+    /// 1: `--wakers` (full-stack off-CPU keys; waits joined with wakers).
+    pub wakers: u32,
+    pub _pad: u32,
+    /// Kernel addresses [start, end) of the hardware-interrupt entry code
+    /// (`asm_common_interrupt` .. `__irqentry_text_end` on x86-64): a waker
+    /// kernel stack through it is an interrupt's. 0, 0: unknown.
+    pub irq_entry_start: u64,
+    pub irq_entry_end: u64,
 }
 
 /// Bits of `Config::capture`.
@@ -457,8 +509,24 @@ pub mod counter {
     /// A table walk whose walker program could not be tail-called (an empty
     /// slot): its user stack is empty. Should not happen.
     pub const UNWIND_TAIL_CALL_FAILED: u32 = 27;
+    /// `--wakers`: waker stacks recorded at the wakeup of a blocked target.
+    pub const WAKEUPS_RECORDED: u32 = 28;
+    /// `--wakers`: waker records not stored (WAKERS full): those waits show no waker.
+    pub const WAKERS_FULL: u32 = 29;
+    /// `--wakers`: waker stacks (kernel or user) that could not be read;
+    /// the wakeup is still joined, with what was read.
+    pub const WAKER_STACK_FAULT: u32 = 30;
+    /// `--wakers`: waits ended and joined with their waker.
+    pub const WAKEUPS_JOINED: u32 = 31;
+    /// `--wakers`: waits that ended with no wakeup recorded (shown without
+    /// a waker). Preemptions are counted apart: nothing wakes them.
+    pub const WAITS_WITHOUT_WAKER: u32 = 32;
+    /// `--wakers`: waits that were preemptions (--wall, --include-preempted).
+    pub const WAITS_PREEMPTED: u32 = 33;
+    /// `--wakers`: wakeups that came from an interrupt (part of WAKEUPS_RECORDED).
+    pub const WAKEUPS_FROM_INTERRUPT: u32 = 34;
     /// Number of counters.
-    pub const COUNT: u32 = 28;
+    pub const COUNT: u32 = 35;
 }
 
 #[cfg(feature = "user")]
@@ -470,6 +538,10 @@ mod pod {
     unsafe impl aya::Pod for super::StackKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::BlockedThread {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::WakerRecord {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::WokenKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::Config {}
     // SAFETY: see above.
@@ -488,7 +560,10 @@ mod pod {
 
 // Both sides rely on these sizes; a change of layout must be deliberate.
 const _: () = assert!(core::mem::size_of::<StackKey>() == 32 + 8 * LEAF_WORDS + 8 * 2 * MAX_STACK_DEPTH);
-const _: () = assert!(core::mem::size_of::<Config>() == 72);
+const _: () = assert!(core::mem::size_of::<Config>() == 96);
+const _: () = assert!(core::mem::size_of::<BlockedThread>() == 24 + core::mem::size_of::<StackKey>());
+const _: () = assert!(core::mem::size_of::<WakerRecord>() == 8 + core::mem::size_of::<StackKey>());
+const _: () = assert!(core::mem::size_of::<WokenKey>() == 2 * core::mem::size_of::<StackKey>());
 const _: () = assert!(core::mem::size_of::<UnwindRow>() == 16);
 const _: () = assert!(core::mem::size_of::<UnwindMapping>() == 32);
 const _: () = assert!(core::mem::size_of::<ProcessMappings>() == 16 + 32 * unwind::MAX_MAPPINGS);

@@ -110,6 +110,10 @@ pub struct Cli {
     /// ([sleeping], [uninterruptible], [preempted]).
     #[arg(long)]
     pub state_marker: bool,
+    /// Off-CPU and --wall: join each wait with who woke it: the waker's stacks
+    /// and name above a `--` frame (as bcc's offwaketime folds them).
+    #[arg(long)]
+    pub wakers: bool,
 
     /// Buckets of the BPF stack-id map (default 32768). Stacks whose bucket
     /// is taken are counted whole instead; a tiny map forces that path (tests).
@@ -474,6 +478,9 @@ impl Cli {
                 }
             }
         }
+        if self.wakers && mode == Mode::OnCpu {
+            return usage("--wakers joins waits with their wakers: add --off-cpu or --wall".into());
+        }
         if self.call_graph == Some(CallGraph::Table) && self.kernel_only {
             return usage("--call-graph table walks user stacks, and -K keeps none: drop one of them".into());
         }
@@ -509,6 +516,7 @@ impl Cli {
             max_block_us: self.max_block,
             include_preempted: self.include_preempted,
             state_marker: self.state_marker,
+            wakers: self.wakers,
             stack_map_entries: self.stack_map_entries,
             ignore_switch_in_every: self.ignore_switch_in_every,
             timers_per_thread: self.timers_per_thread.clamp(1, 4),

@@ -102,6 +102,8 @@ pub struct RecordSettings {
     pub max_block_us: Option<u64>,
     pub include_preempted: bool,
     pub state_marker: bool,
+    /// `--wakers`: off-CPU waits joined with who woke them.
+    pub wakers: bool,
     /// Buckets of the BPF stack-id map (default: the object's own size).
     pub stack_map_entries: Option<u32>,
     /// Tests only: ignore every Nth off-CPU switch-in.

@@ -107,8 +107,9 @@ fn command_runs_with_default_sigpipe() {
 /// SIGKILL cannot be caught: whatever flameprof had loaded must still go
 /// away with it, at any moment (loading, attaching, recording, writing).
 /// The kernel's own listings of BPF programs and maps are checked; with
-/// --wall and the table walker (the default) nearly every program and map
-/// flameprof has is in use. The kernel frees some in deferred work after a
+/// --wall, --wakers and the table walker (the default) nearly every program
+/// and map flameprof has is in use (three walkers, each holding its own
+/// program array). The kernel frees some in deferred work after a
 /// process dies, so a short wait is allowed.
 #[test]
 fn sigkill_at_any_moment_leaves_no_bpf_program_or_map_behind() {
@@ -119,7 +120,7 @@ fn sigkill_at_any_moment_leaves_no_bpf_program_or_map_behind() {
         let programs = BpfSnapshot::take();
         let dir = TempDir::new("sigkill");
         let out = s(&dir.join("x.folded"));
-        let fp = spawn_flameprof(&["--wall", "-o", &out, "--", &spinner, "3"]);
+        let fp = spawn_flameprof(&["--wall", "--wakers", "-o", &out, "--", &spinner, "3"]);
         let fp_pid = fp.id();
         std::thread::sleep(Duration::from_millis(delay_ms));
         let children = children_of(fp_pid);

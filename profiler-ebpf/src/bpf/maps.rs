@@ -33,6 +33,14 @@
 //!    fork and exec programs run with interrupts enabled (a sampler can
 //!    interrupt them); of the per-CPU values they touch only COUNTERS, and
 //!    fork bumps only TARGETS_FULL, which no sampler bumps.
+//!    The sched_waking programs (`--wakers`) use LAST_ADMITTED, WALK_STATE,
+//!    LOOKUP_CACHE and WAKER_SCRATCH, and only with interrupts disabled (try_to_wake_up
+//!    holds the wakee's pi_lock with interrupts off from before the
+//!    tracepoint; its one other call site, a task waking itself, is left
+//!    before any of them is touched), so no sampler or other sched_waking
+//!    run can interrupt them on that CPU, and they cannot interrupt a
+//!    sampler (hard interrupt) or the sched_switch program (interrupts off).
+//!    JOIN_SCRATCH is used by the sched_switch program alone.
 //! 3. **Entries keyed by a thread id (OFF_CPU_STARTS, OFF_CPU_FULL_STARTS,
 //!    WAITING_AT_START, LAST_SAMPLE) are touched by that thread's own events
 //!    only, one at a time.** Those are its switch-out (on the CPU it leaves,
@@ -43,6 +51,14 @@
 //!    WAITING_AT_START entry once, before any program writes it. Thread id 0,
 //!    the idle tasks (one per CPU, all current at once), is never a key: the
 //!    programs skip it and user space lists only real threads.
+//!
+//! WAKERS is the exception to point 3: its entry for a thread is written by
+//! whoever wakes that thread (on any CPU) and read and deleted by the
+//! thread's switch-in. A wakeup and the switch-in it allows do not overlap
+//! (the switch-in follows the wakeup), but a later, spurious wakeup may
+//! replace the entry while a switch-in reads it: the switch-in copies it
+//! with bpf_probe_read_kernel (no Rust reference, no data race in Rust's
+//! sense), and the worst outcome is a wait joined with the later waker.
 use aya_ebpf::{
     bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
@@ -50,7 +66,8 @@ use aya_ebpf::{
 };
 use profiler_ebpf::{
     BlockedThread, Config, MAX_BLOCKED_THREADS, MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES, ProcessMappings,
-    STACK_MAP_ENTRIES, SampleKey, StackKey, StartedBlock, USER_STACK_COPIES_BYTES, UnwindRow, counter, unwind,
+    STACK_MAP_ENTRIES, SampleKey, StackKey, StartedBlock, USER_STACK_COPIES_BYTES, UnwindRow, WakerRecord, WokenKey,
+    counter, unwind,
 };
 
 /// Kernel and user stacks by id (the fast path).
@@ -155,6 +172,23 @@ pub static PROCESS_MAPPINGS: HashMap<u32, ProcessMappings> =
 /// Per-CPU room to build a key: 2 KiB does not fit on the 512-byte BPF stack.
 #[map]
 pub static SCRATCH: PerCpuArray<BlockedThread> = PerCpuArray::with_max_entries(1, 0);
+
+/// `--wakers`: per wakee thread id, who last woke it while it was blocked.
+/// Allocated on use: 2 KiB a record, only for waits being timed.
+#[map]
+pub static WAKERS: HashMap<u32, WakerRecord> = HashMap::with_max_entries(MAX_BLOCKED_THREADS, BPF_F_NO_PREALLOC);
+
+/// `--wakers`: nanoseconds off CPU per wait stack joined with its waker's.
+#[map]
+pub static WOKEN_TIMES: HashMap<WokenKey, u64> = HashMap::with_max_entries(MAX_DISTINCT_STACKS, BPF_F_NO_PREALLOC);
+
+/// Per-CPU room where the sched_waking programs build a waker record.
+#[map]
+pub static WAKER_SCRATCH: PerCpuArray<WakerRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU room where a switch-in joins a wait with its waker (4 KiB).
+#[map]
+pub static JOIN_SCRATCH: PerCpuArray<WokenKey> = PerCpuArray::with_max_entries(1, 0);
 
 const EEXIST: i32 = 17;
 

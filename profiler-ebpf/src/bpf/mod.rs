@@ -10,6 +10,7 @@ mod on_cpu;
 mod stack;
 mod unwind;
 mod user_copy;
+mod waker;
 
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

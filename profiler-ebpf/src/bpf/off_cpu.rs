@@ -3,21 +3,24 @@
 //! was away to its stack's total. All in the kernel: no per-switch traffic to
 //! user space.
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        generated::bpf_probe_read_kernel as bpf_probe_read_kernel_raw,
+    },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
 use profiler_ebpf::{
-    BlockedThread, Config, LEAF_WORDS, MAX_STACK_DEPTH, STACK_IN_FULL_MAP, SampleKey, StartedBlock, capture, counter,
-    marker,
+    BlockedThread, Config, LEAF_WORDS, MAX_STACK_DEPTH, STACK_IN_FULL_MAP, SampleKey, StartedBlock, WokenKey, capture,
+    counter, marker,
 };
 
 use super::{
     filter::admit,
     leaf,
     maps::{
-        OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS, OFF_CPU_TIMES, SCRATCH, WAITING_AT_START, add_to,
-        bump, config, counter_value,
+        JOIN_SCRATCH, OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS, OFF_CPU_TIMES, SCRATCH,
+        WAITING_AT_START, WAKERS, WOKEN_TIMES, add_to, bump, config, counter_value,
     },
     stack::{Collision, FaultCounters, capture_ids, capture_whole},
     unwind::{
@@ -141,7 +144,11 @@ fn switch_out(
             leaf_words: [0; LEAF_WORDS],
         },
     };
-    let ids = if tables { Err(Collision) } else { capture_ids(ctx, &mut started.key, tgid, config.capture, &FAULTS) };
+    // Table walks have no stack ids, and a wait joined with its waker needs
+    // its whole stack in the kernel: both take the full path.
+    let full_only = tables || config.wakers != 0;
+    let ids =
+        if full_only { Err(Collision) } else { capture_ids(ctx, &mut started.key, tgid, config.capture, &FAULTS) };
     // Frame-pointer walks: the return address a syscall wrapper's caller
     // left on the stack (the wrapper keeps no frame pointer).
     let mut leaf_words = [0; LEAF_WORDS];
@@ -154,7 +161,6 @@ fn switch_out(
             started.key.leaf_words = leaf_words;
             OFF_CPU_STARTS.insert(&tid, &started, 0).is_ok()
         }
-        // Table walks have no stack ids: every block takes the full path.
         Err(_) => {
             let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
                 bump(counter::SCRATCH_UNAVAILABLE);
@@ -169,6 +175,8 @@ fn switch_out(
             let blocked = unsafe { &mut *scratch };
             blocked.since_ns = now;
             blocked.ran_ns = ran_ns;
+            blocked.preempted = involuntary as u32;
+            blocked._pad = 0;
             if tables {
                 capture_task_and_kernel(ctx, &mut blocked.stack, tgid, config.capture, true, &FAULTS);
                 blocked.stack.marker = marker;
@@ -184,6 +192,9 @@ fn switch_out(
                 record_full_block(tid, blocked);
                 return;
             } else {
+                if !full_only {
+                    bump(counter::STACK_ID_COLLISIONS);
+                }
                 capture_whole(ctx, &mut blocked.stack, tgid, config.capture, &FAULTS);
             }
             blocked.stack.marker = marker;
@@ -309,9 +320,17 @@ fn end_block(config: &Config, tid: u32, started: &StartedBlock, waited: u64) {
                 // aligned and alive for the run (point 1 in maps.rs). Only
                 // this thread's own switch-out and switch-in, one at a time,
                 // write or delete its entry (point 3 in maps.rs), so the
-                // borrowed key does not change while `add_to` uses it; it is
-                // not used after the `remove` below.
-                !within_limits(config, waited) || add_to(&OFF_CPU_FULL_TIMES, unsafe { &(*blocked).stack }, waited)
+                // borrowed record does not change while it is used here; it
+                // is not used after the `remove` below.
+                let blocked = unsafe { &*blocked };
+                let joined = if config.wakers != 0 { join_waker(tid, blocked) } else { None };
+                if !within_limits(config, waited) {
+                    true
+                } else if let Some(key) = joined {
+                    add_to(&WOKEN_TIMES, key, waited)
+                } else {
+                    add_to(&OFF_CPU_FULL_TIMES, &blocked.stack, waited)
+                }
             }
             None => true,
         };
@@ -321,6 +340,73 @@ fn end_block(config: &Config, tid: u32, started: &StartedBlock, waited: u64) {
     if !recorded {
         bump(counter::OFF_CPU_MAP_FULL);
     }
+}
+
+/// `--wakers`: the wait of `tid` that just ended joined with the waker
+/// recorded during it, built in JOIN_SCRATCH; None when there is none (the
+/// wait then counts without a waker). Counts which, and removes the record.
+#[inline(always)]
+fn join_waker(tid: u32, blocked: &BlockedThread) -> Option<&'static WokenKey> {
+    if blocked.preempted != 0 {
+        // Still runnable when it left: no wakeup ends such a wait.
+        bump(counter::WAITS_PREEMPTED);
+        return None;
+    }
+    let Some(waker) = WAKERS.get_ptr(&tid) else {
+        bump(counter::WAITS_WITHOUT_WAKER);
+        return None;
+    };
+    let Some(scratch) = JOIN_SCRATCH.get_ptr_mut(0) else {
+        bump(counter::SCRATCH_UNAVAILABLE);
+        return None;
+    };
+    // SAFETY: this CPU's JOIN_SCRATCH slot: non-null, aligned and alive for
+    // the run (point 1 in maps.rs); only the sched_switch program uses it,
+    // which does not nest on a CPU (point 2), so this is the only reference
+    // to it while it lives. Any bytes are a valid WokenKey. Returned as
+    // 'static: the slot outlives the run, and the caller uses the key only
+    // before the run ends.
+    let key = unsafe { &mut *scratch };
+    let mut woken_ns = 0u64;
+    // SAFETY: `waker` was just returned by the lookup: it points to a live
+    // WakerRecord (point 1 in maps.rs); a waker on another CPU may replace
+    // the entry meanwhile (see WAKERS in maps.rs), so it is copied with the
+    // helper, never referenced. Each destination is a live, writable object
+    // of exactly the size given, and every byte pattern is valid for it.
+    let copied = unsafe {
+        probe_copy(&mut woken_ns, core::ptr::addr_of!((*waker).woken_ns))
+            && probe_copy(&mut key.waker, core::ptr::addr_of!((*waker).stack))
+    };
+    let _ = WAKERS.remove(&tid);
+    // A record from before this wait was for an earlier one.
+    if !copied || woken_ns < blocked.since_ns {
+        bump(counter::WAITS_WITHOUT_WAKER);
+        return None;
+    }
+    // SAFETY: `blocked.stack` is a live StackKey borrowed from the caller and
+    // `key.wakee` a live, writable one of the same size.
+    if !unsafe { probe_copy(&mut key.wakee, &blocked.stack) } {
+        bump(counter::WAITS_WITHOUT_WAKER);
+        return None;
+    }
+    bump(counter::WAKEUPS_JOINED);
+    Some(key)
+}
+
+/// Copies a `T` from `src` into `dst` with bpf_probe_read_kernel: one
+/// helper call, where a 2 KiB assignment would become a copy loop the BPF
+/// backend does not emit. False (and `dst` zeroed) if it failed.
+///
+/// # Safety
+///
+/// `dst` must be writable for size_of::<T>() bytes and hold no value that
+/// any bit pattern would make invalid; `src` may be any address (the
+/// helper fails instead of faulting).
+#[inline(always)]
+unsafe fn probe_copy<T>(dst: &mut T, src: *const T) -> bool {
+    // SAFETY: per this function's contract; the helper writes exactly
+    // size_of::<T>() bytes to `dst`.
+    unsafe { bpf_probe_read_kernel_raw((dst as *mut T).cast(), core::mem::size_of::<T>() as u32, src.cast()) == 0 }
 }
 
 /// The task's CPU time so far (ns), 0 if unknown.

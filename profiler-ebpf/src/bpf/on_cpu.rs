@@ -123,6 +123,7 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
             // only reference to it while it lives. Any bytes are a valid
             // StackKey.
             let whole = unsafe { &mut (*scratch).stack };
+            bump(counter::STACK_ID_COLLISIONS);
             capture_whole(ctx, whole, tgid, config.capture, &FAULTS);
             whole.leaf_words = leaf_words;
             add_to(&ON_CPU_FULL_COUNTS, whole, 1)

@@ -7,7 +7,7 @@ use aya_ebpf::{
     helpers::{bpf_get_current_comm, generated::bpf_get_stack},
     programs::tracing::StackIdContext,
 };
-use profiler_ebpf::{LEAF_WORDS, MAX_STACK_DEPTH, NO_STACK, SampleKey, StackKey, capture, counter, marker};
+use profiler_ebpf::{LEAF_WORDS, MAX_STACK_DEPTH, NO_STACK, SampleKey, StackKey, capture, marker};
 
 use super::maps::{STACKS, bump};
 
@@ -64,7 +64,8 @@ fn stack_id<C: StackIdContext>(ctx: &C, flags: u64, fault_counter: u32) -> Resul
 
 /// Fills `key` with the whole stacks. Parts not captured (per `capture`) are
 /// left as they are: the per-CPU scratch starts zeroed and a recording never
-/// changes what it captures, so they stay zero.
+/// changes what it captures, so they stay zero. The caller counts why the
+/// full path was taken.
 #[inline(always)]
 pub fn capture_whole<C: EbpfContext>(
     ctx: &C,
@@ -73,7 +74,6 @@ pub fn capture_whole<C: EbpfContext>(
     capture_bits: u32,
     faults: &FaultCounters,
 ) {
-    bump(counter::STACK_ID_COLLISIONS);
     key.tgid = tgid;
     key.marker = marker::NONE;
     key.comm = bpf_get_current_comm().unwrap_or([0; 16]);

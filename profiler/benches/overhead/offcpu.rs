@@ -1,5 +1,6 @@
 //! Section 4, off-CPU: slowdown of `pingpong` (pipe round trips) under
-//! `flameprof --off-cpu` (frame pointers, and unwind tables) and under an
+//! `flameprof --off-cpu` (frame pointers, and unwind tables; each also with
+//! `--wakers`, where every switch-in follows a recorded wakeup) and under an
 //! equivalent bpftrace script, and (4b) where they spend their BPF run time.
 
 use std::path::Path;
@@ -43,6 +44,10 @@ enum OffCpu {
     Flameprof,
     /// `--call-graph table`: user stacks walked with unwind tables.
     FlameprofTable,
+    /// `--call-graph fp --wakers`.
+    FlameprofWakers,
+    /// `--call-graph table --wakers`.
+    FlameprofTableWakers,
     Bpftrace,
 }
 
@@ -52,6 +57,8 @@ impl OffCpu {
             OffCpu::Base => "unprofiled",
             OffCpu::Flameprof => "flameprof --off-cpu --call-graph fp",
             OffCpu::FlameprofTable => "flameprof --off-cpu --call-graph table",
+            OffCpu::FlameprofWakers => "flameprof --off-cpu --call-graph fp --wakers",
+            OffCpu::FlameprofTableWakers => "flameprof --off-cpu --call-graph table --wakers",
             OffCpu::Bpftrace => "bpftrace offcputime-like script",
         }
     }
@@ -75,7 +82,13 @@ pub fn bench(ctx: &mut Ctx) {
     let script = ctx.tmp.join("offcpu.bt");
     std::fs::write(&script, BPFTRACE_OFFCPU).expect("write bpftrace script");
     let svg = ctx.tmp.join("offcpu.svg");
-    let mut variants = vec![OffCpu::Base, OffCpu::Flameprof, OffCpu::FlameprofTable];
+    let mut variants = vec![
+        OffCpu::Base,
+        OffCpu::Flameprof,
+        OffCpu::FlameprofTable,
+        OffCpu::FlameprofWakers,
+        OffCpu::FlameprofTableWakers,
+    ];
     if bpftrace_ok {
         variants.push(OffCpu::Bpftrace);
     } else {
@@ -104,10 +117,15 @@ pub fn bench(ctx: &mut Ctx) {
                 c.args(&target[1..]).arg(&t);
                 c
             }
-            OffCpu::Flameprof | OffCpu::FlameprofTable => {
-                let call_graph = if v == OffCpu::Flameprof { "fp" } else { "table" };
+            OffCpu::Flameprof | OffCpu::FlameprofTable | OffCpu::FlameprofWakers | OffCpu::FlameprofTableWakers => {
+                let fp = matches!(v, OffCpu::Flameprof | OffCpu::FlameprofWakers);
+                let call_graph = if fp { "fp" } else { "table" };
                 let mut c = Command::new(&ctx.flameprof);
-                c.args(["--off-cpu", "--call-graph", call_graph, "-o"]).arg(&svg).arg("--").args(&target).arg(&t);
+                c.args(["--off-cpu", "--call-graph", call_graph, "-o"]).arg(&svg);
+                if matches!(v, OffCpu::FlameprofWakers | OffCpu::FlameprofTableWakers) {
+                    c.arg("--wakers");
+                }
+                c.arg("--").args(&target).arg(&t);
                 c
             }
             OffCpu::Bpftrace => {
@@ -124,7 +142,14 @@ pub fn bench(ctx: &mut Ctx) {
         check(&ran, "pingpong run");
         let secs =
             pingpong_secs(&ran.stderr).unwrap_or_else(|| die(&format!("no pingpong timing in:\n{}", ran.stderr)));
-        let switches = line_numbers(&ran.stderr, "off-CPU:").and_then(|n| n.first().copied());
+        // Every variant's summary counts the same switches: those without
+        // --wakers only (a profiled run switches as often; one source).
+        let switches = match v {
+            OffCpu::Flameprof | OffCpu::FlameprofTable => {
+                line_numbers(&ran.stderr, "off-CPU:").and_then(|n| n.first().copied())
+            }
+            _ => None,
+        };
         (secs, switches, line_numbers(&ran.stderr, "table unwinding:"))
     };
     for &v in &variants {
@@ -143,7 +168,7 @@ pub fn bench(ctx: &mut Ctx) {
             if let Some(sw) = sw {
                 switches.push(sw);
             }
-            if let Some([stacks, whole, ..]) = table.as_deref() {
+            if let (OffCpu::FlameprofTable, Some([stacks, whole, ..])) = (variants[i], table.as_deref()) {
                 walks += stacks;
                 complete += whole;
             }
@@ -231,6 +256,25 @@ pub fn bench(ctx: &mut Ctx) {
     ctx.verdict(
         "off-CPU cost per context switch",
         format!("{:.2} µs", 1e6 * per_switch[1]),
+        "reported (no target)",
+        None,
+    );
+    // Rows 3 and 4 against rows 1 and 2: what --wakers adds.
+    ctx.verdict(
+        "--wakers: added per context switch over --off-cpu alone, fp; table",
+        format!(
+            "{:.2} µs ({:.2} vs {:.2}); {:.2} µs ({:.2} vs {:.2}); BPF run time {:.2} vs {:.2}, {:.2} vs {:.2} µs",
+            1e6 * (per_switch[3] - per_switch[1]),
+            1e6 * per_switch[3],
+            1e6 * per_switch[1],
+            1e6 * (per_switch[4] - per_switch[2]),
+            1e6 * per_switch[4],
+            1e6 * per_switch[2],
+            bpf_per_switch[3],
+            bpf_per_switch[1],
+            bpf_per_switch[4],
+            bpf_per_switch[2]
+        ),
         "reported (no target)",
         None,
     );

@@ -2,7 +2,7 @@
 use serde_json::{Value, json};
 
 use crate::{
-    analysis::shares::{Shares, Weights, table},
+    analysis::shares::{Shares, WakerShares, Weights, table},
     profile::Loaded,
     settings::TableStyle as Style,
 };
@@ -11,6 +11,7 @@ pub fn render(name: &str, loaded: &Loaded, top: usize, style: Style) -> String {
     let shares = Shares::of(&loaded.profile);
     let by_self = shares.top(|w| w.self_weight, top);
     let by_total = shares.top(|w| w.total_weight, top);
+    let wakers = WakerShares::of(&loaded.profile);
     let health: Vec<&String> =
         loaded.comments.iter().filter(|c| !c.starts_with(crate::formats::pprof::GENERATOR)).collect();
     if style == Style::Json {
@@ -27,7 +28,7 @@ pub fn render(name: &str, loaded: &Loaded, top: usize, style: Style) -> String {
                 })
                 .collect()
         };
-        let document = json!({
+        let mut document = json!({
             "file": name,
             "unit": shares.unit.name(),
             "total": shares.total,
@@ -35,6 +36,20 @@ pub fn render(name: &str, loaded: &Loaded, top: usize, style: Style) -> String {
             "top_self": rows(&by_self),
             "top_total": rows(&by_total),
         });
+        if let Some(wakers) = &wakers {
+            let rows = |map, key: &str| -> Vec<Value> {
+                WakerShares::top(map, top)
+                    .into_iter()
+                    .map(|(name, total)| json!({ key: name, "total": total, "total_percent": round(shares.percent(total)) }))
+                    .collect()
+            };
+            document["wakers"] = json!({
+                "joined": wakers.joined,
+                "joined_percent": round(shares.percent(wakers.joined)),
+                "top_wakers": rows(&wakers.by_name, "waker"),
+                "top_waker_functions": rows(&wakers.by_function, "function"),
+            });
+        }
         return serde_json::to_string_pretty(&document).expect("JSON value") + "\n";
     }
     let markdown = style == Style::Markdown;
@@ -66,6 +81,35 @@ pub fn render(name: &str, loaded: &Loaded, top: usize, style: Style) -> String {
     for (title, list) in [("Top functions by self share", &by_self), ("Top functions by total share", &by_total)] {
         out.push_str(&if markdown { format!("#### {title}\n\n") } else { format!("{title}:\n") });
         out.push_str(&table(&headers, &rows(list), markdown));
+        out.push('\n');
+    }
+    if let Some(wakers) = &wakers {
+        out.push_str(&waker_tables(wakers, &shares, top, markdown));
+    }
+    out
+}
+
+/// Who ended the waits: by waker name, and by function in the wakers' stacks.
+fn waker_tables(wakers: &WakerShares, shares: &Shares, top: usize, markdown: bool) -> String {
+    let mut out = String::new();
+    let rows = |map| -> Vec<Vec<String>> {
+        WakerShares::top(map, top)
+            .into_iter()
+            .map(|(name, total)| {
+                let name = if markdown { format!("`{name}`") } else { name.to_string() };
+                vec![format!("{:.2}", shares.percent(total)), total.to_string(), name]
+            })
+            .collect()
+    };
+    let joined =
+        format!("{:.2}% of the time ({}) was joined with its waker.", shares.percent(wakers.joined), wakers.joined);
+    out.push_str(&if markdown { format!("{joined}\n\n") } else { format!("{joined}\n") });
+    for (title, map, last) in [
+        ("Top wakers (the wait time they ended)", &wakers.by_name, "waker"),
+        ("Top functions in the wakers' stacks", &wakers.by_function, "function"),
+    ] {
+        out.push_str(&if markdown { format!("#### {title}\n\n") } else { format!("{title}:\n") });
+        out.push_str(&table(&["total %", "total", last], &rows(map), markdown));
         out.push('\n');
     }
     out

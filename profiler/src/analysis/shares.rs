@@ -9,8 +9,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::{
     formats::folded,
-    profile::{Profile, Unit},
+    profile::{Frame, FrameKind, Profile, Unit, build::WAKER_SEPARATOR},
 };
+
+/// The `--` frame between a wait and its waker.
+pub fn is_waker_separator(frame: &Frame) -> bool {
+    frame.kind == FrameKind::Marker && &*frame.name == WAKER_SEPARATOR
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Weights {
@@ -29,8 +34,10 @@ impl Shares {
     pub fn of(profile: &Profile) -> Self {
         let mut functions: BTreeMap<String, Weights> = BTreeMap::new();
         for (stack, weight) in profile.sorted_stacks() {
+            // A waker's frames (`--wakers`) are not where the time went.
             let code: Vec<String> = stack
                 .iter()
+                .take_while(|f| !is_waker_separator(f))
                 .filter(|f| f.kind.is_code())
                 .map(|frame| {
                     let label = folded::frame_label(frame);
@@ -67,6 +74,48 @@ impl Shares {
         let mut rows: Vec<(&str, Weights)> = self.functions.iter().map(|(f, w)| (f.as_str(), *w)).collect();
         rows.sort_by(|a, b| key(&b.1).cmp(&key(&a.1)).then_with(|| a.0.cmp(b.0)));
         rows.retain(|r| key(&r.1) > 0);
+        rows.truncate(n);
+        rows
+    }
+}
+
+/// `--wakers` profiles: the wait time each waker ended, by the waker's
+/// name and by each function in its stack (counted once per stack).
+#[derive(Debug, Clone, Default)]
+pub struct WakerShares {
+    /// Time of the waits joined with a waker.
+    pub joined: u64,
+    pub by_name: BTreeMap<String, u64>,
+    pub by_function: BTreeMap<String, u64>,
+}
+
+impl WakerShares {
+    /// None when no stack has a waker.
+    pub fn of(profile: &Profile) -> Option<Self> {
+        let mut shares = WakerShares::default();
+        for (stack, weight) in profile.sorted_stacks() {
+            let Some(separator) = stack.iter().position(is_waker_separator) else { continue };
+            let waker = &stack[separator + 1..];
+            let Some(name) = waker.last() else { continue };
+            shares.joined += weight;
+            *shares.by_name.entry(name.name.to_string()).or_default() += weight;
+            // The name is last; read back from a file it may look like code.
+            let mut seen = HashSet::new();
+            for frame in waker[..waker.len() - 1].iter().filter(|f| f.kind.is_code()) {
+                let label = folded::frame_label(frame);
+                let label = label.strip_suffix("_[i]").map(str::to_string).unwrap_or(label);
+                if seen.insert(label.clone()) {
+                    *shares.by_function.entry(label).or_default() += weight;
+                }
+            }
+        }
+        (shares.joined > 0).then_some(shares)
+    }
+
+    /// The `n` largest of `map`, by descending time, then by name.
+    pub fn top(map: &BTreeMap<String, u64>, n: usize) -> Vec<(&str, u64)> {
+        let mut rows: Vec<(&str, u64)> = map.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         rows.truncate(n);
         rows
     }

@@ -91,6 +91,110 @@ fn sorted_stacks(profile: &Profile) -> Vec<(Vec<Frame>, u64)> {
     profile.sorted_stacks().into_iter().map(|(s, w)| (s.clone(), w)).collect()
 }
 
+/// `--wakers` stacks: waits joined with their wakers (leaf first after `--`,
+/// the waker's name last), one woken by an interrupt, one with no waker.
+fn woken() -> Profile {
+    let mut profile = Profile::new(Unit::Microseconds);
+    let wait =
+        vec![Frame::task("app"), user("main"), user("wait_for_byte"), kernel("do_syscall_64"), kernel("schedule")];
+    let waker = vec![
+        Frame::marker("--"),
+        kernel("try_to_wake_up"),
+        kernel("do_syscall_64"),
+        inlined("write_inline"),
+        user("wake_by_write"),
+        user("thread_start"),
+        Frame::task("burner"),
+    ];
+    profile.add([wait.clone(), waker].concat(), 900);
+    let timer =
+        vec![Frame::marker("--"), kernel("hrtimer_wakeup"), Frame::marker("[in interrupt]"), Frame::task("swapper/1")];
+    profile.add([vec![Frame::task("app"), user("main"), user("sleep"), kernel("schedule")], timer].concat(), 100);
+    profile.add(wait, 50);
+    profile
+}
+
+fn without_locations(profile: Profile) -> Profile {
+    Profile {
+        unit: profile.unit,
+        stacks: profile
+            .stacks
+            .into_iter()
+            .map(|(s, w)| (s.into_iter().map(|f| Frame { module: None, file: None, line: None, ..f }).collect(), w))
+            .collect(),
+    }
+}
+
+#[test]
+fn waker_stacks_round_trip_through_folded_and_pprof() {
+    let profile = woken();
+    let text = folded_text(&profile);
+    assert!(
+        text.contains(
+            "app;main;wait_for_byte;do_syscall_64_[k];schedule_[k];--;try_to_wake_up_[k];do_syscall_64_[k];write_inline_[i];wake_by_write;thread_start;burner 900"
+        ),
+        "{text}"
+    );
+    let loaded = formats::parse(text.as_bytes()).unwrap();
+    assert_eq!(sorted_stacks(&loaded.profile), sorted_stacks(&without_locations(profile.clone())));
+    let loaded = formats::parse(&render(&profile, Format::Pprof)).unwrap();
+    assert_eq!(sorted_stacks(&loaded.profile), sorted_stacks(&profile));
+}
+
+#[test]
+fn shares_count_the_wait_and_report_ranks_the_wakers() {
+    let profile = woken();
+    let shares = Shares::of(&profile);
+    // Time is where the thread waited: a waker's frames are no function's share.
+    assert_eq!(shares.get("schedule_[k]").self_weight, 1050);
+    assert_eq!(shares.get("do_syscall_64_[k]").total_weight, 950);
+    assert_eq!(shares.get("wake_by_write"), Default::default());
+    let loaded = formats::parse(&render(&profile, Format::Pprof)).unwrap();
+    let json: Value = serde_json::from_str(&report::render("w.pb.gz", &loaded, 10, Style::Json)).unwrap();
+    let wakers = &json["wakers"];
+    assert_eq!(wakers["joined"], 1000);
+    assert_eq!(wakers["top_wakers"][0]["waker"], "burner");
+    assert_eq!(wakers["top_wakers"][0]["total"], 900);
+    assert_eq!(wakers["top_wakers"][1]["waker"], "swapper/1");
+    let functions = wakers["top_waker_functions"].as_array().unwrap();
+    let total_of = |name: &str| functions.iter().find(|r| r["function"] == name).map(|r| r["total"].clone());
+    assert_eq!(total_of("wake_by_write"), Some(900.into()));
+    // Inlined or not, one function; the interrupt's path counts too.
+    assert_eq!(total_of("write_inline"), Some(900.into()));
+    assert_eq!(total_of("hrtimer_wakeup_[k]"), Some(100.into()));
+    assert_eq!(total_of("burner"), None);
+    let plain = report::render("w.pb.gz", &loaded, 10, Style::Plain);
+    assert!(plain.lines().any(|l| l.contains("85.71") && l.ends_with("burner")), "{plain}");
+    // Without wakers, no waker section.
+    let json: Value = serde_json::from_str(&report::render(
+        "p",
+        &formats::parse(folded_text(&split(3, 1)).as_bytes()).unwrap(),
+        10,
+        Style::Json,
+    ))
+    .unwrap();
+    assert!(json.get("wakers").is_none());
+}
+
+/// A function in both halves is drawn twice: the wait's copy in the
+/// palette's colour, the waker's in blue.
+#[test]
+fn svg_paints_the_waker_part_blue() {
+    let svg = String::from_utf8(render(&woken(), Format::Svg)).unwrap();
+    let fills: Vec<(u32, u32, u32)> = svg
+        // The waker's copy keeps its `_[k]` (inferno strips the last mark, `_[w]`).
+        .match_indices("<title>do_syscall_64")
+        .map(|(at, _)| {
+            let fill = &svg[at..][svg[at..].find("fill=\"rgb(").unwrap() + 10..];
+            let rgb: Vec<u32> = fill[..fill.find(')').unwrap()].split(',').map(|c| c.trim().parse().unwrap()).collect();
+            (rgb[0], rgb[1], rgb[2])
+        })
+        .collect();
+    assert_eq!(fills.len(), 2, "{fills:?}");
+    assert_eq!(fills.iter().filter(|(r, _, b)| b > &(r + 80)).count(), 1, "one blue copy: {fills:?}");
+    assert_eq!(fills.iter().filter(|(r, _, b)| r > b).count(), 1, "one kernel-orange copy: {fills:?}");
+}
+
 #[test]
 fn folded_round_trip_keeps_stacks_unit_and_health() {
     let mut profile = split_with_jit(300, 100);

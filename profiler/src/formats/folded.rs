@@ -3,7 +3,10 @@
 //! `_[i]`, which flame graph colour schemes know.
 use std::fmt::Write;
 
-use crate::profile::{Frame, FrameKind, Loaded, Profile, Stack, Unit};
+use crate::profile::{
+    Frame, FrameKind, Loaded, Profile, Stack, Unit,
+    build::{INTERRUPT_WAKER, WAKER_SEPARATOR},
+};
 
 /// The text of one frame as folded output shows it.
 pub fn frame_label(frame: &Frame) -> String {
@@ -27,8 +30,16 @@ pub fn frame_label(frame: &Frame) -> String {
 }
 
 /// Markers flameprof adds (root or leaf frames that are not code).
-pub const MARKERS: &[&str] =
-    &["[on-cpu]", "[off-cpu]", "[sleeping]", "[uninterruptible]", "[preempted]", "[other state]"];
+pub const MARKERS: &[&str] = &[
+    "[on-cpu]",
+    "[off-cpu]",
+    "[sleeping]",
+    "[uninterruptible]",
+    "[preempted]",
+    "[other state]",
+    WAKER_SEPARATOR,
+    INTERRUPT_WAKER,
+];
 
 /// The inverse of [`frame_label`], as far as a label tells: the name, its
 /// kind (`Task` is decided by the reader from the position) and whether it
@@ -143,7 +154,7 @@ pub(super) fn frames_from_labels<'a>(
     first_is_task: bool,
 ) -> Stack {
     let mut seen_task = !first_is_task;
-    labels
+    let mut stack: Stack = labels
         .map(|(label, module, file, line)| {
             let (name, mut kind, inlined) = parse_label(label);
             if !seen_task && kind != FrameKind::Marker {
@@ -152,7 +163,15 @@ pub(super) fn frames_from_labels<'a>(
             }
             Frame { name: name.into(), kind, module: module.map(Into::into), file: file.map(Into::into), line, inlined }
         })
-        .collect()
+        .collect();
+    // After a `--` frame (`--wakers`), the last frame is the waker's name.
+    if first_is_task
+        && stack.iter().any(|f| f.kind == FrameKind::Marker && &*f.name == WAKER_SEPARATOR)
+        && let Some(name) = stack.last_mut().filter(|f| f.kind == FrameKind::User && !f.inlined)
+    {
+        name.kind = FrameKind::Task;
+    }
+    stack
 }
 
 fn shorten(line: &str) -> String {

@@ -1,10 +1,15 @@
 //! Interactive SVG flame graphs (search, zoom) through inferno.
+use std::fmt::Write;
+
 use inferno::flamegraph::{
     self, Direction,
-    color::{BasicPalette, MultiPalette, Palette as InfernoPalette},
+    color::{BasicPalette, Color, MultiPalette, Palette as InfernoPalette, PaletteMap},
 };
 
-use crate::{formats::folded, profile::Profile};
+use crate::{
+    formats::folded,
+    profile::{FrameKind, Profile, build::WAKER_SEPARATOR},
+};
 
 /// Colour palettes offered (inferno's basic palettes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +46,11 @@ pub struct SvgOptions {
 /// `subtitle` carries what the reader needs to trust the graph (duration,
 /// samples, losses).
 pub fn render(profile: &Profile, options: &SvgOptions, subtitle: &str) -> std::io::Result<Vec<u8>> {
+    let (text, waker_colours) = folded_with_wakers_marked(profile);
+    let mut waker_palette = PaletteMap::default();
+    for (label, colour) in &waker_colours {
+        waker_palette.insert(label, *colour);
+    }
     let mut inferno = flamegraph::Options::default();
     inferno.title = options.title.clone();
     inferno.subtitle = Some(subtitle.to_string());
@@ -53,7 +63,9 @@ pub fn render(profile: &Profile, options: &SvgOptions, subtitle: &str) -> std::i
     // Same input, same picture: colours from names, not from a random source.
     inferno.hash = true;
     inferno.deterministic = true;
-    let text = folded::render(profile);
+    if !waker_colours.is_empty() {
+        inferno.palette_map = Some(&mut waker_palette);
+    }
     let mut svg = Vec::new();
     if text.lines().all(|line| line.starts_with('#')) {
         // inferno refuses input without stacks; an empty graph still tells the truth.
@@ -92,4 +104,46 @@ fn palette(palette: Palette) -> InfernoPalette {
         Palette::Purple => basic(BasicPalette::Purple),
         Palette::Orange => basic(BasicPalette::Orange),
     }
+}
+
+/// The folded text inferno draws. With `--wakers`, the frames of a waker
+/// (after the `--` frame, which inferno paints grey) get a `_[w]` mark, as
+/// flamegraph.pl's `chain` palette expects, so that a function in both
+/// halves is two names; each such name gets a blue of its own (by a hash
+/// of the name: the same picture every time) whatever the palette.
+fn folded_with_wakers_marked(profile: &Profile) -> (String, Vec<(String, Color)>) {
+    let mut colours = std::collections::BTreeMap::new();
+    let mut lines: Vec<String> = profile
+        .stacks
+        .iter()
+        .map(|(stack, weight)| {
+            let mut in_waker = false;
+            let labels: Vec<String> = stack
+                .iter()
+                .map(|frame| {
+                    let mut label = folded::frame_label(frame);
+                    if in_waker {
+                        label.push_str("_[w]");
+                        colours.entry(label.clone()).or_insert_with(|| waker_colour(&label));
+                    }
+                    in_waker |= frame.kind == FrameKind::Marker && &*frame.name == WAKER_SEPARATOR;
+                    label
+                })
+                .collect();
+            format!("{} {weight}", labels.join(";"))
+        })
+        .collect();
+    lines.sort();
+    let mut text = String::new();
+    for line in lines {
+        let _ = writeln!(text, "{line}");
+    }
+    (text, colours.into_iter().collect())
+}
+
+/// A blue, lighter or darker by the name's FNV-1a hash.
+fn waker_colour(label: &str) -> Color {
+    let hash = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let shade = (hash % 56) as u8;
+    Color { r: 70 + shade, g: 100 + shade, b: 255 - shade / 2 }
 }

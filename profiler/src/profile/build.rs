@@ -5,13 +5,13 @@ use std::{
     sync::Arc,
 };
 
-use profiler_ebpf::{StackKey, marker};
+use profiler_ebpf::{StackKey, marker, waker};
 use symbolize::{Resolution, Symbolized, Symbolizer, UnresolvedReason};
 
 use crate::{
     formats::ModuleInfo,
     profile::{Frame, FrameKind, Profile, Stack, Unit},
-    recording::Recording,
+    recording::{Recording, WokenTime},
     settings::Mode,
 };
 
@@ -62,20 +62,44 @@ impl FrameStats {
     }
 }
 
+/// One raw stack: its count, and with `--wakers` the stack of the waker
+/// that ended the wait.
+pub struct RawStack<'a> {
+    pub key: &'a StackKey,
+    pub waker: Option<&'a StackKey>,
+    pub count: u64,
+}
+
+impl<'a> RawStack<'a> {
+    pub fn plain(raw: &'a [(StackKey, u64)]) -> impl Iterator<Item = RawStack<'a>> {
+        raw.iter().map(|(key, count)| RawStack { key, waker: None, count: *count })
+    }
+
+    pub fn woken(woken: &'a [WokenTime]) -> impl Iterator<Item = RawStack<'a>> {
+        woken.iter().map(|w| RawStack { key: &w.wakee, waker: Some(&w.waker), count: w.ns })
+    }
+}
+
+/// The frame between a wait and its waker (bcc's offwaketime folds the same).
+pub const WAKER_SEPARATOR: &str = "--";
+/// Before the waker's name when an interrupt woke the thread.
+pub const INTERRUPT_WAKER: &str = "[in interrupt]";
+
 /// Symbolizes every address once (per process for user space), then builds
 /// the stacks. `weight` converts a raw count into the profile's unit.
 pub fn build(
     profile: &mut Profile,
-    raw: &[(StackKey, u64)],
+    raw: &[RawStack],
     symbolizer: &mut Symbolizer,
     process_names: &HashMap<u32, String>,
     shape: &Shape,
     weight: impl Fn(u64) -> u64,
 ) -> FrameStats {
-    let symbols = Symbols::resolve(raw, symbolizer);
+    let symbols = Symbols::resolve(raw.iter().flat_map(|r| std::iter::once(r.key).chain(r.waker)), symbolizer);
     let mut names = NameCache::default();
     let mut stats = FrameStats { distinct_stacks: raw.len() as u64, ..Default::default() };
-    for (key, count) in raw {
+    for entry in raw {
+        let key = entry.key;
         let mut stack: Stack = Vec::with_capacity(8 + (key.kernel_depth + key.user_depth) as usize);
         if let Some(marker) = shape.root_marker {
             stack.push(names.marker(marker));
@@ -102,8 +126,12 @@ pub fn build(
         if let Some(label) = marker_label(key.marker) {
             stack.push(names.marker(label));
         }
-        let frames = (key.user_depth + key.kernel_depth) as u64;
-        let weight = weight(*count);
+        let mut frames = (key.user_depth + key.kernel_depth) as u64;
+        if let Some(waker) = entry.waker {
+            push_waker(&mut stack, waker, &symbols, &mut names, &mut counts);
+            frames += (waker.user_depth + waker.kernel_depth) as u64;
+        }
+        let weight = weight(entry.count);
         stats.frames += frames * weight;
         stats.unresolved_frames += counts.unresolved * weight;
         stats.jit_frames += counts.jit * weight;
@@ -115,6 +143,47 @@ pub fn build(
         profile.add(stack, weight);
     }
     stats
+}
+
+/// The waker part, as bcc's offwaketime folds it: the separator, then the
+/// waker's stack leaf first (kernel, then user), then its name; so the
+/// wakeup call sits next to the wait it ended.
+fn push_waker(
+    stack: &mut Stack,
+    waker: &StackKey,
+    symbols: &Symbols,
+    names: &mut NameCache,
+    counts: &mut AddressCounts,
+) {
+    stack.push(names.marker(WAKER_SEPARATOR));
+    let kernel = kernel_addresses(waker);
+    let glue = tracing_glue_depth(kernel, &symbols.kernel);
+    for (index, &address) in kernel.iter().enumerate().skip(glue) {
+        let symbolized = &symbols.kernel[&adjust(address, index)];
+        push_frames_leaf_first(stack, symbolized, FrameKind::Kernel, names, counts);
+    }
+    let user_leaf_is_return = waker.kernel_depth > 0;
+    for (index, &address) in user_addresses(waker).iter().enumerate() {
+        let symbolized = &symbols.user[&(waker.tgid, adjust_user(address, index, user_leaf_is_return))];
+        push_frames_leaf_first(stack, symbolized, FrameKind::User, names, counts);
+    }
+    if waker.marker == waker::INTERRUPT {
+        stack.push(names.marker(INTERRUPT_WAKER));
+    }
+    stack.push(names.task(&comm(waker)));
+}
+
+/// As `push_frames`, innermost (inlined) frame first.
+fn push_frames_leaf_first(
+    stack: &mut Stack,
+    symbolized: &Symbolized,
+    kind: FrameKind,
+    names: &mut NameCache,
+    counts: &mut AddressCounts,
+) {
+    let start = stack.len();
+    push_frames(stack, symbolized, kind, names, counts);
+    stack[start..].reverse();
 }
 
 /// Return addresses point after the call; the call itself is one byte back.
@@ -221,10 +290,10 @@ struct Symbols {
 }
 
 impl Symbols {
-    fn resolve(raw: &[(StackKey, u64)], symbolizer: &mut Symbolizer) -> Self {
+    fn resolve<'a>(keys: impl Iterator<Item = &'a StackKey>, symbolizer: &mut Symbolizer) -> Self {
         let mut user_by_pid: HashMap<u32, HashSet<u64>> = HashMap::new();
         let mut kernel = HashSet::new();
-        for (key, _) in raw {
+        for key in keys {
             let pid_addresses = user_by_pid.entry(key.tgid).or_default();
             for (index, &address) in user_addresses(key).iter().enumerate() {
                 pid_addresses.insert(adjust_user(address, index, key.kernel_depth > 0));
@@ -294,21 +363,29 @@ pub fn from_recording(
     let names = &recording.process_names;
     // One naming rule for the whole graph: `name-PID` roots once several
     // processes appear anywhere in it.
-    let processes: HashSet<u32> = recording.on_cpu.iter().chain(&recording.off_cpu).map(|(key, _)| key.tgid).collect();
+    let processes: HashSet<u32> = recording
+        .on_cpu
+        .iter()
+        .chain(&recording.off_cpu)
+        .map(|(key, _)| key.tgid)
+        .chain(recording.woken.iter().map(|w| w.wakee.tgid))
+        .collect();
     let shape = |root_marker| Shape { per_thread, root_marker, several_processes: processes.len() > 1 };
+    let on_cpu: Vec<RawStack> = RawStack::plain(&recording.on_cpu).collect();
+    let off_cpu: Vec<RawStack> = RawStack::plain(&recording.off_cpu).chain(RawStack::woken(&recording.woken)).collect();
     match mode {
         Mode::OnCpu => {
-            frames.add(build(&mut profile, &recording.on_cpu, symbolizer, names, &shape(None), |n| n));
+            frames.add(build(&mut profile, &on_cpu, symbolizer, names, &shape(None), |n| n));
         }
         Mode::OffCpu => {
-            frames.add(build(&mut profile, &recording.off_cpu, symbolizer, names, &shape(None), ns_to_us));
+            frames.add(build(&mut profile, &off_cpu, symbolizer, names, &shape(None), ns_to_us));
         }
         Mode::Wall => {
             // One unit for both halves: a sample at F Hz stands for 1/F s on CPU.
             let frequency = frequency.max(1);
             let on_cpu_us = |samples: u64| samples * 1_000_000 / frequency;
-            frames.add(build(&mut profile, &recording.on_cpu, symbolizer, names, &shape(Some("[on-cpu]")), on_cpu_us));
-            frames.add(build(&mut profile, &recording.off_cpu, symbolizer, names, &shape(Some("[off-cpu]")), ns_to_us));
+            frames.add(build(&mut profile, &on_cpu, symbolizer, names, &shape(Some("[on-cpu]")), on_cpu_us));
+            frames.add(build(&mut profile, &off_cpu, symbolizer, names, &shape(Some("[off-cpu]")), ns_to_us));
         }
     }
     frames.processes = processes.len() as u64;
@@ -322,7 +399,13 @@ fn ns_to_us(ns: u64) -> u64 {
 /// Module basename → path, build-id and range, from the snapshots of the
 /// recorded processes (the first process mapping a module wins).
 pub fn modules(recording: &Recording, symbolizer: &Symbolizer) -> HashMap<String, ModuleInfo> {
-    let mut pids: Vec<u32> = recording.on_cpu.iter().chain(&recording.off_cpu).map(|(key, _)| key.tgid).collect();
+    let mut pids: Vec<u32> = recording
+        .on_cpu
+        .iter()
+        .chain(&recording.off_cpu)
+        .map(|(key, _)| key.tgid)
+        .chain(recording.woken.iter().flat_map(|w| [w.wakee.tgid, w.waker.tgid]))
+        .collect();
     pids.sort_unstable();
     pids.dedup();
     let mut modules = HashMap::new();

@@ -52,6 +52,28 @@ pub fn apply(stacks: &mut Vec<(StackKey, u64)>, symbolizer: &mut Symbolizer) -> 
     fixups
 }
 
+/// `--wakers`: the same for each wait's stack and its waker's, one stack
+/// at a time (the pairs stay as they are; equal stacks merge later, in the
+/// profile). Returns what was done to the waits' stacks, then to the
+/// wakers' (each weighted by the wait's time).
+pub fn apply_to_woken(
+    woken: &mut [crate::recording::WokenTime],
+    symbolizer: &mut Symbolizer,
+) -> (LeafFixups, LeafFixups) {
+    let (mut waits, mut wakers) = (LeafFixups::default(), LeafFixups::default());
+    for w in woken.iter_mut() {
+        for (key, fixups) in [(&mut w.wakee, &mut waits), (&mut w.waker, &mut wakers)] {
+            let mut one = vec![(*key, w.ns)];
+            let done = apply(&mut one, symbolizer);
+            *key = one[0].0;
+            fixups.callers_inserted += done.callers_inserted;
+            fixups.callers_already_there += done.callers_already_there;
+            fixups.callers_missing += done.callers_missing;
+        }
+    }
+    (waits, wakers)
+}
+
 /// What a frame-pointer walk from `leaf` skipped.
 #[derive(Debug, PartialEq, Eq)]
 enum Skipped {

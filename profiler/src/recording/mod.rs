@@ -26,7 +26,7 @@ pub use bpf::Counters;
 pub use command::CommandExit;
 pub use dwarf_copies::UnwindStats;
 pub use leaf_fixup::LeafFixups;
-pub use off_cpu::waiting_at_start::WaitingAtStart;
+pub use off_cpu::{WokenTime, waiting_at_start::WaitingAtStart};
 pub use unwind_tables::TableStats;
 
 use crate::{
@@ -59,6 +59,13 @@ pub struct Recording {
     pub on_cpu: Vec<(StackKey, u64)>,
     /// Nanoseconds off CPU per stack.
     pub off_cpu: Vec<(StackKey, u64)>,
+    /// `--wakers`: off-CPU waits joined with their wakers (the rest are in `off_cpu`).
+    pub woken: Vec<WokenTime>,
+    /// `--wakers` was on.
+    pub wakers: bool,
+    /// `--wakers`: threads woken before the stop that had not run again
+    /// (their waits are joined with that waker, up to the stop).
+    pub woken_not_run_at_end: u64,
     pub counters: Counters,
     pub elapsed: Duration,
     pub process_names: HashMap<u32, String>,
@@ -88,6 +95,9 @@ pub struct Recording {
     pub leaf_fixups: Option<(LeafFixups, LeafFixups)>,
     /// What the on-CPU samplers counted (None: off-CPU only, no sampler).
     pub event: Option<SamplingEvent>,
+    /// `--wakers` with `--call-graph fp`: the leaf fix-up of the wakers'
+    /// stacks (weighted by the time of the waits they ended).
+    pub waker_leaf_fixups: Option<LeafFixups>,
 }
 
 impl Recording {
@@ -128,6 +138,7 @@ impl RecordSettings {
             // Wall-clock time includes waiting for a CPU: --wall keeps it.
             keep_preempted: self.include_preempted || self.mode == Mode::Wall,
             record_state: self.state_marker,
+            wakers: self.wakers,
             min_block_ns: self.min_block_us.saturating_mul(1000),
             max_block_ns: self.max_block_us.map(|us| us.saturating_mul(1000)),
             stack_map_entries: self.stack_map_entries,
@@ -175,6 +186,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let probe_settings = settings.probe_settings(command.as_ref().map(|c| c.pid));
     let records_off_cpu = probe_settings.off_cpu;
     let watches_waiting_at_start = probe_settings.waiting_at_start;
+    let records_wakers = probe_settings.off_cpu && probe_settings.wakers;
     let mut probes = Probes::load(probe_settings)?;
     let initial_targets: Vec<u32> = match (&settings.target, &command) {
         (Target::Processes(pids), _) => pids.clone(),
@@ -332,19 +344,40 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     };
     missing_stack_ids += off_cpu.missing_stack_ids;
     let mut off_cpu_times = off_cpu.times;
+    let mut woken = off_cpu.woken;
     on_cpu.retain(|(key, _)| !other_users.contains(&key.tgid));
     off_cpu_times.retain(|(key, _)| !other_users.contains(&key.tgid));
-    let leaf_fixups = (settings.user_walk == UserWalk::FramePointers && settings.user_frames)
-        .then(|| (leaf_fixup::apply(&mut on_cpu, symbolizer), leaf_fixup::apply(&mut off_cpu_times, symbolizer)));
+    woken.retain(|w| !other_users.contains(&w.wakee.tgid));
+    // A waker that is another user's keeps its name and kernel stack, as
+    // any process outside the targets, but not its user stack.
+    for w in woken.iter_mut().filter(|w| other_users.contains(&w.waker.tgid)) {
+        w.waker.user_depth = 0;
+        w.waker.user = [0; profiler_ebpf::MAX_STACK_DEPTH];
+    }
+    let fix_leaves = settings.user_walk == UserWalk::FramePointers && settings.user_frames;
+    let mut waker_leaf_fixups = None;
+    let leaf_fixups = fix_leaves.then(|| {
+        let mut off = leaf_fixup::apply(&mut off_cpu_times, symbolizer);
+        let (waits, wakers) = leaf_fixup::apply_to_woken(&mut woken, symbolizer);
+        off.callers_inserted += waits.callers_inserted;
+        off.callers_already_there += waits.callers_already_there;
+        off.callers_missing += waits.callers_missing;
+        waker_leaf_fixups = Some(wakers).filter(|_| records_wakers);
+        (leaf_fixup::apply(&mut on_cpu, symbolizer), off)
+    });
     let counters = probes.counters()?;
     Ok(Recording {
         on_cpu,
         off_cpu: off_cpu_times,
+        woken,
+        wakers: records_wakers,
+        woken_not_run_at_end: off_cpu.woken_not_run_at_end,
         other_users_left_out: other_users.len() as u64,
         table_stats: tables.as_ref().map(|tables| tables.stats()),
         user_walk: settings.user_walk,
         leaf_fixups,
         event: matches!(settings.mode, Mode::OnCpu | Mode::Wall).then_some(settings.event),
+        waker_leaf_fixups,
         counters,
         elapsed,
         process_names,

@@ -40,6 +40,8 @@ pub struct RunSummary {
     /// without its frame set up, put back from the word at sp.
     pub leaf_fixup: Option<LeafFixup>,
     pub off_cpu: OffCpu,
+    /// `--wakers` only.
+    pub wakers: Option<Wakers>,
     pub frames: Frames,
     pub jit: Jit,
     pub symbolization: Symbolization,
@@ -131,6 +133,33 @@ pub struct OffCpu {
     pub threads_waiting_at_start_not_counted: u64,
     pub threads_waiting_at_start_unreadable: u64,
     pub switch_ins_not_traced_recovered: u64,
+}
+
+/// `--wakers`: how waits were joined with who woke them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Wakers {
+    /// Waits joined with their waker: ended in the kernel, plus those of
+    /// threads woken before the stop that had not run again.
+    pub waits_joined: u64,
+    /// Of `waits_joined`: woken, not run again by the end (closed at the stop).
+    pub woken_not_run_again_at_end: u64,
+    /// Waker records stored (one per wakeup of a blocked target).
+    pub wakeups_recorded: u64,
+    /// Of `wakeups_recorded`: an interrupt woke the thread (kernel stack only).
+    pub wakeups_from_interrupts: u64,
+    /// Wakeups whose waker stack (kernel or user) could not be read; joined
+    /// with what was read.
+    pub waker_stacks_unreadable: u64,
+    /// Waits that ended with no wakeup recorded: shown without a waker.
+    pub waits_without_waker: u64,
+    /// Waits that were preemptions (--wall, --include-preempted): nothing
+    /// wakes them; shown without a waker.
+    pub waits_preempted: u64,
+    /// Wakeups not recorded because the map of wakers was full.
+    pub waker_records_lost: u64,
+    /// `--call-graph fp`: the leaf fix-up of the wakers' user stacks (in ns
+    /// of the waits they ended; the waits' own are under `leaf_fixup`).
+    pub waker_leaf_fixup: Option<crate::recording::LeafFixups>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -308,6 +337,17 @@ impl RunSummary {
                 switch_ins_not_traced_recovered: c.get(counter::OFF_CPU_SWITCH_IN_UNSEEN)
                     + recording.open_waits_ended_unseen,
             },
+            wakers: recording.wakers.then(|| Wakers {
+                waits_joined: c.get(counter::WAKEUPS_JOINED) + recording.woken_not_run_at_end,
+                woken_not_run_again_at_end: recording.woken_not_run_at_end,
+                wakeups_recorded: c.get(counter::WAKEUPS_RECORDED),
+                wakeups_from_interrupts: c.get(counter::WAKEUPS_FROM_INTERRUPT),
+                waker_stacks_unreadable: c.get(counter::WAKER_STACK_FAULT),
+                waits_without_waker: c.get(counter::WAITS_WITHOUT_WAKER),
+                waits_preempted: c.get(counter::WAITS_PREEMPTED),
+                waker_records_lost: c.get(counter::WAKERS_FULL),
+                waker_leaf_fixup: recording.waker_leaf_fixups,
+            }),
             frames: Frames {
                 weighted_total: frames.frames,
                 weighted_unresolved: frames.unresolved_frames,

@@ -215,6 +215,29 @@ fn off_cpu_lines(s: &mut String, summary: &RunSummary) {
             off.threads_waiting_at_start_unreadable
         );
     }
+    if let Some(w) = &summary.wakers {
+        let _ = writeln!(
+            s,
+            "  wakers: {} waits joined with their waker ({} woken but not run again by the end); {} wakeups recorded, {} of them from interrupts; {} waker stacks unreadable (joined with what was read); {} waits ended with no wakeup recorded, {} preemptions (nothing wakes them); {} wakeups lost (map of wakers full)",
+            w.waits_joined,
+            w.woken_not_run_again_at_end,
+            w.wakeups_recorded,
+            w.wakeups_from_interrupts,
+            w.waker_stacks_unreadable,
+            w.waits_without_waker,
+            w.waits_preempted,
+            w.waker_records_lost
+        );
+        if let Some(f) = &w.waker_leaf_fixup {
+            let s_of = |ns: u64| ns as f64 / 1e9;
+            let _ = writeln!(
+                s,
+                "  wakers: leaf fix-up of the wakers' stacks: callers put back in {:.3} s of waits, still missing in {:.3} s",
+                s_of(f.callers_inserted),
+                s_of(f.callers_missing)
+            );
+        }
+    }
     if off.switch_ins_not_traced_recovered > 0 {
         let _ = writeln!(
             s,

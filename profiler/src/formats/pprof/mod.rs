@@ -26,7 +26,7 @@ pub use read::parse_pprof;
 
 use crate::{
     formats::{Context, folded},
-    profile::{Frame, FrameKind, Profile, Unit},
+    profile::{Frame, FrameKind, Profile, Unit, build::WAKER_SEPARATOR},
 };
 
 /// The start of the comment that tells the reader a file is flameprof's (the
@@ -118,16 +118,24 @@ fn main_module(profile: &Profile) -> Option<String> {
 }
 
 /// Frames grouped into pprof locations: a frame and the frames inlined into
-/// it (those after it with `inlined` set), root first.
+/// it (those after it with `inlined` set), root first. A waker's frames
+/// (`--wakers`), under the `--` marker frame, run leaf first: each is a
+/// location of its own (its label keeps the `_[i]` mark for the reader).
 fn locations_of(stack: &[Frame]) -> impl Iterator<Item = &[Frame]> {
     let mut rest = stack;
+    let mut in_waker = false;
     std::iter::from_fn(move || {
-        let (_, tail) = rest.split_first()?;
-        let inlined = tail.iter().take_while(|f| f.inlined).count();
+        let (first, tail) = rest.split_first()?;
+        let inlined = if in_waker { 0 } else { tail.iter().take_while(|f| f.inlined).count() };
+        in_waker |= is_waker_separator(first);
         let (group, next) = rest.split_at(1 + inlined);
         rest = next;
         Some(group)
     })
+}
+
+fn is_waker_separator(frame: &Frame) -> bool {
+    frame.kind == FrameKind::Marker && &*frame.name == WAKER_SEPARATOR
 }
 
 /// String, function, location and mapping tables, each entry made once.

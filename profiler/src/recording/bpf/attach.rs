@@ -43,6 +43,13 @@ impl Probes {
                     _ => names::OFF_CPU_PROGRAM,
                 };
                 tracepoints.push((program, "sched_switch"));
+                if self.settings.wakers {
+                    let program = match self.settings.user_walk {
+                        UserWalk::Tables => names::WAKER_TABLE_PROGRAM,
+                        _ => names::WAKER_PROGRAM,
+                    };
+                    tracepoints.push((program, "sched_waking"));
+                }
             }
             for &(program, tracepoint) in &tracepoints {
                 self.tracepoint(program)?.load(tracepoint, btf).map_err(|e| tracepoint_error(tracepoint, e))?;
@@ -66,7 +73,7 @@ impl Probes {
 
     /// Empties the walkers' program arrays (see `stop`).
     pub(super) fn release_walkers(&mut self) {
-        for array in [names::ON_CPU_WALKERS, names::OFF_CPU_WALKERS] {
+        for array in [names::ON_CPU_WALKERS, names::OFF_CPU_WALKERS, names::WAKER_WALKERS] {
             if let Ok(mut slots) = self.map_mut::<ProgramArray<_>>(array) {
                 let _ = slots.clear_index(&0);
             }
@@ -95,6 +102,14 @@ impl Probes {
                 .load("sched_switch", btf)
                 .map_err(|e| Error::bpf("loading the off-CPU stack walker", e))?;
             walkers.push((names::OFF_CPU_WALKERS, names::OFF_CPU_WALKER_PROGRAM));
+            // Its own walker: tracing programs tail-call only programs of
+            // their own attach point.
+            if self.settings.wakers {
+                self.tracepoint(names::WAKER_WALKER_PROGRAM)?
+                    .load("sched_waking", btf)
+                    .map_err(|e| Error::bpf("loading the waker stack walker", e))?;
+                walkers.push((names::WAKER_WALKERS, names::WAKER_WALKER_PROGRAM));
+            }
         }
         for (array, name) in walkers {
             let fd = self

@@ -56,6 +56,8 @@ pub struct ProbeSettings {
     pub table_rows: u32,
     pub keep_preempted: bool,
     pub record_state: bool,
+    /// `--wakers`: waits joined with who woke them (sched_waking).
+    pub wakers: bool,
     pub min_block_ns: u64,
     pub max_block_ns: Option<u64>,
     /// Buckets of the stack-id map (tests shrink it to force collisions).
@@ -72,6 +74,8 @@ pub struct ProbeSettings {
 pub struct OffCpuMaps {
     /// Nanoseconds off CPU per whole stack, of the waits that ended.
     pub times: Vec<(StackKey, u64)>,
+    /// `--wakers`: nanoseconds off CPU per wait joined with its waker.
+    pub woken: Vec<WokenTime>,
     /// Waits still open when the probes stopped.
     pub open_waits: Vec<OpenWait>,
     /// Stack ids that could not be read back (their stacks show empty).
@@ -87,6 +91,16 @@ pub struct OpenWait {
     pub since_ns: u64,
     /// Its CPU time (ns) when it blocked.
     pub ran_ns: u64,
+    /// `--wakers`: who woke it during this wait (it had not run again yet).
+    pub waker: Option<StackKey>,
+}
+
+/// `--wakers`: a wait's stack joined with its waker's, and their time.
+#[derive(Clone, Copy)]
+pub struct WokenTime {
+    pub wakee: StackKey,
+    pub waker: StackKey,
+    pub ns: u64,
 }
 
 /// Where the on-CPU timers run.
@@ -169,6 +183,10 @@ impl Probes {
             true => btf::member_offsets(kernel_btf, "task_struct", &["stack"]).map_or(0, |found| found[0]),
             false => 0,
         };
+        let irq_entry = match s.wakers {
+            true => crate::recording::kernel::interrupt_entry_range().unwrap_or((0, 0)),
+            false => (0, 0),
+        };
         let mut capture_bits = 0;
         if s.kernel_frames {
             capture_bits |= capture::KERNEL;
@@ -195,6 +213,10 @@ impl Probes {
                 (SamplingScope::Threads(..), Some(hz)) if hz > 0 => 1_000_000_000 / hz / 2,
                 _ => 0,
             },
+            wakers: (s.off_cpu && s.wakers) as u32,
+            _pad: 0,
+            irq_entry_start: irq_entry.0,
+            irq_entry_end: irq_entry.1,
         })
     }
 

@@ -1,9 +1,9 @@
 //! Reading back what the programs counted, once they are stopped: on-CPU
 //! counts, off-CPU maps, threads waiting at the start.
 use aya::maps::{HashMap, StackTraceMap};
-use profiler_ebpf::{BlockedThread, STACK_IN_FULL_MAP, StackKey, StartedBlock, names};
+use profiler_ebpf::{BlockedThread, STACK_IN_FULL_MAP, StackKey, StartedBlock, WakerRecord, WokenKey, names};
 
-use super::{OffCpuMaps, OpenWait, Probes, stacks, stacks::StackExpander};
+use super::{OffCpuMaps, OpenWait, Probes, WokenTime, stacks, stacks::StackExpander};
 use crate::error::{Error, Result};
 
 impl Probes {
@@ -36,20 +36,49 @@ impl Probes {
                 stack: expander.expand(&started.key),
                 since_ns: started.since_ns,
                 ran_ns: started.ran_ns,
+                waker: None,
             });
         }
+        let wakers = self.wakers_of_open_waits()?;
         let full_starts: HashMap<_, u32, BlockedThread> = self.map(names::OFF_CPU_FULL_STARTS)?;
         for entry in full_starts.iter() {
             let (tid, blocked) = entry.map_err(|e| Error::bpf("reading blocked threads", e))?;
+            // Woken during this wait (an older record was for an earlier one).
+            let waker = wakers.get(&tid).filter(|w| w.woken_ns >= blocked.since_ns && blocked.preempted == 0);
             open_waits.push(OpenWait {
                 tgid: blocked.stack.tgid,
                 tid,
                 stack: blocked.stack,
                 since_ns: blocked.since_ns,
                 ran_ns: blocked.ran_ns,
+                waker: waker.map(|w| w.stack),
             });
         }
-        Ok(OffCpuMaps { times, open_waits, missing_stack_ids: expander.missing_ids })
+        let woken = self.woken_times()?;
+        Ok(OffCpuMaps { times, woken, open_waits, missing_stack_ids: expander.missing_ids })
+    }
+
+    /// `--wakers`: the waits that ended joined with their wakers.
+    fn woken_times(&self) -> Result<Vec<WokenTime>> {
+        if !self.settings.wakers {
+            return Ok(Vec::new());
+        }
+        let map: HashMap<_, WokenKey, u64> = self.map(names::WOKEN_TIMES)?;
+        map.iter()
+            .map(|entry| {
+                let (key, ns) = entry.map_err(|e| Error::bpf("reading waits joined with wakers", e))?;
+                Ok(WokenTime { wakee: key.wakee, waker: key.waker, ns })
+            })
+            .collect()
+    }
+
+    /// `--wakers`: the wakers of threads woken but not run again yet.
+    fn wakers_of_open_waits(&self) -> Result<std::collections::HashMap<u32, WakerRecord>> {
+        if !self.settings.wakers {
+            return Ok(Default::default());
+        }
+        let map: HashMap<_, u32, WakerRecord> = self.map(names::WAKERS)?;
+        map.iter().map(|entry| entry.map_err(|e| Error::bpf("reading wakers", e))).collect()
     }
 
     /// Off-CPU waits kept (ns): --min-block to --max-block. The program
