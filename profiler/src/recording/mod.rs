@@ -142,6 +142,7 @@ impl RecordSettings {
             min_block_ns: self.min_block_us.saturating_mul(1000),
             max_block_ns: self.max_block_us.map(|us| us.saturating_mul(1000)),
             stack_map_entries: self.stack_map_entries,
+            count_map_entries: self.count_map_entries,
             // Timers on the targets' own tasks where there are targets (a
             // command from its first instruction; the threads of -p
             // processes), so nobody else is interrupted; one per CPU for -a.

@@ -62,6 +62,8 @@ pub struct ProbeSettings {
     pub max_block_ns: Option<u64>,
     /// Buckets of the stack-id map (tests shrink it to force collisions).
     pub stack_map_entries: Option<u32>,
+    /// Entries of each map of counts (tests shrink them to force losses).
+    pub count_map_entries: Option<u32>,
     pub sampling: SamplingScope,
     /// Tests only: ignore every Nth switch-in (see Config).
     pub ignore_switch_in_every: Option<u32>,
@@ -144,6 +146,13 @@ impl Probes {
         let mut loader = EbpfLoader::new();
         if let Some(entries) = settings.stack_map_entries {
             loader.map_max_entries(names::STACKS, entries);
+        }
+        if let Some(entries) = settings.count_map_entries {
+            for map in
+                [names::ON_CPU_COUNTS, names::ON_CPU_FULL_COUNTS, names::OFF_CPU_TIMES, names::OFF_CPU_FULL_TIMES]
+            {
+                loader.map_max_entries(map, entries);
+            }
         }
         loader.map_max_entries(
             names::USER_STACK_COPIES,
