@@ -279,6 +279,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             snapshots.announce(symbolizer, pid);
         }
         snapshots.tick(symbolizer);
+        probes.drain_exited(proc::is_alive)?;
         if let Some(tables) = &mut tables {
             // Follow-up reads (the loader mapping libraries after exec, a
             // dlopen): announced and refresh-asked processes were loaded above.

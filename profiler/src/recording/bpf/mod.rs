@@ -4,6 +4,7 @@
 mod attach;
 mod btf;
 mod counters;
+mod drain;
 mod read_back;
 mod stacks;
 
@@ -129,6 +130,8 @@ pub enum SamplingScope {
 pub struct Probes {
     ebpf: Ebpf,
     settings: ProbeSettings,
+    /// Counts of exited processes moved out of the kernel while recording.
+    drained: drain::Drained,
 }
 
 impl Probes {
@@ -162,7 +165,7 @@ impl Probes {
         let rows = if settings.user_walk == UserWalk::Tables { settings.table_rows } else { 1 };
         loader.map_max_entries(names::UNWIND_ROWS, rows);
         let ebpf = loader.load(BPF_OBJECT).map_err(classify_load_error)?;
-        let mut probes = Probes { ebpf, settings };
+        let mut probes = Probes { ebpf, settings, drained: drain::Drained::default() };
         let config = probes.config(kernel_btf)?;
         let mut map: Array<_, Config> = probes.map_mut(names::CONFIG)?;
         map.set(0, config, 0).map_err(|e| Error::bpf("writing the settings", e))?;
