@@ -7,6 +7,7 @@ mod dwarf_copies;
 pub mod kernel;
 mod leaf_fixup;
 pub mod off_cpu;
+pub mod pids;
 pub mod privileges;
 mod proc;
 mod sampling_event;
@@ -38,6 +39,7 @@ use bpf::{ProbeSettings, Probes, SamplingScope};
 use command::GatedCommand;
 use dwarf_copies::UnwoundStacks;
 use off_cpu::{OffCpu, waiting_at_start};
+use pids::Seen;
 use snapshots::Snapshots;
 
 /// Whose processes a recording may show.
@@ -208,13 +210,13 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             if let Some(name) = proc::process_name(pid) {
                 process_names.insert(pid, name);
             }
+            // Its start is not known here (0): the kernel side's first event
+            // of it tells it (and is not taken for an exec, which would drop
+            // the snapshot: lost if the process has exited by then).
             if let Some(tables) = &mut tables {
-                tables.load_process(pid);
+                tables.load_process(pid, 0);
             }
-            snapshots.announce(symbolizer, pid);
-            // Else the kernel side's first event of it would announce it
-            // again, which reads as an exec and drops the snapshot: lost if
-            // the process has exited by then.
+            snapshots.announce(symbolizer, pid, 0);
             probes.mark_announced(pid)?;
         }
     }
@@ -258,15 +260,24 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         let until_deadline = settings.duration.map_or(POLL, |d| d.saturating_sub(started.elapsed()));
         wait_readable(bpf::ring_fd(&new_processes), POLL.min(until_deadline));
         while let Some(item) = new_processes.next() {
-            let Some((pid, kind)) = notice_of(&item) else { continue };
+            let Some((pid, kind, started_ns)) = notice_of(&item) else { continue };
             // Tables first: until they are in, the process's stacks are
             // walked with frame pointers; symbolization can wait.
             if let Some(tables) = &mut tables {
-                tables.load_process(pid);
+                tables.load_process(pid, started_ns);
             }
             if kind == notice::REFRESH {
                 snapshots.refresh(symbolizer, pid);
                 continue;
+            }
+            if let Seen::Reused { earlier } = snapshots.announce(symbolizer, pid, started_ns) {
+                // The pid's earlier process keeps its name and verdict.
+                if let Some(name) = process_names.remove(&pid) {
+                    process_names.insert(earlier, name);
+                }
+                if other_users.remove(&pid) {
+                    other_users.insert(earlier);
+                }
             }
             // The name of a process is that of its main thread at exec time.
             if let Some(name) = proc::process_name(pid) {
@@ -276,15 +287,19 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             if access == Access::OwnProcesses && proc::invoker_may_read(pid) == Some(false) {
                 other_users.insert(pid);
             }
-            snapshots.announce(symbolizer, pid);
         }
         snapshots.tick(symbolizer);
-        probes.drain_exited(proc::is_alive)?;
+        // Ended: gone from /proc, or a later process has its pid.
+        let pids = &snapshots.pids;
+        probes.drain_ended(|pid, started| {
+            let current = pids.current_start(pid);
+            !proc::is_alive(pid) || (started != 0 && current != 0 && started != current)
+        })?;
         if let Some(tables) = &mut tables {
             // Follow-up reads (the loader mapping libraries after exec, a
             // dlopen): announced and refresh-asked processes were loaded above.
             for pid in snapshots.take_followed_up() {
-                tables.load_process(pid);
+                tables.load_process(pid, snapshots.pids.current_start(pid));
             }
             if last_cleanup.elapsed() >= Duration::from_secs(1) {
                 last_cleanup = Instant::now();
@@ -346,6 +361,11 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     };
     missing_stack_ids += off_cpu.missing_stack_ids;
     let mut off_cpu_times = off_cpu.times;
+    // From here on a key's tgid is its process's id: the pid, or for a
+    // process whose pid was reused since, an id of its own (pids.rs).
+    for (key, _) in on_cpu.iter_mut().chain(off_cpu_times.iter_mut()) {
+        key.tgid = snapshots.pids.id(key.tgid, key.started_ns);
+    }
     let mut woken = off_cpu.woken;
     on_cpu.retain(|(key, _)| !other_users.contains(&key.tgid));
     off_cpu_times.retain(|(key, _)| !other_users.contains(&key.tgid));
@@ -413,10 +433,11 @@ fn resolved_walk(settings: &RecordSettings) -> UserWalk {
     }
 }
 
-/// (pid, kind) of a NEW_PROCESSES record.
-fn notice_of(item: &[u8]) -> Option<(u32, u32)> {
+/// (pid, kind, process start) of a NEW_PROCESSES record (a ProcessNotice).
+fn notice_of(item: &[u8]) -> Option<(u32, u32, u64)> {
     let word = |at: usize| item.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_ne_bytes);
-    Some((word(0)?, word(4)?))
+    let started = item.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_ne_bytes)?;
+    Some((word(0)?, word(4)?, started))
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {

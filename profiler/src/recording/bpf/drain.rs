@@ -1,13 +1,13 @@
 //! Moving the counts of exited processes out of the kernel's maps while
 //! recording: a long recording of many short-lived processes would
 //! otherwise fill the maps of counts (each process's stacks are keys of
-//! their own), and a full map drops samples. A process that has exited (or
+//! their own), and a full map drops samples. A process that has ended (or
 //! is a zombie) gets no more samples or waits, so its entries are read and
-//! deleted without losing a count. A pid found in use (alive, or reused by
-//! a new process) is left alone until it is gone. The one race left: a new
-//! process that takes the pid between the check and the delete, and whose
-//! first sample has the very same key (process, thread name, stacks), in
-//! those microseconds.
+//! deleted without losing a count. Keys name a process by pid and start,
+//! so a later process with the same pid never adds to them. (Without the
+//! starts, on kernels whose BTF lacks them, one race is left: a process that
+//! takes the pid between the check and the delete and whose first sample
+//! has the very same key, in those microseconds.)
 //!
 //! Drained counts are kept compactly (a whole-stack key is 2 KiB, most
 //! stacks a few dozen frames) and handed back with the rest at the end.
@@ -35,6 +35,7 @@ const MAX_EVERY: Duration = Duration::from_secs(32);
 #[derive(Clone)]
 pub struct CompactStack {
     tgid: u32,
+    started_ns: u64,
     marker: u32,
     comm: [u8; TASK_COMM_LEN],
     kernel: Box<[u64]>,
@@ -46,6 +47,7 @@ impl CompactStack {
         let depth = |d: u32| (d as usize).min(profiler_ebpf::MAX_STACK_DEPTH);
         CompactStack {
             tgid: key.tgid,
+            started_ns: key.started_ns,
             marker: key.marker,
             comm: key.comm,
             kernel: key.kernel[..depth(key.kernel_depth)].into(),
@@ -54,7 +56,7 @@ impl CompactStack {
     }
 
     pub fn key(&self) -> StackKey {
-        whole_stack(self.tgid, self.marker, self.comm, &self.kernel, &self.user)
+        whole_stack((self.tgid, self.started_ns), self.marker, self.comm, &self.kernel, &self.user)
     }
 }
 
@@ -99,14 +101,15 @@ impl Default for Drained {
 }
 
 impl Probes {
-    /// When due, moves the entries of processes that are gone (`alive`
-    /// says which are not) out of the maps of counts.
-    pub fn drain_exited(&mut self, alive: impl Fn(u32) -> bool) -> Result<()> {
+    /// When due, moves the entries of processes that have ended (`ended`
+    /// says which, by pid and start) out of the maps of counts.
+    pub fn drain_ended(&mut self, ended: impl Fn(u32, u64) -> bool) -> Result<()> {
         if Instant::now() < self.drained.next {
             return Ok(());
         }
-        let mut alive_cache: HashMap<u32, bool> = HashMap::new();
-        let mut alive = |tgid: u32| *alive_cache.entry(tgid).or_insert_with(|| alive(tgid));
+        let mut cache: HashMap<(u32, u64), bool> = HashMap::new();
+        let mut alive =
+            |tgid: u32, started: u64| !*cache.entry((tgid, started)).or_insert_with(|| ended(tgid, started));
         let mut read = 0;
         let mut moved = 0;
         let mut drained = std::mem::take(&mut self.drained.on_cpu);
@@ -132,7 +135,7 @@ impl Probes {
         &mut self,
         fast: &'static str,
         full: &'static str,
-        alive: &mut impl FnMut(u32) -> bool,
+        alive: &mut impl FnMut(u32, u64) -> bool,
         into: &mut DrainedCounts,
     ) -> Result<(u64, u64)> {
         let mut read = 0;
@@ -143,7 +146,7 @@ impl Probes {
         for entry in map.iter() {
             let (key, count) = entry.map_err(|e| Error::bpf("draining the stack counts", e))?;
             read += 1;
-            if !alive(key.tgid) {
+            if !alive(key.tgid, key.started_ns) {
                 gone.push((key, count));
             }
         }
@@ -157,7 +160,7 @@ impl Probes {
         for entry in map.iter() {
             let (key, count) = entry.map_err(|e| Error::bpf("draining the stack counts", e))?;
             read += 1;
-            if !alive(key.tgid) {
+            if !alive(key.tgid, key.started_ns) {
                 gone.push((key, count));
             }
         }

@@ -187,6 +187,14 @@ impl Probes {
         } else {
             (0, 0, 0)
         };
+        // Each process's start tells it from a later one with the same pid;
+        // without BTF (or these fields) every start reads 0, as before.
+        let (task_group_leader_offset, task_start_offset) = if kernel_btf.exists() {
+            btf::members_of(kernel_btf, &[("task_struct", &["group_leader", "start_boottime"])])
+                .map_or((0, 0), |found| (found[0][0], found[0][1]))
+        } else {
+            (0, 0)
+        };
         // Frame-pointer walks keep the words at the user sp for the leaf
         // fix-up; outside user mode that sp is found through the task's
         // kernel stack, whose offset needs BTF (without it: no fix-up there).
@@ -229,6 +237,8 @@ impl Probes {
             _pad: 0,
             irq_entry_start: irq_entry.0,
             irq_entry_end: irq_entry.1,
+            task_group_leader_offset,
+            task_start_offset,
         })
     }
 
@@ -241,8 +251,9 @@ impl Probes {
     /// Tells the kernel side that user space already announced `tgid` (a
     /// `-p` target, snapshotted up front): only an exec announces it again.
     pub fn mark_announced(&mut self, tgid: u32) -> Result<()> {
-        let mut announced: HashMap<_, u32, u8> = self.map_mut(names::ANNOUNCED)?;
-        announced.insert(tgid, 1, 0).map_err(|e| Error::bpf("marking a process as announced", e))
+        // Its start is not known here (0): its first event fills it in.
+        let mut announced: HashMap<_, u32, u64> = self.map_mut(names::ANNOUNCED)?;
+        announced.insert(tgid, 0, 0).map_err(|e| Error::bpf("marking a process as announced", e))
     }
 
     /// The ring buffer announcing new processes; taken once.

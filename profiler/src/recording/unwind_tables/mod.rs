@@ -84,8 +84,8 @@ pub struct UnwindTables {
     stats: TableStats,
     /// (path, first row, rows) of each loaded file.
     by_file: Vec<(String, u32, u64)>,
-    /// What each process's entry holds now.
-    written: HashMap<u32, Vec<UnwindMapping>>,
+    /// What each process's entry holds now: its process's start, mappings.
+    written: HashMap<u32, (u64, Vec<UnwindMapping>)>,
     /// The vDSO's table, once looked for.
     vdso: Option<Option<FileInfo>>,
     /// The last `ProcessMappings::generation` written.
@@ -119,8 +119,9 @@ impl UnwindTables {
     /// tables of files not seen before: files through the process's own view
     /// of them, the vDSO from our own copy (one kernel, one vDSO), anonymous
     /// code (JIT) without a table (frame pointers). Unchanged mappings are
-    /// not written again.
-    pub fn load_process(&mut self, pid: u32) {
+    /// not written again. `started_ns`: the process's start (0: unknown),
+    /// so that a later process with the pid is not walked with them.
+    pub fn load_process(&mut self, pid: u32, started_ns: u64) {
         let started = Instant::now();
         let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { return };
         let mut mappings: Vec<UnwindMapping> = Vec::new();
@@ -154,7 +155,7 @@ impl UnwindTables {
             self.stats.mappings_dropped += (mappings.len() - unwind::MAX_MAPPINGS) as u64;
             mappings.truncate(unwind::MAX_MAPPINGS);
         }
-        if self.written.get(&pid) == Some(&mappings) {
+        if self.written.get(&pid).is_some_and(|(start, written)| *start == started_ns && *written == mappings) {
             self.build_time += started.elapsed();
             return;
         }
@@ -162,6 +163,7 @@ impl UnwindTables {
             count: mappings.len() as u32,
             generation: self.next_generation(),
             refresh_asked_ns: 0,
+            started_ns,
             mappings: [UnwindMapping::default(); unwind::MAX_MAPPINGS],
         };
         entry.mappings[..mappings.len()].copy_from_slice(&mappings);
@@ -169,7 +171,7 @@ impl UnwindTables {
         match self.processes.insert(pid, entry, 0) {
             Ok(()) => {
                 self.stats.processes += u64::from(fresh);
-                self.written.insert(pid, mappings);
+                self.written.insert(pid, (started_ns, mappings));
             }
             // PROCESS_MAPPINGS is full: this process stays on frame pointers.
             Err(_) => self.stats.processes_not_loaded += u64::from(fresh),
