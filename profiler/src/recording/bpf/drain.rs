@@ -17,7 +17,7 @@ use std::{
 };
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
-use profiler_ebpf::{SampleKey, StackKey, TASK_COMM_LEN, names};
+use profiler_ebpf::{LEAF_WORDS, SampleKey, StackKey, TASK_COMM_LEN, names};
 
 use super::{
     Probes,
@@ -38,6 +38,7 @@ pub struct CompactStack {
     started_ns: u64,
     marker: u32,
     comm: [u8; TASK_COMM_LEN],
+    leaf_words: [u64; LEAF_WORDS],
     kernel: Box<[u64]>,
     user: Box<[u64]>,
 }
@@ -50,13 +51,16 @@ impl CompactStack {
             started_ns: key.started_ns,
             marker: key.marker,
             comm: key.comm,
+            leaf_words: key.leaf_words,
             kernel: key.kernel[..depth(key.kernel_depth)].into(),
             user: key.user[..depth(key.user_depth)].into(),
         }
     }
 
     pub fn key(&self) -> StackKey {
-        whole_stack((self.tgid, self.started_ns), self.marker, self.comm, &self.kernel, &self.user)
+        let mut key = whole_stack((self.tgid, self.started_ns), self.marker, self.comm, &self.kernel, &self.user);
+        key.leaf_words = self.leaf_words;
+        key
     }
 }
 
