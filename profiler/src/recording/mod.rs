@@ -259,33 +259,26 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let stopped_by = loop {
         let until_deadline = settings.duration.map_or(POLL, |d| d.saturating_sub(started.elapsed()));
         wait_readable(bpf::ring_fd(&new_processes), POLL.min(until_deadline));
+        // Snapshots first, of every notice waiting: reading a process's
+        // mappings takes a millisecond, compiling a large file's table
+        // seconds (a compiler's LLVM library), and a short-lived process
+        // must be read before it ends. Its tables come right after; until
+        // they are in, its stacks are walked with frame pointers.
+        let mut notices = Vec::new();
         while let Some(item) = new_processes.next() {
-            let Some((pid, kind, started_ns)) = notice_of(&item) else { continue };
-            // Tables first: until they are in, the process's stacks are
-            // walked with frame pointers; symbolization can wait.
-            if let Some(tables) = &mut tables {
-                tables.load_process(pid, started_ns);
-            }
+            notices.extend(notice_of(&item));
+        }
+        for &(pid, kind, started_ns) in &notices {
             if kind == notice::REFRESH {
                 snapshots.refresh(symbolizer, pid);
                 continue;
             }
-            if let Seen::Reused { earlier } = snapshots.announce(symbolizer, pid, started_ns) {
-                // The pid's earlier process keeps its name and verdict.
-                if let Some(name) = process_names.remove(&pid) {
-                    process_names.insert(earlier, name);
-                }
-                if other_users.remove(&pid) {
-                    other_users.insert(earlier);
-                }
-            }
-            // The name of a process is that of its main thread at exec time.
-            if let Some(name) = proc::process_name(pid) {
-                // After exec the child of `-- CMD` has the command's name: refresh.
-                process_names.insert(pid, name);
-            }
-            if access == Access::OwnProcesses && proc::invoker_may_read(pid) == Some(false) {
-                other_users.insert(pid);
+            let known = Known { snapshots: &mut snapshots, names: &mut process_names, other_users: &mut other_users };
+            known.announce(symbolizer, pid, started_ns, access);
+        }
+        if let Some(tables) = &mut tables {
+            for &(pid, _, started_ns) in &notices {
+                tables.load_process(pid, started_ns);
             }
         }
         snapshots.tick(symbolizer);
@@ -337,6 +330,14 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         found.note_runs_at_stop();
     }
     probes.stop();
+    // Processes announced while the loop was busy (compiling a large file's
+    // table) and not read yet: their names and mappings, if they still live.
+    while let Some(item) = new_processes.next() {
+        if let Some((pid, notice::ANNOUNCE, started_ns)) = notice_of(&item) {
+            let known = Known { snapshots: &mut snapshots, names: &mut process_names, other_users: &mut other_users };
+            known.announce(symbolizer, pid, started_ns, access);
+        }
+    }
     if let Some((ring, unwound)) = &mut user_copies {
         unwound.drain(ring, symbolizer);
     }
@@ -412,6 +413,37 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         open_waits_ended_unseen: off_cpu.open_waits_ended_unseen,
         waiting_at_start: off_cpu.waiting_at_start,
     })
+}
+
+/// What the recording knows of each announced process.
+struct Known<'a> {
+    snapshots: &'a mut Snapshots,
+    names: &'a mut HashMap<u32, String>,
+    /// Processes found to be another user's (Access::OwnProcesses).
+    other_users: &'a mut HashSet<u32>,
+}
+
+impl Known<'_> {
+    /// A process announced by the kernel side: its snapshot, name and owner.
+    fn announce(self, symbolizer: &mut Symbolizer, pid: u32, started_ns: u64, access: Access) {
+        if let Seen::Reused { earlier } = self.snapshots.announce(symbolizer, pid, started_ns) {
+            // The pid's earlier process keeps its name and verdict.
+            if let Some(name) = self.names.remove(&pid) {
+                self.names.insert(earlier, name);
+            }
+            if self.other_users.remove(&pid) {
+                self.other_users.insert(earlier);
+            }
+        }
+        // The name of a process is that of its main thread at exec time.
+        if let Some(name) = proc::process_name(pid) {
+            // After exec the child of `-- CMD` has the command's name: refresh.
+            self.names.insert(pid, name);
+        }
+        if access == Access::OwnProcesses && proc::invoker_may_read(pid) == Some(false) {
+            self.other_users.insert(pid);
+        }
+    }
 }
 
 /// The walk `UserWalk::Best` stands for on this kernel: the table walker
