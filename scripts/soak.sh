@@ -21,7 +21,7 @@ fd_bound=256
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin="$here/target/release"
 for tool in jq /usr/bin/time; do
-    command -v "$tool" >/dev/null || { echo "soak: $tool is missing (scripts/setup.sh --tests installs it)" >&2; exit 2; }
+    command -v "$tool" >/dev/null || { echo "soak: $tool is missing (Debian: apt-get install jq time)" >&2; exit 2; }
 done
 for program in flameprof churn; do
     [[ -x "$bin/$program" ]] || { echo "soak: build first: cargo build --release --locked -p flameprof -p flameprof-examples" >&2; exit 2; }

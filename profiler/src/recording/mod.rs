@@ -282,12 +282,10 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             }
         }
         snapshots.tick(symbolizer);
-        // Ended: gone from /proc, or a later process has its pid.
+        // Ended: gone from /proc, or a later process has its pid (one that
+        // was announced: a start not announced yet may be the live one's).
         let pids = &snapshots.pids;
-        probes.drain_ended(|pid, started| {
-            let current = pids.current_start(pid);
-            !proc::is_alive(pid) || (started != 0 && current != 0 && started != current)
-        })?;
+        probes.drain_ended(|pid, started| !proc::is_alive(pid) || pids.superseded(pid, started))?;
         if let Some(tables) = &mut tables {
             // Follow-up reads (the loader mapping libraries after exec, a
             // dlopen): announced and refresh-asked processes were loaded above.

@@ -82,6 +82,14 @@ impl Pids {
         self.starts.get(&pid).and_then(|starts| starts.last().copied()).unwrap_or(0)
     }
 
+    /// Whether process (pid, start) is known to have been followed by a
+    /// later process with its pid (so it has ended). A start not announced
+    /// yet (its notice is still on its way) is not.
+    pub fn superseded(&self, pid: u32, started_ns: u64) -> bool {
+        let Some(starts) = self.starts.get(&pid) else { return false };
+        started_ns != 0 && starts.iter().rev().skip(1).any(|&start| start == started_ns)
+    }
+
     /// The id of process (pid, start), as the kernel side keyed it. A start
     /// of 0 (a key built from /proc for a process already running at the
     /// start) is the first process with that pid; a start never announced
@@ -127,6 +135,9 @@ mod tests {
         // Keys from /proc (start 0) are of the first process.
         assert_eq!(pids.id(42, 0), earlier);
         assert_eq!(pids.current_start(42), 3000);
+        assert!(pids.superseded(42, 1000) && pids.superseded(42, 2000));
+        // The latest, and a process whose announcement has not come yet.
+        assert!(!pids.superseded(42, 3000) && !pids.superseded(42, 4000));
     }
 
     #[test]

@@ -25,9 +25,10 @@ use super::{
 };
 use crate::error::{Error, Result};
 
-/// Time between passes while passes find something to drain; a pass that
-/// drains less than a tenth of what it reads doubles it, up to `MAX_EVERY`
-/// (a long-lived process with many stacks is read rarely).
+/// Time between passes while passes find something to drain, or while the
+/// maps are over a quarter full; otherwise a pass that drains less than a
+/// tenth of what it reads doubles it, up to `MAX_EVERY` (a long-lived
+/// process with many stacks is read rarely while there is room).
 const EVERY: Duration = Duration::from_secs(2);
 const MAX_EVERY: Duration = Duration::from_secs(32);
 
@@ -126,12 +127,18 @@ impl Probes {
             self.drained.off_cpu = drained;
             (read, moved) = (read + r, moved + m);
         }
+        let roomy = read < u64::from(self.count_map_capacity()) / 4;
         let drained = &mut self.drained;
         drained.entries += moved;
         drained.passes += 1;
-        drained.every = if moved * 10 < read { (drained.every * 2).min(MAX_EVERY) } else { EVERY };
+        drained.every = if roomy && moved * 10 < read { (drained.every * 2).min(MAX_EVERY) } else { EVERY };
         drained.next = Instant::now() + drained.every;
         Ok(())
+    }
+
+    /// Entries each map of counts holds.
+    fn count_map_capacity(&self) -> u32 {
+        self.settings.count_map_entries.unwrap_or(profiler_ebpf::MAX_DISTINCT_STACKS)
     }
 
     /// Drains one fast map and one full map; returns (entries read, moved).
