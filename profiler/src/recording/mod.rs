@@ -259,14 +259,23 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let stopped_by = loop {
         let until_deadline = settings.duration.map_or(POLL, |d| d.saturating_sub(started.elapsed()));
         wait_readable(bpf::ring_fd(&new_processes), POLL.min(until_deadline));
-        // Snapshots first, of every notice waiting: reading a process's
-        // mappings takes a millisecond, compiling a large file's table
-        // seconds (a compiler's LLVM library), and a short-lived process
-        // must be read before it ends. Its tables come right after; until
-        // they are in, its stacks are walked with frame pointers.
+        // Tables first where their files are compiled already (a quick
+        // write: until it is in, a process's stacks are walked with frame
+        // pointers), then the snapshots of every notice waiting (a
+        // millisecond each), then the tables that need compiling: a large
+        // file takes seconds (a compiler's LLVM library), and a short-lived
+        // process must be read before it ends.
         let mut notices = Vec::new();
         while let Some(item) = new_processes.next() {
             notices.extend(notice_of(&item));
+        }
+        let mut to_compile = Vec::new();
+        if let Some(tables) = &mut tables {
+            for &(pid, _, started_ns) in &notices {
+                if !tables.load_compiled_process(pid, started_ns) {
+                    to_compile.push((pid, started_ns));
+                }
+            }
         }
         for &(pid, kind, started_ns) in &notices {
             if kind == notice::REFRESH {
@@ -277,7 +286,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             known.announce(symbolizer, pid, started_ns, access);
         }
         if let Some(tables) = &mut tables {
-            for &(pid, _, started_ns) in &notices {
+            for (pid, started_ns) in to_compile {
                 tables.load_process(pid, started_ns);
             }
         }

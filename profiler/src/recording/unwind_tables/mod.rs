@@ -122,14 +122,28 @@ impl UnwindTables {
     /// not written again. `started_ns`: the process's start (0: unknown),
     /// so that a later process with the pid is not walked with them.
     pub fn load_process(&mut self, pid: u32, started_ns: u64) {
+        self.load(pid, started_ns, true);
+    }
+
+    /// As `load_process` when every file the process maps has its table
+    /// compiled already (a fast write); false, and nothing written, when
+    /// some file would have to be compiled first.
+    pub fn load_compiled_process(&mut self, pid: u32, started_ns: u64) -> bool {
+        self.load(pid, started_ns, false)
+    }
+
+    fn load(&mut self, pid: u32, started_ns: u64, compile: bool) -> bool {
         let started = Instant::now();
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { return };
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { return true };
         let mut mappings: Vec<UnwindMapping> = Vec::new();
         for line in text.lines() {
             let Some(mapping) = MapsLine::parse(line).filter(|m| m.executable) else { continue };
             let (bias, file) = match mapping.path {
                 Some(path) if path.starts_with('/') => {
                     let readable = readable_path(pid, mapping.start, mapping.end, path);
+                    if !compile && !self.compiled(&readable) {
+                        return false;
+                    }
                     let Some(file) = self.file(&readable, path) else { continue };
                     let Some(bias) = load_bias(&file.segments, mapping.start, mapping.offset) else { continue };
                     (bias, file.rows)
@@ -157,7 +171,7 @@ impl UnwindTables {
         }
         if self.written.get(&pid).is_some_and(|(start, written)| *start == started_ns && *written == mappings) {
             self.build_time += started.elapsed();
-            return;
+            return true;
         }
         let mut entry = ProcessMappings {
             count: mappings.len() as u32,
@@ -177,6 +191,12 @@ impl UnwindTables {
             Err(_) => self.stats.processes_not_loaded += u64::from(fresh),
         }
         self.build_time += started.elapsed();
+        true
+    }
+
+    /// Whether the file's table is compiled (or known to be missing).
+    fn compiled(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|metadata| self.files.contains_key(&(metadata.dev(), metadata.ino())))
     }
 
     /// Compiles and loads, ahead of time, the tables of a program about to
