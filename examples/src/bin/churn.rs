@@ -110,7 +110,7 @@ fn main() {
     let mut failed = 0u64;
     while start.elapsed() < duration {
         let n = started;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             // SAFETY: this process has one thread, so the child may run any
             // code; it only computes and leaves with _exit (no atexit
             // handlers, no buffers flushed twice).
