@@ -14,8 +14,8 @@ use profiler_ebpf::{Config, MAX_STACK_DEPTH, StackKey, WakerRecord, capture, cou
 use super::{
     filter::admit,
     leaf,
-    process::Process,
     maps::{OFF_CPU_STARTS, WAKER_SCRATCH, WAKERS, bump, config},
+    process::Process,
     stack::{FaultCounters, read_stack},
     unwind::{Registers, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk, walk_tid},
     user_copy::saved_user_registers,
