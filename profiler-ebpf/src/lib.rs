@@ -106,6 +106,8 @@ pub struct SampleKey {
     pub marker: u32,
     /// Thread name, NUL padded.
     pub comm: [u8; TASK_COMM_LEN],
+    /// As `StackKey::started_ns`.
+    pub started_ns: u64,
     /// As `StackKey::leaf_words`.
     pub leaf_words: [u64; LEAF_WORDS],
 }
@@ -141,6 +143,10 @@ pub struct StackKey {
     pub marker: u32,
     /// Thread name, NUL padded.
     pub comm: [u8; TASK_COMM_LEN],
+    /// When the process started (its leader's `start_boottime`, ns; 0 when
+    /// unknown): with `tgid`, tells a process from a later one that got
+    /// the same pid.
+    pub started_ns: u64,
     /// Frame-pointer walks only (zero otherwise): the words at the user
     /// stack pointer and above, each kept only when it follows a call
     /// instruction (zero otherwise). In a leaf that has not set up its frame
@@ -214,6 +220,8 @@ pub struct UserStackCopy {
     pub _pad: u32,
     /// Thread name, NUL padded.
     pub comm: [u8; TASK_COMM_LEN],
+    /// As `StackKey::started_ns`.
+    pub started_ns: u64,
     /// User instruction, stack and frame pointers when the sample was taken.
     pub ip: u64,
     pub sp: u64,
@@ -348,6 +356,9 @@ pub struct ProcessMappings {
     /// mappings again (an address in none of them: code mapped since, such
     /// as libc right after exec, or a dlopen); 0 after each load.
     pub refresh_asked_ns: u64,
+    /// The process these mappings are of (`StackKey::started_ns`; 0: any):
+    /// a later process with the same pid is not walked with them.
+    pub started_ns: u64,
     pub mappings: [UnwindMapping; unwind::MAX_MAPPINGS],
 }
 
@@ -359,6 +370,9 @@ pub struct ProcessNotice {
     pub tgid: u32,
     /// `notice::*`.
     pub kind: u32,
+    /// As `StackKey::started_ns`: a new value for a known pid is a new
+    /// process that reuses the pid.
+    pub started_ns: u64,
 }
 
 /// Values of `ProcessNotice::kind`.
@@ -428,6 +442,11 @@ pub struct Config {
     /// kernel stack through it is an interrupt's. 0, 0: unknown.
     pub irq_entry_start: u64,
     pub irq_entry_end: u64,
+    /// Byte offsets of `task_struct::group_leader` and
+    /// `task_struct::start_boottime` (0: unknown; every process's start is
+    /// then 0, and a reused pid is not told apart).
+    pub task_group_leader_offset: u32,
+    pub task_start_offset: u32,
 }
 
 /// Bits of `Config::capture`.
@@ -559,16 +578,16 @@ mod pod {
 }
 
 // Both sides rely on these sizes; a change of layout must be deliberate.
-const _: () = assert!(core::mem::size_of::<StackKey>() == 32 + 8 * LEAF_WORDS + 8 * 2 * MAX_STACK_DEPTH);
-const _: () = assert!(core::mem::size_of::<Config>() == 96);
+const _: () = assert!(core::mem::size_of::<StackKey>() == 40 + 8 * LEAF_WORDS + 8 * 2 * MAX_STACK_DEPTH);
+const _: () = assert!(core::mem::size_of::<Config>() == 104);
 const _: () = assert!(core::mem::size_of::<BlockedThread>() == 24 + core::mem::size_of::<StackKey>());
 const _: () = assert!(core::mem::size_of::<WakerRecord>() == 8 + core::mem::size_of::<StackKey>());
 const _: () = assert!(core::mem::size_of::<WokenKey>() == 2 * core::mem::size_of::<StackKey>());
 const _: () = assert!(core::mem::size_of::<UnwindRow>() == 16);
 const _: () = assert!(core::mem::size_of::<UnwindMapping>() == 32);
-const _: () = assert!(core::mem::size_of::<ProcessMappings>() == 16 + 32 * unwind::MAX_MAPPINGS);
-const _: () = assert!(core::mem::size_of::<SampleKey>() == 32 + 8 * LEAF_WORDS);
-const _: () = assert!(core::mem::size_of::<StartedBlock>() == 48 + 8 * LEAF_WORDS);
+const _: () = assert!(core::mem::size_of::<ProcessMappings>() == 24 + 32 * unwind::MAX_MAPPINGS);
+const _: () = assert!(core::mem::size_of::<SampleKey>() == 40 + 8 * LEAF_WORDS);
+const _: () = assert!(core::mem::size_of::<StartedBlock>() == 56 + 8 * LEAF_WORDS);
 const _: () = assert!(
-    core::mem::size_of::<UserStackCopy>() == 56 + 8 * MAX_STACK_DEPTH + USER_STACK_COPY_BYTES + USER_STACK_CHUNK
+    core::mem::size_of::<UserStackCopy>() == 64 + 8 * MAX_STACK_DEPTH + USER_STACK_COPY_BYTES + USER_STACK_CHUNK
 );

@@ -120,6 +120,12 @@ pub struct Cli {
     #[arg(long, hide = true, value_name = "N")]
     pub stack_map_entries: Option<u32>,
 
+    /// Entries of each map of counts (default 131072 stacks). Samples whose
+    /// stack finds its map full are lost, and counted; a tiny map forces
+    /// that (tests).
+    #[arg(long, hide = true, value_name = "N")]
+    pub count_map_entries: Option<u32>,
+
     /// Tests only: the off-CPU program ignores every Nth switch-in of a
     /// blocked thread, as if no tracepoint had reported it.
     #[arg(long, hide = true, value_name = "N")]
@@ -518,6 +524,7 @@ impl Cli {
             state_marker: self.state_marker,
             wakers: self.wakers,
             stack_map_entries: self.stack_map_entries,
+            count_map_entries: self.count_map_entries,
             ignore_switch_in_every: self.ignore_switch_in_every,
             timers_per_thread: self.timers_per_thread.clamp(1, 4),
             other_users: self.other_users,

@@ -46,6 +46,10 @@ use kernel::KernelSymbols;
 use maps::Backing;
 use snapshot::{FileState, FileTable, Snapshot};
 
+/// Above every pid (the kernel's PID_MAX_LIMIT, 2^22): ids from here on name
+/// processes whose pid went to another process ([`Symbolizer::rename_process`]).
+pub const PID_LIMIT: u32 = 1 << 22;
+
 /// An executable file mapping of a process, as needed by pprof's mapping table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mapping {
@@ -135,6 +139,20 @@ impl Symbolizer {
         Ok(())
     }
 
+    /// Keeps the snapshot of `pid` (and what its perf map named) under `id`,
+    /// a number no live process has (at least [`PID_LIMIT`]): the pid now
+    /// belongs to another process, and what the earlier one ran must still
+    /// resolve against its own mappings. Nothing is read from /proc for
+    /// such an id again.
+    pub fn rename_process(&mut self, pid: u32, id: u32) {
+        debug_assert!(id >= PID_LIMIT);
+        if let Some(snapshot) = self.processes.remove(&pid) {
+            self.processes.insert(id, snapshot);
+        }
+        self.perf_maps.rename(pid, id);
+        self.remapped.remove(&pid);
+    }
+
     /// Drops the snapshot of `pid` (e.g. when the pid is about to be reused),
     /// closing files no other snapshot needs, and what its perf map named.
     pub fn forget_process(&mut self, pid: u32) {
@@ -159,14 +177,14 @@ impl Symbolizer {
             let one = Symbolized::unresolved("[unknown]".into(), None, reason);
             return self.counted(vec![one; addrs.len()]);
         }
-        if !fresh && user::any_unmapped(&self.processes[&pid], addrs) {
+        if !fresh && pid < PID_LIMIT && user::any_unmapped(&self.processes[&pid], addrs) {
             // Failure means the process is gone: the old snapshot is all there is.
             if let Ok(snap) = snapshot::take(pid, &mut self.files, self.processes.get(&pid)) {
                 self.processes.insert(pid, snap);
             }
         }
         let snap = &self.processes[&pid];
-        if user::any_in_anonymous_code(snap, addrs) {
+        if pid < PID_LIMIT && user::any_in_anonymous_code(snap, addrs) {
             // JIT code: its perf map (or jitdump) may have grown since it was last read.
             let dump = user::jitdump_path(snap);
             self.perf_maps.update(pid, dump.as_deref());

@@ -414,6 +414,13 @@ impl PerfMaps {
         self.by_pid.get(&pid)
     }
 
+    /// Keeps what was read of `pid`'s map under `id` instead.
+    pub fn rename(&mut self, pid: u32, id: u32) {
+        if let Some(map) = self.by_pid.remove(&pid) {
+            self.by_pid.insert(id, map);
+        }
+    }
+
     /// Drops what was read of `pid`'s map (the pid is reused, or exec'd).
     pub fn forget(&mut self, pid: u32) {
         if let Some(map) = self.by_pid.remove(&pid) {

@@ -4,15 +4,18 @@
 use profiler_ebpf::{Config, ProcessNotice, counter, notice};
 
 use super::maps::{ANNOUNCED, Admitted, EXEC_GENERATION, LAST_ADMITTED, NEW_PROCESSES, TARGETS, bump};
+use super::process::Process;
 
 /// True when events of process `tgid` are recorded. The idle task (0) never
 /// is. Consecutive events on a CPU mostly come from one process, so the last
 /// admitted one is remembered per CPU: two hash lookups become array reads.
 /// TARGETS only grows during a recording, so remembering a yes is safe; an
 /// exec changes the generation and forgets it (the process must be announced
-/// again).
+/// again); so does another process with the same pid (`started_ns`, its
+/// start: see process.rs).
 #[inline(always)]
-pub fn admit(config: &Config, tgid: u32) -> bool {
+pub fn admit(config: &Config, process: Process) -> bool {
+    let Process { tgid, started_ns } = process;
     if tgid == 0 {
         return false;
     }
@@ -26,7 +29,7 @@ pub fn admit(config: &Config, tgid: u32) -> bool {
         // never touches it, so nothing writes it while this reference lives;
         // the reference ends with this block, before the write below.
         let last = unsafe { &*last };
-        if last.tgid == tgid && last.exec_generation == generation {
+        if last.tgid == tgid && last.exec_generation == generation && last.started_ns == started_ns {
             return true;
         }
     }
@@ -36,11 +39,11 @@ pub fn admit(config: &Config, tgid: u32) -> bool {
     if config.filter_targets != 0 && unsafe { TARGETS.get(&tgid) }.is_none() {
         return false;
     }
-    announce_process(tgid);
+    announce_process(tgid, started_ns);
     if let Some(last) = last {
         // SAFETY: the same slot as above, with the same single user; no
         // reference to it is alive any more. A plain store of a `Copy` value.
-        unsafe { *last = Admitted { tgid, _pad: 0, exec_generation: generation } };
+        unsafe { *last = Admitted { tgid, _pad: 0, exec_generation: generation, started_ns } };
     }
     true
 }
@@ -48,15 +51,22 @@ pub fn admit(config: &Config, tgid: u32) -> bool {
 const EEXIST: i32 = 17;
 
 /// Tells user space about a process the first time one of its events is
-/// seen, so its mappings are snapshotted while it still exists.
+/// seen, so its mappings are snapshotted while it still exists; and about
+/// a process that got the pid of an earlier one (another start).
 #[inline(always)]
-fn announce_process(tgid: u32) {
-    // SAFETY: only whether an entry exists is used, its value is never read
-    // (see TARGETS in `admit`).
-    if unsafe { ANNOUNCED.get(&tgid) }.is_some() {
-        return;
-    }
-    match ANNOUNCED.insert(&tgid, &1, aya_ebpf::bindings::BPF_NOEXIST as u64) {
+fn announce_process(tgid: u32, started_ns: u64) {
+    // SAFETY: the value is copied out at once. If the entry is deleted (an
+    // exec) or its element reused meanwhile, the copy is of another value:
+    // at worst the process is announced once more, which user space takes
+    // as an exec (it reads the mappings again).
+    let known = unsafe { ANNOUNCED.get(&tgid) }.copied();
+    let flags = match known {
+        Some(known) if known == started_ns => return,
+        // The pid now belongs to another process.
+        Some(_) => aya_ebpf::bindings::BPF_ANY,
+        None => aya_ebpf::bindings::BPF_NOEXIST,
+    };
+    match ANNOUNCED.insert(&tgid, &started_ns, flags as u64) {
         Ok(()) => {}
         // Announced by another CPU meanwhile.
         Err(e) if e == -EEXIST => return,
@@ -67,7 +77,7 @@ fn announce_process(tgid: u32) {
             return;
         }
     }
-    let notice = ProcessNotice { tgid, kind: notice::ANNOUNCE };
+    let notice = ProcessNotice { tgid, kind: notice::ANNOUNCE, started_ns };
     if NEW_PROCESSES.output::<ProcessNotice>(&notice, 0).is_err() {
         bump(counter::NEW_PROCESS_DROPPED);
     }

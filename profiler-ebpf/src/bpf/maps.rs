@@ -115,9 +115,10 @@ pub static LAST_SAMPLE: HashMap<u32, u64> = HashMap::with_max_entries(MAX_BLOCKE
 #[map]
 pub static TARGETS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TARGETS, 0);
 
-/// Processes already announced on NEW_PROCESSES.
+/// Processes already announced on NEW_PROCESSES: pid -> its start
+/// (`StackKey::started_ns`; 0 when user space marked it, not knowing it).
 #[map]
-pub static ANNOUNCED: HashMap<u32, u8> = HashMap::with_max_entries(1 << 16, BPF_F_NO_PREALLOC);
+pub static ANNOUNCED: HashMap<u32, u64> = HashMap::with_max_entries(1 << 16, BPF_F_NO_PREALLOC);
 
 /// Tells user space the tgid of each process seen for the first time, so it
 /// can snapshot its mappings before the process goes away.
@@ -148,6 +149,8 @@ pub struct Admitted {
     pub tgid: u32,
     pub _pad: u32,
     pub exec_generation: u64,
+    /// The process's start: another process with the same pid is not it.
+    pub started_ns: u64,
 }
 
 #[map]

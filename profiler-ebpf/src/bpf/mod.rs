@@ -7,6 +7,7 @@ mod leaf;
 mod maps;
 mod off_cpu;
 mod on_cpu;
+mod process;
 mod stack;
 mod unwind;
 mod user_copy;

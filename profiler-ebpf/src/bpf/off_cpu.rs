@@ -22,6 +22,7 @@ use super::{
         JOIN_SCRATCH, OFF_CPU_FULL_STARTS, OFF_CPU_FULL_TIMES, OFF_CPU_STARTS, OFF_CPU_TIMES, SCRATCH,
         WAITING_AT_START, WAKERS, WOKEN_TIMES, add_to, bump, config, counter_value,
     },
+    process::Process,
     stack::{Collision, FaultCounters, capture_ids, capture_whole},
     unwind::{
         OFF_CPU_WALKERS, Registers, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk, walk_tid,
@@ -90,7 +91,8 @@ fn switch_out(
 ) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (tid, tgid) = (pid_tgid as u32, (pid_tgid >> 32) as u32);
-    if tid == 0 || !admit(config, tgid) {
+    let process = Process::current(config, tgid);
+    if tid == 0 || !admit(config, process) {
         return;
     }
     bump(counter::OFF_CPU_SWITCHES);
@@ -141,6 +143,7 @@ fn switch_out(
             user_stack_id: 0,
             marker: 0,
             comm: [0; 16],
+            started_ns: 0,
             leaf_words: [0; LEAF_WORDS],
         },
     };
@@ -148,7 +151,7 @@ fn switch_out(
     // its whole stack in the kernel: both take the full path.
     let full_only = tables || config.wakers != 0;
     let ids =
-        if full_only { Err(Collision) } else { capture_ids(ctx, &mut started.key, tgid, config.capture, &FAULTS) };
+        if full_only { Err(Collision) } else { capture_ids(ctx, &mut started.key, process, config.capture, &FAULTS) };
     // Frame-pointer walks: the return address a syscall wrapper's caller
     // left on the stack (the wrapper keeps no frame pointer).
     let mut leaf_words = [0; LEAF_WORDS];
@@ -178,7 +181,7 @@ fn switch_out(
             blocked.preempted = involuntary as u32;
             blocked._pad = 0;
             if tables {
-                capture_task_and_kernel(ctx, &mut blocked.stack, tgid, config.capture, true, &FAULTS);
+                capture_task_and_kernel(ctx, &mut blocked.stack, process, config.capture, true, &FAULTS);
                 blocked.stack.marker = marker;
                 let (ip, sp, bp) = saved_user_registers();
                 let regs = Registers { ip, sp, bp };
@@ -195,7 +198,7 @@ fn switch_out(
                 if !full_only {
                     bump(counter::STACK_ID_COLLISIONS);
                 }
-                capture_whole(ctx, &mut blocked.stack, tgid, config.capture, &FAULTS);
+                capture_whole(ctx, &mut blocked.stack, process, config.capture, &FAULTS);
             }
             blocked.stack.marker = marker;
             blocked.stack.leaf_words = leaf_words;
@@ -242,6 +245,7 @@ fn record_full_block(tid: u32, blocked: &BlockedThread) {
             user_stack_id: 0,
             marker: 0,
             comm: [0; 16],
+            started_ns: blocked.stack.started_ns,
             leaf_words: [0; LEAF_WORDS],
         },
     };

@@ -11,6 +11,7 @@ use super::{
     filter::admit,
     leaf,
     maps::{LAST_SAMPLE, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH, add_to, bump, config},
+    process::Process,
     stack::{FaultCounters, capture_ids, capture_whole},
     unwind::{ON_CPU_WALKERS, Registers, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk},
     user_copy::{send_user_copy, user_registers},
@@ -56,7 +57,8 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
     let Some(config) = config() else { return };
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    if !admit(config, tgid) {
+    let process = Process::current(config, tgid);
+    if !admit(config, process) {
         if tgid != 0 {
             bump(counter::ON_CPU_OTHERS_INTERRUPTED);
         }
@@ -69,7 +71,7 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
     bump(counter::ON_CPU_SAMPLES);
     let user_mode = in_user_mode(ctx);
     if walk == Walk::Copy {
-        send_user_copy(ctx, tgid, config.capture, user_mode);
+        send_user_copy(ctx, process, config.capture, user_mode);
         return;
     }
     if walk == Walk::Tables {
@@ -84,7 +86,7 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
         // SAFETY: `ctx` is the context the kernel passed to this perf_event
         // program (user_registers' contract).
         let (ip, sp, bp) = unsafe { user_registers(ctx, user_mode) };
-        capture_task_and_kernel(ctx, whole, tgid, config.capture, !user_mode, &FAULTS);
+        capture_task_and_kernel(ctx, whole, process, config.capture, !user_mode, &FAULTS);
         if start_user_walk(ctx, whole, config.capture, Registers { ip, sp, bp }, 0, &FAULTS) {
             // SAFETY: a tail call into the walker (same program type, slot
             // filled by user space); it does not return on success.
@@ -95,8 +97,15 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
         record_sample(whole);
         return;
     }
-    let mut key =
-        SampleKey { tgid, kernel_stack_id: 0, user_stack_id: 0, marker: 0, comm: [0; 16], leaf_words: [0; LEAF_WORDS] };
+    let mut key = SampleKey {
+        tgid,
+        kernel_stack_id: 0,
+        user_stack_id: 0,
+        marker: 0,
+        comm: [0; 16],
+        started_ns: 0,
+        leaf_words: [0; LEAF_WORDS],
+    };
     // A sample taken in user mode has no kernel stack: skip asking for it.
     let mut capture_bits = config.capture;
     if user_mode {
@@ -104,7 +113,7 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
     }
     let mut leaf_words = [0; LEAF_WORDS];
     keep_leaf_words(ctx, config, capture_bits, user_mode, &mut leaf_words);
-    let recorded = match capture_ids(ctx, &mut key, tgid, capture_bits, &FAULTS) {
+    let recorded = match capture_ids(ctx, &mut key, process, capture_bits, &FAULTS) {
         Ok(()) => {
             key.leaf_words = leaf_words;
             add_to(&ON_CPU_COUNTS, &key, 1)
@@ -124,7 +133,7 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
             // StackKey.
             let whole = unsafe { &mut (*scratch).stack };
             bump(counter::STACK_ID_COLLISIONS);
-            capture_whole(ctx, whole, tgid, config.capture, &FAULTS);
+            capture_whole(ctx, whole, process, config.capture, &FAULTS);
             whole.leaf_words = leaf_words;
             add_to(&ON_CPU_FULL_COUNTS, whole, 1)
         }

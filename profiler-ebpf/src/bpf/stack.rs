@@ -9,7 +9,10 @@ use aya_ebpf::{
 };
 use profiler_ebpf::{LEAF_WORDS, MAX_STACK_DEPTH, NO_STACK, SampleKey, StackKey, capture, marker};
 
-use super::maps::{STACKS, bump};
+use super::{
+    maps::{STACKS, bump},
+    process::Process,
+};
 
 const STACK_BYTES: u32 = (MAX_STACK_DEPTH * 8) as u32;
 const EEXIST: i32 = 17;
@@ -29,11 +32,12 @@ pub struct Collision;
 pub fn capture_ids<C: StackIdContext>(
     ctx: &C,
     key: &mut SampleKey,
-    tgid: u32,
+    process: Process,
     capture_bits: u32,
     faults: &FaultCounters,
 ) -> Result<(), Collision> {
-    key.tgid = tgid;
+    key.tgid = process.tgid;
+    key.started_ns = process.started_ns;
     key.marker = marker::NONE;
     key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     key.leaf_words = [0; LEAF_WORDS];
@@ -70,11 +74,12 @@ fn stack_id<C: StackIdContext>(ctx: &C, flags: u64, fault_counter: u32) -> Resul
 pub fn capture_whole<C: EbpfContext>(
     ctx: &C,
     key: &mut StackKey,
-    tgid: u32,
+    process: Process,
     capture_bits: u32,
     faults: &FaultCounters,
 ) {
-    key.tgid = tgid;
+    key.tgid = process.tgid;
+    key.started_ns = process.started_ns;
     key.marker = marker::NONE;
     key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     key.leaf_words = [0; LEAF_WORDS];

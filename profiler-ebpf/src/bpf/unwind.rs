@@ -21,6 +21,7 @@ use profiler_ebpf::{
 
 use super::{
     maps::{BROKEN_CHAINS, NEW_PROCESSES, PROCESS_MAPPINGS, UNWIND_ROWS, add_to, bump},
+    process::Process,
     stack::{FaultCounters, read_stack},
 };
 
@@ -129,12 +130,13 @@ pub static OFF_CPU_WALKERS: ProgramArray = ProgramArray::with_max_entries(1, 0);
 pub fn capture_task_and_kernel<C: EbpfContext>(
     ctx: &C,
     key: &mut StackKey,
-    tgid: u32,
+    process: Process,
     capture_bits: u32,
     kernel_mode: bool,
     faults: &FaultCounters,
 ) {
-    key.tgid = tgid;
+    key.tgid = process.tgid;
+    key.started_ns = process.started_ns;
     key.marker = marker::NONE;
     key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     key.leaf_words = [0; LEAF_WORDS];
@@ -170,7 +172,7 @@ pub fn start_user_walk<C: EbpfContext>(
         bump(counter::SCRATCH_UNAVAILABLE);
         return false;
     };
-    if PROCESS_MAPPINGS.get_ptr(&key.tgid).is_none() {
+    if !mappings_of(key) {
         bump(counter::UNWIND_NOT_LOADED);
         key.user_depth = read_stack(ctx, key.user.as_mut_ptr(), BPF_F_USER_STACK as u64, faults.user);
         return false;
@@ -193,6 +195,20 @@ pub fn start_user_walk<C: EbpfContext>(
         };
     }
     true
+}
+
+/// Whether PROCESS_MAPPINGS holds the mappings of the key's process (not
+/// of an earlier one with the same pid).
+#[inline(always)]
+fn mappings_of(key: &StackKey) -> bool {
+    let Some(entry) = PROCESS_MAPPINGS.get_ptr(&key.tgid) else { return false };
+    // SAFETY: a non-null pointer from a hash-map lookup stays valid for this
+    // run (RCU, point 1 in maps.rs); one u64 is copied out. User space may
+    // rewrite the entry meanwhile: then the copy is the old or the new
+    // start, and the walk uses whichever mappings it finds (each field it
+    // reads is bounds-checked).
+    let started = unsafe { (*entry).started_ns };
+    started == 0 || started == key.started_ns
 }
 
 /// The thread a walk records (off-CPU), 0 if unknown.
@@ -248,7 +264,7 @@ pub fn continue_walk(key: &mut StackKey) -> bool {
     let Some(end) = end else { return false };
     finish(key, state.depth, end);
     if state.outside_mappings != 0 {
-        ask_refresh(process, key.tgid);
+        ask_refresh(process, key.tgid, key.started_ns);
     }
     if end == counter::UNWIND_NO_INFO || end == counter::UNWIND_BAD_FRAME {
         // Counted, not lost, if the map is full: the walk's end is counted.
@@ -393,7 +409,7 @@ fn slot_of(pc: u64, tgid: u32) -> usize {
 /// Asks user space to read `tgid`'s mappings again (an address outside all
 /// of them), at most once per REFRESH_INTERVAL_NS until it does.
 #[inline(always)]
-fn ask_refresh(process: &ProcessMappings, tgid: u32) {
+fn ask_refresh(process: &ProcessMappings, tgid: u32, started_ns: u64) {
     // SAFETY: bpf_ktime_get_ns takes no argument and touches no memory.
     let now = unsafe { bpf_ktime_get_ns() };
     let asked = process.refresh_asked_ns;
@@ -406,7 +422,7 @@ fn ask_refresh(process: &ProcessMappings, tgid: u32) {
     // a race with another CPU or with user space rewriting the entry only
     // loses or repeats one request, which is harmless.
     unsafe { core::ptr::write_volatile(field, now) };
-    let notice = ProcessNotice { tgid, kind: notice::REFRESH };
+    let notice = ProcessNotice { tgid, kind: notice::REFRESH, started_ns };
     let _ = NEW_PROCESSES.output::<ProcessNotice>(&notice, 0);
 }
 

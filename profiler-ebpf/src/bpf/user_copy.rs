@@ -12,7 +12,10 @@ use aya_ebpf::{
 };
 use profiler_ebpf::{MAX_STACK_DEPTH, USER_STACK_CHUNK, USER_STACK_COPY_BYTES, UserStackCopy, capture, counter};
 
-use super::maps::{USER_STACK_COPIES, bump};
+use super::{
+    maps::{USER_STACK_COPIES, bump},
+    process::Process,
+};
 
 const CHUNKS: usize = USER_STACK_COPY_BYTES / USER_STACK_CHUNK;
 const CHUNK_MASK: u64 = USER_STACK_CHUNK as u64 - 1;
@@ -20,7 +23,7 @@ const CHUNK_MASK: u64 = USER_STACK_CHUNK as u64 - 1;
 /// Sends one sample of `tgid` to USER_STACK_COPIES. Returns false when the
 /// ring buffer was full (the sample is lost, and counted).
 #[inline(always)]
-pub fn send_user_copy(ctx: &PerfEventContext, tgid: u32, capture_bits: u32, in_user_mode: bool) -> bool {
+pub fn send_user_copy(ctx: &PerfEventContext, process: Process, capture_bits: u32, in_user_mode: bool) -> bool {
     let Some(mut entry) = USER_STACK_COPIES.reserve::<UserStackCopy>(0) else {
         bump(counter::USER_COPIES_FULL);
         return false;
@@ -39,7 +42,8 @@ pub fn send_user_copy(ctx: &PerfEventContext, tgid: u32, capture_bits: u32, in_u
     // on_cpu_sample_dwarf). So does `copy_stack`'s: `stack` has
     // USER_STACK_COPY_BYTES + USER_STACK_CHUNK bytes that nothing else uses.
     unsafe {
-        (*copy).tgid = tgid;
+        (*copy).tgid = process.tgid;
+        (*copy).started_ns = process.started_ns;
         (*copy)._pad = 0;
         (*copy).comm = bpf_get_current_comm().unwrap_or([0; 16]);
         (*copy).kernel_depth = 0;

@@ -15,6 +15,7 @@ use super::{
     filter::admit,
     leaf,
     maps::{OFF_CPU_STARTS, WAKER_SCRATCH, WAKERS, bump, config},
+    process::Process,
     stack::{FaultCounters, read_stack},
     unwind::{Registers, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk, walk_tid},
     user_copy::saved_user_registers,
@@ -76,7 +77,9 @@ fn try_waker_stack(ctx: &BtfTracePointContext, tables: bool) {
     // SAFETY: bpf_ktime_get_ns takes no argument and touches no memory.
     record.woken_ns = unsafe { bpf_ktime_get_ns() };
     // The kernel stack always: it tells whether an interrupt is waking.
-    capture_task_and_kernel(ctx, &mut record.stack, waker_tgid, capture::KERNEL, true, &FAULTS);
+    // The waker is the current task (sched_waking runs in its context).
+    let waker_process = Process::current(config, waker_tgid);
+    capture_task_and_kernel(ctx, &mut record.stack, waker_process, capture::KERNEL, true, &FAULTS);
     let interrupt = through_interrupt_entry(config, &record.stack);
     record.stack.marker = if interrupt { waker::INTERRUPT } else { waker::TASK };
     if interrupt {
@@ -88,7 +91,7 @@ fn try_waker_stack(ctx: &BtfTracePointContext, tables: bool) {
     }
     // An interrupt's user stack would be the interrupted task's; a process
     // that is not a target is named, not walked.
-    let user = config.capture & capture::USER != 0 && !interrupt && admit(config, waker_tgid);
+    let user = config.capture & capture::USER != 0 && !interrupt && admit(config, waker_process);
     if user {
         if tables {
             let (ip, sp, bp) = saved_user_registers();

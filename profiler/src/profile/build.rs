@@ -11,7 +11,7 @@ use symbolize::{Resolution, Symbolized, Symbolizer, UnresolvedReason};
 use crate::{
     formats::ModuleInfo,
     profile::{Frame, FrameKind, Profile, Stack, Unit},
-    recording::{Recording, WokenTime},
+    recording::{Recording, WokenTime, pids},
     settings::Mode,
 };
 
@@ -106,7 +106,7 @@ pub fn build(
         }
         let thread = comm(key);
         let process = process_names.get(&key.tgid).cloned().unwrap_or_else(|| thread.clone());
-        let process_label = if shape.several_processes { format!("{process}-{}", key.tgid) } else { process };
+        let process_label = if shape.several_processes { pids::label(&process, key.tgid) } else { process };
         stack.push(names.task(&process_label));
         if shape.per_thread {
             stack.push(names.task(&thread));

@@ -31,7 +31,8 @@ pub struct UnwindStats {
     pub malformed: u64,
 }
 
-type Key = (u32, [u8; TASK_COMM_LEN], Vec<u64>, Vec<u64>);
+/// (pid, process start), thread name, kernel and user stacks.
+type Key = ((u32, u64), [u8; TASK_COMM_LEN], Vec<u64>, Vec<u64>);
 
 #[derive(Default)]
 pub struct UnwoundStacks {
@@ -59,7 +60,7 @@ impl UnwoundStacks {
         let kernel = copy.kernel[..kernel_depth].to_vec();
         // No user context (a kernel thread): no user stack to unwind.
         if copy.ip == 0 {
-            *self.counts.entry((copy.tgid, copy.comm, kernel, Vec::new())).or_insert(0) += 1;
+            *self.counts.entry(((copy.tgid, copy.started_ns), copy.comm, kernel, Vec::new())).or_insert(0) += 1;
             return;
         }
         let stack_len = (copy.stack_len as usize).min(copy.stack.len());
@@ -77,7 +78,7 @@ impl UnwoundStacks {
             UnwindEnd::BadReturnAddress | UnwindEnd::NoProgress => &mut s.at_bad_frame,
             UnwindEnd::DepthLimit => &mut s.at_depth_limit,
         } += 1;
-        let key = (copy.tgid, copy.comm, kernel, unwound.frames);
+        let key = ((copy.tgid, copy.started_ns), copy.comm, kernel, unwound.frames);
         *self.counts.entry(key).or_insert(0) += 1;
     }
 
@@ -85,7 +86,9 @@ impl UnwoundStacks {
     pub fn into_counts(self) -> Vec<(StackKey, u64)> {
         self.counts
             .into_iter()
-            .map(|((tgid, comm, kernel, user), count)| (whole_stack(tgid, marker::NONE, comm, &kernel, &user), count))
+            .map(|((process, comm, kernel, user), count)| {
+                (whole_stack(process, marker::NONE, comm, &kernel, &user), count)
+            })
             .collect()
     }
 }

@@ -172,7 +172,7 @@ mod tests {
     use crate::recording::bpf::whole_stack;
 
     fn stack(user: &[u64]) -> StackKey {
-        whole_stack(1, 0, [0; TASK_COMM_LEN], &[], user)
+        whole_stack((1, 0), 0, [0; TASK_COMM_LEN], &[], user)
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod dwarf_copies;
 pub mod kernel;
 mod leaf_fixup;
 pub mod off_cpu;
+pub mod pids;
 pub mod privileges;
 mod proc;
 mod sampling_event;
@@ -38,6 +39,7 @@ use bpf::{ProbeSettings, Probes, SamplingScope};
 use command::GatedCommand;
 use dwarf_copies::UnwoundStacks;
 use off_cpu::{OffCpu, waiting_at_start};
+use pids::Seen;
 use snapshots::Snapshots;
 
 /// Whose processes a recording may show.
@@ -142,6 +144,7 @@ impl RecordSettings {
             min_block_ns: self.min_block_us.saturating_mul(1000),
             max_block_ns: self.max_block_us.map(|us| us.saturating_mul(1000)),
             stack_map_entries: self.stack_map_entries,
+            count_map_entries: self.count_map_entries,
             // Timers on the targets' own tasks where there are targets (a
             // command from its first instruction; the threads of -p
             // processes), so nobody else is interrupted; one per CPU for -a.
@@ -207,13 +210,13 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             if let Some(name) = proc::process_name(pid) {
                 process_names.insert(pid, name);
             }
+            // Its start is not known here (0): the kernel side's first event
+            // of it tells it (and is not taken for an exec, which would drop
+            // the snapshot: lost if the process has exited by then).
             if let Some(tables) = &mut tables {
-                tables.load_process(pid);
+                tables.load_process(pid, 0);
             }
-            snapshots.announce(symbolizer, pid);
-            // Else the kernel side's first event of it would announce it
-            // again, which reads as an exec and drops the snapshot: lost if
-            // the process has exited by then.
+            snapshots.announce(symbolizer, pid, 0);
             probes.mark_announced(pid)?;
         }
     }
@@ -256,33 +259,47 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let stopped_by = loop {
         let until_deadline = settings.duration.map_or(POLL, |d| d.saturating_sub(started.elapsed()));
         wait_readable(bpf::ring_fd(&new_processes), POLL.min(until_deadline));
+        // Tables first where their files are compiled already (a quick
+        // write: until it is in, a process's stacks are walked with frame
+        // pointers), then the snapshots of every notice waiting (a
+        // millisecond each), then the tables that need compiling: a large
+        // file takes seconds (a compiler's LLVM library), and a short-lived
+        // process must be read before it ends.
+        let mut notices = Vec::new();
         while let Some(item) = new_processes.next() {
-            let Some((pid, kind)) = notice_of(&item) else { continue };
-            // Tables first: until they are in, the process's stacks are
-            // walked with frame pointers; symbolization can wait.
-            if let Some(tables) = &mut tables {
-                tables.load_process(pid);
+            notices.extend(notice_of(&item));
+        }
+        let mut to_compile = Vec::new();
+        if let Some(tables) = &mut tables {
+            for &(pid, _, started_ns) in &notices {
+                if !tables.load_compiled_process(pid, started_ns) {
+                    to_compile.push((pid, started_ns));
+                }
             }
+        }
+        for &(pid, kind, started_ns) in &notices {
             if kind == notice::REFRESH {
                 snapshots.refresh(symbolizer, pid);
                 continue;
             }
-            // The name of a process is that of its main thread at exec time.
-            if let Some(name) = proc::process_name(pid) {
-                // After exec the child of `-- CMD` has the command's name: refresh.
-                process_names.insert(pid, name);
+            let known = Known { snapshots: &mut snapshots, names: &mut process_names, other_users: &mut other_users };
+            known.announce(symbolizer, pid, started_ns, access);
+        }
+        if let Some(tables) = &mut tables {
+            for (pid, started_ns) in to_compile {
+                tables.load_process(pid, started_ns);
             }
-            if access == Access::OwnProcesses && proc::invoker_may_read(pid) == Some(false) {
-                other_users.insert(pid);
-            }
-            snapshots.announce(symbolizer, pid);
         }
         snapshots.tick(symbolizer);
+        // Ended: gone from /proc, or a later process has its pid (one that
+        // was announced: a start not announced yet may be the live one's).
+        let pids = &snapshots.pids;
+        probes.drain_ended(|pid, started| !proc::is_alive(pid) || pids.superseded(pid, started))?;
         if let Some(tables) = &mut tables {
             // Follow-up reads (the loader mapping libraries after exec, a
             // dlopen): announced and refresh-asked processes were loaded above.
             for pid in snapshots.take_followed_up() {
-                tables.load_process(pid);
+                tables.load_process(pid, snapshots.pids.current_start(pid));
             }
             if last_cleanup.elapsed() >= Duration::from_secs(1) {
                 last_cleanup = Instant::now();
@@ -320,6 +337,14 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         found.note_runs_at_stop();
     }
     probes.stop();
+    // Processes announced while the loop was busy (compiling a large file's
+    // table) and not read yet: their names and mappings, if they still live.
+    while let Some(item) = new_processes.next() {
+        if let Some((pid, notice::ANNOUNCE, started_ns)) = notice_of(&item) {
+            let known = Known { snapshots: &mut snapshots, names: &mut process_names, other_users: &mut other_users };
+            known.announce(symbolizer, pid, started_ns, access);
+        }
+    }
     if let Some((ring, unwound)) = &mut user_copies {
         unwound.drain(ring, symbolizer);
     }
@@ -344,6 +369,11 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     };
     missing_stack_ids += off_cpu.missing_stack_ids;
     let mut off_cpu_times = off_cpu.times;
+    // From here on a key's tgid is its process's id: the pid, or for a
+    // process whose pid was reused since, an id of its own (pids.rs).
+    for (key, _) in on_cpu.iter_mut().chain(off_cpu_times.iter_mut()) {
+        key.tgid = snapshots.pids.id(key.tgid, key.started_ns);
+    }
     let mut woken = off_cpu.woken;
     on_cpu.retain(|(key, _)| !other_users.contains(&key.tgid));
     off_cpu_times.retain(|(key, _)| !other_users.contains(&key.tgid));
@@ -392,6 +422,37 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     })
 }
 
+/// What the recording knows of each announced process.
+struct Known<'a> {
+    snapshots: &'a mut Snapshots,
+    names: &'a mut HashMap<u32, String>,
+    /// Processes found to be another user's (Access::OwnProcesses).
+    other_users: &'a mut HashSet<u32>,
+}
+
+impl Known<'_> {
+    /// A process announced by the kernel side: its snapshot, name and owner.
+    fn announce(self, symbolizer: &mut Symbolizer, pid: u32, started_ns: u64, access: Access) {
+        if let Seen::Reused { earlier } = self.snapshots.announce(symbolizer, pid, started_ns) {
+            // The pid's earlier process keeps its name and verdict.
+            if let Some(name) = self.names.remove(&pid) {
+                self.names.insert(earlier, name);
+            }
+            if self.other_users.remove(&pid) {
+                self.other_users.insert(earlier);
+            }
+        }
+        // The name of a process is that of its main thread at exec time.
+        if let Some(name) = proc::process_name(pid) {
+            // After exec the child of `-- CMD` has the command's name: refresh.
+            self.names.insert(pid, name);
+        }
+        if access == Access::OwnProcesses && proc::invoker_may_read(pid) == Some(false) {
+            self.other_users.insert(pid);
+        }
+    }
+}
+
 /// The walk `UserWalk::Best` stands for on this kernel: the table walker
 /// where it can run and user frames are wanted, else frame pointers (with
 /// one warning line naming what the kernel lacks).
@@ -411,10 +472,11 @@ fn resolved_walk(settings: &RecordSettings) -> UserWalk {
     }
 }
 
-/// (pid, kind) of a NEW_PROCESSES record.
-fn notice_of(item: &[u8]) -> Option<(u32, u32)> {
+/// (pid, kind, process start) of a NEW_PROCESSES record (a ProcessNotice).
+fn notice_of(item: &[u8]) -> Option<(u32, u32, u64)> {
     let word = |at: usize| item.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_ne_bytes);
-    Some((word(0)?, word(4)?))
+    let started = item.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_ne_bytes)?;
+    Some((word(0)?, word(4)?, started))
 }
 
 fn wait_readable(fd: i32, timeout: Duration) {

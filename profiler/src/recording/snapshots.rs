@@ -4,11 +4,13 @@
 //! lives (dlopen); each read adds to what the snapshot knew, so code that is
 //! unmapped later, or a process that exits, still resolves.
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     time::{Duration, Instant},
 };
 
 use symbolize::Symbolizer;
+
+use super::pids::{Pids, Seen};
 
 /// Re-reads after an announcement; then every `PERIODIC`.
 const FOLLOW_UPS: [Duration; 4] =
@@ -19,7 +21,8 @@ const PERIODIC: Duration = Duration::from_secs(3);
 pub struct Snapshots {
     /// Next refresh time and how many follow-ups were done, per live process.
     due: HashMap<u32, (Instant, usize)>,
-    announced: HashSet<u32>,
+    /// The processes each pid named.
+    pub pids: Pids,
     /// Processes read by a scheduled follow-up since the last
     /// `take_followed_up`.
     followed_up: Vec<u32>,
@@ -28,14 +31,23 @@ pub struct Snapshots {
 }
 
 impl Snapshots {
-    /// A process to snapshot now (a target given up front, or announced by
-    /// the kernel side). A second announcement of a pid means it exec'd: its
-    /// old snapshot describes another program and is dropped.
-    pub fn announce(&mut self, symbolizer: &mut Symbolizer, pid: u32) {
-        if !self.announced.insert(pid) {
-            symbolizer.forget_process(pid);
+    /// A process to snapshot now (a target given up front, with its start
+    /// unknown: 0, or announced by the kernel side). A second announcement
+    /// of a process means it exec'd: its old snapshot describes another
+    /// program and is dropped. An announcement of another process with a
+    /// known pid (a reused pid) keeps the earlier one's snapshot under its
+    /// new id.
+    pub fn announce(&mut self, symbolizer: &mut Symbolizer, pid: u32, started_ns: u64) -> Seen {
+        let seen = self.pids.seen(pid, started_ns);
+        match seen {
+            Seen::New => {}
+            Seen::Again => symbolizer.forget_process(pid),
+            // Snapshotted already, when found running.
+            Seen::StartLearned => return seen,
+            Seen::Reused { earlier } => symbolizer.rename_process(pid, earlier),
         }
         self.read(symbolizer, pid, 0, Instant::now());
+        seen
     }
 
     /// Reads a process's mappings again now (the kernel side met code outside

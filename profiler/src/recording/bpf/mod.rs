@@ -4,6 +4,7 @@
 mod attach;
 mod btf;
 mod counters;
+mod drain;
 mod read_back;
 mod stacks;
 
@@ -62,6 +63,8 @@ pub struct ProbeSettings {
     pub max_block_ns: Option<u64>,
     /// Buckets of the stack-id map (tests shrink it to force collisions).
     pub stack_map_entries: Option<u32>,
+    /// Entries of each map of counts (tests shrink them to force losses).
+    pub count_map_entries: Option<u32>,
     pub sampling: SamplingScope,
     /// Tests only: ignore every Nth switch-in (see Config).
     pub ignore_switch_in_every: Option<u32>,
@@ -127,6 +130,8 @@ pub enum SamplingScope {
 pub struct Probes {
     ebpf: Ebpf,
     settings: ProbeSettings,
+    /// Counts of exited processes moved out of the kernel while recording.
+    drained: drain::Drained,
 }
 
 impl Probes {
@@ -145,6 +150,13 @@ impl Probes {
         if let Some(entries) = settings.stack_map_entries {
             loader.map_max_entries(names::STACKS, entries);
         }
+        if let Some(entries) = settings.count_map_entries {
+            for map in
+                [names::ON_CPU_COUNTS, names::ON_CPU_FULL_COUNTS, names::OFF_CPU_TIMES, names::OFF_CPU_FULL_TIMES]
+            {
+                loader.map_max_entries(map, entries);
+            }
+        }
         loader.map_max_entries(
             names::USER_STACK_COPIES,
             user_stack_copies_bytes(settings.user_walk == UserWalk::StackCopy),
@@ -153,7 +165,7 @@ impl Probes {
         let rows = if settings.user_walk == UserWalk::Tables { settings.table_rows } else { 1 };
         loader.map_max_entries(names::UNWIND_ROWS, rows);
         let ebpf = loader.load(BPF_OBJECT).map_err(classify_load_error)?;
-        let mut probes = Probes { ebpf, settings };
+        let mut probes = Probes { ebpf, settings, drained: drain::Drained::default() };
         let config = probes.config(kernel_btf)?;
         let mut map: Array<_, Config> = probes.map_mut(names::CONFIG)?;
         map.set(0, config, 0).map_err(|e| Error::bpf("writing the settings", e))?;
@@ -174,6 +186,14 @@ impl Probes {
             (found[0][0], found[0][1], found[0][2] + found[1][0])
         } else {
             (0, 0, 0)
+        };
+        // Each process's start tells it from a later one with the same pid;
+        // without BTF (or these fields) every start reads 0, as before.
+        let (task_group_leader_offset, task_start_offset) = if kernel_btf.exists() {
+            btf::members_of(kernel_btf, &[("task_struct", &["group_leader", "start_boottime"])])
+                .map_or((0, 0), |found| (found[0][0], found[0][1]))
+        } else {
+            (0, 0)
         };
         // Frame-pointer walks keep the words at the user sp for the leaf
         // fix-up; outside user mode that sp is found through the task's
@@ -217,6 +237,8 @@ impl Probes {
             _pad: 0,
             irq_entry_start: irq_entry.0,
             irq_entry_end: irq_entry.1,
+            task_group_leader_offset,
+            task_start_offset,
         })
     }
 
@@ -229,8 +251,9 @@ impl Probes {
     /// Tells the kernel side that user space already announced `tgid` (a
     /// `-p` target, snapshotted up front): only an exec announces it again.
     pub fn mark_announced(&mut self, tgid: u32) -> Result<()> {
-        let mut announced: HashMap<_, u32, u8> = self.map_mut(names::ANNOUNCED)?;
-        announced.insert(tgid, 1, 0).map_err(|e| Error::bpf("marking a process as announced", e))
+        // Its start is not known here (0): its first event fills it in.
+        let mut announced: HashMap<_, u32, u64> = self.map_mut(names::ANNOUNCED)?;
+        announced.insert(tgid, 0, 0).map_err(|e| Error::bpf("marking a process as announced", e))
     }
 
     /// The ring buffer announcing new processes; taken once.

@@ -10,10 +10,17 @@ use crate::error::{Error, Result};
 
 /// A whole-stack key from frames found in user space (DWARF unwinding,
 /// /proc), cut at the kernel's frame limit like the kernel's own.
-pub fn whole_stack(tgid: u32, marker: u32, comm: [u8; TASK_COMM_LEN], kernel: &[u64], user: &[u64]) -> StackKey {
+pub fn whole_stack(
+    (tgid, started_ns): (u32, u64),
+    marker: u32,
+    comm: [u8; TASK_COMM_LEN],
+    kernel: &[u64],
+    user: &[u64],
+) -> StackKey {
     let (kernel, user) = (&kernel[..kernel.len().min(MAX_STACK_DEPTH)], &user[..user.len().min(MAX_STACK_DEPTH)]);
     let mut key = StackKey {
         tgid,
+        started_ns,
         kernel_depth: kernel.len() as u32,
         user_depth: user.len() as u32,
         marker,
@@ -45,6 +52,7 @@ impl<'a> StackExpander<'a> {
     pub fn expand(&mut self, key: &SampleKey) -> StackKey {
         let mut whole = StackKey {
             tgid: key.tgid,
+            started_ns: key.started_ns,
             kernel_depth: 0,
             user_depth: 0,
             marker: key.marker,

@@ -112,7 +112,9 @@ fn read_thread(
         return None;
     }
     let marker = if capture.state_marker { marker } else { marker::NONE };
-    let stack = whole_stack(tgid, marker, comm(tgid, tid), &kernel, &user);
+    // Its start is not read here (0): it is the process that had the pid
+    // when the recording started.
+    let stack = whole_stack((tgid, 0), marker, comm(tgid, tid), &kernel, &user);
     Some(Ok(WaitingThread { tgid, tid, stack, runs, runs_at_stop: None }))
 }
 

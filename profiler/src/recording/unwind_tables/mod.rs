@@ -84,8 +84,8 @@ pub struct UnwindTables {
     stats: TableStats,
     /// (path, first row, rows) of each loaded file.
     by_file: Vec<(String, u32, u64)>,
-    /// What each process's entry holds now.
-    written: HashMap<u32, Vec<UnwindMapping>>,
+    /// What each process's entry holds now: its process's start, mappings.
+    written: HashMap<u32, (u64, Vec<UnwindMapping>)>,
     /// The vDSO's table, once looked for.
     vdso: Option<Option<FileInfo>>,
     /// The last `ProcessMappings::generation` written.
@@ -119,16 +119,31 @@ impl UnwindTables {
     /// tables of files not seen before: files through the process's own view
     /// of them, the vDSO from our own copy (one kernel, one vDSO), anonymous
     /// code (JIT) without a table (frame pointers). Unchanged mappings are
-    /// not written again.
-    pub fn load_process(&mut self, pid: u32) {
+    /// not written again. `started_ns`: the process's start (0: unknown),
+    /// so that a later process with the pid is not walked with them.
+    pub fn load_process(&mut self, pid: u32, started_ns: u64) {
+        self.load(pid, started_ns, true);
+    }
+
+    /// As `load_process` when every file the process maps has its table
+    /// compiled already (a fast write); false, and nothing written, when
+    /// some file would have to be compiled first.
+    pub fn load_compiled_process(&mut self, pid: u32, started_ns: u64) -> bool {
+        self.load(pid, started_ns, false)
+    }
+
+    fn load(&mut self, pid: u32, started_ns: u64, compile: bool) -> bool {
         let started = Instant::now();
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { return };
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { return true };
         let mut mappings: Vec<UnwindMapping> = Vec::new();
         for line in text.lines() {
             let Some(mapping) = MapsLine::parse(line).filter(|m| m.executable) else { continue };
             let (bias, file) = match mapping.path {
                 Some(path) if path.starts_with('/') => {
                     let readable = readable_path(pid, mapping.start, mapping.end, path);
+                    if !compile && !self.compiled(&readable) {
+                        return false;
+                    }
                     let Some(file) = self.file(&readable, path) else { continue };
                     let Some(bias) = load_bias(&file.segments, mapping.start, mapping.offset) else { continue };
                     (bias, file.rows)
@@ -154,14 +169,15 @@ impl UnwindTables {
             self.stats.mappings_dropped += (mappings.len() - unwind::MAX_MAPPINGS) as u64;
             mappings.truncate(unwind::MAX_MAPPINGS);
         }
-        if self.written.get(&pid) == Some(&mappings) {
+        if self.written.get(&pid).is_some_and(|(start, written)| *start == started_ns && *written == mappings) {
             self.build_time += started.elapsed();
-            return;
+            return true;
         }
         let mut entry = ProcessMappings {
             count: mappings.len() as u32,
             generation: self.next_generation(),
             refresh_asked_ns: 0,
+            started_ns,
             mappings: [UnwindMapping::default(); unwind::MAX_MAPPINGS],
         };
         entry.mappings[..mappings.len()].copy_from_slice(&mappings);
@@ -169,12 +185,18 @@ impl UnwindTables {
         match self.processes.insert(pid, entry, 0) {
             Ok(()) => {
                 self.stats.processes += u64::from(fresh);
-                self.written.insert(pid, mappings);
+                self.written.insert(pid, (started_ns, mappings));
             }
             // PROCESS_MAPPINGS is full: this process stays on frame pointers.
             Err(_) => self.stats.processes_not_loaded += u64::from(fresh),
         }
         self.build_time += started.elapsed();
+        true
+    }
+
+    /// Whether the file's table is compiled (or known to be missing).
+    fn compiled(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|metadata| self.files.contains_key(&(metadata.dev(), metadata.ino())))
     }
 
     /// Compiles and loads, ahead of time, the tables of a program about to

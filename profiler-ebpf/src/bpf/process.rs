@@ -1,0 +1,43 @@
+//! Which process an event belongs to: its pid alone is not enough once a
+//! pid is reused, so every key also carries when the process started (its
+//! thread-group leader's `start_boottime`, the start /proc shows).
+use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
+use profiler_ebpf::Config;
+
+/// A process: its pid and when it started.
+#[derive(Clone, Copy)]
+pub struct Process {
+    pub tgid: u32,
+    pub started_ns: u64,
+}
+
+impl Process {
+    /// The current task's process (`tgid` from bpf_get_current_pid_tgid).
+    #[inline(always)]
+    pub fn current(config: &Config, tgid: u32) -> Self {
+        Process { tgid, started_ns: current_process_start(config) }
+    }
+}
+
+/// Start time (ns since boot) of the current task's process; 0 when the
+/// offsets are unknown or a read fails.
+#[inline(always)]
+pub fn current_process_start(config: &Config) -> u64 {
+    if config.task_group_leader_offset == 0 || config.task_start_offset == 0 {
+        return 0;
+    }
+    // SAFETY: aya's generated helper bindings are all `unsafe fn`; this one
+    // takes no argument and only returns the current task's address.
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    // `wrapping_add`: the offsets come from this kernel's BTF (user space),
+    // but nothing here relies on them being right.
+    let leader_field = task.wrapping_add(config.task_group_leader_offset as usize) as *const *const u8;
+    // SAFETY: bpf_probe_read_kernel reads through copy_from_kernel_nofault:
+    // at any address it returns an error instead of faulting, and it writes
+    // only its own result; every bit pattern is a valid pointer value (it is
+    // never dereferenced, only read through the same helper).
+    let Ok(leader) = (unsafe { bpf_probe_read_kernel(leader_field) }) else { return 0 };
+    let start_field = leader.wrapping_add(config.task_start_offset as usize) as *const u64;
+    // SAFETY: as above; every bit pattern is a valid u64.
+    unsafe { bpf_probe_read_kernel(start_field) }.unwrap_or(0)
+}
