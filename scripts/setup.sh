@@ -28,6 +28,9 @@ if [[ "${1:-}" == "--tests" ]]; then
     # A real debuginfod server (and objcopy) for the stripped-binary tests.
     command -v debuginfod >/dev/null 2>&1 || missing+=(debuginfod)
     command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
+    # scripts/soak.sh reads the summary with jq and flameprof's peak RSS with time.
+    command -v jq >/dev/null 2>&1 || missing+=(jq)
+    [[ -x /usr/bin/time ]] || missing+=(time)
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
