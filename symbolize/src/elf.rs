@@ -9,9 +9,11 @@ use std::path::Path;
 use blazesym::ErrorKind;
 use blazesym::symbolize::source::Source;
 use blazesym::symbolize::{self as bz, Input, Reason};
+use object::ReadCache;
 
 use crate::debuginfo::{DebugFiles, ElfFacts};
 use crate::frame::{Frame, Resolution, Symbolized, UnresolvedReason};
+use crate::inflation::{self, Oversized};
 use crate::plt::PltStubs;
 
 /// Identity of a file as blazesym caches it: device, inode, size, mtime
@@ -21,10 +23,11 @@ type FileIdentity = (u64, u64, u64, i64, i64);
 
 /// Wraps blazesym's symbolizer, which caches parsed files by identity
 /// (device, inode, size, mtime), so each ELF/DWARF is parsed once; and
-/// names PLT stubs, whose table is likewise read once per file.
+/// names PLT stubs, whose table is likewise read once per file, as is the
+/// check of its compressed sections.
 pub(crate) struct ElfSymbolizer {
     inner: bz::Symbolizer,
-    plt: HashMap<FileIdentity, PltStubs>,
+    checks: HashMap<FileIdentity, FileChecks>,
     /// Symbols or not, build-id, debug link, segments: read once per file.
     facts: HashMap<FileIdentity, Option<ElfFacts>>,
     pub debug_files: DebugFiles,
@@ -32,6 +35,13 @@ pub(crate) struct ElfSymbolizer {
     /// the processes of one binary look each of its addresses up once.
     remembered: HashMap<(FileIdentity, u64), (Box<str>, Symbolized)>,
     pub lookups: LookupStats,
+}
+
+/// What is read of a file before blazesym sees it.
+#[derive(Default)]
+struct FileChecks {
+    plt: PltStubs,
+    oversized: Oversized,
 }
 
 /// How many file offsets were looked up, and how many of those were
@@ -63,7 +73,7 @@ impl ElfSymbolizer {
     pub fn new() -> Self {
         Self {
             inner: new_inner(),
-            plt: HashMap::new(),
+            checks: HashMap::new(),
             facts: HashMap::new(),
             debug_files: DebugFiles::default(),
             remembered: HashMap::new(),
@@ -106,23 +116,26 @@ impl ElfSymbolizer {
         let mut results: Vec<Option<Symbolized>> = vec![None; offsets.len()];
         // (index in `offsets`, offset) of the offsets outside PLT stubs.
         let mut rest: Vec<(usize, u64)> = Vec::with_capacity(offsets.len());
-        match self.plt_stubs(path) {
-            Some(stubs) => {
-                for (i, &offset) in offsets.iter().enumerate() {
-                    match stubs.name_at(offset) {
-                        Some(name) => results[i] = Some(plt_frame(name, module)),
-                        None => rest.push((i, offset)),
-                    }
-                }
+        let Some(checks) = self.checks(path) else {
+            return self.symbolize_symbols(path, module, offsets, true);
+        };
+        if checks.oversized.other {
+            let reason = UnresolvedReason::Malformed;
+            return offsets.iter().map(|&off| Symbolized::unresolved_in(module, off, reason)).collect();
+        }
+        let dwarf = !checks.oversized.debug;
+        for (i, &offset) in offsets.iter().enumerate() {
+            match checks.plt.name_at(offset) {
+                Some(name) => results[i] = Some(plt_frame(name, module)),
+                None => rest.push((i, offset)),
             }
-            None => rest.extend(offsets.iter().copied().enumerate()),
         }
         if rest.len() == offsets.len() {
-            return self.symbolize_stripped_or_not(path, module, offsets);
+            return self.symbolize_stripped_or_not(path, module, offsets, dwarf);
         }
         if !rest.is_empty() {
             let wanted: Vec<u64> = rest.iter().map(|&(_, offset)| offset).collect();
-            let symbolized = self.symbolize_stripped_or_not(path, module, &wanted);
+            let symbolized = self.symbolize_stripped_or_not(path, module, &wanted, dwarf);
             for ((i, _), sym) in rest.into_iter().zip(symbolized) {
                 results[i] = Some(sym);
             }
@@ -130,24 +143,32 @@ impl ElfSymbolizer {
         results.into_iter().map(|r| r.expect("every offset filled")).collect()
     }
 
-    /// The PLT stubs of the file at `path`, read on first need for each
-    /// file identity; `None` if the file cannot even be stat'ed.
-    fn plt_stubs(&mut self, path: &Path) -> Option<&PltStubs> {
+    /// The PLT stubs and oversized sections of the file at `path`, read on
+    /// first need for each file identity; `None` if the file cannot even be
+    /// stat'ed.
+    fn checks(&mut self, path: &Path) -> Option<&FileChecks> {
         let identity = identity_of(path)?;
-        Some(self.plt.entry(identity).or_insert_with(|| PltStubs::load(path)))
+        Some(self.checks.entry(identity).or_insert_with(|| read_checks(path)))
     }
 
     /// A stripped file is symbolized through its debug file, by address;
     /// what that leaves unresolved (or every offset, without a debug file)
-    /// goes through the file's own symbols (`.dynsym`).
-    fn symbolize_stripped_or_not(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
+    /// goes through the file's own symbols (`.dynsym`). DWARF is read
+    /// unless `dwarf` is false.
+    fn symbolize_stripped_or_not(
+        &mut self,
+        path: &Path,
+        module: &str,
+        offsets: &[u64],
+        dwarf: bool,
+    ) -> Vec<Symbolized> {
         // The vDSO exports all it has: its dynamic symbols name everything.
         let stripped = module != "[vdso]";
         let Some(facts) = self.facts_of(path).filter(|facts| stripped && !facts.has_symbols) else {
-            return self.symbolize_symbols(path, module, offsets);
+            return self.symbolize_symbols(path, module, offsets, dwarf);
         };
         let Some(debug_file) = self.debug_files.find(&facts, module) else {
-            let mut results = self.symbolize_symbols(path, module, offsets);
+            let mut results = self.symbolize_symbols(path, module, offsets, dwarf);
             for (result, &offset) in results.iter_mut().zip(offsets) {
                 if !result.is_resolved() {
                     *result = Symbolized::unresolved_in(module, offset, UnresolvedReason::NoDebugInfo);
@@ -156,16 +177,19 @@ impl ElfSymbolizer {
             return results;
         };
         let addresses: Vec<u64> = offsets.iter().map(|&offset| facts.address_of(offset).unwrap_or(0)).collect();
-        let by_address = match self.pass(&debug_file, module, &addresses, Input::VirtOffset(&addresses), true) {
-            Ok(results) => results,
-            Err(_) => vec![None; offsets.len()],
-        };
+        // The debug file is outside data too: its sections are checked as the file's.
+        let readable = self.checks(&debug_file).is_some_and(|c| c.oversized == Oversized::default());
+        let by_address =
+            match readable.then(|| self.pass(&debug_file, module, &addresses, Input::VirtOffset(&addresses), true)) {
+                Some(Ok(results)) => results,
+                _ => vec![None; offsets.len()],
+            };
         let mut results: Vec<Option<Symbolized>> =
             by_address.into_iter().map(|r| r.filter(Symbolized::is_resolved)).collect();
         let missing: Vec<usize> = (0..offsets.len()).filter(|&i| results[i].is_none()).collect();
         if !missing.is_empty() {
             let retry: Vec<u64> = missing.iter().map(|&i| offsets[i]).collect();
-            for (&i, sym) in missing.iter().zip(self.symbolize_symbols(path, module, &retry)) {
+            for (&i, sym) in missing.iter().zip(self.symbolize_symbols(path, module, &retry, dwarf)) {
                 results[i] = Some(sym);
             }
         }
@@ -178,10 +202,15 @@ impl ElfSymbolizer {
         self.facts.entry(identity).or_insert_with(|| ElfFacts::read(path)).clone()
     }
 
-    /// [`Self::symbolize`] through blazesym alone.
-    fn symbolize_symbols(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
+    /// [`Self::symbolize`] through blazesym alone; with its DWARF, unless
+    /// `dwarf` is false.
+    fn symbolize_symbols(&mut self, path: &Path, module: &str, offsets: &[u64], dwarf: bool) -> Vec<Symbolized> {
         // First with DWARF (names of inlined functions, file:line)...
-        let mut results = match self.pass(path, module, offsets, Input::FileOffset(offsets), true) {
+        let first = match dwarf {
+            true => self.pass(path, module, offsets, Input::FileOffset(offsets), true),
+            false => Err(UnresolvedReason::Malformed),
+        };
+        let mut results = match first {
             Ok(results) => results,
             // ...and if the DWARF is what breaks, the symbol tables may still do.
             Err(_) => match self.pass(path, module, offsets, Input::FileOffset(offsets), false) {
@@ -242,6 +271,16 @@ impl ElfSymbolizer {
 fn identity_of(path: &Path) -> Option<FileIdentity> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec()))
+}
+
+/// The PLT stubs and oversized sections of the file at `path` (none if it
+/// cannot be read: blazesym then says why).
+fn read_checks(path: &Path) -> FileChecks {
+    let Ok(file) = std::fs::File::open(path) else { return FileChecks::default() };
+    // Read, not mapped (a file truncated under a mapping raises SIGBUS);
+    // only the headers and the few sections needed are read.
+    let cache = ReadCache::new(file);
+    FileChecks { plt: PltStubs::from_cache(&cache), oversized: inflation::oversized(&cache) }
 }
 
 /// blazesym result to frames; `None` for a per-address error worth a retry.

@@ -14,12 +14,17 @@ mod debuginfo;
 mod elf;
 mod error;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
+mod inflation;
 mod jitdump;
 mod kernel;
 mod maps;
 mod perf_map;
 mod plt;
 mod snapshot;
+#[cfg(test)]
+mod test_elf;
 mod unwind;
 mod user;
 mod vdso;
@@ -32,12 +37,13 @@ use std::time::{Duration, Instant};
 pub use debuginfo::{DebugInfoStats, DebuginfodSettings};
 pub use error::Error;
 pub use frame::{Frame, Resolution, Stats, Symbolized, UnresolvedReason};
+pub use inflation::MAX_INFLATED_BYTES;
 pub use perf_map::PerfMapStats;
 pub use unwind::{LeafFrame, UnwindEnd, Unwound, UserRegisters};
 // Compiling a file's call-frame information for the in-kernel unwinder.
 pub use unwind::{
-    CfaRule, KERNEL_ROW_BYTES, MAX_UNWIND_ROWS, RbpRule, RowKinds, UnsupportedRules, UnwindRow, UnwindTable,
-    UnwindTableStats, compile_unwind_table,
+    CfaRule, KERNEL_ROW_BYTES, MAX_CFI_SECTION_BYTES, MAX_UNWIND_ROWS, RbpRule, RowKinds, UnsupportedRules, UnwindRow,
+    UnwindTable, UnwindTableStats, compile_unwind_table,
 };
 
 use elf::ElfSymbolizer;

@@ -97,7 +97,7 @@ impl Location {
 /// The pid a process sees itself as (the last one of `NSpid:`, `pid` on
 /// kernels without the line), and root plus its uids (real, effective,
 /// saved, filesystem).
-fn parse_status(status: &str, pid: u32) -> (u32, Vec<u32>) {
+pub(crate) fn parse_status(status: &str, pid: u32) -> (u32, Vec<u32>) {
     let mut nspid = pid;
     let mut owners = vec![0];
     for line in status.lines() {
@@ -301,7 +301,7 @@ impl PerfMap {
 
     /// Takes the whole lines of `data` (and an unterminated last one with
     /// `take_tail`), up to [`MAX_ENTRIES`]; returns the bytes taken.
-    fn ingest(&mut self, data: &[u8], take_tail: bool, stats: &mut PerfMapStats) -> usize {
+    pub(crate) fn ingest(&mut self, data: &[u8], take_tail: bool, stats: &mut PerfMapStats) -> usize {
         let mut taken = 0;
         while taken < data.len() {
             let rest = &data[taken..];

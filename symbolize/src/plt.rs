@@ -26,7 +26,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 
 use object::elf::{self, FileHeader64};
 use object::read::elf::{ElfFile64, FileHeader as _, Rela as _, SectionHeader as _, SectionTable, Sym as _};
@@ -83,18 +82,13 @@ enum Target {
 }
 
 impl PltStubs {
-    /// The stubs of the ELF file at `path`; none if it cannot be read or is
-    /// not an x86-64 ELF file (the rest of symbolization says why).
-    pub fn load(path: &Path) -> Self {
-        let Ok(file) = File::open(path) else {
-            return Self::default();
-        };
-        // Read, not mapped (a file truncated under a mapping raises SIGBUS);
-        // only the headers and the few sections needed are read.
-        let cache = ReadCache::new(file);
+    /// The stubs of an ELF file read through `cache`; none if it cannot be
+    /// read or is not an x86-64 ELF file (the rest of symbolization says why).
+    pub fn from_cache(cache: &ReadCache<File>) -> Self {
         // `parse` is written not to panic on any input (a test flips bits
-        // to check); should it anyway, the file just gets no PLT names.
-        catch_unwind(AssertUnwindSafe(|| Self::parse(&cache))).ok().flatten().unwrap_or_default()
+        // and a fuzz target checks); should it anyway, the file just gets
+        // no PLT names.
+        catch_unwind(AssertUnwindSafe(|| Self::parse(cache))).ok().flatten().unwrap_or_default()
     }
 
     /// The stubs of an ELF file's data; `None` if it is not x86-64 ELF.

@@ -10,9 +10,15 @@ use gimli::{
     BaseAddresses, CfaRule, CieOrFde, DebugFrame, DebugFrameOffset, EhFrame, EhFrameHdr, EndianSlice, LittleEndian,
     Register, RegisterRule, UnwindContext, UnwindSection, UnwindTableRow, X86_64,
 };
-use object::{Object, ObjectSection, ObjectSegment};
+use object::{Object, ObjectSection, ObjectSegment, ReadRef};
 
 use crate::error::Error;
+
+/// The most one call-frame information section (`.eh_frame`,
+/// `.eh_frame_hdr`, `.debug_frame`) may take, uncompressed: a section
+/// claiming more is refused before it is read or inflated (a corrupt size,
+/// or a compressed bomb). The largest real ones are tens of MiB.
+pub const MAX_SECTION_BYTES: u64 = 256 << 20;
 
 /// How to find the caller's registers at one address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,28 +83,38 @@ impl CallFrameInfo {
     /// `.debug_frame`). A file with neither is an error (the unwinder falls
     /// back to frame pointers).
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let malformed = |detail: String| Error::CallFrameInfo { path: path.to_path_buf(), detail };
         let file = File::open(path).map_err(|source| Error::OpenFile { path: path.to_path_buf(), source })?;
         // Read, not mapped: a binary truncated under a mapping would kill us
         // with SIGBUS; a read just fails. Only the headers and the CFI
         // sections are read.
         let cache = object::ReadCache::new(file);
-        let elf = object::File::parse(&cache).map_err(|e| malformed(format!("not a readable ELF file: {e}")))?;
-        let section = |name: &str| -> Result<Option<(Vec<u8>, u64)>, Error> {
-            match elf.section_by_name(name) {
-                None => Ok(None),
-                Some(s) => {
-                    // Go compresses its debug sections (SHF_COMPRESSED).
-                    let bytes = s.uncompressed_data().map_err(|e| malformed(format!("{name}: {e}")))?;
-                    Ok(Some((bytes.into_owned(), s.address())))
-                }
+        Self::parse(&cache).map_err(|detail| Error::CallFrameInfo { path: path.to_path_buf(), detail })
+    }
+
+    /// [`Self::load`] on an ELF file's data; the error is a description.
+    pub fn parse<'data, R: ReadRef<'data>>(data: R) -> Result<Self, String> {
+        let elf = object::File::parse(data).map_err(|e| format!("not a readable ELF file: {e}"))?;
+        let section = |name: &str| -> Result<Option<(Vec<u8>, u64)>, String> {
+            let Some(s) = elf.section_by_name(name) else { return Ok(None) };
+            // Go compresses its debug sections (SHF_COMPRESSED): the sizes
+            // they claim are checked before anything is read or inflated.
+            let range = s.compressed_file_range().map_err(|e| format!("{name}: {e}"))?;
+            let size = range.uncompressed_size.max(range.compressed_size);
+            if size > MAX_SECTION_BYTES {
+                return Err(format!(
+                    "{name} claims {} MiB, more than the {} MiB call-frame information may take",
+                    size >> 20,
+                    MAX_SECTION_BYTES >> 20
+                ));
             }
+            let bytes = s.uncompressed_data().map_err(|e| format!("{name}: {e}"))?;
+            Ok(Some((bytes.into_owned(), s.address())))
         };
         let eh_frame = section(".eh_frame")?;
         let header = if eh_frame.is_some() { section(".eh_frame_hdr")? } else { None };
         let debug_frame = section(".debug_frame")?;
         if eh_frame.is_none() && debug_frame.is_none() {
-            return Err(malformed("no .eh_frame or .debug_frame section".into()));
+            return Err("no .eh_frame or .debug_frame section".into());
         }
         let text_address = elf.section_by_name(".text").map_or(0, |s| s.address());
         let segments = elf
@@ -324,6 +340,22 @@ mod tests {
             let _ = CallFrameInfo::load(&path);
         }
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// A section claiming 4 GiB, plainly or as the size it inflates to, is
+    /// refused from its header: nothing is read or inflated.
+    #[test]
+    fn a_section_claiming_4_gib_is_refused_before_it_is_read() {
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let mut plain = exe.clone();
+        crate::test_elf::claim_size(&mut plain, ".eh_frame", 4 << 30);
+        let error = CallFrameInfo::parse(&*plain).err().expect("refused");
+        assert!(error.starts_with(".eh_frame claims 4096 MiB"), "{error}");
+        let mut inflated = exe;
+        // Not a zlib stream: were it inflated, the error would say so.
+        crate::test_elf::claim_inflated_size(&mut inflated, ".eh_frame", 4 << 30, b"not zlib");
+        let error = CallFrameInfo::parse(&*inflated).err().expect("refused");
+        assert!(error.starts_with(".eh_frame claims 4096 MiB"), "{error}");
     }
 
     #[test]

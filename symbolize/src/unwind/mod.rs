@@ -15,10 +15,12 @@ use gimli::UnwindContext;
 
 use crate::snapshot::FileKey;
 pub(crate) use cfi::CallFrameInfo;
+pub use cfi::MAX_SECTION_BYTES as MAX_CFI_SECTION_BYTES;
 use cfi::{CallerBp, CfaBase, FrameRule};
 pub use leaf::LeafFrame;
 pub(crate) use leaf::leaf_frame;
 pub(crate) use process::{CfiFiles, ProcessCode};
+pub(crate) use table::compile;
 pub use table::{
     CfaRule, KERNEL_ROW_BYTES, MAX_UNWIND_ROWS, RbpRule, RowKinds, UnsupportedRules, UnwindRow, UnwindTable,
     UnwindTableStats, compile_unwind_table,

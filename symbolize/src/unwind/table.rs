@@ -175,7 +175,7 @@ pub fn compile_unwind_table(path: &Path) -> Result<UnwindTable, Error> {
 }
 
 /// The table of loaded CFI; the error is a description.
-pub(super) fn compile(cfi: &CallFrameInfo) -> Result<UnwindTable, String> {
+pub(crate) fn compile(cfi: &CallFrameInfo) -> Result<UnwindTable, String> {
     let bases = cfi.base_addresses();
     let code = coalesce(cfi.executable_ranges());
     let mut stats = UnwindTableStats::default();
