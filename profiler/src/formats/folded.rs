@@ -1,11 +1,14 @@
 //! Brendan Gregg's folded format, root first: `comm;frame;...;leaf count`.
 //! Kernel frames get the `_[k]` suffix, JIT frames `_[j]` and inlined frames
 //! `_[i]`, which flame graph colour schemes know.
-use std::fmt::Write;
+use std::{fmt::Write, mem::size_of};
 
-use crate::profile::{
-    Frame, FrameKind, Loaded, Profile, Stack, Unit,
-    build::{INTERRUPT_WAKER, WAKER_SEPARATOR},
+use crate::{
+    formats::pprof::budget::{ARC_HEADER, Built, SLOT},
+    profile::{
+        Frame, FrameKind, Loaded, Profile, Stack, Unit,
+        build::{INTERRUPT_WAKER, WAKER_SEPARATOR},
+    },
 };
 
 /// The text of one frame as folded output shows it.
@@ -109,13 +112,27 @@ pub fn render(profile: &Profile) -> String {
 
 // ---- reader ----
 
+/// The longest line the reader takes: a stack of thousands of frames is a
+/// few hundred KB.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
 /// Reads folded text: flameprof's own (its header names the unit) or any
-/// tool's `frame;frame;... COUNT` lines.
+/// tool's `frame;frame;... COUNT` lines. What it builds is counted against
+/// `pprof::budget::MAX_BUILT` before it is built.
 pub fn parse_folded(text: &str) -> Result<Loaded, String> {
     let mut unit = None;
     let mut comments = Vec::new();
-    let mut stacks = Vec::new();
+    let mut built = Built::default();
+    let mut profile = Profile::new(Unit::Samples { frequency_hz: 0 });
+    let mut any_stack = false;
     for (index, line) in text.lines().enumerate() {
+        if line.len() > MAX_LINE_BYTES {
+            return Err(format!(
+                "line {} is longer than {} MiB, more than any stack: is this a folded file?",
+                index + 1,
+                MAX_LINE_BYTES >> 20
+            ));
+        }
         let line = line.trim_end();
         if line.is_empty() {
             continue;
@@ -123,6 +140,7 @@ pub fn parse_folded(text: &str) -> Result<Loaded, String> {
         if line.starts_with('#') {
             unit = unit.or_else(|| parse_unit_header(line));
             if let Some(health) = line.strip_prefix("# health: ") {
+                built.keep(size_of::<String>() + health.len())?;
                 comments.push(health.to_string());
             }
             continue;
@@ -133,16 +151,21 @@ pub fn parse_folded(text: &str) -> Result<Loaded, String> {
         if stack.trim().is_empty() {
             return Err(bad());
         }
-        stacks.push((stack.to_string(), count));
+        any_stack = true;
+        // The frames and the text they copy, counted before they are built;
+        // kept only if the stack is a new one.
+        let building: usize = stack.split(';').map(|label| size_of::<Frame>() + ARC_HEADER + label.len()).sum();
+        built.check(building)?;
+        let stacks = profile.stacks.len();
+        profile.add(frames_from_labels(stack.split(';').map(|l| (l, None, None, None)), true), count);
+        if profile.stacks.len() > stacks {
+            built.keep(building + SLOT)?;
+        }
     }
-    if stacks.is_empty() && unit.is_none() {
+    if !any_stack && unit.is_none() {
         return Err("no stacks and no flameprof header: is this a folded file?".into());
     }
-    let mut profile = Profile::new(unit.unwrap_or(Unit::Samples { frequency_hz: 0 }));
-    for (stack, count) in stacks {
-        let labels: Vec<&str> = stack.split(';').collect();
-        profile.add(frames_from_labels(labels.iter().map(|&l| (l, None, None, None)), true), count);
-    }
+    profile.unit = unit.unwrap_or(Unit::Samples { frequency_hz: 0 });
     Ok(Loaded { profile, comments })
 }
 
@@ -225,6 +248,16 @@ mod tests {
         assert_eq!(parse_unit_header(header[0]), Some(profile.unit));
         assert_eq!(parse_unit_header(&unit_header(Unit::Microseconds)), Some(Unit::Microseconds));
         assert!(text.ends_with("app;main 4\n"));
+    }
+
+    /// A line past the bound is refused as soon as it is met, whatever follows.
+    #[test]
+    fn a_line_longer_than_the_bound_is_an_error() {
+        let long = format!("main;{} 1\n", "a;".repeat(MAX_LINE_BYTES / 2));
+        let error = parse_folded(&format!("main 1\n{long}not even a stack\n")).err().expect("refused");
+        assert!(error.starts_with("line 2 is longer than 1 MiB"), "{error}");
+        let at_bound = format!("{} 1\n", "a".repeat(MAX_LINE_BYTES - 2));
+        assert_eq!(parse_folded(&at_bound).map(|l| l.profile.total()), Ok(1));
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Reading a profile file back into a [`Profile`]: folded text (flameprof's,
 //! or any tool's `frame;frame;... COUNT` lines) or pprof protobuf, gzipped or
 //! not. Every malformed input is one line of error, never a panic.
-use std::{io::Read, path::Path};
+//!
+//! Memory: a file (decompressed) of more than [`MAX_INPUT_BYTES`] is refused
+//! as soon as that is known, before it is parsed; what is built from it
+//! stays within `pprof::budget`'s bounds (folded text: `MAX_BUILT`).
+use std::{fs::File, io::Read, path::Path};
 
 use flate2::read::GzDecoder;
 
@@ -11,12 +15,25 @@ use crate::{
     profile::Loaded,
 };
 
-/// Decompressed pprof files larger than this are refused (a gzip bomb guard).
-const MAX_DECOMPRESSED: u64 = 1 << 31;
+/// The most a profile file may hold (decompressed, for `.pb.gz`). flameprof's
+/// own pprof files stay below some 90 MB (what decodes within
+/// `pprof::budget::MAX_DECODED`); folded files are a few MB.
+pub const MAX_INPUT_BYTES: u64 = 256 << 20;
 
 pub fn load(path: &Path) -> Result<Loaded> {
-    let bytes = std::fs::read(path).map_err(|source| Error::ReadProfile { path: path.to_path_buf(), source })?;
-    parse(&bytes).map_err(|reason| Error::NotAProfile { path: path.to_path_buf(), reason })
+    let read_error = |source| Error::ReadProfile { path: path.to_path_buf(), source };
+    let not_a_profile = |reason| Error::NotAProfile { path: path.to_path_buf(), reason };
+    let file = File::open(path).map_err(read_error)?;
+    // A regular file's size is known before reading; a pipe's when it passes the bound.
+    if file.metadata().map_err(read_error)?.len() > MAX_INPUT_BYTES {
+        return Err(not_a_profile(too_large("it holds")));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(not_a_profile(too_large("it holds")));
+    }
+    parse(&bytes).map_err(not_a_profile)
 }
 
 /// Guesses the format from the content: gzip, then UTF-8 text (folded), then
@@ -25,13 +42,20 @@ pub fn parse(bytes: &[u8]) -> Result<Loaded, String> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut decoded = Vec::new();
         GzDecoder::new(bytes)
-            .take(MAX_DECOMPRESSED)
+            .take(MAX_INPUT_BYTES + 1)
             .read_to_end(&mut decoded)
             .map_err(|e| format!("gzip data is corrupt or truncated ({e})"))?;
+        if decoded.len() as u64 > MAX_INPUT_BYTES {
+            return Err(too_large("decompressed, it holds"));
+        }
         return parse_pprof(&decoded);
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => parse_folded(text),
         Err(_) => parse_pprof(bytes).map_err(|e| format!("neither folded text nor pprof protobuf ({e})")),
     }
+}
+
+fn too_large(what: &str) -> String {
+    format!("{what} more than {} MiB, more than any profile flameprof reads", MAX_INPUT_BYTES >> 20)
 }

@@ -6,7 +6,7 @@
 //! stand for a megabyte-long name.
 //!
 //! The bound: reading N bytes of protobuf (N is at most
-//! `formats::read::MAX_DECOMPRESSED`) takes about N + 2 × [`MAX_DECODED`] +
+//! `formats::read::MAX_INPUT_BYTES`) takes about N + 2 × [`MAX_DECODED`] +
 //! [`MAX_BUILT`] bytes at most, 2 GiB beyond the input; a file that would
 //! need more is an error.
 //!
@@ -36,6 +36,13 @@ pub const MAX_DECODED: usize = 512 << 20;
 
 /// The most the stacks, strings and comments read from it may take.
 pub const MAX_BUILT: usize = 1 << 30;
+
+/// An `Arc<str>`'s allocation besides its text (the two reference counts).
+pub const ARC_HEADER: usize = 16;
+
+/// A stack's entry in the profile's map, or a text's in the pprof reader's
+/// shared texts, with the hash table's slack.
+pub const SLOT: usize = 80;
 
 /// A reader's id map entry (key and reference, with the hash table's slack).
 const MAP_SLOT: usize = 40;

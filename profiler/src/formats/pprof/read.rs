@@ -12,7 +12,7 @@ use prost::Message;
 
 use super::{
     GENERATOR,
-    budget::{self, Built},
+    budget::{self, ARC_HEADER, Built, SLOT},
     proto,
 };
 use crate::{
@@ -23,13 +23,6 @@ use crate::{
 /// A frame before it is built: label, module, file, line, and whether it is
 /// inlined into the frame before it.
 type Entry<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<u32>, bool);
-
-/// An `Arc<str>`'s allocation besides its text (the two reference counts).
-const ARC_HEADER: usize = 16;
-
-/// A stack's entry in the profile's map, or a text's in [`Texts`], with the
-/// hash table's slack.
-const SLOT: usize = 80;
 
 pub fn parse_pprof(bytes: &[u8]) -> Result<Loaded, String> {
     let size = budget::decoded_size(bytes)?;
