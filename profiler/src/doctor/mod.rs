@@ -1,7 +1,7 @@
 //! `flameprof doctor`: can profiling work here, and how well? One line per
 //! check, with the fix where something is missing; `--json` for machines.
 //! With `-p PID`, how well that process's modules can be walked and named.
-mod modules;
+pub(crate) mod modules;
 
 use std::path::Path;
 

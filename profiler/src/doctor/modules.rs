@@ -39,6 +39,15 @@ struct Module {
 
 pub fn report(pid: u32) -> Result<ProcessReport> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|_| Error::NoSuchProcess(pid))?;
+    let (paths, anonymous) = executable_files(&maps);
+    let modules = paths.iter().map(|path| module(pid, path)).collect();
+    let perf_map = Path::new(&format!("/tmp/perf-{pid}.map")).exists();
+    Ok(ProcessReport { pid, modules, anonymous_executable_mappings: anonymous, perf_map })
+}
+
+/// The distinct files of a `maps` text's executable mappings, and how many
+/// of its executable mappings are anonymous.
+pub(crate) fn executable_files(maps: &str) -> (Vec<&str>, usize) {
     let mut paths: Vec<&str> = Vec::new();
     let mut anonymous = 0;
     for line in maps.lines() {
@@ -57,9 +66,7 @@ pub fn report(pid: u32) -> Result<ProcessReport> {
             _ => anonymous += 1,
         }
     }
-    let modules = paths.iter().map(|path| module(pid, path)).collect();
-    let perf_map = Path::new(&format!("/tmp/perf-{pid}.map")).exists();
-    Ok(ProcessReport { pid, modules, anonymous_executable_mappings: anonymous, perf_map })
+    (paths, anonymous)
 }
 
 fn module(pid: u32, path: &str) -> Module {

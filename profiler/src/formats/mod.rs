@@ -11,9 +11,7 @@ pub mod svg;
 use std::{collections::HashMap, path::Path};
 
 pub use destination::{Destination, check_destination, write_atomically};
-pub use read::load;
-#[cfg(test)]
-pub use read::parse;
+pub use read::{load, parse};
 pub use svg::{Palette, SvgOptions};
 
 use crate::profile::Profile;

@@ -24,7 +24,11 @@ pub fn table_walker_missing() -> Option<String> {
 
 /// (major, minor) of the running kernel, from /proc/sys/kernel/osrelease.
 fn release() -> Option<(u32, u32)> {
-    let text = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    parse_release(&std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?)
+}
+
+/// (major, minor) of an `osrelease` text.
+pub(crate) fn parse_release(text: &str) -> Option<(u32, u32)> {
     let mut parts = text.trim().split(|c: char| !c.is_ascii_digit());
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }

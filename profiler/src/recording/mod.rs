@@ -1,7 +1,7 @@
 //! One recording, from attaching the probes to reading back their counts:
 //! when to stop (duration, Ctrl-C, the target's end) and snapshotting each
 //! new process so it can be symbolized even after it exits.
-mod bpf;
+pub(crate) mod bpf;
 mod command;
 mod dwarf_copies;
 pub mod kernel;
@@ -9,10 +9,10 @@ mod leaf_fixup;
 pub mod off_cpu;
 pub mod pids;
 pub mod privileges;
-mod proc;
+pub(crate) mod proc;
 mod sampling_event;
 mod snapshots;
-mod unwind_tables;
+pub(crate) mod unwind_tables;
 
 use std::{
     collections::{HashMap, HashSet},

@@ -40,7 +40,11 @@ pub fn missing_capabilities() -> Vec<&'static str> {
 
 /// CapEff from /proc/self/status.
 fn effective_capabilities() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    capabilities_in(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
+/// CapEff of a `status` text.
+pub(crate) fn capabilities_in(status: &str) -> Option<u64> {
     let hex = status.lines().find_map(|line| line.strip_prefix("CapEff:"))?;
     u64::from_str_radix(hex.trim(), 16).ok()
 }

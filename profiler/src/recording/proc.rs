@@ -9,7 +9,11 @@ pub fn is_alive(pid: u32) -> bool {
 
 /// The state letter (R, S, D, I, Z...) of the task whose /proc directory is `dir`.
 fn state(dir: &str) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
+    parse_state(&std::fs::read_to_string(format!("{dir}/stat")).ok()?)
+}
+
+/// The state letter of a `stat` text.
+pub(crate) fn parse_state(stat: &str) -> Option<char> {
     // The state follows the parenthesised name, which may itself hold ')'.
     stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
@@ -29,7 +33,11 @@ pub struct Schedstat {
 }
 
 pub fn schedstat(tgid: u32, tid: u32) -> Option<Schedstat> {
-    let text = std::fs::read_to_string(format!("/proc/{tgid}/task/{tid}/schedstat")).ok()?;
+    parse_schedstat(&std::fs::read_to_string(format!("/proc/{tgid}/task/{tid}/schedstat")).ok()?)
+}
+
+/// A `schedstat` text: CPU time (ns), wait time (ns), runs.
+pub(crate) fn parse_schedstat(text: &str) -> Option<Schedstat> {
     let mut fields = text.split_whitespace().map(str::parse::<u64>);
     let cpu_ns = fields.next()?.ok()?;
     let runs = fields.nth(1)?.ok()?;
@@ -56,6 +64,11 @@ fn numeric_entries(dir: &str) -> Vec<u32> {
 /// such PID, a zombie, or the id of a thread rather than of a process.
 pub fn check_pid(pid: u32) -> Result<()> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|_| Error::NoSuchProcess(pid))?;
+    check_status(pid, &status)
+}
+
+/// [`check_pid`] on the `status` text of `pid`.
+pub(crate) fn check_status(pid: u32, status: &str) -> Result<()> {
     let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("");
     if field("State:").starts_with(['Z', 'X']) {
         return Err(Error::ProcessExited(pid));

@@ -16,7 +16,7 @@ use std::{collections::HashMap, io::Write};
 use flate2::{Compression, write::GzEncoder};
 use prost::Message;
 
-mod budget;
+pub(in crate::formats) mod budget;
 mod proto;
 mod read;
 #[cfg(test)]

@@ -16,7 +16,12 @@ pub fn member_offsets(btf_path: &Path, struct_name: &str, members: &[&str]) -> R
 /// one list per (struct, members) query.
 pub fn members_of(btf_path: &Path, queries: &[(&str, &[&str])]) -> Result<Vec<Vec<u32>>, String> {
     let data = fs::read(btf_path).map_err(|e| format!("cannot read {}: {e}", btf_path.display()))?;
-    let btf = Btf::parse(&data)?;
+    members_in(&data, queries)
+}
+
+/// [`members_of`] on the BTF's bytes.
+pub(crate) fn members_in(data: &[u8], queries: &[(&str, &[&str])]) -> Result<Vec<Vec<u32>>, String> {
+    let btf = Btf::parse(data)?;
     queries.iter().map(|(name, members)| btf.member_offsets(name, members)).collect()
 }
 

@@ -2,7 +2,7 @@
 //! they counted. Everything loaded is owned by `Probes`: dropping it (on any
 //! exit path, panics included) detaches and unloads every program and map.
 mod attach;
-mod btf;
+pub(crate) mod btf;
 mod counters;
 mod drain;
 mod read_back;

@@ -125,29 +125,38 @@ fn read_thread(
 fn kernel_stack(text: &str, symbolizer: &mut Symbolizer) -> Vec<u64> {
     text.lines()
         .map_while(|line| {
-            let mut fields = line.split_whitespace().skip(1);
-            let (name, rest) = fields.next()?.split_once('+')?;
-            let module = fields.next().and_then(|m| m.strip_prefix('[')?.strip_suffix(']'));
-            let offset = u64::from_str_radix(rest.split('/').next()?.trim_start_matches("0x"), 16).ok()?;
+            let (name, offset, module) = parse_stack_line(line)?;
             symbolizer.kernel_address(name, offset, module)
         })
         .take(MAX_STACK_DEPTH)
         .collect()
 }
 
+/// (name, offset, module) of one `stack` line; `None` for a line without
+/// a `name+offset` (the kernel hides them from all but root).
+pub(crate) fn parse_stack_line(line: &str) -> Option<(&str, u64, Option<&str>)> {
+    let mut fields = line.split_whitespace().skip(1);
+    let (name, rest) = fields.next()?.split_once('+')?;
+    let module = fields.next().and_then(|m| m.strip_prefix('[')?.strip_suffix(']'));
+    let offset = u64::from_str_radix(rest.split('/').next()?.trim_start_matches("0x"), 16).ok()?;
+    Some((name, offset, module))
+}
+
 /// The user stack from the registers the kernel shows for a blocked thread
 /// (a `syscall` text: "NR ARGS... SP PC"; pc 0 for kernel threads).
 fn user_stack(tgid: u32, text: &str, symbolizer: &mut Symbolizer) -> Vec<u64> {
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    let hex = |s: &&str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
-    let (Some(sp), Some(ip)) = (fields.iter().rev().nth(1).and_then(hex), fields.last().and_then(hex)) else {
-        return Vec::new();
-    };
-    if ip == 0 || fields.len() < 3 {
-        return Vec::new();
-    }
+    let Some((sp, ip)) = parse_syscall(text) else { return Vec::new() };
     let bytes = read_stack(tgid, sp);
     symbolizer.unwind_user(tgid, UserRegisters { ip, sp, bp: None }, &bytes, MAX_STACK_DEPTH).frames
+}
+
+/// (sp, pc) of a `syscall` text; `None` for a kernel thread (pc 0) or a
+/// text without them (a running thread's `running`).
+pub(crate) fn parse_syscall(text: &str) -> Option<(u64, u64)> {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let hex = |s: &&str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+    let (sp, ip) = (fields.iter().rev().nth(1).and_then(hex)?, fields.last().and_then(hex)?);
+    (ip != 0 && fields.len() >= 3).then_some((sp, ip))
 }
 
 /// Up to USER_STACK_COPY_BYTES of `tgid`'s memory from `sp`, page by page

@@ -14,7 +14,7 @@ use std::{
 
 mod elf_layout;
 mod mapped_rows;
-mod process_maps;
+pub(crate) mod process_maps;
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use profiler_ebpf::{ProcessMappings, UnwindMapping, UnwindRow, unwind};

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// One line of /proc/PID/maps.
-pub(super) struct MapsLine<'a> {
+pub(crate) struct MapsLine<'a> {
     pub start: u64,
     pub end: u64,
     pub offset: u64,
@@ -13,7 +13,7 @@ pub(super) struct MapsLine<'a> {
 
 impl<'a> MapsLine<'a> {
     /// `START-END PERMS OFFSET DEV INODE [PATH]`; None for a malformed line.
-    pub fn parse(line: &'a str) -> Option<Self> {
+    pub(crate) fn parse(line: &'a str) -> Option<Self> {
         let mut fields = line.splitn(6, ' ');
         let (start, end) = fields.next()?.split_once('-')?;
         let perms = fields.next()?;
