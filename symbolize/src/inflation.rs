@@ -31,6 +31,11 @@ pub(crate) fn oversized<'data, R: ReadRef<'data>>(data: R) -> Oversized {
             continue;
         }
         let name = section.name_bytes().unwrap_or_default();
+        // Call-frame information is not blazesym's to read (the unwinders
+        // bound it themselves: `unwind::MAX_CFI_SECTION_BYTES`).
+        if name.starts_with(b".eh_frame") {
+            continue;
+        }
         if name.starts_with(b".debug_") || name.starts_with(b".zdebug_") {
             found.debug = true;
         } else {
@@ -55,6 +60,9 @@ mod tests {
         let mut symbols = exe.clone();
         claim_inflated_size(&mut symbols, ".symtab", 4 << 30, b"");
         assert_eq!(oversized(&*symbols), Oversized { debug: false, other: true });
+        let mut unwind = exe.clone();
+        claim_inflated_size(&mut unwind, ".eh_frame", 4 << 30, b"");
+        assert_eq!(oversized(&*unwind), Oversized::default());
         // At the bound, and claims of plain sections (mapped, not inflated), pass.
         let mut at_bound = exe;
         claim_inflated_size(&mut at_bound, ".debug_info", MAX_INFLATED_BYTES, b"");

@@ -25,10 +25,12 @@ pub fn load(path: &Path) -> Result<Loaded> {
     let not_a_profile = |reason| Error::NotAProfile { path: path.to_path_buf(), reason };
     let file = File::open(path).map_err(read_error)?;
     // A regular file's size is known before reading; a pipe's when it passes the bound.
-    if file.metadata().map_err(read_error)?.len() > MAX_INPUT_BYTES {
+    let size = file.metadata().map_err(read_error)?.len();
+    if size > MAX_INPUT_BYTES {
         return Err(not_a_profile(too_large("it holds")));
     }
-    let mut bytes = Vec::new();
+    // Exactly the file's size, not a buffer doubled past it while reading.
+    let mut bytes = Vec::with_capacity(size as usize);
     file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(not_a_profile(too_large("it holds")));
