@@ -9,11 +9,13 @@
 //! only `use flameprof_tests::*;`.
 
 pub mod binaries;
+pub mod bombs;
 pub mod bpf;
 pub mod c_program;
 pub mod debuginfod;
 pub mod failure;
 pub mod folded;
+pub mod memory;
 pub mod process;
 pub mod retry;
 pub mod root;
@@ -22,11 +24,13 @@ pub mod temp_dir;
 pub mod tolerance;
 
 pub use binaries::*;
+pub use bombs::*;
 pub use bpf::*;
 pub use c_program::*;
 pub use debuginfod::*;
 pub use failure::*;
 pub use folded::*;
+pub use memory::*;
 pub use process::*;
 pub use retry::*;
 pub use root::*;
