@@ -37,5 +37,11 @@ if [[ "${1:-}" == "--tests" ]]; then
         apt-get update -qq >/dev/null
         apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
+    # cargo-fuzz (from crates.io, built with the installed nightly's cargo
+    # when run): scripts/fuzz.sh, whose short run scripts/test.sh makes.
+    if ! cargo fuzz --version 2>/dev/null | grep -q '^cargo-fuzz 0\.13\.'; then
+        log "installing cargo-fuzz (about two minutes)"
+        cargo install --locked cargo-fuzz --version '^0.13.2'
+    fi
 fi
 log "ready"
