@@ -22,6 +22,8 @@ pub fn flameprof_with_peak<S: AsRef<std::ffi::OsStr>>(args: &[S], timeout: Durat
         cmd.pre_exec(|| Ok(()));
     }
     let start = Instant::now();
+    // Reaped below with wait4, which std's Child does not know of.
+    #[allow(clippy::zombie_processes)]
     let mut child = cmd.spawn().expect("spawn flameprof");
     let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
         std::thread::spawn(move || {
@@ -49,6 +51,8 @@ pub fn flameprof_with_peak<S: AsRef<std::ffi::OsStr>>(args: &[S], timeout: Durat
         }
         if start.elapsed() > timeout {
             let _ = child.kill();
+            // SAFETY: as above, with no rusage wanted (a null pointer is allowed).
+            unsafe { libc::wait4(pid, &mut status, 0, std::ptr::null_mut()) };
             panic!("flameprof {:?}: still running after {timeout:?}: killed", cmd.get_args().collect::<Vec<_>>());
         }
         std::thread::sleep(Duration::from_millis(10));

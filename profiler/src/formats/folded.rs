@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn a_line_longer_than_the_bound_is_an_error() {
         let long = format!("main;{} 1\n", "a;".repeat(MAX_LINE_BYTES / 2));
-        let error = parse_folded(&format!("main 1\n{long}not even a stack\n")).err().expect("refused");
+        let error = parse_folded(&format!("main 1\n{long}not even a stack\n")).expect_err("refused");
         assert!(error.starts_with("line 2 is longer than 1 MiB"), "{error}");
         let at_bound = format!("{} 1\n", "a".repeat(MAX_LINE_BYTES - 2));
         assert_eq!(parse_folded(&at_bound).map(|l| l.profile.total()), Ok(1));

@@ -349,12 +349,12 @@ mod tests {
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let mut plain = exe.clone();
         crate::test_elf::claim_size(&mut plain, ".eh_frame", 4 << 30);
-        let error = CallFrameInfo::parse(&*plain).err().expect("refused");
+        let error = CallFrameInfo::parse(&*plain).expect_err("refused");
         assert!(error.starts_with(".eh_frame claims 4096 MiB"), "{error}");
         let mut inflated = exe;
         // Not a zlib stream: were it inflated, the error would say so.
         crate::test_elf::claim_inflated_size(&mut inflated, ".eh_frame", 4 << 30, b"not zlib");
-        let error = CallFrameInfo::parse(&*inflated).err().expect("refused");
+        let error = CallFrameInfo::parse(&*inflated).expect_err("refused");
         assert!(error.starts_with(".eh_frame claims 4096 MiB"), "{error}");
     }
 
