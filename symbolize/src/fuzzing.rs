@@ -78,3 +78,26 @@ pub fn kernel_symbols(text: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Inputs that made a fuzz target fail once (its `fuzz/artifacts/`),
+    /// kept under `testdata/fuzz/TARGET/`. The failures were panics with
+    /// overflow checks on: this test finds them again in debug builds.
+    #[test]
+    fn inputs_that_failed_a_fuzz_target_pass() {
+        let targets: [(&str, fn(&[u8])); 2] =
+            [("call_frame_information", super::call_frame_information), ("plt_stubs", super::plt_stubs)];
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fuzz");
+        let mut found = 0;
+        for (target, run) in targets {
+            for entry in std::fs::read_dir(root.join(target)).into_iter().flatten() {
+                run(&std::fs::read(entry.unwrap().path()).unwrap());
+                found += 1;
+            }
+        }
+        assert!(found >= 1, "no inputs under {}", root.display());
+    }
+}

@@ -7,8 +7,8 @@ use std::fs::File;
 use std::path::Path;
 
 use gimli::{
-    BaseAddresses, CfaRule, CieOrFde, DebugFrame, DebugFrameOffset, EhFrame, EhFrameHdr, EndianSlice, LittleEndian,
-    Register, RegisterRule, UnwindContext, UnwindSection, UnwindTableRow, X86_64,
+    BaseAddresses, CfaRule, CieOrFde, DebugFrame, DebugFrameOffset, EhFrame, EhFrameHdr, EhFrameOffset, EndianSlice,
+    LittleEndian, Register, RegisterRule, UnwindContext, UnwindSection, UnwindTableRow, X86_64,
 };
 use object::{Object, ObjectSection, ObjectSegment, ReadRef};
 
@@ -211,11 +211,20 @@ impl CallFrameInfo {
             Some((header, _)) => EhFrameHdr::new(header, LittleEndian).parse(&bases, 8).ok(),
             None => None,
         };
-        match table.as_ref().and_then(|parsed| parsed.table()) {
-            Some(table) => table
-                .unwind_info_for_address(&eh_frame, &bases, context, address, EhFrame::cie_from_offset)
-                .ok()
-                .cloned(),
+        match table.as_ref().and_then(|parsed| Some((parsed.eh_frame_ptr(), parsed.table()?))) {
+            Some((eh_frame_address, table)) => {
+                // What gimli's `unwind_info_for_address` does, but for the FDE's
+                // offset: gimli subtracts unchecked, and a search table pointing
+                // before `.eh_frame` panics with overflow checks (found by fuzzing).
+                let fde_address = table.lookup(address, &bases).ok()?.direct().ok()?;
+                let offset = fde_address.checked_sub(eh_frame_address.direct().ok()?)?;
+                let offset = EhFrameOffset(usize::try_from(offset).ok()?);
+                let fde = eh_frame.fde_from_offset(&bases, offset, EhFrame::cie_from_offset).ok()?;
+                if !fde.contains(address) {
+                    return None;
+                }
+                fde.unwind_info_for_address(&eh_frame, &bases, context, address).ok().cloned()
+            }
             None => eh_frame.unwind_info_for_address(&bases, context, address, EhFrame::cie_from_offset).ok().cloned(),
         }
     }
