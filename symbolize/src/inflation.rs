@@ -1,9 +1,11 @@
-//! Compressed ELF sections (SHF_COMPRESSED, `.zdebug_*`) whose claimed size
+//! Compressed ELF sections (SHF_COMPRESSED) whose claimed size
 //! would inflate past a bound. blazesym inflates a compressed section whole
 //! when it reads it, with no limit: a few MiB of zlib can claim and produce
 //! gigabytes. Such sections are kept from it (see `crate::elf`).
 
-use object::{CompressionFormat, Object, ObjectSection, ReadRef};
+use object::elf;
+use object::read::elf::{CompressionHeader as _, FileHeader, SectionHeader as _};
+use object::{Endianness, ReadRef};
 
 /// The most a compressed section may claim to inflate to before
 /// symbolization reads it. Real ones are far below (a large Go binary's
@@ -20,22 +22,37 @@ pub(crate) struct Oversized {
 }
 
 /// The oversized compressed sections of an ELF file's data (none for a
-/// file that does not parse: blazesym then says why).
+/// file whose header does not parse: blazesym then says why). The section
+/// headers are read one by one, as blazesym reads them, not through a full
+/// parse: a file that object refuses (a bad section link) may still be one
+/// that blazesym reads.
 pub(crate) fn oversized<'data, R: ReadRef<'data>>(data: R) -> Oversized {
+    match data.read_bytes_at(4, 1) {
+        Ok([elf::ELFCLASS32]) => scan::<elf::FileHeader32<Endianness>, R>(data),
+        Ok([elf::ELFCLASS64]) => scan::<elf::FileHeader64<Endianness>, R>(data),
+        _ => Oversized::default(),
+    }
+}
+
+fn scan<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(data: R) -> Oversized {
     let mut found = Oversized::default();
-    let Ok(file) = object::File::parse(data) else { return found };
-    for section in file.sections() {
-        let Ok(range) = section.compressed_file_range() else { continue };
+    let Ok(header) = Elf::parse(data) else { return found };
+    let Ok(endian) = header.endian() else { return found };
+    let Ok(sections) = header.section_headers(endian, data) else { return found };
+    let names = header.section_strings(endian, data, sections).ok();
+    for section in sections {
         // Plain sections are mapped, not copied: only what is read is paged in.
-        if range.format == CompressionFormat::None || range.uncompressed_size <= MAX_INFLATED_BYTES {
+        let Ok(Some((compression, _, _))) = section.compression(endian, data) else { continue };
+        if compression.ch_size(endian).into() <= MAX_INFLATED_BYTES {
             continue;
         }
-        let name = section.name_bytes().unwrap_or_default();
+        let name = names.and_then(|names| section.name(endian, names).ok()).unwrap_or_default();
         // Call-frame information is not blazesym's to read (the unwinders
         // bound it themselves: `unwind::MAX_CFI_SECTION_BYTES`).
         if name.starts_with(b".eh_frame") {
             continue;
         }
+        // A section without a readable name may be any: it counts as other.
         if name.starts_with(b".debug_") || name.starts_with(b".zdebug_") {
             found.debug = true;
         } else {
