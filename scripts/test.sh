@@ -18,9 +18,6 @@ cargo build --release --locked -p flameprof -p flameprof-examples
 # One test thread for the end-to-end suite: each run profiles real CPU time,
 # and two at once on a 2-CPU machine would distort each other's shares.
 cargo test --release --locked --workspace -- --test-threads=1
-# Every fuzz target for a few seconds from its seeds (scripts/fuzz.sh; the
-# long runs are in the README, Reliability).
-scripts/fuzz.sh smoke 3
 # The host's kernel just ran the whole suite: `all` here means the VMs.
 kernels=${FLAMEPROF_VM_KERNELS:-6.1}
 [[ $kernels == all ]] && kernels="6.1 6.12 6.12-rt"
@@ -28,3 +25,6 @@ if [[ $kernels != none ]]; then
     # shellcheck disable=SC2086 # a list of kernels
     scripts/vm-test.sh $kernels
 fi
+# Every fuzz target for a few seconds from its seeds (scripts/fuzz.sh; the
+# long runs are in the README, Reliability).
+scripts/fuzz.sh smoke 3
