@@ -14,6 +14,44 @@ pub const MAX_STACK_DEPTH: usize = 127;
 /// keep up to 64 bytes of frame (Debian 12: read, poll, epoll_wait 48; the
 /// futex wait 64).
 pub const LEAF_WORDS: usize = 8;
+
+/// The leaf fix-up's test of one candidate return address: 1 if `code`,
+/// the 8 bytes that end at the address (read as a little-endian u64), ends
+/// with a call instruction, `call rel32` (E8, 5 bytes) or `call r/m64`
+/// (FF /2, 2 to 7 bytes with prefixes, ModRM and displacement), else 0.
+#[inline(always)]
+pub fn call_before(code: u64) -> u64 {
+    (call_mark(code) >> 7) & 1
+}
+
+/// `call_before` as bit 7 of the result (the other bits are noise), for
+/// the BPF side, which hides the value from the compiler before it takes
+/// the bit.
+///
+/// Without a comparison on purpose: in BPF each one is a branch, and a kept
+/// word (an unknown value) or a 0 stored on the two sides of a branch are
+/// stack slots of different kinds to the verifier. Linux 6.1's does not
+/// prune such paths, so 8 words of branches multiplied the paths through
+/// the rest of the sched_switch program. Byte tests are done on all 8
+/// bytes at once: 0x80 marks a byte that matched.
+#[inline(always)]
+pub fn call_mark(code: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // 0x80 in each zero byte of `v`, 0 elsewhere (no carry crosses a byte).
+    let zero_bytes = |v: u64| !((v & LOW7).wrapping_add(LOW7) | v | LOW7);
+    // E8 at byte 3: a 5-byte call ends at the address.
+    let e8 = zero_bytes(code ^ 0xe8e8_e8e8_e8e8_e8e8) & (0x80 << 24);
+    // FF at byte i (1..=6) followed by a ModRM with reg = 2 (bits 3-5) at byte i + 1.
+    let ff = zero_bytes(!code);
+    let reg2 = zero_bytes((code & 0x3838_3838_3838_3838) ^ 0x1010_1010_1010_1010);
+    let ff_reg2 = (ff << 8) & reg2 & 0x8080_8080_8080_0000;
+    // Any marked byte: fold the marks into bit 7.
+    let mut any = e8 | ff_reg2;
+    any |= any >> 32;
+    any |= any >> 16;
+    any |= any >> 8;
+    any
+}
 /// Length of a task's `comm` (thread name), including the trailing NUL.
 pub const TASK_COMM_LEN: usize = 16;
 
@@ -591,3 +629,65 @@ const _: () = assert!(core::mem::size_of::<StartedBlock>() == 56 + 8 * LEAF_WORD
 const _: () = assert!(
     core::mem::size_of::<UserStackCopy>() == 64 + 8 * MAX_STACK_DEPTH + USER_STACK_COPY_BYTES + USER_STACK_CHUNK
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The test as first written, one byte at a time with branches.
+    fn follows_call(code: [u8; 8]) -> bool {
+        code[3] == 0xe8 || (1..=6).any(|at| code[at] == 0xff && (code[at + 1] >> 3) & 7 == 2)
+    }
+
+    fn check(code: [u8; 8]) {
+        assert_eq!(call_before(u64::from_le_bytes(code)), follows_call(code) as u64, "{code:02x?}");
+    }
+
+    #[test]
+    fn call_before_agrees_with_the_byte_by_byte_test() {
+        // Real call sites: call rel32, call *%rax, call *0x8(%rax), call *%r11 (41 ff d3).
+        check([0x90, 0x90, 0x90, 0xe8, 0x10, 0x20, 0x30, 0x40]);
+        check([0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0xff, 0xd0]);
+        check([0x90, 0x90, 0x90, 0x90, 0x90, 0xff, 0x50, 0x08]);
+        check([0x90, 0x90, 0x90, 0x90, 0x90, 0x41, 0xff, 0xd3]);
+        assert_eq!(call_before(u64::from_le_bytes([0x90, 0x90, 0x90, 0x90, 0x90, 0x41, 0xff, 0xd3])), 1);
+        // Near misses: E8 elsewhere, FF /4 (jmp), FF at byte 0 or 7.
+        check([0xe8, 0, 0, 0, 0, 0, 0, 0xe8]);
+        check([0, 0, 0, 0, 0, 0, 0xff, 0xe0]);
+        check([0xff, 0x10, 0, 0, 0, 0, 0, 0]);
+        check([0, 0, 0, 0, 0, 0, 0, 0xff]);
+        check([0; 8]);
+        check([0xff; 8]);
+        // Every byte value at every position, over a background of each byte value.
+        for background in [0x00, 0x10, 0x7f, 0x80, 0xe8, 0xff] {
+            for at in 0..8 {
+                for byte in 0..=255u8 {
+                    let mut code = [background; 8];
+                    code[at] = byte;
+                    check(code);
+                    if at < 7 {
+                        code[at + 1] = 0xff;
+                        check(code);
+                    }
+                }
+            }
+        }
+        // And pseudo-random codes, dense in E8, FF and ModRM bytes with reg = 2.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..1_000_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut code = state.to_le_bytes();
+            for (i, byte) in code.iter_mut().enumerate() {
+                *byte = match (state >> (56 + i % 8)) & 3 {
+                    0 => 0xff,
+                    1 => 0xe8,
+                    2 => (*byte & !0x38) | 0x10,
+                    _ => *byte,
+                };
+            }
+            check(code);
+        }
+    }
+}

@@ -7,9 +7,10 @@
 //! stack, and user space, which has the leaf's CFI, picks the right one.
 use aya_ebpf::{
     bindings::pt_regs,
-    helpers::{bpf_get_current_task, bpf_probe_read_kernel, bpf_probe_read_user},
+    cty::c_void,
+    helpers::{bpf_get_current_task, bpf_probe_read_kernel, generated::bpf_probe_read_user},
 };
-use profiler_ebpf::{Config, LEAF_WORDS};
+use profiler_ebpf::{Config, LEAF_WORDS, call_mark};
 
 /// x86-64's user code and stack segment selectors (`__USER_CS`, `__USER_DS`):
 /// what a task's saved registers hold when it entered the kernel from user mode.
@@ -23,46 +24,50 @@ const TOP_PADDINGS: [u64; 2] = [0, 16];
 /// The LEAF_WORDS words from `sp` up, each kept only if the instruction
 /// before the address it holds is a call (a return address, then), else 0:
 /// arbitrary data there (a leaf's locals) stays out of the count keys.
+///
+/// Straight-line code, for the verifier (see `call_mark`): a failed
+/// read is not tested for, since the helper zeroes its destination on
+/// failure, and 0 (sp unknown, a word below 8) reads as no call.
 #[inline(always)]
 pub fn return_addresses_at(sp: u64, words: &mut [u64; LEAF_WORDS]) {
-    if sp == 0 {
-        return;
-    }
-    // SAFETY: bpf_probe_read_user copies from any user address without
-    // faulting (an unmapped page is an error); any bits are valid u64s.
-    let Ok(found) = (unsafe { bpf_probe_read_user(sp as *const [u64; LEAF_WORDS]) }) else { return };
+    let mut found = [0u64; LEAF_WORDS];
+    // SAFETY: `found` is LEAF_WORDS * 8 bytes of this program's stack, all
+    // the helper writes; it copies from any user address without faulting
+    // (an unmapped page or a kernel address is an error, with `found`
+    // zeroed); any bits are valid u64s.
+    unsafe { read_user(found.as_mut_ptr().cast(), size_of_val(&found) as u32, sp) };
     for (slot, &word) in words.iter_mut().zip(found.iter()) {
-        *slot = if word >= 8 && follows_call_at(word) { word } else { 0 };
+        let mut code = 0u64;
+        // SAFETY: as above, into the 8 bytes of `code`; they end where the
+        // candidate return address points (a word below 8 wraps to a
+        // kernel address: an error, zeros).
+        unsafe { read_user((&mut code as *mut u64).cast(), 8, word.wrapping_sub(8)) };
+        let call = (opaque(call_mark(code)) >> 7) & 1;
+        *slot = word & opaque(0u64.wrapping_sub(call));
     }
 }
 
-/// Whether the code just before `address` ends with a call instruction.
+/// `value`, which the compiler can no longer reason about. Without it LLVM
+/// turns the mark's bit into `mark & 0x8080 != 0`, and `word & (0 - bit)`
+/// into `if bit { word } else { 0 }`: branches again.
 #[inline(always)]
-fn follows_call_at(address: u64) -> bool {
-    // SAFETY: as above; the 8 bytes end where the candidate return address points.
-    match unsafe { bpf_probe_read_user((address - 8) as *const [u8; 8]) } {
-        Ok(code) => follows_call(&code),
-        Err(_) => false,
+fn opaque(value: u64) -> u64 {
+    let mut cell = value;
+    // SAFETY: a volatile write and read of a local u64.
+    unsafe {
+        core::ptr::write_volatile(&mut cell, value);
+        core::ptr::read_volatile(&cell)
     }
 }
 
-/// Whether `code` (the 8 bytes before an address) ends with a call
-/// instruction: `call rel32` (E8, 5 bytes) or `call r/m64` (FF /2, 2 to 7
-/// bytes with prefixes, ModRM and displacement).
+/// bpf_probe_read_user, its result ignored (the destination is zeroed on failure).
+///
+/// # Safety
+/// `dst` must be `size` writable bytes.
 #[inline(always)]
-fn follows_call(code: &[u8; 8]) -> bool {
-    if code[3] == 0xe8 {
-        return true;
-    }
-    // FF with ModRM.reg = 2 at 2..=7 bytes before the end.
-    let mut at = 1;
-    while at <= 6 {
-        if code[at] == 0xff && (code[at + 1] >> 3) & 7 == 2 {
-            return true;
-        }
-        at += 1;
-    }
-    false
+unsafe fn read_user(dst: *mut c_void, size: u32, src: u64) {
+    // SAFETY: the caller's; the helper only writes `size` bytes at `dst`.
+    unsafe { bpf_probe_read_user(dst, size, src as *const c_void) };
 }
 
 /// The current task's user stack pointer as saved when it entered the
