@@ -7,6 +7,7 @@
 # One job, at the lowest priority: the machine's other work goes first.
 # A crash stops with the failing input in fuzz/artifacts/TARGET/.
 set -euo pipefail
+"$(dirname "$0")/setup.sh" --fuzz
 cd "$(dirname "$0")/../fuzz"
 
 # ELF files are bigger than libFuzzer's default 4 KiB inputs.

@@ -3,6 +3,7 @@
 # (root, Rust stable + nightly installed). Idempotent: fast when done already.
 #   scripts/setup.sh           toolchain for the BPF side
 #   scripts/setup.sh --tests   also the reference tools tests and benchmarks use
+#   scripts/setup.sh --fuzz    also cargo-fuzz (scripts/fuzz.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -37,11 +38,11 @@ if [[ "${1:-}" == "--tests" ]]; then
         apt-get update -qq >/dev/null
         apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    # cargo-fuzz (from crates.io, built with the installed nightly's cargo
-    # when run): scripts/fuzz.sh, whose short run scripts/test.sh makes.
-    if ! cargo fuzz --version 2>/dev/null | grep -q '^cargo-fuzz 0\.13\.'; then
-        log "installing cargo-fuzz (about two minutes)"
-        cargo install --locked cargo-fuzz --version '^0.13.2'
-    fi
+fi
+# cargo-fuzz (from crates.io, built with the installed nightly's cargo when
+# run): only for scripts/fuzz.sh, which asks with --fuzz.
+if [[ "${1:-}" == "--fuzz" ]] && ! cargo fuzz --version 2>/dev/null | grep -q '^cargo-fuzz 0\.13\.'; then
+    log "installing cargo-fuzz (about two minutes)"
+    cargo install --locked cargo-fuzz --version '^0.13.2'
 fi
 log "ready"
