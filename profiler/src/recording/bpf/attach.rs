@@ -52,7 +52,14 @@ impl Probes {
                 }
             }
             for &(program, tracepoint) in &tracepoints {
-                self.tracepoint(program)?.load(tracepoint, btf).map_err(|e| tracepoint_error(tracepoint, e))?;
+                self.tracepoint(program)?.load(tracepoint, btf).map_err(|e| match e {
+                    // The verifier said no (a kernel whose verifier gives up
+                    // sooner): not a missing tracepoint.
+                    e @ aya::programs::ProgramError::LoadError { .. } => {
+                        Error::bpf("the kernel's verifier refused a scheduler tracepoint program", e)
+                    }
+                    e => tracepoint_error(tracepoint, e),
+                })?;
             }
         }
         if self.settings.on_cpu_frequency.is_some() {
