@@ -149,37 +149,54 @@ impl Probes {
         alive: &mut impl FnMut(u32, u64) -> bool,
         into: &mut DrainedCounts,
     ) -> Result<(u64, u64)> {
+        let (read_fast, gone_fast) = self.drain_map::<SampleKey>(fast, alive)?;
+        let (read_full, gone_full) = self.drain_map::<StackKey>(full, alive)?;
+        let moved = (gone_fast.len() + gone_full.len()) as u64;
+        into.fast.extend(gone_fast);
+        into.full.extend(gone_full.iter().map(|(key, count)| (CompactStack::of(key), *count)));
+        Ok((read_fast + read_full, moved))
+    }
+
+    /// Removes from the count map `name` the entries of processes `alive`
+    /// says are gone; returns (entries read, the entries removed).
+    fn drain_map<K: aya::Pod + Owner>(
+        &mut self,
+        name: &'static str,
+        alive: &mut impl FnMut(u32, u64) -> bool,
+    ) -> Result<(u64, Vec<(K, u64)>)> {
         let mut read = 0;
-        let mut map: BpfHashMap<&mut MapData, SampleKey, u64> = self.map_mut(fast)?;
+        let mut map: BpfHashMap<&mut MapData, K, u64> = self.map_mut(name)?;
         // Keys are deleted after the walk: a walk resumes from the key it
         // last returned, which must still be there.
         let mut gone = Vec::new();
         for entry in map.iter() {
             let (key, count) = entry.map_err(|e| Error::bpf("draining the stack counts", e))?;
             read += 1;
-            if !alive(key.tgid, key.started_ns) {
+            let (tgid, started_ns) = key.owner();
+            if !alive(tgid, started_ns) {
                 gone.push((key, count));
             }
         }
         for (key, _) in &gone {
             map.remove(key).map_err(|e| Error::bpf("draining the stack counts", e))?;
         }
-        let moved_fast = gone.len() as u64;
-        into.fast.extend(gone);
-        let mut map: BpfHashMap<&mut MapData, StackKey, u64> = self.map_mut(full)?;
-        let mut gone = Vec::new();
-        for entry in map.iter() {
-            let (key, count) = entry.map_err(|e| Error::bpf("draining the stack counts", e))?;
-            read += 1;
-            if !alive(key.tgid, key.started_ns) {
-                gone.push((key, count));
-            }
-        }
-        for (key, _) in &gone {
-            map.remove(key).map_err(|e| Error::bpf("draining the stack counts", e))?;
-        }
-        let moved_full = gone.len() as u64;
-        into.full.extend(gone.iter().map(|(key, count)| (CompactStack::of(key), *count)));
-        Ok((read, moved_fast + moved_full))
+        Ok((read, gone))
+    }
+}
+
+/// The process a count key belongs to: (tgid, start time).
+trait Owner {
+    fn owner(&self) -> (u32, u64);
+}
+
+impl Owner for SampleKey {
+    fn owner(&self) -> (u32, u64) {
+        (self.tgid, self.started_ns)
+    }
+}
+
+impl Owner for StackKey {
+    fn owner(&self) -> (u32, u64) {
+        (self.tgid, self.started_ns)
     }
 }
