@@ -11,7 +11,7 @@ use gimli::UnwindContext;
 use crate::kernel::KernelSymbols;
 use crate::perf_map::{self, PerfMap, PerfMapStats};
 use crate::plt::PltStubs;
-use crate::{maps, unwind};
+use crate::{jitdump, maps, unwind};
 
 /// Rules looked up in a compiled table: enough to reach `.eh_frame_hdr`'s
 /// search and the FDEs' instructions, few enough to keep each input fast.
@@ -60,6 +60,17 @@ pub fn perf_map(bytes: &[u8]) {
         let _ = map.name(u64::from(byte) << 4);
     }
     let _ = perf_map::parse_status(&String::from_utf8_lossy(bytes), 1);
+}
+
+/// A jitdump file (`jit-PID.dump`): read whole, then as a file that grows
+/// is, in two reads split where the first byte says.
+pub fn jitdump(bytes: &[u8]) {
+    let mut names = 0usize;
+    let mut count = |_: jitdump::Event<'_>| names += 1;
+    let _ = jitdump::parse(bytes, 0, &mut count);
+    let split = bytes.first().map_or(0, |&b| usize::from(b) * bytes.len() / 256);
+    let (taken, _) = jitdump::parse(&bytes[..split], 0, &mut count);
+    let _ = jitdump::parse(&bytes[taken..], taken as u64, &mut count);
 }
 
 /// `/proc/kallsyms` and `/proc/modules` (the input split at its first NUL
