@@ -11,7 +11,7 @@ mod stacks;
 use std::{os::fd::AsRawFd, path::Path};
 
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf, EbpfLoader, VerifierLogLevel,
     maps::{Array, HashMap, MapData, RingBuf},
 };
 use profiler_ebpf::{Config, StackKey, capture, names};
@@ -147,6 +147,11 @@ impl Probes {
         }
         raise_memlock_limit();
         let mut loader = EbpfLoader::new();
+        // aya loads once without a log and, on failure, again with one; at
+        // its default level (every instruction) the log overflows and each
+        // larger retry verifies again: minutes for a walker a kernel
+        // rejects. The statistics level still gives the verifier's reason.
+        loader.verifier_log_level(VerifierLogLevel::STATS);
         if let Some(entries) = settings.stack_map_entries {
             loader.map_max_entries(names::STACKS, entries);
         }
