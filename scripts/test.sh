@@ -18,7 +18,8 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo build --release --locked -p flameprof -p flameprof-examples
 # One test thread for the end-to-end suite: each run profiles real CPU time,
 # and two at once on a 2-CPU machine would distort each other's shares.
-cargo test --release --locked --workspace -- --test-threads=1
+# --no-fail-fast: one failing test file does not hide the others' results.
+cargo test --release --locked --workspace --no-fail-fast -- --test-threads=1
 # The host's kernel just ran the whole suite: `all` here means the VMs.
 kernels=${FLAMEPROF_VM_KERNELS:-6.1}
 [[ $kernels == all ]] && kernels="6.1 6.12 6.12-rt"
