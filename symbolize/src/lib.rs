@@ -22,12 +22,14 @@ mod kernel;
 mod maps;
 mod perf_map;
 mod plt;
+mod proc_view;
 mod snapshot;
 #[cfg(test)]
 mod test_elf;
 mod unwind;
 mod user;
 mod vdso;
+pub use proc_view::memory_view;
 pub use vdso::VdsoImage;
 
 use std::collections::HashMap;

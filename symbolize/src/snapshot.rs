@@ -80,12 +80,12 @@ fn open_mapped(pid: u32, entry: &MapEntry) -> Result<OpenFile, Error> {
     let Backing::File { path, deleted } = &entry.backing else {
         unreachable!("only file mappings are opened");
     };
-    let via_map_files = format!("/proc/{pid}/map_files/{:x}-{:x}", entry.start, entry.end);
+    let via_map_files = crate::memory_view(pid).join(format!("map_files/{:x}-{:x}", entry.start, entry.end));
     let file = match File::open(&via_map_files) {
         Ok(file) => file,
         // A deleted file's path may now name something else (or nothing).
         Err(err) if *deleted => {
-            return Err(Error::OpenFile { path: PathBuf::from(via_map_files), source: err });
+            return Err(Error::OpenFile { path: via_map_files, source: err });
         }
         Err(_) => {
             let file = File::open(path).map_err(|source| Error::OpenFile { path: PathBuf::from(path), source })?;
@@ -111,7 +111,7 @@ fn open_mapped(pid: u32, entry: &MapEntry) -> Result<OpenFile, Error> {
 /// `previous`, handles already open are reused and old mappings that do not
 /// overlap new ones are kept (so addresses of since-unmapped code still resolve).
 pub(crate) fn take(pid: u32, table: &mut FileTable, previous: Option<&Snapshot>) -> Result<Snapshot, Error> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|source| {
+    let text = std::fs::read_to_string(crate::memory_view(pid).join("maps")).map_err(|source| {
         // ENOENT: no such pid; ESRCH: it died while we were reading.
         if source.kind() == io::ErrorKind::NotFound || source.raw_os_error() == Some(3) {
             Error::ProcessGone { pid, source }

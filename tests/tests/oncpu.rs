@@ -86,6 +86,54 @@ fn a_running_process_keeps_its_cpu_split_under_p() {
     );
 }
 
+/// `-p` of a process whose main thread has ended (`pthread_exit` in
+/// `main`) while another thread spins: the main thread is a zombie, with
+/// empty maps, but the process runs on. It is profiled to the end of `-d`,
+/// every sample of its spinning thread named through that thread's view of
+/// the mappings, as many samples as its CPU time at -F gives.
+#[test]
+fn a_process_whose_main_thread_ended_is_profiled_under_p() {
+    root_or_skip!();
+    let program = c_program("leader_exits", &["-O2"]);
+    let work = Background::spawn(s(&program), &["600"]);
+    let zombie_leader = || {
+        std::fs::read_to_string(format!("/proc/{}/stat", work.pid()))
+            .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+    };
+    let waited = std::time::Instant::now();
+    while !zombie_leader() {
+        assert!(waited.elapsed() < Duration::from_secs(10), "the main thread of leader_exits did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = TempDir::new("leader-exits");
+    let out = dir.join("p.folded");
+    let pid = work.pid().to_string();
+    let cpu_before = process_cpu_seconds(work.pid());
+    let args = ["-F", "99", "-p", &pid, "-d", "2", "-o", &s(&out)];
+    let (run, summary) = flameprof_with_summary(&args, T, "flameprof -p of a process whose main thread ended");
+    let cpu = process_cpu_seconds(work.pid()) - cpu_before;
+    drop(work);
+    assert_eq!(summary.value("stopped_by"), "duration", "{summary}");
+    let folded = Folded::read(&out);
+    let spinning = with_chain(&folded, &["start_thread", "spin"]);
+    assert!(
+        spinning as f64 >= 0.95 * folded.total() as f64,
+        "only {spinning} of {} samples named start_thread -> spin\n{}\n{}",
+        folded.total(),
+        folded.describe_top(6),
+        run.stderr
+    );
+    // The timer runs from attach to the end of -d; the CPU time measured
+    // around flameprof includes its start-up, so fewer samples, not more.
+    let expected = cpu * 99.0;
+    assert!(
+        spinning as f64 <= 1.1 * expected && spinning as f64 >= 0.5 * expected,
+        "{spinning} samples for {cpu:.2} s of CPU at 99 Hz\n{}",
+        run.stderr
+    );
+    assert!(summary.get("frames.unresolved_percent") < 1.0, "{summary}");
+}
+
 #[test]
 fn cpu_split_1_to_1_gives_one_half() {
     root_or_skip!();

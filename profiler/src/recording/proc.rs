@@ -2,9 +2,20 @@
 //! time, thread lists and names, and the checks on `-p` PIDs.
 use crate::error::{Error, Result};
 
-/// True while `pid` exists and is not a zombie.
+/// True while process `pid` exists and one of its threads has not exited.
+/// A main thread that ended (`pthread_exit` in `main`) shows as a zombie
+/// while the other threads run on: the process is alive.
 pub fn is_alive(pid: u32) -> bool {
-    state(&format!("/proc/{pid}")).is_some_and(|state| !matches!(state, 'Z' | 'X'))
+    match state(&format!("/proc/{pid}")) {
+        None => false,
+        Some(state) if !exited(state) => true,
+        Some(_) => thread_ids(pid).into_iter().any(|tid| thread_state(pid, tid).is_some_and(|s| !exited(s))),
+    }
+}
+
+/// Whether a task in this state has exited (a zombie, or dead).
+fn exited(state: char) -> bool {
+    matches!(state, 'Z' | 'X')
 }
 
 /// The state letter (R, S, D, I, Z...) of the task whose /proc directory is `dir`.
@@ -64,7 +75,11 @@ fn numeric_entries(dir: &str) -> Vec<u32> {
 /// such PID, a zombie, or the id of a thread rather than of a process.
 pub fn check_pid(pid: u32) -> Result<()> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|_| Error::NoSuchProcess(pid))?;
-    check_status(pid, &status)
+    match check_status(pid, &status) {
+        // Its main thread may have ended with others running on.
+        Err(Error::ProcessExited(_)) if is_alive(pid) => Ok(()),
+        checked => checked,
+    }
 }
 
 /// [`check_pid`] on the `status` text of `pid`.

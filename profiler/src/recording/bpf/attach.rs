@@ -207,8 +207,10 @@ impl Probes {
                 );
                 match attached {
                     Ok(_) => {}
-                    // The thread ended since it was listed.
-                    Err(_) if !Path::new(&format!("/proc/{tid}")).exists() => {}
+                    // The thread ended since it was listed: gone, or exited
+                    // and not yet reaped (its /proc entry stays, and the
+                    // kernel answers ESRCH).
+                    Err(e) if thread_ended(tid, &e) => {}
                     Err(e) => {
                         return Err(perf_event_error(event.name(), format!("perf_event_open for thread {tid}"), e));
                     }
@@ -237,6 +239,16 @@ impl Probes {
         }
         self.release_walkers();
     }
+}
+
+/// Whether opening a timer for `tid` failed because the thread has ended.
+fn thread_ended(tid: u32, error: &aya::programs::ProgramError) -> bool {
+    let no_such_task = matches!(
+        error,
+        aya::programs::ProgramError::SyscallError(aya::sys::SyscallError { io_error, .. })
+            if io_error.raw_os_error() == Some(libc::ESRCH)
+    );
+    no_such_task || !Path::new(&format!("/proc/{tid}")).exists()
 }
 
 fn perf_event_error(event: &str, attempt: String, source: aya::programs::ProgramError) -> Error {

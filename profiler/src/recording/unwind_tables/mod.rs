@@ -134,7 +134,7 @@ impl UnwindTables {
 
     fn load(&mut self, pid: u32, started_ns: u64, compile: bool) -> bool {
         let started = Instant::now();
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { return true };
+        let Ok(text) = std::fs::read_to_string(symbolize::memory_view(pid).join("maps")) else { return true };
         let mut mappings: Vec<UnwindMapping> = Vec::new();
         for line in text.lines() {
             let Some(mapping) = MapsLine::parse(line).filter(|m| m.executable) else { continue };

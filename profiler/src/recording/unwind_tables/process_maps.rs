@@ -34,6 +34,6 @@ impl<'a> MapsLine<'a> {
 /// The mapped file, through the process's own view of it when possible
 /// (a file deleted or replaced since it was mapped, a process in a container).
 pub(super) fn readable_path(pid: u32, start: u64, end: u64, path: &str) -> PathBuf {
-    let own = PathBuf::from(format!("/proc/{pid}/map_files/{start:x}-{end:x}"));
+    let own = symbolize::memory_view(pid).join(format!("map_files/{start:x}-{end:x}"));
     if std::fs::metadata(&own).is_ok() { own } else { PathBuf::from(path) }
 }
