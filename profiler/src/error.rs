@@ -51,6 +51,15 @@ pub enum Error {
         #[source]
         source: Box<BpfError>,
     },
+    /// A sampling timer that could not be opened for a reason other than a
+    /// kernel without the event.
+    #[error("{attempt} failed ({}); {hint}", one_line(source))]
+    SamplingTimer {
+        attempt: String,
+        hint: &'static str,
+        #[source]
+        source: Box<BpfError>,
+    },
     #[error("loading the BPF programs failed ({context}): {}", one_line(source))]
     Bpf {
         context: &'static str,

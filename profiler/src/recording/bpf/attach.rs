@@ -243,20 +243,34 @@ impl Probes {
 
 /// Whether opening a timer for `tid` failed because the thread has ended.
 fn thread_ended(tid: u32, error: &aya::programs::ProgramError) -> bool {
-    let no_such_task = matches!(
-        error,
-        aya::programs::ProgramError::SyscallError(aya::sys::SyscallError { io_error, .. })
-            if io_error.raw_os_error() == Some(libc::ESRCH)
-    );
-    no_such_task || !Path::new(&format!("/proc/{tid}")).exists()
+    errno(error) == Some(libc::ESRCH) || !Path::new(&format!("/proc/{tid}")).exists()
 }
 
 fn perf_event_error(event: &str, attempt: String, source: aya::programs::ProgramError) -> Error {
-    Error::Attach {
-        feature: format!("the {event} perf event"),
-        attempt,
-        needs: "a kernel with CONFIG_PERF_EVENTS is needed",
-        source: Box::new(source.into()),
+    let hint = match errno(&source) {
+        Some(libc::EMFILE | libc::ENFILE) => {
+            "too many open files: one timer is opened per thread of the targets; raise the limit (`ulimit -n`)"
+        }
+        Some(libc::EACCES | libc::EPERM) => "not allowed: run as root, or see `flameprof doctor`",
+        Some(libc::ENOMEM) => "the kernel is out of memory for perf events",
+        // No such event: the kernel lacks it.
+        _ => {
+            return Error::Attach {
+                feature: format!("the {event} perf event"),
+                attempt,
+                needs: "a kernel with CONFIG_PERF_EVENTS is needed",
+                source: Box::new(source.into()),
+            };
+        }
+    };
+    Error::SamplingTimer { attempt, hint, source: Box::new(source.into()) }
+}
+
+/// The errno of a failed system call behind `error`, if that is what it is.
+fn errno(error: &aya::programs::ProgramError) -> Option<i32> {
+    match error {
+        aya::programs::ProgramError::SyscallError(aya::sys::SyscallError { io_error, .. }) => io_error.raw_os_error(),
+        _ => None,
     }
 }
 
