@@ -288,7 +288,9 @@ fn cfa_rules_from_other_registers_are_followed_where_known() {
     let whole = |what: &str, chain: &[&str]| {
         let leaf = *chain.last().unwrap();
         let all = table.with_frame(leaf) as f64;
-        assert!(all >= 200.0, "only {all} samples in {leaf}:\n{}", run.stderr);
+        // A floor low enough for a loaded machine (the program gets a
+        // share of 3 s), high enough that 99 % means every walk but one.
+        assert!(all >= 50.0, "only {all} samples in {leaf}:\n{}", run.stderr);
         let complete = with_chain(&table, chain) as f64;
         assert!(
             complete >= 0.99 * (all - before_tables),
