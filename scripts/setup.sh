@@ -22,6 +22,9 @@ if [[ "${1:-}" == "--tests" ]]; then
     # Debian's own python3 (no frame pointers) and gcc: the unwinding tests
     # profile one and build C workloads without frame pointers with the other.
     [[ -x /usr/bin/python3 ]] || missing+=(python3)
+    # Debian's xz (stripped, no frame pointers): the same, with perf's
+    # DWARF mode as the reference.
+    [[ -x /usr/bin/xz ]] || missing+=(xz-utils)
     command -v gcc >/dev/null 2>&1 || missing+=(gcc)
     command -v setcap >/dev/null 2>&1 || missing+=(libcap2-bin)
     # node --perf-basic-prof: JIT code named through its perf map.

@@ -331,8 +331,32 @@ pub mod unwind {
         /// a thread's entry). The stack is complete.
         pub const OUTERMOST: u8 = 6;
         /// A rule the kernel-side walker does not handle (a DWARF expression
-        /// other than the PLT ones, a CFA from another register).
+        /// other than the PLT ones, a CFA from a register it cannot read).
         pub const UNSUPPORTED: u8 = 7;
+        /// CFA = a general-purpose register other than rsp and rbp, plus
+        /// offset; `UnwindRow::cfa_register` names it by its word in
+        /// `pt_regs` (`pt_regs_word`). Its value is known at the first frame
+        /// (the sample's registers) and, for rbx, wherever the walk followed
+        /// its saves (`UnwindRow::rbx_rule`): ld.so's lazy-binding
+        /// trampolines (CFA = rbx + n mid-stack), stack probes (r11 + n in a
+        /// prologue). Elsewhere the walk ends at a bad frame, counted.
+        pub const REGISTER: u8 = 8;
+    }
+
+    /// Words of x86-64's `struct pt_regs` (the user registers the kernel
+    /// saved, or a sample's): the walker keeps the first frame's copy.
+    pub const PT_REGS_WORDS: usize = 21;
+    /// rbx's word in `pt_regs`.
+    pub const PT_REGS_RBX: u8 = 5;
+
+    /// The word of `pt_regs` that holds DWARF register `dwarf` (x86-64
+    /// numbering: rax, rdx, rcx, rbx, rsi, rdi, rbp, rsp, r8..r15); None
+    /// for registers `pt_regs` does not hold (rip, vector registers).
+    pub const fn pt_regs_word(dwarf: u16) -> Option<u8> {
+        // pt_regs: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi
+        // rdi orig_rax rip cs eflags rsp ss.
+        const WORDS: [u8; 16] = [10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0];
+        if (dwarf as usize) < WORDS.len() { Some(WORDS[dwarf as usize]) } else { None }
     }
 
     /// `UnwindRow::rbp_rule`: where the caller's rbp is.
@@ -343,6 +367,18 @@ pub mod unwind {
         pub const AT_CFA_OFFSET: u8 = 1;
         /// Anything else (a register, an expression): unknown; the walk goes
         /// on with rbp = 0 and needs no frame pointer while tables cover it.
+        pub const UNKNOWN: u8 = 2;
+    }
+
+    /// `UnwindRow::rbx_rule`: where the caller's rbx is (followed only for
+    /// `cfa::REGISTER` rows based on rbx further up; the walker records
+    /// where rbx was saved and reads it only if such a row needs it).
+    pub mod rbx {
+        /// Not saved here: the caller's rbx is the current rbx.
+        pub const UNCHANGED: u8 = 0;
+        /// Saved at CFA + rbx_offset.
+        pub const AT_CFA_OFFSET: u8 = 1;
+        /// Anything else: unknown from here on.
         pub const UNKNOWN: u8 = 2;
     }
 }
@@ -361,9 +397,11 @@ pub struct UnwindRow {
     pub rbp_offset: i16,
     pub cfa_rule: u8,
     pub rbp_rule: u8,
-    /// A BPF array stores values 8-byte aligned: 16 bytes a row either way,
-    /// made explicit so user space can write the rows through a mapping.
-    pub _reserved: u32,
+    /// For cfa::REGISTER: the register's word in `pt_regs`.
+    pub cfa_register: u8,
+    pub rbx_rule: u8,
+    /// For rbx::AT_CFA_OFFSET.
+    pub rbx_offset: i16,
 }
 
 /// One executable mapping of a process, with its file's rows.
@@ -582,8 +620,12 @@ pub mod counter {
     pub const WAITS_PREEMPTED: u32 = 33;
     /// `--wakers`: wakeups that came from an interrupt (part of WAKEUPS_RECORDED).
     pub const WAKEUPS_FROM_INTERRUPT: u32 = 34;
+    /// Table unwinding: of the walks at a bad frame, those at a CFA from a
+    /// register whose value the walk did not know there (not rbx, past the
+    /// first frame; rbx saved where no rule said).
+    pub const UNWIND_REGISTER_UNKNOWN: u32 = 35;
     /// Number of counters.
-    pub const COUNT: u32 = 35;
+    pub const COUNT: u32 = 36;
 }
 
 #[cfg(feature = "user")]

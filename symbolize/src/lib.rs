@@ -44,8 +44,8 @@ pub use perf_map::PerfMapStats;
 pub use unwind::{LeafFrame, UnwindEnd, Unwound, UserRegisters};
 // Compiling a file's call-frame information for the in-kernel unwinder.
 pub use unwind::{
-    CfaRule, KERNEL_ROW_BYTES, MAX_CFI_SECTION_BYTES, MAX_UNWIND_ROWS, RbpRule, RowKinds, UnsupportedRules, UnwindRow,
-    UnwindTable, UnwindTableStats, compile_unwind_table,
+    CfaRule, KERNEL_ROW_BYTES, MAX_CFI_SECTION_BYTES, MAX_UNWIND_ROWS, RbpRule, RbxRule, RowKinds, UnsupportedRules,
+    UnwindRow, UnwindTable, UnwindTableStats, compile_unwind_table,
 };
 
 use elf::ElfSymbolizer;

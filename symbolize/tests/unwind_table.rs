@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol};
 use symbolize::{
-    CfaRule, Error, KERNEL_ROW_BYTES, RbpRule, RowKinds, UnsupportedRules, UnwindRow, UnwindTable, compile_unwind_table,
+    CfaRule, Error, KERNEL_ROW_BYTES, RbpRule, RbxRule, RowKinds, UnsupportedRules, UnwindRow, UnwindTable,
+    compile_unwind_table,
 };
 
 const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
@@ -22,7 +23,8 @@ fn check_well_formed(table: &UnwindTable) {
     let rows = &table.rows;
     for pair in rows.windows(2) {
         assert!(pair[0].pc < pair[1].pc, "rows not sorted and unique: {pair:?}");
-        assert!((pair[0].cfa, pair[0].rbp) != (pair[1].cfa, pair[1].rbp), "equal neighbours not merged: {pair:?}");
+        let rule = |row: &UnwindRow| (row.cfa, row.rbp, row.rbx);
+        assert!(rule(&pair[0]) != rule(&pair[1]), "equal neighbours not merged: {pair:?}");
     }
     if let Some(first) = rows.first() {
         assert_ne!(first.cfa, CfaRule::None, "a table does not start with a gap");
@@ -32,14 +34,17 @@ fn check_well_formed(table: &UnwindTable) {
     }
     for row in rows {
         if matches!(row.cfa, CfaRule::None | CfaRule::Signal | CfaRule::Outermost | CfaRule::Unsupported) {
-            assert_eq!(row.rbp, RbpRule::Unchanged, "{row:?}");
+            assert_eq!((row.rbp, row.rbx), (RbpRule::Unchanged, RbxRule::Unchanged), "{row:?}");
         }
     }
     let stats = &table.stats;
     assert_eq!(stats.rows, rows.len());
     assert_eq!(stats.kernel_bytes, rows.len() * KERNEL_ROW_BYTES);
     let k = stats.rows_by_kind;
-    assert_eq!(k.none + k.rsp + k.rbp + k.plt11 + k.plt10 + k.signal + k.outermost + k.unsupported, rows.len());
+    assert_eq!(
+        k.none + k.rsp + k.rbp + k.register + k.plt11 + k.plt10 + k.signal + k.outermost + k.unsupported,
+        rows.len()
+    );
     assert!(stats.debug_frame_fdes <= stats.fdes);
 }
 
@@ -54,7 +59,11 @@ fn symbols(path: &Path) -> HashMap<String, u64> {
 }
 
 fn row(pc: u64, cfa: CfaRule, rbp: RbpRule) -> UnwindRow {
-    UnwindRow { pc, cfa, rbp }
+    UnwindRow { pc, cfa, rbp, rbx: RbxRule::Unchanged }
+}
+
+fn row_with_rbx(pc: u64, cfa: CfaRule, rbx: RbxRule) -> UnwindRow {
+    UnwindRow { pc, cfa, rbp: RbpRule::Unchanged, rbx }
 }
 
 /// Every kind of rule, from CFI written by hand (tests/fixtures/unwind_rules.S).
@@ -80,19 +89,28 @@ fn hand_written_rules_compile_to_the_expected_rows() {
         row(a("signal"), Signal, Unchanged),
         row(a("plt11"), Plt11, Unchanged),
         row(a("plt10"), Plt10, Unchanged),
-        // plt12, deref_expression, r12_based, huge_offset,
-        // return_address_elsewhere: one run of unsupported rows.
+        // plt12 and deref_expression: one run of unsupported rows.
         row(a("plt12"), Unsupported, Unchanged),
+        row(a("r12_based"), Register { register: 12, offset: 8 }, Unchanged),
+        // huge_offset, return_address_elsewhere.
+        row(a("huge_offset"), Unsupported, Unchanged),
         // rbp_val_offset and rbp_in_register.
         row(a("rbp_val_offset"), Rsp(8), Unknown),
         // rbp saved at CFA - 40000: beyond i16.
         row(a("rbp_far"), Rsp(40016), Unknown),
+        row(a("rbx_saved"), Rsp(8), Unchanged),
+        row_with_rbx(a("rbx_pushed"), Rsp(16), RbxRule::SavedAt(-16)),
+        row(a("rbx_based"), Rsp(8), Unchanged),
+        row_with_rbx(a("rbx_based_pushed"), Rsp(16), RbxRule::SavedAt(-16)),
+        row_with_rbx(a("rbx_based_set"), Register { register: 3, offset: 16 }, RbxRule::SavedAt(-16)),
+        row_with_rbx(a("rbx_in_register"), Rsp(8), RbxRule::Unknown),
+        row(a("xmm_based"), Unsupported, Unchanged),
         row(a("last"), Rsp(8), Unchanged),
         row(a("last_end"), None, Unchanged),
     ];
     assert_eq!(table.rows, expected);
     let stats = table.stats;
-    assert_eq!(stats.fdes, 14);
+    assert_eq!(stats.fdes, 18);
     assert_eq!(stats.debug_frame_fdes, 0);
     assert_eq!((stats.overlapping_fdes, stats.fdes_outside_code, stats.malformed_fdes), (0, 0, 0));
     assert_eq!(
@@ -101,7 +119,7 @@ fn hand_written_rules_compile_to_the_expected_rows() {
     );
     assert_eq!(
         stats.rows_by_kind,
-        RowKinds { none: 2, rsp: 6, rbp: 1, plt11: 1, plt10: 1, signal: 1, outermost: 1, unsupported: 1 }
+        RowKinds { none: 2, rsp: 11, rbp: 1, register: 2, plt11: 1, plt10: 1, signal: 1, outermost: 1, unsupported: 3 }
     );
     assert!(table.fits_u32());
     // Lookups: inside a range, at its last byte, in the gap, out of range.

@@ -1,7 +1,8 @@
 //! `--call-graph table`: user stacks walked in the kernel with unwind tables
 //! compiled from the binaries' call-frame information, on-CPU and off-CPU,
 //! through code built without frame pointers (C built by the test with
-//! -fomit-frame-pointer, Debian's libc and python3).
+//! -fomit-frame-pointer, Debian's libc, python3 and xz), and through CFA
+//! rules based on other registers (hand-written CFI).
 
 use flameprof_tests::*;
 use std::path::Path;
@@ -229,8 +230,9 @@ fn debians_python3_stacks_reach_start() {
             table.describe_top(8),
             run.stderr
         );
-        // A bad frame is rare but real: a sample in ld.so's lazy-binding
-        // trampoline (its CFA comes from rbx, which the walker does not follow).
+        // A bad frame is rare but real: a rule the walker lacks (ld.so's
+        // lazy-binding trampoline, CFA = rbx + n, is followed since the
+        // walker tracks where rbx was saved).
         let bad = summary.get("table_unwinding.cut_at_bad_frame");
         assert!(
             bad <= 0.005 * summary.get("table_unwinding.user_stacks"),
@@ -253,75 +255,6 @@ fn wall_time_walks_both_halves_with_tables() {
     assert!(within(warm, 0.1, 0.25), "main -> warm_up ran {warm:.3} s, expected 0.1 s\n{}", table.describe_top(6));
 }
 
-/// The leaf of each sample, normalized so flameprof's and perf's profiles
-/// compare: annotations dropped, inlined frames skipped (perf's physical
-/// leaf), unresolved frames as `[module]` (perf shows `[unknown] (dso)`,
-/// flameprof `module+0xOFFSET`).
-fn leaf_name(frame: &str) -> String {
-    let frame = frame.trim_end_matches("_[k]");
-    match frame.rsplit_once("+0x") {
-        Some((module, offset)) if offset.chars().all(|c| c.is_ascii_hexdigit()) => format!("[{module}]"),
-        _ => frame.to_string(),
-    }
-}
-
-/// Leaf-function shares of a flameprof folded profile.
-fn flameprof_leaves(folded: &Folded) -> std::collections::HashMap<String, f64> {
-    let mut leaves = std::collections::HashMap::new();
-    let total = folded.total().max(1) as f64;
-    for stack in &folded.stacks {
-        let Some(leaf) = stack.frames.iter().rev().find(|f| !f.ends_with("_[i]")) else { continue };
-        *leaves.entry(leaf_name(leaf)).or_insert(0.0) += stack.count as f64 / total;
-    }
-    leaves
-}
-
-/// `perf record -e cpu-clock --call-graph dwarf` of the same command, and
-/// its leaf-function shares from `perf script`.
-fn perf_leaves(dir: &TempDir, name: &str, command: &[&str]) -> std::collections::HashMap<String, f64> {
-    let data = dir.join(name);
-    let mut record = std::process::Command::new("perf");
-    record.args(["record", "-q", "-e", "cpu-clock", "--call-graph", "dwarf", "-F", "499", "-o"]).arg(&data);
-    record.arg("--").args(command);
-    run_command(record, T).assert_success("perf record --call-graph dwarf");
-    let mut script = std::process::Command::new("perf");
-    script.args(["script", "-i"]).arg(&data);
-    let text = run_command(script, T).assert_success("perf script").stdout_str();
-    let mut counts: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
-    let mut total = 0.0f64;
-    let mut want_leaf = false;
-    for line in text.lines() {
-        if !line.starts_with(char::is_whitespace) {
-            want_leaf = !line.trim().is_empty();
-            continue;
-        }
-        if !want_leaf || line.ends_with("(inlined)") {
-            continue;
-        }
-        // "\t ADDRESS SYMBOL+0xOFF (DSO)"
-        let line = line.trim();
-        let Some((_, rest)) = line.split_once(' ') else { continue };
-        let Some((symbol, dso)) = rest.rsplit_once(" (") else { continue };
-        let dso = dso.trim_end_matches(')');
-        let name = if symbol == "[unknown]" {
-            format!("[{}]", dso.rsplit('/').next().unwrap_or(dso))
-        } else {
-            symbol.rsplit_once("+0x").map_or(symbol, |(name, _)| name).to_string()
-        };
-        *counts.entry(name).or_insert(0.0) += 1.0;
-        total += 1.0;
-        want_leaf = false;
-    }
-    counts.values_mut().for_each(|c| *c /= total.max(1.0));
-    counts
-}
-
-/// Total-variation distance of two share distributions.
-fn distance(a: &std::collections::HashMap<String, f64>, b: &std::collections::HashMap<String, f64>) -> f64 {
-    let keys: std::collections::HashSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.iter().map(|k| (a.get(*k).unwrap_or(&0.0) - b.get(*k).unwrap_or(&0.0)).abs()).sum::<f64>() / 2.0
-}
-
 /// Debian's python3: flameprof's leaf shares agree with perf's DWARF mode
 /// about as well as two perf runs agree with each other.
 #[test]
@@ -335,25 +268,142 @@ fn python3_leaves_agree_with_perf_dwarf() {
             for _ in range(800):\n    s = json.dumps(d); json.loads(s); re.findall(r'\\d+', s)\n";
         let command = ["/usr/bin/python3", "-c", script];
         let dir = TempDir::new("perf-compare");
-        let perf_a = perf_leaves(&dir, "a.data", &command);
-        let perf_b = perf_leaves(&dir, "b.data", &command);
+        let perf_a = perf_leaves(&dir.join("a.data"), &command, T);
+        let perf_b = perf_leaves(&dir.join("b.data"), &command, T);
         let (table, run, _) = record(&["-F", "499"], command[0], &command[1..]);
-        let ours = flameprof_leaves(&table);
-        let between_perf_runs = distance(&perf_a, &perf_b);
-        let to_perf = distance(&ours, &perf_a).min(distance(&ours, &perf_b));
-        let top = |m: &std::collections::HashMap<String, f64>| {
-            let mut v: Vec<_> = m.iter().collect();
-            v.sort_by(|x, y| y.1.total_cmp(x.1));
-            v.iter().take(6).map(|(k, s)| format!("{s:.3} {k}")).collect::<Vec<_>>().join(", ")
-        };
-        eprintln!("leaf distance: flameprof to perf {to_perf:.3}, perf to perf {between_perf_runs:.3}");
+        assert_leaves_agree("python3", &flameprof_leaves(&table), &perf_a, &perf_b, &run.stderr);
+    });
+}
+
+/// CFA rules based on registers other than rsp and rbp (examples/c/register_cfa.c):
+/// r11 in a stack probe at the leaf (the sample's registers) and rbx in an
+/// aligned frame mid-stack (the walk follows where the callee saved rbx)
+/// come out whole; r11 across a call cannot be known, and is counted.
+#[test]
+fn cfa_rules_from_other_registers_are_followed_where_known() {
+    root_or_skip!();
+    let program = s(&c_program("register_cfa", NO_FRAME_POINTERS));
+    let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], &program, &["3"]);
+    let before_tables = summary.get("table_unwinding.before_tables_loaded");
+    let whole = |what: &str, chain: &[&str]| {
+        let leaf = *chain.last().unwrap();
+        let all = table.with_frame(leaf) as f64;
+        // A floor low enough for a loaded machine (the program gets a
+        // share of 3 s), high enough that 99 % means every walk but one.
+        assert!(all >= 50.0, "only {all} samples in {leaf}:\n{}", run.stderr);
+        let complete = with_chain(&table, chain) as f64;
         assert!(
-            to_perf <= between_perf_runs + 0.05,
-            "leaf distance to perf {to_perf:.3}, between two perf runs {between_perf_runs:.3}\n\
-             flameprof: {}\nperf: {}\n{}",
-            top(&ours),
-            top(&perf_a),
+            complete >= 0.99 * (all - before_tables),
+            "{what}: only {complete} of {all} samples in {leaf} ({before_tables} before the tables) \
+             have {chain:?}\n{}\n{}",
+            table.describe_top(6),
             run.stderr
         );
+    };
+    whole("CFA = r11 + 8 at the leaf", &["_start", "main", "burn", "probe_loop"]);
+    whole("CFA = rbx + 16 mid-stack", &["_start", "main", "burn", "aligned_frame", "under_aligned_frame"]);
+    // r11_callee's samples end at r11_frame, a bad frame at a register the
+    // walk cannot know; no other walk ends at a bad frame.
+    let unknowable = table.with_frame("r11_callee") as f64;
+    let bad = summary.get("table_unwinding.cut_at_bad_frame");
+    let unknown_register = summary.get("table_unwinding.bad_frames_at_unknown_register");
+    assert!(
+        unknown_register >= 0.95 * (unknowable - before_tables) && unknown_register <= bad && bad <= unknowable + 2.0,
+        "{unknowable} samples under r11_frame; {bad} walks at a bad frame, {unknown_register} of them at an \
+         unknown register\n{}",
+        run.stderr
+    );
+}
+
+/// A few MB of text for xz to compress: words drawn with a fixed seed
+/// (xorshift), so that each run compresses the same input.
+fn text_to_compress(path: &Path, bytes: usize) {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let words: Vec<String> =
+        (0..4000).map(|_| (0..2 + next() % 8).map(|_| (b'a' + (next() % 26) as u8) as char).collect()).collect();
+    let mut text = String::with_capacity(bytes + 64);
+    while text.len() < bytes {
+        for _ in 0..12 {
+            text.push_str(&words[(next() % words.len() as u64) as usize]);
+            text.push(' ');
+        }
+        text.push_str(&format!("{}\n", next() % 1_000_000));
+    }
+    std::fs::write(path, text).expect("write the text to compress");
+}
+
+/// The entry point of an ELF executable (e_entry), read from its header.
+fn entry_point(path: &Path) -> u64 {
+    let header = std::fs::read(path).expect("read the executable");
+    u64::from_le_bytes(header[0x18..0x20].try_into().unwrap())
+}
+
+/// `xz -9` (single-threaded) of `megabytes` MiB of text, in `dir`.
+fn xz_command(dir: &TempDir, megabytes: usize) -> Vec<String> {
+    let input = dir.join("input.txt");
+    text_to_compress(&input, megabytes << 20);
+    ["/usr/bin/xz", "-9", "-T1", "-kf"].into_iter().map(String::from).chain([s(&input)]).collect()
+}
+
+/// Debian's xz (stripped, no frame pointers, liblzma's static functions
+/// unnamed): its stacks reach its entry point, `_start`, through
+/// `__libc_start_main`.
+#[test]
+fn debians_xz_stacks_reach_start() {
+    root_or_skip!();
+    let xz = Path::new("/usr/bin/xz");
+    assert!(xz.exists(), "Debian's xz is missing (package xz-utils)");
+    retry_once("debians_xz_stacks_reach_start", || {
+        let dir = TempDir::new("xz");
+        let command = xz_command(&dir, 2);
+        let command: Vec<&str> = command.iter().map(String::as_str).collect();
+        let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], command[0], &command[1..]);
+        let total = table.total();
+        assert!(total >= 1000, "only {total} samples:\n{}", run.stderr);
+        // Stripped: _start shows as `xz+0xOFFSET` (a return address just
+        // past its call of __libc_start_main, within its first 64 bytes).
+        let entry = entry_point(xz);
+        let is_start = |frame: &str| {
+            frame == "_start"
+                || frame
+                    .strip_prefix("xz+0x")
+                    .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                    .is_some_and(|offset| (entry..entry + 64).contains(&offset))
+        };
+        let complete = table.sum_where(|stack| {
+            let user = stack.frames.iter().skip_while(|f| !is_start(f));
+            user.take(2).last().is_some_and(|f| f == "__libc_start_main_impl")
+        });
+        assert!(
+            complete as f64 >= 0.99 * total as f64,
+            "only {complete} of {total} xz samples reach _start\n{}\n{}",
+            table.describe_top(6),
+            run.stderr
+        );
+        let walks = summary.get("table_unwinding.user_stacks");
+        let whole = summary.get("table_unwinding.complete");
+        assert!(whole >= 0.99 * walks, "only {whole} of {walks} walks complete:\n{}", run.stderr);
+    });
+}
+
+/// Debian's xz: flameprof's leaf shares agree with perf's DWARF mode about
+/// as well as two perf runs agree with each other.
+#[test]
+fn xz_leaves_agree_with_perf_dwarf() {
+    root_or_skip!();
+    retry_once("xz_leaves_agree_with_perf_dwarf", || {
+        let dir = TempDir::new("xz-perf-compare");
+        let command = xz_command(&dir, 2);
+        let command: Vec<&str> = command.iter().map(String::as_str).collect();
+        let perf_a = perf_leaves(&dir.join("a.data"), &command, T);
+        let perf_b = perf_leaves(&dir.join("b.data"), &command, T);
+        let (table, run, _) = record(&["-F", "499"], command[0], &command[1..]);
+        assert_leaves_agree("xz", &flameprof_leaves(&table), &perf_a, &perf_b, &run.stderr);
     });
 }

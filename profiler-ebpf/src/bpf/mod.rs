@@ -8,6 +8,7 @@ mod maps;
 mod off_cpu;
 mod on_cpu;
 mod process;
+mod registers;
 mod stack;
 mod unwind;
 mod user_copy;

@@ -23,11 +23,9 @@ use super::{
         WAITING_AT_START, WAKERS, WOKEN_TIMES, add_to, bump, config, counter_value,
     },
     process::Process,
+    registers::LeafRegisters,
     stack::{Collision, FaultCounters, capture_ids, capture_whole},
-    unwind::{
-        OFF_CPU_WALKERS, Registers, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk, walk_tid,
-    },
-    user_copy::saved_user_registers,
+    unwind::{OFF_CPU_WALKERS, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk, walk_tid},
 };
 
 const FAULTS: FaultCounters =
@@ -183,8 +181,7 @@ fn switch_out(
             if tables {
                 capture_task_and_kernel(ctx, &mut blocked.stack, process, config.capture, true, &FAULTS);
                 blocked.stack.marker = marker;
-                let (ip, sp, bp) = saved_user_registers();
-                let regs = Registers { ip, sp, bp };
+                let regs = LeafRegisters::SavedByKernel;
                 if start_user_walk(ctx, &mut blocked.stack, config.capture, regs, tid, &FAULTS) {
                     // SAFETY: a tail call into the off-CPU walker (same
                     // program type, slot filled by user space); it does not

@@ -12,9 +12,10 @@ use super::{
     leaf,
     maps::{LAST_SAMPLE, ON_CPU_COUNTS, ON_CPU_FULL_COUNTS, SCRATCH, add_to, bump, config},
     process::Process,
+    registers::LeafRegisters,
     stack::{FaultCounters, capture_ids, capture_whole},
-    unwind::{ON_CPU_WALKERS, Registers, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk},
-    user_copy::{send_user_copy, user_registers},
+    unwind::{ON_CPU_WALKERS, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk},
+    user_copy::send_user_copy,
 };
 
 const FAULTS: FaultCounters = FaultCounters { kernel: counter::KERNEL_STACK_FAULT, user: counter::USER_STACK_FAULT };
@@ -83,11 +84,16 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
         // valid for the run and used by one program at a time (points 1 and
         // 2 in maps.rs); any byte pattern is a valid StackKey.
         let whole = unsafe { &mut (*scratch).stack };
-        // SAFETY: `ctx` is the context the kernel passed to this perf_event
-        // program (user_registers' contract).
-        let (ip, sp, bp) = unsafe { user_registers(ctx, user_mode) };
+        let regs = if user_mode {
+            // SAFETY: `ctx.ctx` is this perf_event program's
+            // `bpf_perf_event_data`, valid for the run; the verifier allows
+            // loads from its `regs`, the interrupted (user) registers.
+            LeafRegisters::Interrupted(unsafe { &(*ctx.ctx).regs })
+        } else {
+            LeafRegisters::SavedByKernel
+        };
         capture_task_and_kernel(ctx, whole, process, config.capture, !user_mode, &FAULTS);
-        if start_user_walk(ctx, whole, config.capture, Registers { ip, sp, bp }, 0, &FAULTS) {
+        if start_user_walk(ctx, whole, config.capture, regs, 0, &FAULTS) {
             // SAFETY: a tail call into the walker (same program type, slot
             // filled by user space); it does not return on success.
             unsafe { ON_CPU_WALKERS.tail_call(ctx, WALKER) };

@@ -16,12 +16,16 @@ use aya_ebpf::{
 use profiler_ebpf::{
     LEAF_WORDS, MAX_STACK_DEPTH, ProcessMappings, ProcessNotice, StackKey, UnwindMapping, UnwindRow, capture, counter,
     marker, notice,
-    unwind::{MAPPING_STEPS, MAX_MAPPINGS, REFRESH_INTERVAL_NS, SEARCH_STEPS, cfa, file_key, rbp},
+    unwind::{
+        MAPPING_STEPS, MAX_MAPPINGS, PT_REGS_RBX, PT_REGS_WORDS, REFRESH_INTERVAL_NS, SEARCH_STEPS, cfa, file_key, rbp,
+        rbx,
+    },
 };
 
 use super::{
     maps::{BROKEN_CHAINS, NEW_PROCESSES, PROCESS_MAPPINGS, UNWIND_ROWS, add_to, bump},
     process::Process,
+    registers::{LeafRegisters, PT_REGS_RBP, PT_REGS_RIP, PT_REGS_RSP},
     stack::{FaultCounters, read_stack},
 };
 
@@ -31,14 +35,14 @@ use super::{
 const SIGNAL_RBP_AT: u64 = 40 + 10 * 8;
 const SIGNAL_RSP_AT: u64 = 40 + 15 * 8;
 const SIGNAL_RIP_AT: u64 = 40 + 16 * 8;
+/// ... and rbx (REG_RBX = 11).
+const SIGNAL_RBX_AT: u64 = 40 + 11 * 8;
 
-/// The user registers a walk starts from.
-#[derive(Clone, Copy)]
-pub struct Registers {
-    pub ip: u64,
-    pub sp: u64,
-    pub bp: u64,
-}
+/// `WalkState::rbx_at`: the caller's rbx is still the first frame's (in
+/// `WalkState::leaf`).
+const RBX_IN_LEAF: u64 = 0;
+/// `WalkState::rbx_at`: rbx is unknown from here on.
+const RBX_UNKNOWN: u64 = u64::MAX;
 
 /// Frames walked per program run; the walker tail-calls itself for more
 /// (a run's verification cost grows with the frames it walks, and the
@@ -69,7 +73,15 @@ pub struct WalkState {
     /// Where the last frame walked was (`unwind::file_key`): if the walk
     /// stops there short of the outermost frame, the file is blamed.
     pub last_file: u32,
-    pub _pad: u32,
+    /// 1: the walk ended at a CFA from a register whose value it did not know.
+    pub register_unknown: u32,
+    /// Where the current frame's rbx is: RBX_IN_LEAF, RBX_UNKNOWN, or the
+    /// user address a callee saved it at (read only when a rule needs it:
+    /// most frames save rbx, few rules use it).
+    pub rbx_at: u64,
+    /// The first frame's registers (`pt_regs` words): a CFA from any of
+    /// them is known there.
+    pub leaf: [u64; PT_REGS_WORDS],
 }
 
 #[map]
@@ -151,49 +163,53 @@ pub fn capture_task_and_kernel<C: EbpfContext>(
     key.user = [0; MAX_STACK_DEPTH];
 }
 
-/// Starts the user part of `key` from `regs` (ip 0: no user context, a
-/// kernel thread: no user stack). Returns true when a table walk was set up
-/// and the caller must tail-call its walker; false when the user part is
-/// already complete: not captured, no user context, or a process without
-/// tables yet, whose stack the kernel's frame-pointer walk gives instead.
+/// Starts the user part of `key` from the user registers `regs` (ip 0: no
+/// user context, a kernel thread: no user stack). Returns true when a table
+/// walk was set up and the caller must tail-call its walker; false when the
+/// user part is already complete: not captured, no user context, or a
+/// process without tables yet, whose stack the kernel's frame-pointer walk
+/// gives instead.
 #[inline(always)]
 pub fn start_user_walk<C: EbpfContext>(
     ctx: &C,
     key: &mut StackKey,
     capture_bits: u32,
-    regs: Registers,
+    regs: LeafRegisters,
     tid: u32,
     faults: &FaultCounters,
 ) -> bool {
-    if capture_bits & capture::USER == 0 || regs.ip == 0 {
+    if capture_bits & capture::USER == 0 {
         return false;
     }
     let Some(state) = WALK_STATE.get_ptr_mut(0) else {
         bump(counter::SCRATCH_UNAVAILABLE);
         return false;
     };
+    // SAFETY: this CPU's WALK_STATE slot: non-null, aligned and alive for
+    // the run; only the programs of one walk use it, one after the other on
+    // this CPU (a walk's runs are tail calls of one another), so nothing
+    // else writes it meanwhile. This is the only reference to it here.
+    let state = unsafe { &mut *state };
+    regs.copy_to(&mut state.leaf);
+    let ip = state.leaf[PT_REGS_RIP];
+    if ip == 0 {
+        return false;
+    }
     if !mappings_of(key) {
         bump(counter::UNWIND_NOT_LOADED);
         key.user_depth = read_stack(ctx, key.user.as_mut_ptr(), BPF_F_USER_STACK as u64, faults.user);
         return false;
     }
-    // SAFETY: this CPU's WALK_STATE slot: non-null, aligned and alive for
-    // the run; only the programs of one walk use it, one after the other on
-    // this CPU (a walk's runs are tail calls of one another), so nothing
-    // else writes it meanwhile. A plain store, no reference kept.
-    unsafe {
-        *state = WalkState {
-            ip: regs.ip,
-            sp: regs.sp,
-            bp: regs.bp,
-            depth: 0,
-            exact: 1,
-            tid,
-            outside_mappings: 0,
-            last_file: file_key::OUTSIDE_MAPPINGS,
-            _pad: 0,
-        };
-    }
+    state.ip = ip;
+    state.sp = state.leaf[PT_REGS_RSP];
+    state.bp = state.leaf[PT_REGS_RBP];
+    state.depth = 0;
+    state.exact = 1;
+    state.tid = tid;
+    state.outside_mappings = 0;
+    state.last_file = file_key::OUTSIDE_MAPPINGS;
+    state.register_unknown = 0;
+    state.rbx_at = RBX_IN_LEAF;
     true
 }
 
@@ -266,6 +282,9 @@ pub fn continue_walk(key: &mut StackKey) -> bool {
     if state.outside_mappings != 0 {
         ask_refresh(process, key.tgid, key.started_ns);
     }
+    if state.register_unknown != 0 {
+        bump(counter::UNWIND_REGISTER_UNKNOWN);
+    }
     if end == counter::UNWIND_NO_INFO || end == counter::UNWIND_BAD_FRAME {
         // Counted, not lost, if the map is full: the walk's end is counted.
         let _ = add_to(&BROKEN_CHAINS, &state.last_file, 1);
@@ -298,6 +317,8 @@ fn step(
     if slot >= MAX_STACK_DEPTH {
         return Some(counter::UNWIND_DEPTH_LIMIT);
     }
+    // The first frame's registers are all known (the sample's own).
+    let at_leaf = slot == 0;
     frames[slot] = ip;
     state.depth += 1;
     // A return address points after its call: look up the byte before it,
@@ -338,6 +359,15 @@ fn step(
         cfa::RBP => bp.wrapping_add(row.cfa_offset as i64 as u64),
         cfa::PLT_11 => sp.wrapping_add(if ip & 15 >= 11 { 16 } else { 8 }),
         cfa::PLT_10 => sp.wrapping_add(if ip & 15 >= 10 { 16 } else { 8 }),
+        cfa::REGISTER => match register_value(state, at_leaf, row.cfa_register) {
+            Some(base) => base.wrapping_add(row.cfa_offset as i64 as u64),
+            None => {
+                // Counted when the walk ends: a helper call here multiplies
+                // the verifier's states.
+                state.register_unknown = 1;
+                return Some(counter::UNWIND_BAD_FRAME);
+            }
+        },
         cfa::SIGNAL => {
             let (Some(rip), Some(rsp), Some(rbp)) = (
                 read_user(sp.wrapping_add(SIGNAL_RIP_AT)),
@@ -351,6 +381,7 @@ fn step(
             state.ip = rip;
             state.sp = rsp;
             state.bp = rbp;
+            state.rbx_at = sp.wrapping_add(SIGNAL_RBX_AT);
             return None;
         }
         cfa::OUTERMOST => return Some(counter::UNWIND_COMPLETE),
@@ -373,9 +404,29 @@ fn step(
         },
         _ => 0,
     };
+    state.rbx_at = match row.rbx_rule {
+        rbx::UNCHANGED => state.rbx_at,
+        rbx::AT_CFA_OFFSET => frame.wrapping_add(row.rbx_offset as i64 as u64),
+        _ => RBX_UNKNOWN,
+    };
     state.sp = frame;
     state.ip = return_address;
     None
+}
+
+/// The value of the register a `cfa::REGISTER` row names (its `pt_regs`
+/// word), where the walk knows it: rbx wherever its saves were followed,
+/// any register at the first frame. None elsewhere.
+#[inline(always)]
+fn register_value(state: &WalkState, at_leaf: bool, word: u8) -> Option<u64> {
+    if word == PT_REGS_RBX {
+        return match state.rbx_at {
+            RBX_IN_LEAF => Some(state.leaf[PT_REGS_RBX as usize]),
+            RBX_UNKNOWN => None,
+            saved_at => read_user(saved_at),
+        };
+    }
+    if at_leaf { state.leaf.get(word as usize).copied() } else { None }
 }
 
 /// A frame in code no table covers: its frame pointer, if it keeps one.
@@ -392,6 +443,8 @@ fn frame_pointer_step(state: &mut WalkState) -> Option<u32> {
         return Some(counter::UNWIND_NO_INFO);
     }
     bump(counter::UNWIND_FP_FRAMES);
+    // Code without a table says nothing of where it saved rbx.
+    state.rbx_at = RBX_UNKNOWN;
     state.sp = bp.wrapping_add(16);
     state.bp = caller_bp;
     state.ip = return_address;

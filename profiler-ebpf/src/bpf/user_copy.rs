@@ -3,9 +3,8 @@
 //! space, which unwinds it with the binaries' call-frame information.
 use aya_ebpf::{
     EbpfContext,
-    bindings::pt_regs,
     helpers::{
-        bpf_get_current_comm, bpf_get_current_task_btf, bpf_probe_read_kernel,
+        bpf_get_current_comm, bpf_probe_read_kernel,
         generated::{bpf_get_stack, bpf_probe_read_user},
     },
     programs::PerfEventContext,
@@ -15,6 +14,7 @@ use profiler_ebpf::{MAX_STACK_DEPTH, USER_STACK_CHUNK, USER_STACK_COPY_BYTES, Us
 use super::{
     maps::{USER_STACK_COPIES, bump},
     process::Process,
+    registers::task_user_registers,
 };
 
 const CHUNKS: usize = USER_STACK_COPY_BYTES / USER_STACK_CHUNK;
@@ -82,7 +82,7 @@ pub fn send_user_copy(ctx: &PerfEventContext, process: Process, capture_bits: u3
 /// is allowed there from Linux 5.15 (where it is not, the verifier refuses
 /// to load the program, so this never runs).
 #[inline(always)]
-pub unsafe fn user_registers(ctx: &PerfEventContext, in_user_mode: bool) -> (u64, u64, u64) {
+unsafe fn user_registers(ctx: &PerfEventContext, in_user_mode: bool) -> (u64, u64, u64) {
     if in_user_mode {
         // SAFETY: by the contract of this function `ctx.ctx` is this
         // program's `bpf_perf_event_data`, valid for the run and not written
@@ -100,23 +100,8 @@ pub unsafe fn user_registers(ctx: &PerfEventContext, in_user_mode: bool) -> (u64
 /// Needs bpf_task_pt_regs (Linux 5.15): the verifier refuses a program
 /// that calls it on older kernels, so only programs of their own call it.
 #[inline(always)]
-pub fn saved_user_registers() -> (u64, u64, u64) {
-    // bpf_task_pt_regs (helper 175, Linux 5.15) is not in aya-ebpf's list.
-    // SAFETY: the same trick as aya-ebpf's generated helper bindings: on the
-    // BPF target a call through a function pointer whose value is a constant
-    // N compiles to `call N`, a helper call; nothing jumps to address 175.
-    // 175 is BPF_FUNC_task_pt_regs (aya-ebpf-bindings' bpf_func_id), and the
-    // signature matches the kernel's `long bpf_task_pt_regs(struct
-    // task_struct *task)`, whose result is the address of the task's pt_regs.
-    let task_pt_regs: unsafe extern "C" fn(*mut core::ffi::c_void) -> *const pt_regs =
-        unsafe { core::mem::transmute(175usize) };
-    // SAFETY: bpf_get_current_task_btf takes no argument and returns the
-    // current task as a trusted BTF pointer, the argument type
-    // bpf_task_pt_regs requires (the verifier checks it). Neither call
-    // dereferences anything on our side; both are allowed in perf_event and
-    // tracing programs from Linux 5.15 (where not, the program that calls
-    // this is refused at load, so this never runs).
-    let regs = unsafe { task_pt_regs(bpf_get_current_task_btf().cast()) };
+fn saved_user_registers() -> (u64, u64, u64) {
+    let regs = task_user_registers();
     if regs.is_null() {
         return (0, 0, 0);
     }

@@ -16,9 +16,9 @@ use super::{
     leaf,
     maps::{OFF_CPU_STARTS, WAKER_SCRATCH, WAKERS, bump, config},
     process::Process,
+    registers::LeafRegisters,
     stack::{FaultCounters, read_stack},
-    unwind::{Registers, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk, walk_tid},
-    user_copy::saved_user_registers,
+    unwind::{WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk, walk_tid},
 };
 
 const FAULTS: FaultCounters = FaultCounters { kernel: counter::WAKER_STACK_FAULT, user: counter::WAKER_STACK_FAULT };
@@ -94,8 +94,7 @@ fn try_waker_stack(ctx: &BtfTracePointContext, tables: bool) {
     let user = config.capture & capture::USER != 0 && !interrupt && admit(config, waker_process);
     if user {
         if tables {
-            let (ip, sp, bp) = saved_user_registers();
-            let regs = Registers { ip, sp, bp };
+            let regs = LeafRegisters::SavedByKernel;
             if start_user_walk(ctx, &mut record.stack, config.capture, regs, tid, &FAULTS) {
                 // SAFETY: a tail call into the waker walker (same program
                 // type and attach point, slot filled by user space); it does

@@ -112,6 +112,9 @@ pub struct TableUnwinding {
     pub at_depth_limit: u64,
     pub cut_at_code_without_unwind_info: u64,
     pub cut_at_bad_frame: u64,
+    /// Of those, walks at a CFA from a register whose value the walker did
+    /// not know there (a register other than rbx past the first frame).
+    pub bad_frames_at_unknown_register: u64,
     /// Walked with frame pointers because the process's tables were not
     /// loaded yet (its first samples).
     pub before_tables_loaded: u64,
@@ -315,6 +318,7 @@ impl RunSummary {
                     at_depth_limit,
                     cut_at_code_without_unwind_info: no_info,
                     cut_at_bad_frame: bad_frame,
+                    bad_frames_at_unknown_register: c.get(counter::UNWIND_REGISTER_UNKNOWN),
                     before_tables_loaded: before,
                     walker_unavailable: unavailable,
                     frames_by_frame_pointer: c.get(counter::UNWIND_FP_FRAMES),

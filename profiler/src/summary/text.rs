@@ -35,13 +35,14 @@ pub fn render(summary: &RunSummary) -> String {
         let tables = &t.tables;
         let _ = writeln!(
             s,
-            "  table unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the {}-frame limit, {} at code without unwind info, {} at a bad frame; {} walked with frame pointers before their process's tables were loaded; {} frames found by frame pointer (code without tables)",
+            "  table unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the {}-frame limit, {} at code without unwind info, {} at a bad frame ({} at a CFA from a register not known there); {} walked with frame pointers before their process's tables were loaded; {} frames found by frame pointer (code without tables)",
             t.user_stacks,
             t.complete,
             t.at_depth_limit,
             profiler_ebpf::MAX_STACK_DEPTH,
             t.cut_at_code_without_unwind_info,
             t.cut_at_bad_frame,
+            t.bad_frames_at_unknown_register,
             t.before_tables_loaded,
             t.frames_by_frame_pointer,
         );

@@ -22,7 +22,7 @@ pub(crate) use leaf::leaf_frame;
 pub(crate) use process::{CfiFiles, ProcessCode};
 pub(crate) use table::compile;
 pub use table::{
-    CfaRule, KERNEL_ROW_BYTES, MAX_UNWIND_ROWS, RbpRule, RowKinds, UnsupportedRules, UnwindRow, UnwindTable,
+    CfaRule, KERNEL_ROW_BYTES, MAX_UNWIND_ROWS, RbpRule, RbxRule, RowKinds, UnsupportedRules, UnwindRow, UnwindTable,
     UnwindTableStats, compile_unwind_table,
 };
 

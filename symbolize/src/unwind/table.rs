@@ -1,8 +1,9 @@
 //! One ELF file's call-frame information (`.eh_frame`, `.debug_frame`)
 //! compiled into the rows the in-kernel (BPF) table unwinder searches: every
 //! address range of the file with the rule in force there, reduced to what
-//! that walker evaluates (CFA = rsp or rbp + offset, the PLT and signal
-//! frame special cases, where the caller's rbp was saved).
+//! that walker evaluates (CFA = rsp, rbp or another register + offset, the
+//! PLT and signal frame special cases, where the caller's rbp and rbx were
+//! saved).
 //!
 //! Rows map 1:1 onto `profiler_ebpf::UnwindRow` (16 bytes in the kernel);
 //! this crate does not depend on profiler-ebpf, the profiler converts.
@@ -39,6 +40,11 @@ pub enum CfaRule {
     Rsp(i32),
     /// CFA = rbp + n.
     Rbp(i32),
+    /// CFA = another general-purpose register (DWARF number 0..=15) + n:
+    /// known to the walker at the first frame (the sample's registers) and,
+    /// for rbx, where it followed rbx's saves (ld.so's lazy-binding
+    /// trampolines, stack-probe loops).
+    Register { register: u16, offset: i32 },
     /// A PLT stub: CFA = rsp + 8 + ((rip & 15) >= 11 ? 8 : 0), the DWARF
     /// expression binutils emits for `.plt`.
     Plt11,
@@ -51,10 +57,16 @@ pub enum CfaRule {
     /// thread's entry function). The stack is complete.
     Outermost,
     /// A rule the kernel-side walker does not evaluate: a DWARF expression
-    /// other than the PLT ones, a CFA based on another register or with an
-    /// offset beyond i32, a return address not at CFA - 8.
+    /// other than the PLT ones, a CFA based on a register other than the
+    /// general-purpose ones or with an offset beyond i32, a return address
+    /// not at CFA - 8.
     Unsupported,
 }
+
+/// DWARF's x86-64 numbers of the registers CFA rules name.
+const RBX: u16 = 3;
+/// rax..r15: the registers the walker can read at the first frame.
+const GENERAL_PURPOSE: std::ops::Range<u16> = 0..16;
 
 /// Where the caller's rbp is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,11 +80,23 @@ pub enum RbpRule {
     Unknown,
 }
 
+/// Where the caller's rbx is (the walker follows it for CFA rules based on
+/// rbx further up the stack).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RbxRule {
+    /// Not saved (yet): the caller's rbx is the current rbx.
+    Unchanged,
+    /// Saved at CFA + n.
+    SavedAt(i16),
+    /// Anything else.
+    Unknown,
+}
+
 /// The rule from `pc` up to the next row's `pc`.
 ///
-/// Where the rbp rule does not matter (CFA rules `None`, `Signal`,
-/// `Outermost`, `Unsupported`: the walker does not read it), it is always
-/// `Unchanged`, so that such rows merge.
+/// Where the rbp and rbx rules do not matter (CFA rules `None`, `Signal`,
+/// `Outermost`, `Unsupported`: the walker does not read them), they are
+/// always `Unchanged`, so that such rows merge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct UnwindRow {
     /// Address in the file's own virtual addresses (ELF `p_vaddr` space, as
@@ -81,6 +105,7 @@ pub struct UnwindRow {
     pub pc: u64,
     pub cfa: CfaRule,
     pub rbp: RbpRule,
+    pub rbx: RbxRule,
 }
 
 /// Rows by CFA rule.
@@ -89,6 +114,7 @@ pub struct RowKinds {
     pub none: usize,
     pub rsp: usize,
     pub rbp: usize,
+    pub register: usize,
     pub plt11: usize,
     pub plt10: usize,
     pub signal: usize,
@@ -102,7 +128,7 @@ pub struct RowKinds {
 pub struct UnsupportedRules {
     /// The CFA is a DWARF expression other than the two PLT ones.
     pub cfa_expression: usize,
-    /// The CFA is based on a register other than rsp and rbp.
+    /// The CFA is based on a register that is no general-purpose one.
     pub cfa_register: usize,
     /// The CFA's offset does not fit i32.
     pub cfa_offset: usize,
@@ -146,6 +172,13 @@ pub struct UnwindTableStats {
 pub struct UnwindTable {
     pub rows: Vec<UnwindRow>,
     pub stats: UnwindTableStats,
+}
+
+impl UnwindRow {
+    /// The row's rules, without its address.
+    fn rule(&self) -> Rule {
+        (self.cfa, self.rbp, self.rbx)
+    }
 }
 
 impl UnwindTable {
@@ -206,6 +239,7 @@ pub(crate) fn compile(cfi: &CallFrameInfo) -> Result<UnwindTable, String> {
             CfaRule::None => &mut kinds.none,
             CfaRule::Rsp(_) => &mut kinds.rsp,
             CfaRule::Rbp(_) => &mut kinds.rbp,
+            CfaRule::Register { .. } => &mut kinds.register,
             CfaRule::Plt11 => &mut kinds.plt11,
             CfaRule::Plt10 => &mut kinds.plt10,
             CfaRule::Signal => &mut kinds.signal,
@@ -217,10 +251,15 @@ pub(crate) fn compile(cfi: &CallFrameInfo) -> Result<UnwindTable, String> {
 }
 
 type Bytes<'a> = EndianSlice<'a, LittleEndian>;
-type Rule = (CfaRule, RbpRule);
+type Rule = (CfaRule, RbpRule, RbxRule);
 
-const NO_RULE: Rule = (CfaRule::None, RbpRule::Unchanged);
-const UNSUPPORTED: Rule = (CfaRule::Unsupported, RbpRule::Unchanged);
+/// A CFA rule whose frame's saved registers the walker does not read.
+const fn alone(cfa: CfaRule) -> Rule {
+    (cfa, RbpRule::Unchanged, RbxRule::Unchanged)
+}
+
+const NO_RULE: Rule = alone(CfaRule::None);
+const UNSUPPORTED: Rule = alone(CfaRule::Unsupported);
 
 /// The CFA expressions of PLT stubs, byte for byte: DW_OP_breg7 (rsp) 8;
 /// DW_OP_breg16 (rip) 0; DW_OP_lit15; DW_OP_and; DW_OP_lit11 (or lit10);
@@ -373,7 +412,7 @@ fn fde_rows<'a, S: UnwindSection<Bytes<'a>>>(
     // A signal trampoline's rules restore every register from the ucontext
     // (expressions); the walker has its own code for that.
     if fde.is_signal_trampoline() {
-        return sink.push(range.start, range.end, (CfaRule::Signal, RbpRule::Unchanged));
+        return sink.push(range.start, range.end, alone(CfaRule::Signal));
     }
     let return_address_column = fde.cie().return_address_register() == X86_64::RA;
     let Ok(mut rows) = fde.rows(section, bases, context) else {
@@ -412,7 +451,7 @@ fn rule_of<'a, S: UnwindSection<Bytes<'a>>>(
     }
     let return_address = row.register(X86_64::RA);
     if return_address == Some(RegisterRule::Undefined) {
-        return (CfaRule::Outermost, RbpRule::Unchanged);
+        return alone(CfaRule::Outermost);
     }
     let cfa = match *row.cfa() {
         DwarfCfaRule::RegisterAndOffset { register, offset } => {
@@ -423,6 +462,9 @@ fn rule_of<'a, S: UnwindSection<Bytes<'a>>>(
             match register {
                 X86_64::RSP => CfaRule::Rsp(offset),
                 X86_64::RBP => CfaRule::Rbp(offset),
+                gimli::Register(register) if GENERAL_PURPOSE.contains(&register) => {
+                    CfaRule::Register { register, offset }
+                }
                 _ => {
                     unsupported.cfa_register += 1;
                     return UNSUPPORTED;
@@ -449,7 +491,12 @@ fn rule_of<'a, S: UnwindSection<Bytes<'a>>>(
         Some(RegisterRule::Offset(n)) => i16::try_from(n).map_or(RbpRule::Unknown, RbpRule::SavedAt),
         Some(_) => RbpRule::Unknown,
     };
-    (cfa, rbp)
+    let rbx = match row.register(gimli::Register(RBX)) {
+        None | Some(RegisterRule::SameValue) => RbxRule::Unchanged,
+        Some(RegisterRule::Offset(n)) => i16::try_from(n).map_or(RbxRule::Unknown, RbxRule::SavedAt),
+        Some(_) => RbxRule::Unknown,
+    };
+    (cfa, rbp, rbx)
 }
 
 /// Builds a table from rules over address ranges given in increasing order:
@@ -489,9 +536,9 @@ impl RowSink {
 
     /// A row at `pc`, above every row so far; dropped if its rule is the
     /// one in force already (a `None` before any row is).
-    fn row(&mut self, pc: u64, (cfa, rbp): Rule) -> Result<(), String> {
-        let in_force = self.rows.last().map_or(NO_RULE, |last| (last.cfa, last.rbp));
-        if in_force == (cfa, rbp) {
+    fn row(&mut self, pc: u64, (cfa, rbp, rbx): Rule) -> Result<(), String> {
+        let in_force = self.rows.last().map_or(NO_RULE, UnwindRow::rule);
+        if in_force == (cfa, rbp, rbx) {
             return Ok(());
         }
         if self.rows.last().is_some_and(|last| last.pc >= pc) {
@@ -500,7 +547,7 @@ impl RowSink {
         if self.rows.len() >= self.limit {
             return Err(format!("more than {} unwind rows", self.limit));
         }
-        self.rows.push(UnwindRow { pc, cfa, rbp });
+        self.rows.push(UnwindRow { pc, cfa, rbp, rbx });
         Ok(())
     }
 
@@ -527,11 +574,11 @@ fn overlay(first: &[UnwindRow], second: &[UnwindRow]) -> Result<Vec<UnwindRow>, 
             (None, None) => break,
         };
         if let Some(a) = first.get(i).filter(|a| a.pc == pc) {
-            rule_first = (a.cfa, a.rbp);
+            rule_first = a.rule();
             i += 1;
         }
         if let Some(b) = second.get(j).filter(|b| b.pc == pc) {
-            rule_second = (b.cfa, b.rbp);
+            rule_second = b.rule();
             j += 1;
         }
         sink.row(pc, if rule_first.0 == CfaRule::None { rule_second } else { rule_first })?;
@@ -546,11 +593,11 @@ mod tests {
     use super::*;
     use crate::unwind::cfi::{CallerBp, CfaBase, FrameRule};
 
-    const RSP8: Rule = (CfaRule::Rsp(8), RbpRule::Unchanged);
-    const RSP16: Rule = (CfaRule::Rsp(16), RbpRule::SavedAt(-16));
+    const RSP8: Rule = alone(CfaRule::Rsp(8));
+    const RSP16: Rule = (CfaRule::Rsp(16), RbpRule::SavedAt(-16), RbxRule::Unchanged);
 
-    fn row(pc: u64, (cfa, rbp): Rule) -> UnwindRow {
-        UnwindRow { pc, cfa, rbp }
+    fn row(pc: u64, (cfa, rbp, rbx): Rule) -> UnwindRow {
+        UnwindRow { pc, cfa, rbp, rbx }
     }
 
     #[test]
@@ -646,6 +693,8 @@ mod tests {
             (CfaRule::Signal, _) => Ok(Some("signal frame")),
             (CfaRule::Outermost, Some(rule)) if rule.return_address_at.is_none() => Ok(None),
             (CfaRule::Unsupported, None) => Ok(Some("unsupported, rule_at has none")),
+            // rule_at follows rsp and rbp only.
+            (CfaRule::Register { .. }, None) => Ok(Some("CFA from another register")),
             (CfaRule::Unsupported, Some(rule))
                 if rule.return_address_at != Some(-8) || i32::try_from(rule.cfa_offset).is_err() =>
             {

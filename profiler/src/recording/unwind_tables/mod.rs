@@ -19,7 +19,7 @@ pub(crate) mod process_maps;
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use profiler_ebpf::{ProcessMappings, UnwindMapping, UnwindRow, unwind};
 use serde::Serialize;
-use symbolize::{CfaRule, RbpRule};
+use symbolize::{CfaRule, RbpRule, RbxRule};
 
 use elf_layout::{Segment, load_bias, segments};
 pub use mapped_rows::MappedRows;
@@ -335,22 +335,31 @@ fn kernel_rows(path: &Path) -> Option<Vec<UnwindRow>> {
         .iter()
         .map(|row| {
             let pc = u32::try_from(row.pc).ok()?;
-            let (cfa_rule, cfa_offset) = match row.cfa {
-                CfaRule::None => (unwind::cfa::NONE, 0),
-                CfaRule::Rsp(offset) => (unwind::cfa::RSP, offset),
-                CfaRule::Rbp(offset) => (unwind::cfa::RBP, offset),
-                CfaRule::Plt11 => (unwind::cfa::PLT_11, 0),
-                CfaRule::Plt10 => (unwind::cfa::PLT_10, 0),
-                CfaRule::Signal => (unwind::cfa::SIGNAL, 0),
-                CfaRule::Outermost => (unwind::cfa::OUTERMOST, 0),
-                CfaRule::Unsupported => (unwind::cfa::UNSUPPORTED, 0),
+            let (cfa_rule, cfa_offset, cfa_register) = match row.cfa {
+                CfaRule::None => (unwind::cfa::NONE, 0, 0),
+                CfaRule::Rsp(offset) => (unwind::cfa::RSP, offset, 0),
+                CfaRule::Rbp(offset) => (unwind::cfa::RBP, offset, 0),
+                CfaRule::Register { register, offset } => match unwind::pt_regs_word(register) {
+                    Some(word) => (unwind::cfa::REGISTER, offset, word),
+                    None => (unwind::cfa::UNSUPPORTED, 0, 0),
+                },
+                CfaRule::Plt11 => (unwind::cfa::PLT_11, 0, 0),
+                CfaRule::Plt10 => (unwind::cfa::PLT_10, 0, 0),
+                CfaRule::Signal => (unwind::cfa::SIGNAL, 0, 0),
+                CfaRule::Outermost => (unwind::cfa::OUTERMOST, 0, 0),
+                CfaRule::Unsupported => (unwind::cfa::UNSUPPORTED, 0, 0),
             };
             let (rbp_rule, rbp_offset) = match row.rbp {
                 RbpRule::Unchanged => (unwind::rbp::UNCHANGED, 0),
                 RbpRule::SavedAt(offset) => (unwind::rbp::AT_CFA_OFFSET, offset),
                 RbpRule::Unknown => (unwind::rbp::UNKNOWN, 0),
             };
-            Some(UnwindRow { pc, cfa_offset, rbp_offset, cfa_rule, rbp_rule, _reserved: 0 })
+            let (rbx_rule, rbx_offset) = match row.rbx {
+                RbxRule::Unchanged => (unwind::rbx::UNCHANGED, 0),
+                RbxRule::SavedAt(offset) => (unwind::rbx::AT_CFA_OFFSET, offset),
+                RbxRule::Unknown => (unwind::rbx::UNKNOWN, 0),
+            };
+            Some(UnwindRow { pc, cfa_offset, rbp_offset, cfa_rule, rbp_rule, cfa_register, rbx_rule, rbx_offset })
         })
         .collect()
 }
