@@ -85,9 +85,11 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "METHOD")]
     pub call_graph: Option<CallGraph>,
     /// `--call-graph table`: memory the unwind tables may take in the kernel,
-    /// in MiB (16 bytes a row; glibc needs about 0.5 MiB, rustc's driver 18).
-    /// Files that do not fit are walked with frame pointers, counted.
-    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    /// in MiB (16 bytes a row; glibc needs about 0.5 MiB, rustc's driver 18,
+    /// its libLLVM 22: the default holds a Rust build). Allocated when the
+    /// recording starts. Files that do not fit are walked with frame
+    /// pointers, counted.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub table_memory: u64,
 
     /// Record where threads wait instead of where they run: time off CPU, in microseconds.
