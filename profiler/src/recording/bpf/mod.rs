@@ -37,6 +37,18 @@ pub fn monotonic_ns() -> u64 {
 /// committed one (build.rs says which).
 static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("FLAMEPROF_BPF_OBJECT"));
 
+/// A hash of the BPF object this binary carries: what depends on its
+/// layouts (the cached unwind rows) is valid for this build only.
+pub fn object_fingerprint() -> u64 {
+    use std::hash::{Hash, Hasher};
+    static FINGERPRINT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *FINGERPRINT.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        BPF_OBJECT.hash(&mut hasher);
+        hasher.finish()
+    })
+}
+
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// What the probes record and for whom.

@@ -15,6 +15,7 @@ use std::{
 mod elf_layout;
 mod mapped_rows;
 pub(crate) mod process_maps;
+mod row_cache;
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use profiler_ebpf::{ProcessMappings, UnwindMapping, UnwindRow, unwind};
@@ -261,7 +262,7 @@ impl UnwindTables {
     }
 
     fn compile_and_load(&mut self, path: &Path, name: &str) -> FileRows {
-        let rows = kernel_rows(path);
+        let rows = row_cache::rows_of(path, || kernel_rows(path));
         let Some(rows) = rows.filter(|rows| !rows.is_empty()) else {
             self.stats.files_without_tables += 1;
             return FileRows::Missing;
