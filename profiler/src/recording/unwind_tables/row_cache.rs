@@ -38,10 +38,10 @@ pub(super) fn rows_of(path: &Path, compile: impl FnOnce() -> Option<Vec<UnwindRo
         return Some(rows);
     }
     let rows = compile()?;
-    if let Some(dir) = entry.parent() {
-        if write(dir, &entry, &rows).is_ok() {
-            evict(dir);
-        }
+    if let Some(dir) = entry.parent()
+        && write(dir, &entry, &rows).is_ok()
+    {
+        evict(dir);
     }
     Some(rows)
 }
