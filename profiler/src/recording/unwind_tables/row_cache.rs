@@ -5,8 +5,9 @@
 //! With the rows cached, loading them takes milliseconds.
 //!
 //! A file is known by its device, inode, size and modification time; a
-//! cache entry is valid for one build of the kernel side (the rows' layout
-//! and meaning belong to it). Entries are read back with their length
+//! cache entry is valid for one build of flameprof (which compiles the
+//! rows) and of its kernel side (the rows' layout and meaning belong to
+//! it). Entries are read back with their length
 //! checked and are only ever rows for the walker, which checks every
 //! field it uses. The cache keeps at most `BOUND_BYTES`, least recently
 //! used files removed first. `FLAMEPROF_CACHE_DIR` names the directory
@@ -66,6 +67,11 @@ fn entry_path(dir: &Path, file: &Path) -> Option<PathBuf> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec()).hash(&mut hasher);
     crate::recording::bpf::object_fingerprint().hash(&mut hasher);
+    // The compiler of the rows is this binary: another build may compile
+    // them otherwise.
+    if let Ok(own) = fs::metadata("/proc/self/exe") {
+        (own.dev(), own.ino(), own.size(), own.mtime(), own.mtime_nsec()).hash(&mut hasher);
+    }
     Some(dir.join(format!("{:016x}.rows", hasher.finish())))
 }
 
