@@ -31,6 +31,7 @@ fn assert_accounted(folded: &Folded, summary: &Summary) {
         (summary.get("samples.taken"), summary.get("samples.recorded"), summary.get("samples.lost"));
     assert_eq!(recorded + lost, taken, "recorded + lost != taken:\n{summary}");
     let causes = summary.get("samples.lost_by_cause.counts_map_full")
+        + summary.get("samples.lost_by_cause.counts_map_no_memory")
         + summary.get("samples.lost_by_cause.scratch_unavailable")
         + summary.get("samples.lost_by_cause.stack_copies_not_drained");
     assert_eq!(causes, lost, "losses by cause do not add up:\n{summary}");

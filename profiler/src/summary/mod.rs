@@ -84,7 +84,11 @@ pub struct Samples {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SampleLosses {
+    /// A map of counts held its max_entries keys (E2BIG).
     pub counts_map_full: u64,
+    /// A map of counts could not allocate a new entry below its
+    /// max_entries (ENOMEM: entries are allocated on use).
+    pub counts_map_no_memory: u64,
     pub scratch_unavailable: u64,
     pub stack_copies_not_drained: u64,
 }
@@ -257,16 +261,20 @@ impl RunSummary {
         let unwinds = recording.unwind_stats;
         let lost_by_cause = SampleLosses {
             counts_map_full: c.get(counter::COUNTS_MAP_FULL),
+            counts_map_no_memory: c.get(counter::COUNTS_MAP_NO_MEMORY),
             scratch_unavailable: c.get(counter::SCRATCH_UNAVAILABLE),
             stack_copies_not_drained: c.get(counter::USER_COPIES_FULL),
         };
         let copies_lost = lost_by_cause.stack_copies_not_drained + unwinds.map_or(0, |u| u.malformed);
         let taken = c.get(counter::ON_CPU_SAMPLES);
-        let lost = lost_by_cause.counts_map_full + lost_by_cause.scratch_unavailable + copies_lost;
+        let lost = lost_by_cause.counts_map_full
+            + lost_by_cause.counts_map_no_memory
+            + lost_by_cause.scratch_unavailable
+            + copies_lost;
         let recorded = taken.saturating_sub(lost);
         let kernel_stack_faults = c.get(counter::KERNEL_STACK_FAULT);
         let user_stack_faults = c.get(counter::USER_STACK_FAULT) + c.get(counter::USER_COPY_FAULT);
-        let stacks_at_depth_limit = samples_at_depth_limit(&recording.on_cpu);
+        let stacks_at_depth_limit = samples_at_depth_limit(&recording.on_cpu) + recording.drained_at_depth_limit;
         let unwinds_cut = unwinds.map_or(0, |u| u.at_copy_end + u.at_missing_info + u.at_bad_frame);
         let incomplete = kernel_stack_faults + user_stack_faults + stacks_at_depth_limit + unwinds_cut;
         let complete_share = if recorded == 0 { 1.0 } else { 1.0 - ratio(incomplete.min(recorded), recorded) };
@@ -404,9 +412,15 @@ impl RunSummary {
         exceeded.unwrap_or(false)
     }
 
-    /// Samples dropped because of a full map (not recorded at all).
+    /// Samples dropped because a map of counts was at its max_entries (not
+    /// recorded at all).
     pub fn map_full(&self) -> u64 {
         self.samples.lost_by_cause.counts_map_full + self.samples.lost_by_cause.scratch_unavailable
+    }
+
+    /// Samples dropped because a map of counts could not allocate an entry.
+    pub fn map_no_memory(&self) -> u64 {
+        self.samples.lost_by_cause.counts_map_no_memory
     }
 
     /// The health lines every output carries: the one-line summary (the SVG
