@@ -37,7 +37,7 @@ pub fn run(settings: RunSettings) -> Result<i32> {
 
     let post_processing = std::time::Instant::now();
     let (profile, frames) =
-        build::from_recording(&recording, record.mode, record.frequency, output.per_thread, &mut symbolizer);
+        build::from_recording(&mut recording, record.mode, record.frequency, output.per_thread, &mut symbolizer);
     let mut summary = RunSummary::new(&recording, frames, &symbolizer, record.mode);
     let context = formats::Context {
         svg: &output.svg,
