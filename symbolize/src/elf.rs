@@ -55,9 +55,11 @@ pub struct LookupStats {
     pub remembered: u64,
 }
 
-/// Results kept at most; past it the memory starts over (a bound, not an LRU:
-/// a recording rarely has this many distinct code addresses).
-const MAX_REMEMBERED: usize = 1 << 20;
+/// Results kept at most; past it the memory starts over (a bound, not an
+/// LRU). A few hundred bytes each (names, files): about 40 MiB at most. A
+/// system-wide recording with compilers running meets millions of distinct
+/// addresses; the processes of one binary share most of theirs.
+const MAX_REMEMBERED: usize = 1 << 17;
 
 impl std::fmt::Debug for ElfSymbolizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

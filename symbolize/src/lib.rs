@@ -41,7 +41,9 @@ pub use debuginfo::{DebugInfoStats, DebuginfodSettings};
 pub use error::Error;
 pub use frame::{Frame, Resolution, Stats, Symbolized, UnresolvedReason};
 pub use inflation::MAX_INFLATED_BYTES;
+pub use parsed_files::ParsedFilesStats;
 pub use perf_map::PerfMapStats;
+pub use snapshot::MAX_OPEN_HANDLES;
 pub use unwind::{LeafFrame, UnwindEnd, Unwound, UserRegisters};
 // Compiling a file's call-frame information for the in-kernel unwinder.
 pub use unwind::{
@@ -389,16 +391,14 @@ impl Symbolizer {
         self.mappings(pid).into_iter().find(|m| maps::basename(&m.path) == module).and_then(|m| m.build_id)
     }
 
-    /// Files blazesym holds parsed now, at most, and evicted to stay
-    /// within its bound: (now, peak bytes, evictions).
-    pub fn parsed_files(&self) -> (usize, u64, u64) {
-        (self.elf.parsed.len(), self.elf.parsed.peak_bytes, self.elf.parsed.evictions)
+    /// What blazesym holds parsed, within its bound.
+    pub fn parsed_files(&self) -> ParsedFilesStats {
+        self.elf.parsed.stats()
     }
 
-    /// Snapshots held, files they know and handles open on them:
-    /// (processes, files, handles).
-    pub fn held(&self) -> (usize, usize, usize) {
-        (self.processes.len(), self.files.len(), self.files.handles_open())
+    /// Handles on mapped files closed to stay within `MAX_OPEN_HANDLES`.
+    pub fn file_handles_closed(&self) -> u64 {
+        self.files.handles_closed
     }
 
     /// Totals so far: addresses resolved and unresolved, by reason.

@@ -87,6 +87,21 @@ impl ParsedFiles {
     pub fn len(&self) -> usize {
         self.files.len()
     }
+
+    pub fn stats(&self) -> ParsedFilesStats {
+        ParsedFilesStats { files: self.len(), peak_bytes: self.peak_bytes, evicted: self.evictions }
+    }
+}
+
+/// What blazesym holds parsed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParsedFilesStats {
+    /// Files held now.
+    pub files: usize,
+    /// Their bytes (file sizes) at most.
+    pub peak_bytes: u64,
+    /// Files evicted to stay within the bounds.
+    pub evicted: u64,
 }
 
 #[cfg(test)]

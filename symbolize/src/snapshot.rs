@@ -117,7 +117,8 @@ impl FileTable {
         if let Some(last) = self.last_taken.get_mut(&key) {
             self.handles.remove(last);
             *last = self.tick;
-        } else if self.open.get(&key).and_then(|(file, _)| file.upgrade()).is_some_and(|f| f.handle.borrow().is_some()) {
+        } else if self.open.get(&key).and_then(|(file, _)| file.upgrade()).is_some_and(|f| f.handle.borrow().is_some())
+        {
             self.last_taken.insert(key, self.tick);
         } else {
             return;
@@ -162,16 +163,6 @@ impl FileTable {
             }
         }
         closed
-    }
-
-    /// Handles open now.
-    pub fn handles_open(&self) -> usize {
-        self.handles.len()
-    }
-
-    /// Files open now.
-    pub fn len(&self) -> usize {
-        self.open.len()
     }
 }
 

@@ -163,13 +163,7 @@ pub fn finish(
 /// The waker part, as bcc's offwaketime folds it: the separator, then the
 /// waker's stack leaf first (kernel, then user), then its name; so the
 /// wakeup call sits next to the wait it ended.
-fn push_waker(
-    stack: &mut Stack,
-    waker: &StackKey,
-    symbols: &Symbols,
-    names: &mut NameCache,
-    counts: &mut StackFacts,
-) {
+fn push_waker(stack: &mut Stack, waker: &StackKey, symbols: &Symbols, names: &mut NameCache, counts: &mut StackFacts) {
     stack.push(names.marker(WAKER_SEPARATOR));
     let kernel = kernel_addresses(waker);
     let glue = tracing_glue_depth(kernel, &symbols.kernel);
@@ -344,8 +338,7 @@ pub fn from_recording(
         symbolize_into(&mut on_cpu, &RawStack::plain(&recording.on_cpu).collect::<Vec<_>>(), symbolizer);
     }
     if mode != Mode::OnCpu {
-        let raw: Vec<RawStack> =
-            RawStack::plain(&recording.off_cpu).chain(RawStack::woken(&recording.woken)).collect();
+        let raw: Vec<RawStack> = RawStack::plain(&recording.off_cpu).chain(RawStack::woken(&recording.woken)).collect();
         symbolize_into(&mut off_cpu, &raw, symbolizer);
     }
     // One naming rule for the whole graph: `name-PID` roots once several

@@ -70,7 +70,14 @@ pub struct SymbolizedCounts {
 impl SymbolizedCounts {
     /// Adds `count` to the stack of `frames` (root first, below the
     /// process and thread frames) of thread `thread` of a process.
-    pub fn add(&mut self, (process, started_ns): (u32, u64), thread: &str, frames: Stack, facts: StackFacts, count: u64) {
+    pub fn add(
+        &mut self,
+        (process, started_ns): (u32, u64),
+        thread: &str,
+        frames: Stack,
+        facts: StackFacts,
+        count: u64,
+    ) {
         let thread = self.names.intern(thread);
         let frames = frames.into_iter().map(|frame| self.frames.id(frame)).collect();
         let entry = self.stacks.entry(StackOf { process, started_ns, thread, frames }).or_insert((0, facts));

@@ -4,7 +4,10 @@
 //! are then forgotten, which closes the files only they mapped: over a
 //! long recording of short-lived processes, memory and open files follow
 //! what lives and what the output holds, not every process ever seen.
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use profiler_ebpf::StackKey;
 use symbolize::{Mapping, Symbolizer};
@@ -15,8 +18,21 @@ use crate::profile::{
     symbolized::SymbolizedCounts,
 };
 
+/// What the drain passes did, for the summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DrainStats {
+    pub passes: u64,
+    /// Entries moved out of the maps (a key drained twice counts twice).
+    pub entries: u64,
+    /// Snapshots of ended processes forgotten.
+    pub snapshots_forgotten: u64,
+    /// Time spent symbolizing them while recording.
+    pub symbolizing: Duration,
+}
+
 /// What the drain passes of a recording gave, symbolized.
 pub struct DrainedCounts {
+    pub stats: DrainStats,
     pub on_cpu: SymbolizedCounts,
     /// Nanoseconds off CPU.
     pub off_cpu: SymbolizedCounts,
@@ -42,6 +58,7 @@ pub struct DrainedCounts {
 impl DrainedCounts {
     pub fn new(forget_ended: bool, fix_leaves: bool) -> Self {
         DrainedCounts {
+            stats: DrainStats::default(),
             on_cpu: SymbolizedCounts::default(),
             off_cpu: SymbolizedCounts::default(),
             leaf_fixups: Default::default(),
@@ -65,8 +82,11 @@ impl DrainedCounts {
     /// Symbolizes what a pass moved out, keeps it by symbolized stack, then
     /// forgets the snapshots of the processes it emptied.
     pub fn take(&mut self, pass: DrainPass, pids: &Pids, symbolizer: &mut Symbolizer) {
+        let started = Instant::now();
         let DrainPass { mut on_cpu, mut off_cpu, kept, missing_stack_ids } = pass;
         self.missing_stack_ids += missing_stack_ids;
+        self.stats.passes += 1;
+        self.stats.entries += (on_cpu.len() + off_cpu.len()) as u64;
         for (key, _) in on_cpu.iter().chain(&off_cpu) {
             self.note_ended(key.tgid, key.started_ns);
         }
@@ -89,6 +109,7 @@ impl DrainedCounts {
         symbolize_all(&mut self.off_cpu, &off_cpu, symbolizer);
         drop((on_cpu, off_cpu));
         self.forget(&kept, pids, symbolizer);
+        self.stats.symbolizing += started.elapsed();
     }
 
     /// Forgets the snapshots of ended processes the maps hold nothing of,
@@ -103,6 +124,7 @@ impl DrainedCounts {
                 self.modules.entry(name).or_insert(mapping);
             }
             symbolizer.forget_process(id);
+            self.stats.snapshots_forgotten += 1;
         }
     }
 }

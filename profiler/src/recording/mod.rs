@@ -39,6 +39,7 @@ use crate::{
 };
 use bpf::{ProbeSettings, Probes, SamplingScope};
 use command::GatedCommand;
+pub use drained::DrainStats;
 use drained::DrainedCounts;
 use dwarf_copies::UnwoundStacks;
 use off_cpu::{OffCpu, waiting_at_start};
@@ -71,6 +72,8 @@ pub struct Recording {
     pub drained_at_depth_limit: u64,
     /// The executable mappings of processes forgotten while recording.
     pub modules_of_ended: HashMap<String, symbolize::Mapping>,
+    /// What the drain passes did.
+    pub drain: DrainStats,
     /// Nanoseconds off CPU per stack.
     pub off_cpu: Vec<(StackKey, u64)>,
     /// `--wakers`: off-CPU waits joined with their wakers (the rest are in `off_cpu`).
@@ -427,6 +430,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         off_cpu_symbolized: drained.off_cpu,
         drained_at_depth_limit: drained.samples_at_depth_limit,
         modules_of_ended: drained.modules,
+        drain: drained.stats,
         off_cpu: off_cpu_times,
         woken,
         wakers: records_wakers,

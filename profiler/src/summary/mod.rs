@@ -50,6 +50,9 @@ pub struct RunSummary {
     pub max_unresolved_percent: Option<f64>,
     pub max_unresolved_exceeded: Option<bool>,
     pub outputs: Vec<WrittenOutput>,
+    /// flameprof's peak resident memory (VmHWM) once the outputs are
+    /// written; `None` where /proc does not say.
+    pub peak_memory_mib: Option<f64>,
 }
 
 /// The leaf fix-up of frame-pointer walks, on-CPU in samples and off-CPU
@@ -201,6 +204,20 @@ pub struct Frames {
 pub struct Symbolization {
     pub file_offsets_looked_up: u64,
     pub answered_from_memory: u64,
+    /// Counts of ended processes drained from the kernel while recording
+    /// (symbolized then, their raw keys dropped): passes and entries.
+    pub drain_passes: u64,
+    pub drained_entries: u64,
+    /// Time spent symbolizing drained counts while recording.
+    pub seconds_while_recording: f64,
+    /// Snapshots of ended processes forgotten (their files closed).
+    pub snapshots_forgotten: u64,
+    /// Parsed files blazesym held at most (counted by file size), and
+    /// files evicted to stay within the bound.
+    pub parsed_files_peak_mib: f64,
+    pub parsed_files_evicted: u64,
+    /// Handles on mapped files closed to stay within their bound.
+    pub file_handles_closed: u64,
 }
 
 /// Debug files of stripped binaries, and debuginfod.
@@ -257,6 +274,7 @@ impl RunSummary {
     pub fn new(recording: &Recording, frames: FrameStats, symbolizer: &Symbolizer, mode: Mode) -> Self {
         let (perf_maps, debug, lookups) =
             (symbolizer.perf_map_stats(), symbolizer.debug_info_stats(), symbolizer.lookup_stats());
+        let parsed = symbolizer.parsed_files();
         let c = &recording.counters;
         let unwinds = recording.unwind_stats;
         let lost_by_cause = SampleLosses {
@@ -373,6 +391,13 @@ impl RunSummary {
             symbolization: Symbolization {
                 file_offsets_looked_up: lookups.looked_up,
                 answered_from_memory: lookups.remembered,
+                drain_passes: recording.drain.passes,
+                drained_entries: recording.drain.entries,
+                seconds_while_recording: recording.drain.symbolizing.as_secs_f64(),
+                snapshots_forgotten: recording.drain.snapshots_forgotten,
+                parsed_files_peak_mib: parsed.peak_bytes as f64 / (1 << 20) as f64,
+                parsed_files_evicted: parsed.evicted,
+                file_handles_closed: symbolizer.file_handles_closed(),
             },
             debug_info: DebugInfo {
                 stripped_files: debug.stripped_files,
@@ -401,7 +426,17 @@ impl RunSummary {
             max_unresolved_percent: None,
             max_unresolved_exceeded: None,
             outputs: Vec::new(),
+            peak_memory_mib: None,
         }
+    }
+
+    /// Notes flameprof's peak resident memory so far.
+    pub fn note_peak_memory(&mut self) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok());
+        self.peak_memory_mib = kib.map(|kib| kib as f64 / 1024.0);
     }
 
     /// Applies `--max-unresolved`: true when the profile is above it.

@@ -70,7 +70,8 @@ impl Probes {
         let mut alive =
             |tgid: u32, started: u64| !*cache.entry((tgid, started)).or_insert_with(|| ended(tgid, started));
         let mut pass = DrainPass::default();
-        let mut read = self.drain_pair(names::ON_CPU_COUNTS, names::ON_CPU_FULL_COUNTS, &mut alive, &mut pass, false)?;
+        let mut read =
+            self.drain_pair(names::ON_CPU_COUNTS, names::ON_CPU_FULL_COUNTS, &mut alive, &mut pass, false)?;
         if self.settings.off_cpu {
             read += self.drain_pair(names::OFF_CPU_TIMES, names::OFF_CPU_FULL_TIMES, &mut alive, &mut pass, true)?;
         }
