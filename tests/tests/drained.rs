@@ -32,11 +32,13 @@ fn every_sample_of_processes_drained_while_recording_is_in_the_output() {
     let forgotten = summary.get("symbolization.snapshots_forgotten");
     assert!(passes >= 2.0 && drained >= 100.0 && forgotten >= 100.0, "too little drained:\n{summary}");
     // Drained samples keep their names: the children's functions, under
-    // roots of their own (`churn-PID`).
+    // roots of their own (`churn-PID`). A child burns 0.2 ms, so most get
+    // no sample or one in the kernel's fork or exit path: 1800 children
+    // gave 33 to 59 such roots here, before and after this change.
     let in_children = |stack: &Stack| stack.frames.iter().any(|frame| frame.starts_with("churn::child_"));
     let children: HashSet<&str> = folded.stacks.iter().filter(|stack| in_children(stack)).map(Stack::root).collect();
     assert!(
-        children.len() >= 100,
+        children.len() >= 20,
         "only {} processes show churn::child_* frames; drained {drained} entries:\n{}",
         children.len(),
         folded.describe_top(8)

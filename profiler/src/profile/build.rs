@@ -36,6 +36,7 @@ pub struct FrameStats {
     /// JIT code (anonymous executable memory) no perf map entry named;
     /// part of `unresolved_frames`.
     pub jit_frames_unnamed: u64,
+    /// Stacks the profile gained (symbolized stacks, not raw kernel keys).
     pub distinct_stacks: u64,
     /// Processes in the whole profile (set by the caller, which sees every part).
     pub processes: u64,

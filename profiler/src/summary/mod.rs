@@ -185,6 +185,7 @@ pub struct Frames {
     pub weighted_unresolved: u64,
     #[serde(serialize_with = "percent_4")]
     pub unresolved_percent: f64,
+    /// Distinct stacks of the profile, symbolized.
     pub distinct_stacks: u64,
     pub processes: u64,
     pub stack_ids_not_read_back: u64,
