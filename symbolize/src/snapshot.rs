@@ -82,8 +82,10 @@ impl Snapshot {
 }
 
 /// Files open across all snapshots: libc is opened once, not once per process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct FileTable {
+    /// Handles kept open at most (MAX_OPEN_HANDLES; tests lower it).
+    max_handles: usize,
     /// Each file with the path it is read through (`OpenFile::fd_path`).
     open: HashMap<FileKey, (Weak<OpenFile>, PathBuf)>,
     /// Files with an open handle by when a snapshot last took them, oldest
@@ -95,6 +97,20 @@ pub(crate) struct FileTable {
     closed: Vec<PathBuf>,
     /// Handles closed to stay within MAX_OPEN_HANDLES.
     pub handles_closed: u64,
+}
+
+impl Default for FileTable {
+    fn default() -> Self {
+        FileTable {
+            max_handles: MAX_OPEN_HANDLES,
+            open: HashMap::new(),
+            handles: BTreeMap::new(),
+            last_taken: HashMap::new(),
+            tick: 0,
+            closed: Vec::new(),
+            handles_closed: 0,
+        }
+    }
 }
 
 impl FileTable {
@@ -126,9 +142,9 @@ impl FileTable {
         self.handles.insert(self.tick, key);
     }
 
-    /// Past MAX_OPEN_HANDLES, closes the handles taken least recently.
+    /// Past `max_handles`, closes the handles taken least recently.
     fn close_oldest(&mut self) {
-        while self.handles.len() > MAX_OPEN_HANDLES {
+        while self.handles.len() > self.max_handles {
             let (_, key) = self.handles.pop_first().expect("over the bound");
             self.last_taken.remove(&key);
             if let Some(path) = self.open.get(&key).and_then(|(file, _)| file.upgrade()).and_then(|file| file.close()) {
@@ -247,4 +263,35 @@ pub(crate) fn take(pid: u32, table: &mut FileTable, previous: Option<&Snapshot>)
         files.insert(key, state);
     }
     Ok(Snapshot { entries, files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Past the bound, the handles taken least recently are closed, and
+    /// their files are read through the paths they were mapped from.
+    #[test]
+    fn handles_past_the_bound_are_closed_and_files_read_by_path() {
+        let mut table = FileTable { max_handles: 2, ..FileTable::default() };
+        let snap = take(std::process::id(), &mut table, None).expect("our own maps");
+        let files: Vec<&Rc<OpenFile>> = snap
+            .files
+            .values()
+            .filter_map(|state| match state {
+                FileState::Open(file) => Some(file),
+                FileState::Failed(_) => None,
+            })
+            .collect();
+        assert!(files.len() > 2, "this test maps {} files; it needs more than 2", files.len());
+        let open = files.iter().filter(|file| file.handle.borrow().is_some()).count();
+        assert_eq!(open, 2);
+        assert_eq!(table.handles_closed as usize, files.len() - 2);
+        assert_eq!(table.take_closed().len(), files.len() - 2);
+        for file in files {
+            let path = file.read_path().expect("an undeleted file is read through its path");
+            let inode = std::fs::metadata(&path).expect("readable").ino();
+            assert_eq!(inode, file.inode, "{} names another file", path.display());
+        }
+    }
 }
