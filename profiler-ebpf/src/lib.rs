@@ -540,7 +540,8 @@ pub mod counter {
     pub const KERNEL_STACK_FAULT: u32 = 1;
     /// Samples whose user stack could not be read.
     pub const USER_STACK_FAULT: u32 = 2;
-    /// Samples dropped because a map of counts was full.
+    /// Samples dropped because a map of counts was full: at its max_entries
+    /// (E2BIG), distinct stacks outgrew it between two drains.
     pub const COUNTS_MAP_FULL: u32 = 3;
     /// Samples that took the full-stack path (their stack's STACKS bucket
     /// held another stack). Not a loss: counted to size STACKS.
@@ -624,8 +625,13 @@ pub mod counter {
     /// register whose value the walk did not know there (not rbx, past the
     /// first frame; rbx saved where no rule said).
     pub const UNWIND_REGISTER_UNKNOWN: u32 = 35;
+    /// Samples dropped because a map of counts could not allocate a new
+    /// entry below its max_entries (ENOMEM, or any error but E2BIG): its
+    /// entries are allocated on use (BPF_F_NO_PREALLOC), from per-CPU
+    /// caches that an interrupt-context program cannot refill itself.
+    pub const COUNTS_MAP_NO_MEMORY: u32 = 36;
     /// Number of counters.
-    pub const COUNT: u32 = 36;
+    pub const COUNT: u32 = 37;
 }
 
 #[cfg(feature = "user")]

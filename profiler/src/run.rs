@@ -37,7 +37,7 @@ pub fn run(settings: RunSettings) -> Result<i32> {
 
     let post_processing = std::time::Instant::now();
     let (profile, frames) =
-        build::from_recording(&recording, record.mode, record.frequency, output.per_thread, &mut symbolizer);
+        build::from_recording(&mut recording, record.mode, record.frequency, output.per_thread, &mut symbolizer);
     let mut summary = RunSummary::new(&recording, frames, &symbolizer, record.mode);
     let context = formats::Context {
         svg: &output.svg,
@@ -53,6 +53,7 @@ pub fn run(settings: RunSettings) -> Result<i32> {
     let post_processing = post_processing.elapsed();
     recording.wait_for_command();
     summary.outputs = written?;
+    summary.note_peak_memory();
     let exit = recording.command_exit;
     summary.command_exit_status = exit.map(|exit| exit.status);
     summary.command_cpu_seconds = exit.map(|exit| exit.cpu_time.as_secs_f64());
@@ -65,7 +66,12 @@ pub fn run(settings: RunSettings) -> Result<i32> {
         formats::write_atomically(destination, &bytes)?;
     }
     eprint!("{}", summary::render_text(&summary));
-    eprintln!("  post-processing (symbolize, render, write): {:.3} s", post_processing.as_secs_f64());
+    eprintln!(
+        "  post-processing (symbolize, render, write): {:.3} s; symbolizing while recording: {:.3} s; peak memory: {}",
+        post_processing.as_secs_f64(),
+        summary.symbolization.seconds_while_recording,
+        summary.peak_memory_mib.map_or("unknown".to_string(), |mib| format!("{mib:.0} MiB")),
+    );
     if too_many_unresolved && let Some(max) = output.max_unresolved_percent {
         return Err(Error::TooManyUnresolved { percent: summary.frames.unresolved_percent, max });
     }

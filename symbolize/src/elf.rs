@@ -14,6 +14,7 @@ use object::ReadCache;
 use crate::debuginfo::{DebugFiles, ElfFacts};
 use crate::frame::{Frame, Resolution, Symbolized, UnresolvedReason};
 use crate::inflation::{self, Oversized};
+use crate::parsed_files::{DEFAULT_MAX_PARSED_BYTES, DEFAULT_MAX_PARSED_FILES, ParsedFiles};
 use crate::plt::PltStubs;
 
 /// Identity of a file as blazesym caches it: device, inode, size, mtime
@@ -35,6 +36,8 @@ pub(crate) struct ElfSymbolizer {
     /// the processes of one binary look each of its addresses up once.
     remembered: HashMap<(FileIdentity, u64), (Box<str>, Symbolized)>,
     pub lookups: LookupStats,
+    /// The files blazesym holds parsed, least recently used evicted.
+    pub parsed: ParsedFiles,
 }
 
 /// What is read of a file before blazesym sees it.
@@ -52,9 +55,11 @@ pub struct LookupStats {
     pub remembered: u64,
 }
 
-/// Results kept at most; past it the memory starts over (a bound, not an LRU:
-/// a recording rarely has this many distinct code addresses).
-const MAX_REMEMBERED: usize = 1 << 20;
+/// Results kept at most; past it the memory starts over (a bound, not an
+/// LRU). A few hundred bytes each (names, files): about 40 MiB at most. A
+/// system-wide recording with compilers running meets millions of distinct
+/// addresses; the processes of one binary share most of theirs.
+const MAX_REMEMBERED: usize = 1 << 17;
 
 impl std::fmt::Debug for ElfSymbolizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,7 +83,15 @@ impl ElfSymbolizer {
             debug_files: DebugFiles::default(),
             remembered: HashMap::new(),
             lookups: LookupStats::default(),
+            parsed: ParsedFiles::new(DEFAULT_MAX_PARSED_BYTES, DEFAULT_MAX_PARSED_FILES),
         }
+    }
+
+    /// Drops what blazesym holds of the file at `path` (its descriptor is
+    /// about to be closed, and its number may name another file next).
+    pub fn forget_file(&mut self, path: &Path) {
+        self.parsed.forget(path);
+        let _ = self.inner.evict(&bz::evict::Elf::new(path).into());
     }
 
     /// Symbolizes `offsets` (file offsets, sorted and unique) of the ELF file
@@ -252,6 +265,10 @@ impl ElfSymbolizer {
                 .symbolize(&src, input)
                 .map(|syms| syms.iter().zip(offsets).map(|(sym, &off)| convert(sym, module, off)).collect::<Vec<_>>())
         }));
+        let bytes = identity_of(path).map_or(0, |identity| identity.2);
+        for oldest in self.parsed.used(path, bytes) {
+            let _ = self.inner.evict(&bz::evict::Elf::new(oldest).into());
+        }
         match outcome {
             Ok(Ok(results)) => Ok(results),
             Ok(Err(err)) => Err(match err.kind() {

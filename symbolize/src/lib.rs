@@ -20,6 +20,7 @@ mod inflation;
 mod jitdump;
 mod kernel;
 mod maps;
+mod parsed_files;
 mod perf_map;
 mod plt;
 mod proc_view;
@@ -40,7 +41,9 @@ pub use debuginfo::{DebugInfoStats, DebuginfodSettings};
 pub use error::Error;
 pub use frame::{Frame, Resolution, Stats, Symbolized, UnresolvedReason};
 pub use inflation::MAX_INFLATED_BYTES;
+pub use parsed_files::ParsedFilesStats;
 pub use perf_map::PerfMapStats;
+pub use snapshot::MAX_OPEN_HANDLES;
 pub use unwind::{LeafFrame, UnwindEnd, Unwound, UserRegisters};
 // Compiling a file's call-frame information for the in-kernel unwinder.
 pub use unwind::{
@@ -124,8 +127,9 @@ impl Symbolizer {
     /// pid: an existing snapshot is kept (see [`Self::forget_process`]).
     pub fn snapshot_process(&mut self, pid: u32) -> Result<(), Error> {
         if !self.processes.contains_key(&pid) {
-            let snap = snapshot::take(pid, &mut self.files, None)?;
-            self.processes.insert(pid, snap);
+            let snap = snapshot::take(pid, &mut self.files, None);
+            self.evict_closed();
+            self.processes.insert(pid, snap?);
         }
         Ok(())
     }
@@ -137,7 +141,9 @@ impl Symbolizer {
     /// gained read, so that its JIT code is named after it exits even if the
     /// map is deleted.
     pub fn refresh_process(&mut self, pid: u32) -> Result<(), Error> {
-        let snap = snapshot::take(pid, &mut self.files, self.processes.get(&pid))?;
+        let snap = snapshot::take(pid, &mut self.files, self.processes.get(&pid));
+        self.evict_closed();
+        let snap = snap?;
         let jit = snap.entries.iter().any(maps::MapEntry::is_anonymous_code);
         self.processes.insert(pid, snap);
         if jit {
@@ -165,8 +171,11 @@ impl Symbolizer {
     /// closing files no other snapshot needs, and what its perf map named.
     pub fn forget_process(&mut self, pid: u32) {
         self.perf_maps.forget(pid);
+        self.remapped.remove(&pid);
         if self.processes.remove(&pid).is_some() {
-            self.files.sweep();
+            for closed in self.files.sweep() {
+                self.elf.forget_file(&closed);
+            }
         }
     }
 
@@ -187,7 +196,9 @@ impl Symbolizer {
         }
         if !fresh && pid < PID_LIMIT && user::any_unmapped(&self.processes[&pid], addrs) {
             // Failure means the process is gone: the old snapshot is all there is.
-            if let Ok(snap) = snapshot::take(pid, &mut self.files, self.processes.get(&pid)) {
+            let snap = snapshot::take(pid, &mut self.files, self.processes.get(&pid));
+            self.evict_closed();
+            if let Ok(snap) = snap {
                 self.processes.insert(pid, snap);
             }
         }
@@ -249,12 +260,22 @@ impl Symbolizer {
             return false;
         }
         self.remapped.insert(pid, Instant::now());
-        match snapshot::take(pid, &mut self.files, self.processes.get(&pid)) {
+        let snap = snapshot::take(pid, &mut self.files, self.processes.get(&pid));
+        self.evict_closed();
+        match snap {
             Ok(snap) => {
                 self.processes.insert(pid, snap);
                 true
             }
             Err(_) => false,
+        }
+    }
+
+    /// Drops what blazesym holds under the paths of handles just closed
+    /// (their numbers name other files next).
+    fn evict_closed(&mut self) {
+        for closed in self.files.take_closed() {
+            self.elf.forget_file(&closed);
         }
     }
 
@@ -354,7 +375,8 @@ impl Symbolizer {
                     Some(FileState::Open(file)) => file
                         .build_id
                         .get_or_init(|| {
-                            blazesym::helper::read_elf_build_id(&file.fd_path).ok().flatten().map(|id| id.into_owned())
+                            let path = file.read_path()?;
+                            blazesym::helper::read_elf_build_id(&path).ok().flatten().map(|id| id.into_owned())
                         })
                         .clone(),
                     _ => None,
@@ -367,6 +389,16 @@ impl Symbolizer {
     /// Build-id of the executable mapping of `pid` whose file basename is `module`.
     pub fn build_id(&self, pid: u32, module: &str) -> Option<Vec<u8>> {
         self.mappings(pid).into_iter().find(|m| maps::basename(&m.path) == module).and_then(|m| m.build_id)
+    }
+
+    /// What blazesym holds parsed, within its bound.
+    pub fn parsed_files(&self) -> ParsedFilesStats {
+        self.elf.parsed.stats()
+    }
+
+    /// Handles on mapped files closed to stay within `MAX_OPEN_HANDLES`.
+    pub fn file_handles_closed(&self) -> u64 {
+        self.files.handles_closed
     }
 
     /// Totals so far: addresses resolved and unresolved, by reason.

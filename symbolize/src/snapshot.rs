@@ -2,8 +2,8 @@
 //! so that addresses stay symbolizable after the process exits or its binaries
 //! are deleted or replaced.
 
-use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::cell::{OnceCell, RefCell};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -18,15 +18,45 @@ use crate::maps::{self, Backing, MapEntry};
 /// Identity of a mapped file as given by the maps file: (device, inode).
 pub(crate) type FileKey = (u64, u64);
 
-/// A mapped file kept open for as long as some snapshot refers to it.
+/// Open handles kept at most across all snapshots: with blazesym's own
+/// (`parsed_files::DEFAULT_MAX_PARSED_FILES`) and flameprof's BPF maps and
+/// events, well under the default `ulimit -n` of 1024 whatever the
+/// number of files mapped.
+pub const MAX_OPEN_HANDLES: usize = 128;
+
+/// A mapped file, known for as long as some snapshot refers to it. Its
+/// handle may be closed to bound the open descriptors: it is then read
+/// through its path, as long as that still names the very file.
 #[derive(Debug)]
 pub(crate) struct OpenFile {
-    /// Held only to keep the inode (and so `fd_path`) alive.
-    _file: File,
+    /// Keeps the inode (and so `fd_path`) alive; `None` once closed.
+    handle: RefCell<Option<File>>,
     /// `/proc/self/fd/N`: reopens this very file even when deleted, and is what
-    /// blazesym caches its parsed ELF/DWARF under.
-    pub fd_path: PathBuf,
+    /// blazesym caches its parsed ELF/DWARF under (while the handle is open).
+    fd_path: PathBuf,
+    /// The path it was mapped from, and its inode.
+    mapped_path: PathBuf,
+    inode: u64,
     pub build_id: OnceCell<Option<Vec<u8>>>,
+}
+
+impl OpenFile {
+    /// Where to read the file: through its handle while open, else through
+    /// the path it was mapped from if that still names it; `None` when
+    /// neither can (a deleted or replaced file whose handle was closed).
+    pub fn read_path(&self) -> Option<PathBuf> {
+        if self.handle.borrow().is_some() {
+            return Some(self.fd_path.clone());
+        }
+        let same = std::fs::metadata(&self.mapped_path).is_ok_and(|meta| meta.ino() == self.inode);
+        same.then(|| self.mapped_path.clone())
+    }
+
+    /// Closes the handle; returns the path it was read through (which may
+    /// name another file from now on).
+    fn close(&self) -> Option<PathBuf> {
+        self.handle.borrow_mut().take().map(|_| self.fd_path.clone())
+    }
 }
 
 /// Outcome of opening one mapped file.
@@ -52,25 +82,103 @@ impl Snapshot {
 }
 
 /// Files open across all snapshots: libc is opened once, not once per process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct FileTable {
-    open: HashMap<FileKey, Weak<OpenFile>>,
+    /// Handles kept open at most (MAX_OPEN_HANDLES; tests lower it).
+    max_handles: usize,
+    /// Each file with the path it is read through (`OpenFile::fd_path`).
+    open: HashMap<FileKey, (Weak<OpenFile>, PathBuf)>,
+    /// Files with an open handle by when a snapshot last took them, oldest
+    /// first; and the reverse.
+    handles: BTreeMap<u64, FileKey>,
+    last_taken: HashMap<FileKey, u64>,
+    tick: u64,
+    /// Paths of handles closed since the last `take_closed`.
+    closed: Vec<PathBuf>,
+    /// Handles closed to stay within MAX_OPEN_HANDLES.
+    pub handles_closed: u64,
+}
+
+impl Default for FileTable {
+    fn default() -> Self {
+        FileTable {
+            max_handles: MAX_OPEN_HANDLES,
+            open: HashMap::new(),
+            handles: BTreeMap::new(),
+            last_taken: HashMap::new(),
+            tick: 0,
+            closed: Vec::new(),
+            handles_closed: 0,
+        }
+    }
 }
 
 impl FileTable {
     fn get_or_open(&mut self, pid: u32, entry: &MapEntry) -> Result<Rc<OpenFile>, Error> {
         let key = (entry.dev, entry.inode);
-        if let Some(file) = self.open.get(&key).and_then(Weak::upgrade) {
+        if let Some(file) = self.open.get(&key).and_then(|(file, _)| file.upgrade()) {
+            self.taken(key);
             return Ok(file);
         }
         let file = Rc::new(open_mapped(pid, entry)?);
-        self.open.insert(key, Rc::downgrade(&file));
+        self.open.insert(key, (Rc::downgrade(&file), file.fd_path.clone()));
+        self.taken(key);
+        self.close_oldest();
         Ok(file)
     }
 
-    /// Forgets files no snapshot uses any more (their handles are already closed).
-    pub fn sweep(&mut self) {
-        self.open.retain(|_, f| f.strong_count() > 0);
+    /// Notes that a snapshot took the file of `key` now (if its handle is open).
+    fn taken(&mut self, key: FileKey) {
+        self.tick += 1;
+        if let Some(last) = self.last_taken.get_mut(&key) {
+            self.handles.remove(last);
+            *last = self.tick;
+        } else if self.open.get(&key).and_then(|(file, _)| file.upgrade()).is_some_and(|f| f.handle.borrow().is_some())
+        {
+            self.last_taken.insert(key, self.tick);
+        } else {
+            return;
+        }
+        self.handles.insert(self.tick, key);
+    }
+
+    /// Past `max_handles`, closes the handles taken least recently.
+    fn close_oldest(&mut self) {
+        while self.handles.len() > self.max_handles {
+            let (_, key) = self.handles.pop_first().expect("over the bound");
+            self.last_taken.remove(&key);
+            if let Some(path) = self.open.get(&key).and_then(|(file, _)| file.upgrade()).and_then(|file| file.close()) {
+                self.closed.push(path);
+                self.handles_closed += 1;
+            }
+        }
+    }
+
+    /// Paths that named a handle closed since the last call.
+    pub fn take_closed(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// Forgets files no snapshot uses any more (their handles are already
+    /// closed); returns the paths they were read through, which name
+    /// other files from now on.
+    pub fn sweep(&mut self) -> Vec<PathBuf> {
+        let mut closed = std::mem::take(&mut self.closed);
+        let mut gone = Vec::new();
+        self.open.retain(|key, (file, path)| {
+            let open = file.strong_count() > 0;
+            if !open {
+                closed.push(std::mem::take(path));
+                gone.push(*key);
+            }
+            open
+        });
+        for key in gone {
+            if let Some(last) = self.last_taken.remove(&key) {
+                self.handles.remove(&last);
+            }
+        }
+        closed
     }
 }
 
@@ -102,7 +210,9 @@ fn open_mapped(pid: u32, entry: &MapEntry) -> Result<OpenFile, Error> {
     };
     Ok(OpenFile {
         fd_path: Path::new("/proc/self/fd").join(file.as_raw_fd().to_string()),
-        _file: file,
+        handle: RefCell::new(Some(file)),
+        mapped_path: PathBuf::from(path),
+        inode: entry.inode,
         build_id: OnceCell::new(),
     })
 }
@@ -153,4 +263,35 @@ pub(crate) fn take(pid: u32, table: &mut FileTable, previous: Option<&Snapshot>)
         files.insert(key, state);
     }
     Ok(Snapshot { entries, files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Past the bound, the handles taken least recently are closed, and
+    /// their files are read through the paths they were mapped from.
+    #[test]
+    fn handles_past_the_bound_are_closed_and_files_read_by_path() {
+        let mut table = FileTable { max_handles: 2, ..FileTable::default() };
+        let snap = take(std::process::id(), &mut table, None).expect("our own maps");
+        let files: Vec<&Rc<OpenFile>> = snap
+            .files
+            .values()
+            .filter_map(|state| match state {
+                FileState::Open(file) => Some(file),
+                FileState::Failed(_) => None,
+            })
+            .collect();
+        assert!(files.len() > 2, "this test maps {} files; it needs more than 2", files.len());
+        let open = files.iter().filter(|file| file.handle.borrow().is_some()).count();
+        assert_eq!(open, 2);
+        assert_eq!(table.handles_closed as usize, files.len() - 2);
+        assert_eq!(table.take_closed().len(), files.len() - 2);
+        for file in files {
+            let path = file.read_path().expect("an undeleted file is read through its path");
+            let inode = std::fs::metadata(&path).expect("readable").ino();
+            assert_eq!(inode, file.inode, "{} names another file", path.display());
+        }
+    }
 }

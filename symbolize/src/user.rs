@@ -24,7 +24,7 @@ pub(crate) fn jitdump_path(snap: &Snapshot) -> Option<std::path::PathBuf> {
     snap.entries.iter().find_map(|entry| match (&entry.backing, snap.file(entry)) {
         (Backing::File { path, .. }, Some(FileState::Open(file))) => {
             let name = path.rsplit('/').next().unwrap_or(path);
-            (name.starts_with("jit-") && name.ends_with(".dump")).then(|| file.fd_path.clone())
+            (name.starts_with("jit-") && name.ends_with(".dump")).then(|| file.read_path()).flatten()
         }
         _ => None,
     })
@@ -99,7 +99,15 @@ pub(crate) fn symbolize(
         let mut offsets: Vec<u64> = batch.wanted.iter().map(|&(off, _)| off).collect();
         offsets.sort_unstable();
         offsets.dedup();
-        let results = elf.symbolize(&batch.file.fd_path, &batch.module, &offsets);
+        let results = match batch.file.read_path() {
+            Some(path) => elf.symbolize(&path, &batch.module, &offsets),
+            // Its handle was closed (the bound on open files) and its path
+            // no longer names it: deleted or replaced since.
+            None => offsets
+                .iter()
+                .map(|&off| Symbolized::unresolved_in(&batch.module, off, UnresolvedReason::FileUnreadable))
+                .collect(),
+        };
         for (off, i) in batch.wanted {
             let k = offsets.binary_search(&off).expect("offset was collected");
             out[i] = Some(results[k].clone());

@@ -194,6 +194,34 @@ pub static WAKER_SCRATCH: PerCpuArray<WakerRecord> = PerCpuArray::with_max_entri
 pub static JOIN_SCRATCH: PerCpuArray<WokenKey> = PerCpuArray::with_max_entries(1, 0);
 
 const EEXIST: i32 = 17;
+const E2BIG: i32 = 7;
+
+/// What became of an addition to a map of counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    Yes,
+    /// The map holds max_entries keys (E2BIG).
+    MapFull,
+    /// A new entry could not be allocated (ENOMEM, or another error).
+    NoMemory,
+}
+
+impl Added {
+    /// The counter of a failed addition to a map of on-CPU counts.
+    #[inline(always)]
+    pub fn bump_on_cpu_loss(self) {
+        match self {
+            Added::Yes => {}
+            Added::MapFull => bump(counter::COUNTS_MAP_FULL),
+            Added::NoMemory => bump(counter::COUNTS_MAP_NO_MEMORY),
+        }
+    }
+
+    #[inline(always)]
+    pub fn ok(self) -> bool {
+        self == Added::Yes
+    }
+}
 
 #[inline(always)]
 pub fn config() -> Option<&'static Config> {
@@ -223,25 +251,26 @@ pub fn counter_value(index: u32) -> u64 {
     COUNTERS.get(index).copied().unwrap_or(0)
 }
 
-/// Adds `amount` to the value of `key`, creating it if needed. Returns false
-/// when the map is full.
+/// Adds `amount` to the value of `key`, creating it if needed; says why
+/// it could not.
 #[inline(always)]
-pub fn add_to<K>(map: &HashMap<K, u64>, key: &K, amount: u64) -> bool {
+pub fn add_to<K>(map: &HashMap<K, u64>, key: &K, amount: u64) -> Added {
     if let Some(value) = map.get_ptr_mut(key) {
         atomic_add(value, amount);
-        return true;
+        return Added::Yes;
     }
     match map.insert(key, amount, aya_ebpf::bindings::BPF_NOEXIST as u64) {
-        Ok(()) => true,
+        Ok(()) => Added::Yes,
         // Another CPU created it between our lookup and insert.
         Err(e) if e == -EEXIST => match map.get_ptr_mut(key) {
             Some(value) => {
                 atomic_add(value, amount);
-                true
+                Added::Yes
             }
-            None => false,
+            None => Added::NoMemory,
         },
-        Err(_) => false,
+        Err(e) if e == -E2BIG => Added::MapFull,
+        Err(_) => Added::NoMemory,
     }
 }
 

@@ -313,7 +313,7 @@ fn end_wait_at_start(tid: u32, now: u64) {
 #[inline(always)]
 fn end_block(config: &Config, tid: u32, started: &StartedBlock, waited: u64) {
     let recorded = if started.key.kernel_stack_id != STACK_IN_FULL_MAP {
-        !within_limits(config, waited) || add_to(&OFF_CPU_TIMES, &started.key, waited)
+        !within_limits(config, waited) || add_to(&OFF_CPU_TIMES, &started.key, waited).ok()
     } else {
         let recorded = match OFF_CPU_FULL_STARTS.get_ptr(&tid) {
             Some(blocked) => {
@@ -328,9 +328,9 @@ fn end_block(config: &Config, tid: u32, started: &StartedBlock, waited: u64) {
                 if !within_limits(config, waited) {
                     true
                 } else if let Some(key) = joined {
-                    add_to(&WOKEN_TIMES, key, waited)
+                    add_to(&WOKEN_TIMES, key, waited).ok()
                 } else {
-                    add_to(&OFF_CPU_FULL_TIMES, &blocked.stack, waited)
+                    add_to(&OFF_CPU_FULL_TIMES, &blocked.stack, waited).ok()
                 }
             }
             None => true,

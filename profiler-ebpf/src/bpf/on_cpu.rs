@@ -144,9 +144,7 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
             add_to(&ON_CPU_FULL_COUNTS, whole, 1)
         }
     };
-    if !recorded {
-        bump(counter::COUNTS_MAP_FULL);
-    }
+    recorded.bump_on_cpu_loss();
 }
 
 /// The walker of on-CPU samples (`--call-graph table`): walks some frames,
@@ -195,9 +193,7 @@ fn keep_leaf_words(
 /// Counts one sample of the whole stack `key`.
 #[inline(always)]
 fn record_sample(key: &StackKey) {
-    if !add_to(&ON_CPU_FULL_COUNTS, key, 1) {
-        bump(counter::COUNTS_MAP_FULL);
-    }
+    add_to(&ON_CPU_FULL_COUNTS, key, 1).bump_on_cpu_loss();
 }
 
 /// With per-thread timers, whether this tick comes too soon after the

@@ -1,13 +1,11 @@
 //! From raw kernel counts to a symbolized profile: stacks of addresses become
 //! stacks of frames, root first, under a frame naming their process.
-use std::{
-    collections::{BTreeMap, HashMap, HashSet},
-    sync::Arc,
-};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use profiler_ebpf::{StackKey, marker, waker};
 use symbolize::{Resolution, Symbolized, Symbolizer, UnresolvedReason};
 
+use super::symbolized::{NameCache, StackFacts, SymbolizedCounts};
 use crate::{
     formats::ModuleInfo,
     profile::{Frame, FrameKind, Profile, Stack, Unit},
@@ -38,6 +36,7 @@ pub struct FrameStats {
     /// JIT code (anonymous executable memory) no perf map entry named;
     /// part of `unresolved_frames`.
     pub jit_frames_unnamed: u64,
+    /// Stacks the profile gained (symbolized stacks, not raw kernel keys).
     pub distinct_stacks: u64,
     /// Processes in the whole profile (set by the caller, which sees every part).
     pub processes: u64,
@@ -85,76 +84,87 @@ pub const WAKER_SEPARATOR: &str = "--";
 /// Before the waker's name when an interrupt woke the thread.
 pub const INTERRUPT_WAKER: &str = "[in interrupt]";
 
-/// Symbolizes every address once (per process for user space), then builds
-/// the stacks. `weight` converts a raw count into the profile's unit.
-pub fn build(
-    profile: &mut Profile,
-    raw: &[RawStack],
-    symbolizer: &mut Symbolizer,
-    process_names: &HashMap<u32, String>,
-    shape: &Shape,
-    weight: impl Fn(u64) -> u64,
-) -> FrameStats {
+/// Symbolizes every address once (per process for user space), then adds
+/// each stack, below its process and thread frames, to `counts`.
+pub fn symbolize_into(counts: &mut SymbolizedCounts, raw: &[RawStack], symbolizer: &mut Symbolizer) {
     let symbols = Symbols::resolve(raw.iter().flat_map(|r| std::iter::once(r.key).chain(r.waker)), symbolizer);
-    let mut names = NameCache::default();
-    let mut stats = FrameStats { distinct_stacks: raw.len() as u64, ..Default::default() };
     for entry in raw {
         let key = entry.key;
-        let mut stack: Stack = Vec::with_capacity(8 + (key.kernel_depth + key.user_depth) as usize);
-        if let Some(marker) = shape.root_marker {
-            stack.push(names.marker(marker));
-        }
-        let thread = comm(key);
-        let process = process_names.get(&key.tgid).cloned().unwrap_or_else(|| thread.clone());
-        let process_label = if shape.several_processes { pids::label(&process, key.tgid) } else { process };
-        stack.push(names.task(&process_label));
-        if shape.per_thread {
-            stack.push(names.task(&thread));
-        }
-        let mut counts = AddressCounts::default();
+        let names = &mut counts.names;
+        let mut stack: Stack = Vec::with_capacity((key.kernel_depth + key.user_depth) as usize + 2);
+        let mut facts = StackFacts::default();
         let user_leaf_is_return = key.kernel_depth > 0;
         for (index, &address) in user_addresses(key).iter().enumerate().rev() {
             let symbolized = &symbols.user[&(key.tgid, adjust_user(address, index, user_leaf_is_return))];
-            push_frames(&mut stack, symbolized, FrameKind::User, &mut names, &mut counts);
+            push_frames(&mut stack, symbolized, FrameKind::User, names, &mut facts);
         }
         let kernel = kernel_addresses(key);
         let glue = tracing_glue_depth(kernel, &symbols.kernel);
         for (index, &address) in kernel.iter().enumerate().skip(glue).rev() {
             let symbolized = &symbols.kernel[&adjust(address, index)];
-            push_frames(&mut stack, symbolized, FrameKind::Kernel, &mut names, &mut counts);
+            push_frames(&mut stack, symbolized, FrameKind::Kernel, names, &mut facts);
         }
         if let Some(label) = marker_label(key.marker) {
             stack.push(names.marker(label));
         }
-        let mut frames = (key.user_depth + key.kernel_depth) as u64;
+        facts.addresses = (key.user_depth + key.kernel_depth) as u64;
         if let Some(waker) = entry.waker {
-            push_waker(&mut stack, waker, &symbols, &mut names, &mut counts);
-            frames += (waker.user_depth + waker.kernel_depth) as u64;
+            push_waker(&mut stack, waker, &symbols, names, &mut facts);
+            facts.addresses += (waker.user_depth + waker.kernel_depth) as u64;
         }
-        let weight = weight(entry.count);
-        stats.frames += frames * weight;
-        stats.unresolved_frames += counts.unresolved * weight;
-        stats.jit_frames += counts.jit * weight;
-        stats.jit_frames_unnamed += counts.jit_unnamed * weight;
-        for (cause, module) in counts.causes {
+        counts.add((key.tgid, key.started_ns), &comm(key), stack, facts, entry.count);
+    }
+}
+
+/// Adds the stacks of `counts` to `profile` under their process frame (and
+/// thread frame, and root marker, as `shape` says), each weighted by
+/// `weight` of its count; returns what the frames were.
+pub fn finish(
+    counts: SymbolizedCounts,
+    profile: &mut Profile,
+    process_names: &HashMap<u32, String>,
+    shape: &Shape,
+    weight: impl Fn(u64) -> u64,
+) -> FrameStats {
+    let mut names = NameCache::default();
+    let head = |process: u32, thread: &str| {
+        let mut head = Vec::with_capacity(3);
+        if let Some(marker) = shape.root_marker {
+            head.push(names.marker(marker));
+        }
+        let name = process_names.get(&process).map_or(thread, String::as_str);
+        match shape.several_processes {
+            true => head.push(names.task(&pids::label(name, process))),
+            false => head.push(names.task(name)),
+        }
+        if shape.per_thread {
+            head.push(names.task(thread));
+        }
+        head
+    };
+    let mut stats = FrameStats::default();
+    let before = profile.stacks.len();
+    for (stack, count, facts) in counts.drain_stacks(head) {
+        let weight = weight(count);
+        stats.frames += facts.addresses * weight;
+        stats.unresolved_frames += facts.unresolved * weight;
+        stats.jit_frames += facts.jit * weight;
+        stats.jit_frames_unnamed += facts.jit_unnamed * weight;
+        for (cause, module) in facts.causes {
             *stats.unresolved_by_cause.entry(cause).or_default() += weight;
-            *stats.unresolved_by_module.entry(module.unwrap_or_else(|| "[unknown]".into())).or_default() += weight;
+            let module = module.map_or_else(|| "[unknown]".to_string(), |m| m.to_string());
+            *stats.unresolved_by_module.entry(module).or_default() += weight;
         }
         profile.add(stack, weight);
     }
+    stats.distinct_stacks = (profile.stacks.len() - before) as u64;
     stats
 }
 
 /// The waker part, as bcc's offwaketime folds it: the separator, then the
 /// waker's stack leaf first (kernel, then user), then its name; so the
 /// wakeup call sits next to the wait it ended.
-fn push_waker(
-    stack: &mut Stack,
-    waker: &StackKey,
-    symbols: &Symbols,
-    names: &mut NameCache,
-    counts: &mut AddressCounts,
-) {
+fn push_waker(stack: &mut Stack, waker: &StackKey, symbols: &Symbols, names: &mut NameCache, counts: &mut StackFacts) {
     stack.push(names.marker(WAKER_SEPARATOR));
     let kernel = kernel_addresses(waker);
     let glue = tracing_glue_depth(kernel, &symbols.kernel);
@@ -179,7 +189,7 @@ fn push_frames_leaf_first(
     symbolized: &Symbolized,
     kind: FrameKind,
     names: &mut NameCache,
-    counts: &mut AddressCounts,
+    counts: &mut StackFacts,
 ) {
     let start = stack.len();
     push_frames(stack, symbolized, kind, names, counts);
@@ -239,19 +249,6 @@ fn marker_label(value: u32) -> Option<&'static str> {
     }
 }
 
-/// Addresses of one stack by outcome, each counted once however many
-/// (inlined) frames it expands to.
-#[derive(Default)]
-struct AddressCounts {
-    unresolved: u64,
-    /// Named through a perf map.
-    jit: u64,
-    /// In JIT code, named by no perf map entry (also unresolved).
-    jit_unnamed: u64,
-    /// Why each unresolved address stayed so, and its module.
-    causes: Vec<(UnresolvedReason, Option<String>)>,
-}
-
 /// Appends the frames of one address (outermost first) and counts it. A
 /// frame the symbolizer marks as JIT code becomes a `Jit` frame.
 fn push_frames(
@@ -259,7 +256,7 @@ fn push_frames(
     symbolized: &Symbolized,
     kind: FrameKind,
     names: &mut NameCache,
-    counts: &mut AddressCounts,
+    counts: &mut StackFacts,
 ) {
     let first = symbolized.frames.first();
     counts.unresolved += u64::from(symbolized.frames.iter().any(|f| f.resolved != Resolution::Resolved));
@@ -269,7 +266,7 @@ fn push_frames(
     if let Some(frame) = symbolized.frames.iter().find(|f| f.resolved != Resolution::Resolved)
         && let Resolution::Unresolved(cause) = frame.resolved
     {
-        counts.causes.push((cause, frame.module.clone()));
+        counts.causes.push((cause, frame.module.as_deref().map(|m| names.intern(m))));
     }
     for frame in &symbolized.frames {
         stack.push(Frame {
@@ -316,31 +313,6 @@ impl Symbols {
     }
 }
 
-/// One allocation per distinct string, shared by every frame that names it.
-#[derive(Default)]
-struct NameCache {
-    strings: HashSet<Arc<str>>,
-}
-
-impl NameCache {
-    fn intern(&mut self, text: &str) -> Arc<str> {
-        if let Some(existing) = self.strings.get(text) {
-            return existing.clone();
-        }
-        let shared: Arc<str> = text.into();
-        self.strings.insert(shared.clone());
-        shared
-    }
-
-    fn task(&mut self, name: &str) -> Frame {
-        Frame { name: self.intern(name), ..Frame::task("") }
-    }
-
-    fn marker(&mut self, name: &str) -> Frame {
-        Frame { name: self.intern(name), ..Frame::marker("") }
-    }
-}
-
 /// Unit of each mode's profile.
 pub fn unit_for(mode: Mode, frequency_hz: u64) -> Unit {
     match mode {
@@ -350,9 +322,10 @@ pub fn unit_for(mode: Mode, frequency_hz: u64) -> Unit {
 }
 
 /// Symbolizes a recording into the profile its mode asks for: samples
-/// on-CPU, microseconds off-CPU, both in microseconds for --wall.
+/// on-CPU, microseconds off-CPU, both in microseconds for --wall. The
+/// counts symbolized while recording (drained) are taken out of it.
 pub fn from_recording(
-    recording: &Recording,
+    recording: &mut Recording,
     mode: Mode,
     frequency: u64,
     per_thread: bool,
@@ -360,32 +333,34 @@ pub fn from_recording(
 ) -> (Profile, FrameStats) {
     let mut profile = Profile::new(unit_for(mode, frequency));
     let mut frames = FrameStats::default();
-    let names = &recording.process_names;
+    let mut on_cpu = std::mem::take(&mut recording.on_cpu_symbolized);
+    let mut off_cpu = std::mem::take(&mut recording.off_cpu_symbolized);
+    if mode != Mode::OffCpu {
+        symbolize_into(&mut on_cpu, &RawStack::plain(&recording.on_cpu).collect::<Vec<_>>(), symbolizer);
+    }
+    if mode != Mode::OnCpu {
+        let raw: Vec<RawStack> = RawStack::plain(&recording.off_cpu).chain(RawStack::woken(&recording.woken)).collect();
+        symbolize_into(&mut off_cpu, &raw, symbolizer);
+    }
     // One naming rule for the whole graph: `name-PID` roots once several
     // processes appear anywhere in it.
-    let processes: HashSet<u32> = recording
-        .on_cpu
-        .iter()
-        .chain(&recording.off_cpu)
-        .map(|(key, _)| key.tgid)
-        .chain(recording.woken.iter().map(|w| w.wakee.tgid))
-        .collect();
+    let mut processes = on_cpu.processes();
+    processes.extend(off_cpu.processes());
     let shape = |root_marker| Shape { per_thread, root_marker, several_processes: processes.len() > 1 };
-    let on_cpu: Vec<RawStack> = RawStack::plain(&recording.on_cpu).collect();
-    let off_cpu: Vec<RawStack> = RawStack::plain(&recording.off_cpu).chain(RawStack::woken(&recording.woken)).collect();
+    let names = &recording.process_names;
     match mode {
         Mode::OnCpu => {
-            frames.add(build(&mut profile, &on_cpu, symbolizer, names, &shape(None), |n| n));
+            frames.add(finish(on_cpu, &mut profile, names, &shape(None), |n| n));
         }
         Mode::OffCpu => {
-            frames.add(build(&mut profile, &off_cpu, symbolizer, names, &shape(None), ns_to_us));
+            frames.add(finish(off_cpu, &mut profile, names, &shape(None), ns_to_us));
         }
         Mode::Wall => {
             // One unit for both halves: a sample at F Hz stands for 1/F s on CPU.
             let frequency = frequency.max(1);
             let on_cpu_us = |samples: u64| samples * 1_000_000 / frequency;
-            frames.add(build(&mut profile, &on_cpu, symbolizer, names, &shape(Some("[on-cpu]")), on_cpu_us));
-            frames.add(build(&mut profile, &off_cpu, symbolizer, names, &shape(Some("[off-cpu]")), ns_to_us));
+            frames.add(finish(on_cpu, &mut profile, names, &shape(Some("[on-cpu]")), on_cpu_us));
+            frames.add(finish(off_cpu, &mut profile, names, &shape(Some("[off-cpu]")), ns_to_us));
         }
     }
     frames.processes = processes.len() as u64;
@@ -397,7 +372,8 @@ fn ns_to_us(ns: u64) -> u64 {
 }
 
 /// Module basename → path, build-id and range, from the snapshots of the
-/// recorded processes (the first process mapping a module wins).
+/// recorded processes and what was kept of the ended ones' (the first
+/// process mapping a module wins).
 pub fn modules(recording: &Recording, symbolizer: &Symbolizer) -> HashMap<String, ModuleInfo> {
     let mut pids: Vec<u32> = recording
         .on_cpu
@@ -409,17 +385,17 @@ pub fn modules(recording: &Recording, symbolizer: &Symbolizer) -> HashMap<String
     pids.sort_unstable();
     pids.dedup();
     let mut modules = HashMap::new();
-    for pid in pids {
-        for mapping in symbolizer.mappings(pid) {
-            let name = mapping.path.rsplit('/').next().unwrap_or(&mapping.path).to_string();
-            modules.entry(name).or_insert_with(|| ModuleInfo {
-                path: mapping.path.clone(),
-                build_id: mapping.build_id.clone(),
-                start: mapping.start,
-                end: mapping.end,
-                file_offset: mapping.file_offset,
-            });
-        }
+    let ended = recording.modules_of_ended.values();
+    let mappings = ended.cloned().chain(pids.into_iter().flat_map(|pid| symbolizer.mappings(pid)));
+    for mapping in mappings {
+        let name = mapping.path.rsplit('/').next().unwrap_or(&mapping.path).to_string();
+        modules.entry(name).or_insert_with(|| ModuleInfo {
+            path: mapping.path.clone(),
+            build_id: mapping.build_id.clone(),
+            start: mapping.start,
+            end: mapping.end,
+            file_offset: mapping.file_offset,
+        });
     }
     modules
 }

@@ -1,6 +1,7 @@
 //! The symbolized profile: weighted stacks of frames, root first. Every
 //! output format is written from this one model.
 pub mod build;
+pub mod symbolized;
 
 use std::{collections::HashMap, sync::Arc};
 

@@ -25,6 +25,14 @@ pub struct LeafFixups {
     pub callers_missing: u64,
 }
 
+impl LeafFixups {
+    pub fn add(&mut self, more: LeafFixups) {
+        self.callers_inserted += more.callers_inserted;
+        self.callers_already_there += more.callers_already_there;
+        self.callers_missing += more.callers_missing;
+    }
+}
+
 /// Puts skipped callers back into `stacks` and merges stacks that become
 /// equal. Every key leaves with its `leaf_words` zeroed.
 pub fn apply(stacks: &mut Vec<(StackKey, u64)>, symbolizer: &mut Symbolizer) -> LeafFixups {
@@ -64,11 +72,8 @@ pub fn apply_to_woken(
     for w in woken.iter_mut() {
         for (key, fixups) in [(&mut w.wakee, &mut waits), (&mut w.waker, &mut wakers)] {
             let mut one = vec![(*key, w.ns)];
-            let done = apply(&mut one, symbolizer);
+            fixups.add(apply(&mut one, symbolizer));
             *key = one[0].0;
-            fixups.callers_inserted += done.callers_inserted;
-            fixups.callers_already_there += done.callers_already_there;
-            fixups.callers_missing += done.callers_missing;
         }
     }
     (waits, wakers)

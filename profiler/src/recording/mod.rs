@@ -3,6 +3,7 @@
 //! new process so it can be symbolized even after it exits.
 pub(crate) mod bpf;
 mod command;
+mod drained;
 mod dwarf_copies;
 pub mod kernel;
 mod leaf_fixup;
@@ -32,11 +33,14 @@ pub use unwind_tables::TableStats;
 
 use crate::{
     error::{Error, Result},
+    profile::symbolized::SymbolizedCounts,
     settings::{Mode, RecordSettings, SamplingEvent, Target, UserWalk},
     signals,
 };
 use bpf::{ProbeSettings, Probes, SamplingScope};
 use command::GatedCommand;
+pub use drained::DrainStats;
+use drained::DrainedCounts;
 use dwarf_copies::UnwoundStacks;
 use off_cpu::{OffCpu, waiting_at_start};
 use pids::Seen;
@@ -58,7 +62,18 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// What the kernel side counted, before symbolization.
 pub struct Recording {
+    /// Counts read at the end (the drained ones are in `on_cpu_symbolized`).
     pub on_cpu: Vec<(StackKey, u64)>,
+    /// Counts drained while recording, symbolized (process ids final).
+    pub on_cpu_symbolized: SymbolizedCounts,
+    /// As `on_cpu_symbolized`, in nanoseconds off CPU.
+    pub off_cpu_symbolized: SymbolizedCounts,
+    /// On-CPU samples of the drained counts whose stack reached the frame limit.
+    pub drained_at_depth_limit: u64,
+    /// The executable mappings of processes forgotten while recording.
+    pub modules_of_ended: HashMap<String, symbolize::Mapping>,
+    /// What the drain passes did.
+    pub drain: DrainStats,
     /// Nanoseconds off CPU per stack.
     pub off_cpu: Vec<(StackKey, u64)>,
     /// `--wakers`: off-CPU waits joined with their wakers (the rest are in `off_cpu`).
@@ -253,6 +268,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         command.release()?;
     }
 
+    let fix_leaves = settings.user_walk == UserWalk::FramePointers && settings.user_frames;
+    let forget_ended = !records_wakers && settings.user_walk != UserWalk::StackCopy;
+    let mut drained = DrainedCounts::new(forget_ended, fix_leaves);
     let progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let mut last_progress = Instant::now();
     let mut last_cleanup = Instant::now();
@@ -293,8 +311,13 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         snapshots.tick(symbolizer);
         // Ended: gone from /proc, or a later process has its pid (one that
         // was announced: a start not announced yet may be the live one's).
+        for (pid, started_ns) in snapshots.take_ended() {
+            drained.note_ended(pid, started_ns);
+        }
         let pids = &snapshots.pids;
-        probes.drain_ended(|pid, started| !proc::is_alive(pid) || pids.superseded(pid, started))?;
+        if let Some(pass) = probes.drain_ended(|pid, started| !proc::is_alive(pid) || pids.superseded(pid, started))? {
+            drained.take(pass, pids, symbolizer);
+        }
         if let Some(tables) = &mut tables {
             // Follow-up reads (the loader mapping libraries after exec, a
             // dlopen): announced and refresh-asked processes were loaded above.
@@ -375,6 +398,11 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         key.tgid = snapshots.pids.id(key.tgid, key.started_ns);
     }
     let mut woken = off_cpu.woken;
+    for symbolized in [&mut drained.on_cpu, &mut drained.off_cpu] {
+        symbolized.rename_processes(|id, started_ns| snapshots.pids.id(id, started_ns));
+        symbolized.retain_processes(|id| !other_users.contains(&id));
+    }
+    missing_stack_ids += drained.missing_stack_ids;
     on_cpu.retain(|(key, _)| !other_users.contains(&key.tgid));
     off_cpu_times.retain(|(key, _)| !other_users.contains(&key.tgid));
     woken.retain(|w| !other_users.contains(&w.wakee.tgid));
@@ -384,20 +412,25 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         w.waker.user_depth = 0;
         w.waker.user = [0; profiler_ebpf::MAX_STACK_DEPTH];
     }
-    let fix_leaves = settings.user_walk == UserWalk::FramePointers && settings.user_frames;
     let mut waker_leaf_fixups = None;
     let leaf_fixups = fix_leaves.then(|| {
         let mut off = leaf_fixup::apply(&mut off_cpu_times, symbolizer);
         let (waits, wakers) = leaf_fixup::apply_to_woken(&mut woken, symbolizer);
-        off.callers_inserted += waits.callers_inserted;
-        off.callers_already_there += waits.callers_already_there;
-        off.callers_missing += waits.callers_missing;
+        off.add(waits);
+        off.add(drained.leaf_fixups.1);
         waker_leaf_fixups = Some(wakers).filter(|_| records_wakers);
-        (leaf_fixup::apply(&mut on_cpu, symbolizer), off)
+        let mut on = leaf_fixup::apply(&mut on_cpu, symbolizer);
+        on.add(drained.leaf_fixups.0);
+        (on, off)
     });
     let counters = probes.counters()?;
     Ok(Recording {
         on_cpu,
+        on_cpu_symbolized: drained.on_cpu,
+        off_cpu_symbolized: drained.off_cpu,
+        drained_at_depth_limit: drained.samples_at_depth_limit,
+        modules_of_ended: drained.modules,
+        drain: drained.stats,
         off_cpu: off_cpu_times,
         woken,
         wakers: records_wakers,

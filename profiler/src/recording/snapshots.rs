@@ -28,6 +28,9 @@ pub struct Snapshots {
     followed_up: Vec<u32>,
     /// Processes whose mappings could not be read at all.
     pub failures: u64,
+    /// Processes (pid, start) found ended since the last `take_ended`:
+    /// gone from /proc, or followed by another with their pid.
+    ended: Vec<(u32, u64)>,
 }
 
 impl Snapshots {
@@ -38,13 +41,17 @@ impl Snapshots {
     /// known pid (a reused pid) keeps the earlier one's snapshot under its
     /// new id.
     pub fn announce(&mut self, symbolizer: &mut Symbolizer, pid: u32, started_ns: u64) -> Seen {
+        let previous_start = self.pids.current_start(pid);
         let seen = self.pids.seen(pid, started_ns);
         match seen {
             Seen::New => {}
             Seen::Again => symbolizer.forget_process(pid),
             // Snapshotted already, when found running.
             Seen::StartLearned => return seen,
-            Seen::Reused { earlier } => symbolizer.rename_process(pid, earlier),
+            Seen::Reused { earlier } => {
+                symbolizer.rename_process(pid, earlier);
+                self.ended.push((pid, previous_start));
+            }
         }
         self.read(symbolizer, pid, 0, Instant::now());
         seen
@@ -85,6 +92,11 @@ impl Snapshots {
         pids
     }
 
+    /// The processes found ended since the last call.
+    pub fn take_ended(&mut self) -> Vec<(u32, u64)> {
+        std::mem::take(&mut self.ended)
+    }
+
     /// Returns whether the process could be read.
     fn read(&mut self, symbolizer: &mut Symbolizer, pid: u32, follow_ups: usize, now: Instant) -> bool {
         match symbolizer.refresh_process(pid) {
@@ -94,8 +106,10 @@ impl Snapshots {
                 true
             }
             Err(_) => {
-                // Gone: whatever was read before stays in the symbolizer.
+                // Gone: whatever was read before stays in the symbolizer
+                // until its counts are drained.
                 self.due.remove(&pid);
+                self.ended.push((pid, self.pids.current_start(pid)));
                 if follow_ups == 0 {
                     self.failures += 1;
                 }

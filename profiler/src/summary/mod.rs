@@ -50,6 +50,9 @@ pub struct RunSummary {
     pub max_unresolved_percent: Option<f64>,
     pub max_unresolved_exceeded: Option<bool>,
     pub outputs: Vec<WrittenOutput>,
+    /// flameprof's peak resident memory (VmHWM) once the outputs are
+    /// written; `None` where /proc does not say.
+    pub peak_memory_mib: Option<f64>,
 }
 
 /// The leaf fix-up of frame-pointer walks, on-CPU in samples and off-CPU
@@ -84,7 +87,11 @@ pub struct Samples {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SampleLosses {
+    /// A map of counts held its max_entries keys (E2BIG).
     pub counts_map_full: u64,
+    /// A map of counts could not allocate a new entry below its
+    /// max_entries (ENOMEM: entries are allocated on use).
+    pub counts_map_no_memory: u64,
     pub scratch_unavailable: u64,
     pub stack_copies_not_drained: u64,
 }
@@ -178,6 +185,7 @@ pub struct Frames {
     pub weighted_unresolved: u64,
     #[serde(serialize_with = "percent_4")]
     pub unresolved_percent: f64,
+    /// Distinct stacks of the profile, symbolized.
     pub distinct_stacks: u64,
     pub processes: u64,
     pub stack_ids_not_read_back: u64,
@@ -197,6 +205,20 @@ pub struct Frames {
 pub struct Symbolization {
     pub file_offsets_looked_up: u64,
     pub answered_from_memory: u64,
+    /// Counts of ended processes drained from the kernel while recording
+    /// (symbolized then, their raw keys dropped): passes and entries.
+    pub drain_passes: u64,
+    pub drained_entries: u64,
+    /// Time spent symbolizing drained counts while recording.
+    pub seconds_while_recording: f64,
+    /// Snapshots of ended processes forgotten (their files closed).
+    pub snapshots_forgotten: u64,
+    /// Parsed files blazesym held at most (counted by file size), and
+    /// files evicted to stay within the bound.
+    pub parsed_files_peak_mib: f64,
+    pub parsed_files_evicted: u64,
+    /// Handles on mapped files closed to stay within their bound.
+    pub file_handles_closed: u64,
 }
 
 /// Debug files of stripped binaries, and debuginfod.
@@ -253,20 +275,25 @@ impl RunSummary {
     pub fn new(recording: &Recording, frames: FrameStats, symbolizer: &Symbolizer, mode: Mode) -> Self {
         let (perf_maps, debug, lookups) =
             (symbolizer.perf_map_stats(), symbolizer.debug_info_stats(), symbolizer.lookup_stats());
+        let parsed = symbolizer.parsed_files();
         let c = &recording.counters;
         let unwinds = recording.unwind_stats;
         let lost_by_cause = SampleLosses {
             counts_map_full: c.get(counter::COUNTS_MAP_FULL),
+            counts_map_no_memory: c.get(counter::COUNTS_MAP_NO_MEMORY),
             scratch_unavailable: c.get(counter::SCRATCH_UNAVAILABLE),
             stack_copies_not_drained: c.get(counter::USER_COPIES_FULL),
         };
         let copies_lost = lost_by_cause.stack_copies_not_drained + unwinds.map_or(0, |u| u.malformed);
         let taken = c.get(counter::ON_CPU_SAMPLES);
-        let lost = lost_by_cause.counts_map_full + lost_by_cause.scratch_unavailable + copies_lost;
+        let lost = lost_by_cause.counts_map_full
+            + lost_by_cause.counts_map_no_memory
+            + lost_by_cause.scratch_unavailable
+            + copies_lost;
         let recorded = taken.saturating_sub(lost);
         let kernel_stack_faults = c.get(counter::KERNEL_STACK_FAULT);
         let user_stack_faults = c.get(counter::USER_STACK_FAULT) + c.get(counter::USER_COPY_FAULT);
-        let stacks_at_depth_limit = samples_at_depth_limit(&recording.on_cpu);
+        let stacks_at_depth_limit = samples_at_depth_limit(&recording.on_cpu) + recording.drained_at_depth_limit;
         let unwinds_cut = unwinds.map_or(0, |u| u.at_copy_end + u.at_missing_info + u.at_bad_frame);
         let incomplete = kernel_stack_faults + user_stack_faults + stacks_at_depth_limit + unwinds_cut;
         let complete_share = if recorded == 0 { 1.0 } else { 1.0 - ratio(incomplete.min(recorded), recorded) };
@@ -365,6 +392,13 @@ impl RunSummary {
             symbolization: Symbolization {
                 file_offsets_looked_up: lookups.looked_up,
                 answered_from_memory: lookups.remembered,
+                drain_passes: recording.drain.passes,
+                drained_entries: recording.drain.entries,
+                seconds_while_recording: recording.drain.symbolizing.as_secs_f64(),
+                snapshots_forgotten: recording.drain.snapshots_forgotten,
+                parsed_files_peak_mib: parsed.peak_bytes as f64 / (1 << 20) as f64,
+                parsed_files_evicted: parsed.evicted,
+                file_handles_closed: symbolizer.file_handles_closed(),
             },
             debug_info: DebugInfo {
                 stripped_files: debug.stripped_files,
@@ -393,7 +427,17 @@ impl RunSummary {
             max_unresolved_percent: None,
             max_unresolved_exceeded: None,
             outputs: Vec::new(),
+            peak_memory_mib: None,
         }
+    }
+
+    /// Notes flameprof's peak resident memory so far.
+    pub fn note_peak_memory(&mut self) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok());
+        self.peak_memory_mib = kib.map(|kib| kib as f64 / 1024.0);
     }
 
     /// Applies `--max-unresolved`: true when the profile is above it.
@@ -404,9 +448,15 @@ impl RunSummary {
         exceeded.unwrap_or(false)
     }
 
-    /// Samples dropped because of a full map (not recorded at all).
+    /// Samples dropped because a map of counts was at its max_entries (not
+    /// recorded at all).
     pub fn map_full(&self) -> u64 {
         self.samples.lost_by_cause.counts_map_full + self.samples.lost_by_cause.scratch_unavailable
+    }
+
+    /// Samples dropped because a map of counts could not allocate an entry.
+    pub fn map_no_memory(&self) -> u64 {
+        self.samples.lost_by_cause.counts_map_no_memory
     }
 
     /// The health lines every output carries: the one-line summary (the SVG

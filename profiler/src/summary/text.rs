@@ -150,12 +150,13 @@ fn on_cpu_lines(s: &mut String, summary: &RunSummary) {
     let samples = &summary.samples;
     let _ = writeln!(
         s,
-        "  samples: {} recorded on {}, {} lost ({:.3}%: {} map full{})",
+        "  samples: {} recorded on {}, {} lost ({:.3}%: {} map full, {} map entry not allocated{})",
         samples.recorded,
         summary.event.map_or("-", |event| event.name()),
         samples.lost,
         100.0 * if samples.taken == 0 { 0.0 } else { samples.lost as f64 / samples.taken as f64 },
         summary.map_full(),
+        summary.map_no_memory(),
         match &summary.dwarf_unwinding {
             Some(unwinding) => format!(", {} stack copies not drained in time", unwinding.copies_lost),
             None => String::new(),

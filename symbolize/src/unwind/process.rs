@@ -40,7 +40,7 @@ impl CodeLocator for ProcessCode<'_> {
         };
         if !self.cfi.contains_key(&key) {
             let path = match self.snapshot.file(entry) {
-                Some(FileState::Open(file)) if key != VDSO_KEY => Some(file.fd_path.clone()),
+                Some(FileState::Open(file)) if key != VDSO_KEY => file.read_path(),
                 _ if key == VDSO_KEY => {
                     self.vdso.get_or_insert_with(VdsoImage::copy_own).as_ref().map(|image| image.fd_path.clone())
                 }

@@ -9,20 +9,19 @@
 //! takes the pid between the check and the delete and whose first sample
 //! has the very same key, in those microseconds.)
 //!
-//! Drained counts are kept compactly (a whole-stack key is 2 KiB, most
-//! stacks a few dozen frames) and handed back with the rest at the end.
+//! Each pass hands what it moved out back to the caller as whole stacks
+//! (fast-path ids expanded while the STACKS map still holds them), to be
+//! symbolized at once and kept by symbolized stack: a raw key is never
+//! kept past its pass.
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     time::{Duration, Instant},
 };
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
-use profiler_ebpf::{LEAF_WORDS, SampleKey, StackKey, TASK_COMM_LEN, names};
+use profiler_ebpf::{SampleKey, StackKey, names};
 
-use super::{
-    Probes,
-    stacks::{StackExpander, whole_stack},
-};
+use super::Probes;
 use crate::error::{Error, Result};
 
 /// Time between passes while passes find something to drain, or while the
@@ -32,59 +31,20 @@ use crate::error::{Error, Result};
 const EVERY: Duration = Duration::from_secs(2);
 const MAX_EVERY: Duration = Duration::from_secs(32);
 
-/// A whole stack without its unused entries.
-#[derive(Clone)]
-pub struct CompactStack {
-    tgid: u32,
-    started_ns: u64,
-    marker: u32,
-    comm: [u8; TASK_COMM_LEN],
-    leaf_words: [u64; LEAF_WORDS],
-    kernel: Box<[u64]>,
-    user: Box<[u64]>,
-}
-
-impl CompactStack {
-    fn of(key: &StackKey) -> Self {
-        let depth = |d: u32| (d as usize).min(profiler_ebpf::MAX_STACK_DEPTH);
-        CompactStack {
-            tgid: key.tgid,
-            started_ns: key.started_ns,
-            marker: key.marker,
-            comm: key.comm,
-            leaf_words: key.leaf_words,
-            kernel: key.kernel[..depth(key.kernel_depth)].into(),
-            user: key.user[..depth(key.user_depth)].into(),
-        }
-    }
-
-    pub fn key(&self) -> StackKey {
-        let mut key = whole_stack((self.tgid, self.started_ns), self.marker, self.comm, &self.kernel, &self.user);
-        key.leaf_words = self.leaf_words;
-        key
-    }
-}
-
-/// Counts drained from one pair of maps (fast path by stack ids, full path
-/// by whole stack).
+/// What one pass moved out of the kernel.
 #[derive(Default)]
-pub struct DrainedCounts {
-    pub fast: Vec<(SampleKey, u64)>,
-    pub full: Vec<(CompactStack, u64)>,
+pub struct DrainPass {
+    pub on_cpu: Vec<(StackKey, u64)>,
+    /// Nanoseconds off CPU per stack.
+    pub off_cpu: Vec<(StackKey, u64)>,
+    /// Processes (pid, start) whose entries stay in the maps: alive.
+    pub kept: HashSet<(u32, u64)>,
+    /// Stack ids that could not be read back (their stacks show empty).
+    pub missing_stack_ids: u64,
 }
 
-impl DrainedCounts {
-    /// Every drained count as a whole stack (fast-path ids expanded).
-    pub fn expanded<'a>(&'a self, expander: &'a mut StackExpander) -> impl Iterator<Item = (StackKey, u64)> + 'a {
-        let fast: Vec<(StackKey, u64)> = self.fast.iter().map(|(key, count)| (expander.expand(key), *count)).collect();
-        fast.into_iter().chain(self.full.iter().map(|(stack, count)| (stack.key(), *count)))
-    }
-}
-
-/// What the passes moved out of the kernel, and when to pass next.
+/// When to pass next, and what the passes did.
 pub struct Drained {
-    pub on_cpu: DrainedCounts,
-    pub off_cpu: DrainedCounts,
     /// Entries moved out (a key drained twice counts twice).
     pub entries: u64,
     pub passes: u64,
@@ -94,46 +54,36 @@ pub struct Drained {
 
 impl Default for Drained {
     fn default() -> Self {
-        Drained {
-            on_cpu: DrainedCounts::default(),
-            off_cpu: DrainedCounts::default(),
-            entries: 0,
-            passes: 0,
-            next: Instant::now() + EVERY,
-            every: EVERY,
-        }
+        Drained { entries: 0, passes: 0, next: Instant::now() + EVERY, every: EVERY }
     }
 }
 
 impl Probes {
     /// When due, moves the entries of processes that have ended (`ended`
-    /// says which, by pid and start) out of the maps of counts.
-    pub fn drain_ended(&mut self, ended: impl Fn(u32, u64) -> bool) -> Result<()> {
+    /// says which, by pid and start) out of the maps of counts; `None`
+    /// when no pass was due.
+    pub fn drain_ended(&mut self, ended: impl Fn(u32, u64) -> bool) -> Result<Option<DrainPass>> {
         if Instant::now() < self.drained.next {
-            return Ok(());
+            return Ok(None);
         }
         let mut cache: HashMap<(u32, u64), bool> = HashMap::new();
         let mut alive =
             |tgid: u32, started: u64| !*cache.entry((tgid, started)).or_insert_with(|| ended(tgid, started));
-        let mut read = 0;
-        let mut moved = 0;
-        let mut drained = std::mem::take(&mut self.drained.on_cpu);
-        let (r, m) = self.drain_pair(names::ON_CPU_COUNTS, names::ON_CPU_FULL_COUNTS, &mut alive, &mut drained)?;
-        self.drained.on_cpu = drained;
-        (read, moved) = (read + r, moved + m);
+        let mut pass = DrainPass::default();
+        let mut read =
+            self.drain_pair(names::ON_CPU_COUNTS, names::ON_CPU_FULL_COUNTS, &mut alive, &mut pass, false)?;
         if self.settings.off_cpu {
-            let mut drained = std::mem::take(&mut self.drained.off_cpu);
-            let (r, m) = self.drain_pair(names::OFF_CPU_TIMES, names::OFF_CPU_FULL_TIMES, &mut alive, &mut drained)?;
-            self.drained.off_cpu = drained;
-            (read, moved) = (read + r, moved + m);
+            read += self.drain_pair(names::OFF_CPU_TIMES, names::OFF_CPU_FULL_TIMES, &mut alive, &mut pass, true)?;
         }
+        pass.kept = cache.into_iter().filter(|&(_, ended)| !ended).map(|(owner, _)| owner).collect();
+        let moved = (pass.on_cpu.len() + pass.off_cpu.len()) as u64;
         let roomy = read < u64::from(self.count_map_capacity()) / 4;
         let drained = &mut self.drained;
         drained.entries += moved;
         drained.passes += 1;
         drained.every = if roomy && moved * 10 < read { (drained.every * 2).min(MAX_EVERY) } else { EVERY };
         drained.next = Instant::now() + drained.every;
-        Ok(())
+        Ok(Some(pass))
     }
 
     /// Entries each map of counts holds.
@@ -141,20 +91,24 @@ impl Probes {
         self.settings.count_map_entries.unwrap_or(profiler_ebpf::MAX_DISTINCT_STACKS)
     }
 
-    /// Drains one fast map and one full map; returns (entries read, moved).
+    /// Drains one fast map and one full map into `pass` (its off-CPU part
+    /// when `off_cpu`); returns the entries read.
     fn drain_pair(
         &mut self,
         fast: &'static str,
         full: &'static str,
         alive: &mut impl FnMut(u32, u64) -> bool,
-        into: &mut DrainedCounts,
-    ) -> Result<(u64, u64)> {
+        pass: &mut DrainPass,
+        off_cpu: bool,
+    ) -> Result<u64> {
         let (read_fast, gone_fast) = self.drain_map::<SampleKey>(fast, alive)?;
         let (read_full, gone_full) = self.drain_map::<StackKey>(full, alive)?;
-        let moved = (gone_fast.len() + gone_full.len()) as u64;
-        into.fast.extend(gone_fast);
-        into.full.extend(gone_full.iter().map(|(key, count)| (CompactStack::of(key), *count)));
-        Ok((read_fast + read_full, moved))
+        let mut expander = self.expander()?;
+        let into = if off_cpu { &mut pass.off_cpu } else { &mut pass.on_cpu };
+        into.extend(gone_fast.iter().map(|(key, count)| (expander.expand(key), *count)));
+        into.extend(gone_full);
+        pass.missing_stack_ids += expander.missing_ids;
+        Ok(read_fast + read_full)
     }
 
     /// Removes from the count map `name` the entries of processes `alive`

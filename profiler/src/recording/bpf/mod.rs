@@ -17,6 +17,7 @@ use aya::{
 use profiler_ebpf::{Config, StackKey, capture, names};
 
 pub use counters::Counters;
+pub use drain::DrainPass;
 pub use stacks::whole_stack;
 
 use crate::{
@@ -142,7 +143,7 @@ pub enum SamplingScope {
 pub struct Probes {
     ebpf: Ebpf,
     settings: ProbeSettings,
-    /// Counts of exited processes moved out of the kernel while recording.
+    /// When the counts of exited processes are next moved out of the kernel.
     drained: drain::Drained,
 }
 

@@ -13,7 +13,6 @@ impl Probes {
         let mut expander = self.expander()?;
         let mut counts = stacks::read_fast(&self.map(names::ON_CPU_COUNTS)?, &mut expander)?;
         counts.extend(stacks::read_full(&self.map(names::ON_CPU_FULL_COUNTS)?)?);
-        counts.extend(self.drained.on_cpu.expanded(&mut expander));
         Ok((counts, expander.missing_ids))
     }
 
@@ -23,7 +22,6 @@ impl Probes {
         let mut expander = self.expander()?;
         let mut times = stacks::read_fast(&self.map(names::OFF_CPU_TIMES)?, &mut expander)?;
         times.extend(stacks::read_full(&self.map(names::OFF_CPU_FULL_TIMES)?)?);
-        times.extend(self.drained.off_cpu.expanded(&mut expander));
         let mut open_waits = Vec::new();
         let starts: HashMap<_, u32, StartedBlock> = self.map(names::OFF_CPU_STARTS)?;
         for entry in starts.iter() {
@@ -109,7 +107,7 @@ impl Probes {
         map.iter().map(|entry| entry.map_err(|e| Error::bpf("reading threads blocked at the start", e))).collect()
     }
 
-    fn expander(&self) -> Result<StackExpander<'_>> {
+    pub(super) fn expander(&self) -> Result<StackExpander<'_>> {
         Ok(StackExpander::new(self.map::<StackTraceMap<_>>(names::STACKS)?))
     }
 }
