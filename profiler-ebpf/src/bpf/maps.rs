@@ -62,7 +62,7 @@
 use aya_ebpf::{
     bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf, StackTrace},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf, StackTrace},
 };
 use profiler_ebpf::{
     BlockedThread, Config, MAX_BLOCKED_THREADS, MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES, ProcessMappings,
@@ -132,6 +132,26 @@ pub static USER_STACK_COPIES: RingBuf = RingBuf::with_byte_size(USER_STACK_COPIE
 
 #[map]
 pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+
+/// Processes that exec'd during the recording: tgid -> (its leader's
+/// start, the exec's time). Keys carry the exec's time as the process's
+/// start from then on (process.rs), so what ran before an exec and what
+/// runs after it are two processes to user space, each symbolized with
+/// its own program. LRU: never full; an evicted entry only merges a
+/// long-gone exec's two halves again.
+#[map]
+pub static EXEC_STARTS: LruHashMap<u32, ExecStart> = LruHashMap::with_max_entries(1 << 14, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ExecStart {
+    /// The thread-group leader's `start_boottime` at the exec: a later
+    /// process with the pid has another and ignores the entry.
+    pub leader_started_ns: u64,
+    /// bpf_ktime_get_boot_ns() at sched_process_exec (the clock of
+    /// `start_boottime`).
+    pub exec_ns: u64,
+}
 
 /// Bumped by every exec (see exec.rs), so per-CPU memories of "this process
 /// was announced" know when to forget.

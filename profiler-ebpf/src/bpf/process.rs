@@ -1,8 +1,11 @@
 //! Which process an event belongs to: its pid alone is not enough once a
 //! pid is reused, so every key also carries when the process started (its
-//! thread-group leader's `start_boottime`, the start /proc shows).
+//! thread-group leader's `start_boottime`, the start /proc shows), or, once
+//! it exec'd during the recording, the exec's time (exec.rs).
 use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
 use profiler_ebpf::Config;
+
+use super::maps::EXEC_STARTS;
 
 /// A process: its pid and when it started.
 #[derive(Clone, Copy)]
@@ -15,14 +18,28 @@ impl Process {
     /// The current task's process (`tgid` from bpf_get_current_pid_tgid).
     #[inline(always)]
     pub fn current(config: &Config, tgid: u32) -> Self {
-        Process { tgid, started_ns: current_process_start(config) }
+        Process { tgid, started_ns: current_process_start(config, tgid) }
     }
 }
 
-/// Start time (ns since boot) of the current task's process; 0 when the
-/// offsets are unknown or a read fails.
+/// The current process's start as keys carry it: its leader's start, or
+/// the time of its exec when it exec'd during the recording.
 #[inline(always)]
-pub fn current_process_start(config: &Config) -> u64 {
+pub fn current_process_start(config: &Config, tgid: u32) -> u64 {
+    let started_ns = leader_start(config);
+    // SAFETY: the value is copied out at once; an entry replaced meanwhile
+    // (the process exec'd again) gives the other exec's time, which is as
+    // valid a start for an event at the exec's edge.
+    match unsafe { EXEC_STARTS.get(&tgid) } {
+        Some(exec) if started_ns != 0 && exec.leader_started_ns == started_ns => exec.exec_ns,
+        _ => started_ns,
+    }
+}
+
+/// Start time (ns since boot) of the current task's thread-group leader; 0
+/// when the offsets are unknown or a read fails.
+#[inline(always)]
+pub fn leader_start(config: &Config) -> u64 {
     if config.task_group_leader_offset == 0 || config.task_start_offset == 0 {
         return 0;
     }
