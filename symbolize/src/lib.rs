@@ -74,6 +74,37 @@ pub struct Mapping {
     pub build_id: Option<Vec<u8>>,
 }
 
+/// An executable mapping as the kernel reported it when it was made (a
+/// perf MMAP2 record), not as /proc shows it later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportedMapping {
+    pub start: u64,
+    pub end: u64,
+    /// File offset of `start`.
+    pub file_offset: u64,
+    /// Device (major << 32 | minor) and inode of the file; for a mapping
+    /// reported with a build-id instead, any pair unique to it, with inode 0
+    /// (the file opened by path is then not checked).
+    pub dev: u64,
+    pub inode: u64,
+    /// The kernel's name for it: a path, `//anon`, `[vdso]`...
+    pub name: String,
+}
+
+impl ReportedMapping {
+    fn entry(&self) -> maps::MapEntry {
+        maps::MapEntry {
+            start: self.start,
+            end: self.end,
+            executable: true,
+            offset: self.file_offset,
+            dev: self.dev,
+            inode: self.inode,
+            backing: Backing::from_reported_name(&self.name),
+        }
+    }
+}
+
 /// Symbolizes kernel and user addresses, caching parsed files and snapshots.
 ///
 /// Not `Send`: blazesym's caches are single-threaded. Create it on the thread
@@ -141,6 +172,9 @@ impl Symbolizer {
     /// gained read, so that its JIT code is named after it exits even if the
     /// map is deleted.
     pub fn refresh_process(&mut self, pid: u32) -> Result<(), Error> {
+        if self.processes.get(&pid).is_some_and(|snapshot| snapshot.sealed) {
+            return Ok(());
+        }
         let snap = snapshot::take(pid, &mut self.files, self.processes.get(&pid));
         self.evict_closed();
         let snap = snap?;
@@ -151,6 +185,51 @@ impl Symbolizer {
             self.perf_maps.update(pid, dump.as_deref());
         }
         Ok(())
+    }
+
+    /// Opens the file of a mapping `pid` just made, through the process's
+    /// own view of it while it lives, and keeps it open: a snapshot made
+    /// from the kernel's reports later (the process may be gone, the file
+    /// deleted) finds it open.
+    pub fn hold_reported_file(&mut self, pid: u32, mapping: &ReportedMapping) {
+        let entry = mapping.entry();
+        if matches!(entry.backing, Backing::File { .. }) {
+            self.files.hold(pid, &entry);
+            self.evict_closed();
+        }
+    }
+
+    /// Makes `pid`'s snapshot the mappings the kernel reported, in the
+    /// order they were made (a later one replaces what it overlaps): every
+    /// mapping of a program run during the recording. It is never re-read
+    /// from /proc; [`Self::add_reported_mapping`] adds what it maps later.
+    pub fn install_reported(&mut self, pid: u32, mappings: &[ReportedMapping]) {
+        let mut snapshot = Snapshot { sealed: true, ..Snapshot::default() };
+        for mapping in mappings {
+            snapshot::add_reported(&mut snapshot, pid, &mut self.files, mapping.entry());
+        }
+        self.processes.insert(pid, snapshot);
+        self.remapped.remove(&pid);
+        self.evict_closed();
+        for closed in self.files.sweep() {
+            self.elf.forget_file(&closed);
+        }
+    }
+
+    /// Adds a mapping the kernel reported to `pid`'s snapshot (one made
+    /// with [`Self::install_reported`], or read from /proc).
+    pub fn add_reported_mapping(&mut self, pid: u32, mapping: &ReportedMapping) {
+        let snapshot = self.processes.entry(pid).or_default();
+        snapshot::add_reported(snapshot, pid, &mut self.files, mapping.entry());
+        self.evict_closed();
+    }
+
+    /// `pid` runs another program from now on: its snapshot, of the
+    /// earlier one, is not re-read from /proc any more.
+    pub fn seal_process(&mut self, pid: u32) {
+        if let Some(snapshot) = self.processes.get_mut(&pid) {
+            snapshot.sealed = true;
+        }
     }
 
     /// Keeps the snapshot of `pid` (and what its perf map named) under `id`,
@@ -194,7 +273,8 @@ impl Symbolizer {
             let one = Symbolized::unresolved("[unknown]".into(), None, reason);
             return self.counted(vec![one; addrs.len()]);
         }
-        if !fresh && pid < PID_LIMIT && user::any_unmapped(&self.processes[&pid], addrs) {
+        let sealed = self.processes[&pid].sealed;
+        if !fresh && !sealed && pid < PID_LIMIT && user::any_unmapped(&self.processes[&pid], addrs) {
             // Failure means the process is gone: the old snapshot is all there is.
             let snap = snapshot::take(pid, &mut self.files, self.processes.get(&pid));
             self.evict_closed();
@@ -256,6 +336,9 @@ impl Symbolizer {
     /// Re-reads `pid`'s map unless that was done in the last 100 ms;
     /// whether it was re-read.
     fn remap(&mut self, pid: u32) -> bool {
+        if self.processes.get(&pid).is_some_and(|snapshot| snapshot.sealed) {
+            return false;
+        }
         if self.remapped.get(&pid).is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
             return false;
         }

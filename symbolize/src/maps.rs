@@ -56,6 +56,21 @@ pub(crate) fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+impl Backing {
+    /// The backing of a mapping the kernel reported by `name` (a perf
+    /// MMAP2 record's file name): `//anon` is anonymous memory.
+    pub(crate) fn from_reported_name(name: &str) -> Backing {
+        match name {
+            "//anon" | "" => Backing::Anonymous,
+            path if path.starts_with('/') => match path.strip_suffix(" (deleted)") {
+                Some(path) => Backing::File { path: path.to_owned(), deleted: true },
+                None => Backing::File { path: path.to_owned(), deleted: false },
+            },
+            special => Backing::Special(special.to_owned()),
+        }
+    }
+}
+
 /// Parses the whole text of a maps file, sorted by start address.
 pub(crate) fn parse(pid: u32, text: &str) -> Result<Vec<MapEntry>, Error> {
     let mut entries = text

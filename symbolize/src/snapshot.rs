@@ -73,6 +73,9 @@ pub(crate) struct Snapshot {
     pub entries: Vec<MapEntry>,
     /// One state per distinct executable file mapping.
     pub files: HashMap<FileKey, FileState>,
+    /// What the kernel reported as it happened, not /proc: never re-read
+    /// from /proc (the pid may run another program by then).
+    pub sealed: bool,
 }
 
 impl Snapshot {
@@ -97,6 +100,10 @@ pub(crate) struct FileTable {
     closed: Vec<PathBuf>,
     /// Handles closed to stay within MAX_OPEN_HANDLES.
     pub handles_closed: u64,
+    /// Files opened when the kernel reported their mapping, while the
+    /// process still lived, kept for the snapshot made later (their
+    /// handles count against MAX_OPEN_HANDLES like any other).
+    held: HashMap<FileKey, Rc<OpenFile>>,
 }
 
 impl Default for FileTable {
@@ -109,9 +116,14 @@ impl Default for FileTable {
             tick: 0,
             closed: Vec::new(),
             handles_closed: 0,
+            held: HashMap::new(),
         }
     }
 }
+
+/// Files held open for later snapshots at most (the rest are opened by
+/// path when the snapshot is made).
+const MAX_HELD_FILES: usize = 4096;
 
 impl FileTable {
     fn get_or_open(&mut self, pid: u32, entry: &MapEntry) -> Result<Rc<OpenFile>, Error> {
@@ -125,6 +137,18 @@ impl FileTable {
         self.taken(key);
         self.close_oldest();
         Ok(file)
+    }
+
+    /// Opens the file of a mapping just made (through its process's
+    /// map_files while it lives) and keeps it.
+    pub fn hold(&mut self, pid: u32, entry: &MapEntry) {
+        let key = (entry.dev, entry.inode);
+        if self.held.contains_key(&key) || self.held.len() >= MAX_HELD_FILES {
+            return;
+        }
+        if let Ok(file) = self.get_or_open(pid, entry) {
+            self.held.insert(key, file);
+        }
     }
 
     /// Notes that a snapshot took the file of `key` now (if its handle is open).
@@ -199,7 +223,8 @@ fn open_mapped(pid: u32, entry: &MapEntry) -> Result<OpenFile, Error> {
             let file = File::open(path).map_err(|source| Error::OpenFile { path: PathBuf::from(path), source })?;
             // The binary may have been replaced since it was mapped.
             let meta = file.metadata().map_err(|source| Error::OpenFile { path: PathBuf::from(path), source })?;
-            if meta.ino() != entry.inode {
+            // Inode 0: a mapping reported with a build-id instead (not checked here).
+            if entry.inode != 0 && meta.ino() != entry.inode {
                 return Err(Error::OpenFile {
                     path: PathBuf::from(path),
                     source: io::Error::other("file was replaced after it was mapped"),
@@ -262,7 +287,25 @@ pub(crate) fn take(pid: u32, table: &mut FileTable, previous: Option<&Snapshot>)
         };
         files.insert(key, state);
     }
-    Ok(Snapshot { entries, files })
+    Ok(Snapshot { entries, files, sealed: false })
+}
+
+/// Adds a mapping the kernel reported to a snapshot: it replaces what it
+/// overlaps (a mapping made over older ones), and its file is opened.
+pub(crate) fn add_reported(snapshot: &mut Snapshot, pid: u32, table: &mut FileTable, entry: MapEntry) {
+    snapshot.entries.retain(|old| old.end <= entry.start || old.start >= entry.end);
+    if entry.executable && matches!(entry.backing, Backing::File { .. }) {
+        let key = (entry.dev, entry.inode);
+        if !matches!(snapshot.files.get(&key), Some(FileState::Open(_))) {
+            let state = match table.get_or_open(pid, &entry) {
+                Ok(file) => FileState::Open(file),
+                Err(_) => FileState::Failed(UnresolvedReason::FileUnreadable),
+            };
+            snapshot.files.insert(key, state);
+        }
+    }
+    let at = snapshot.entries.partition_point(|old| old.start < entry.start);
+    snapshot.entries.insert(at, entry);
 }
 
 #[cfg(test)]
