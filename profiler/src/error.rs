@@ -71,6 +71,14 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "cannot open the side-band event (mappings, execs, forks) on CPU {cpu}: {source}; it needs root or CAP_PERFMON"
+    )]
+    Sideband {
+        cpu: u32,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot list online CPUs ({what}): {source}")]
     OnlineCpus {
         what: String,

@@ -11,7 +11,9 @@ pub mod off_cpu;
 pub mod pids;
 pub mod privileges;
 pub(crate) mod proc;
+mod reported_mappings;
 mod sampling_event;
+pub(crate) mod sideband;
 mod snapshots;
 pub(crate) mod unwind_tables;
 
@@ -44,6 +46,8 @@ use drained::DrainedCounts;
 use dwarf_copies::UnwoundStacks;
 use off_cpu::{OffCpu, waiting_at_start};
 use pids::Seen;
+use reported_mappings::ReportedMappings;
+use sideband::timeline::Follow;
 use snapshots::Snapshots;
 
 /// Whose processes a recording may show.
@@ -93,6 +97,8 @@ pub struct Recording {
     pub stopped_by: StopReason,
     /// Processes whose mappings could not be snapshotted (gone too soon).
     pub snapshot_failures: u64,
+    /// What the side-band events reported (None: they could not be opened).
+    pub sideband: Option<SidebandSummary>,
     /// Stack ids that could not be read back from the kernel.
     pub missing_stack_ids: u64,
     /// `--call-graph dwarf`: how the user-space unwinds went.
@@ -128,6 +134,16 @@ impl Recording {
             self.command_exit = Some(command.wait_blocking());
         }
     }
+}
+
+/// The side-band's figures for the summary.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct SidebandSummary {
+    #[serde(flatten)]
+    pub records: sideband::SidebandStats,
+    /// Processes symbolized from the mappings the kernel reported (the
+    /// others, which ran before the recording, from /proc).
+    pub processes_from_reports: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,12 +245,27 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             // of it tells it (and is not taken for an exec, which would drop
             // the snapshot: lost if the process has exited by then).
             if let Some(tables) = &mut tables {
-                tables.load_process(pid, 0);
+                tables.load_process(pid, 0, None);
             }
-            snapshots.announce(symbolizer, pid, 0);
+            snapshots.announce(symbolizer, pid, 0, None);
             probes.mark_announced(pid)?;
         }
     }
+    // Opened before the command is let go, so its exec is reported.
+    let follow = match &settings.target {
+        Target::System => Follow::Everything,
+        _ => Follow::Descendants(initial_targets.iter().copied().collect()),
+    };
+    let mut reported = match ReportedMappings::open(follow) {
+        Ok(reported) => Some(reported),
+        Err(error) => {
+            eprintln!(
+                "flameprof: warning: {}; mappings are read from /proc (short-lived processes may stay unresolved)",
+                crate::error::one_line(&error)
+            );
+            None
+        }
+    };
     let mut new_processes = probes.take_new_processes()?;
     let mut user_copies = match settings.user_walk {
         UserWalk::StackCopy => Some((probes.take_user_stack_copies()?, UnwoundStacks::default())),
@@ -274,24 +305,50 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let mut last_progress = Instant::now();
     let mut last_cleanup = Instant::now();
+    let mut deferred_notices: Vec<(u32, u32, u64)> = Vec::new();
     let stopped_by = loop {
         let until_deadline = settings.duration.map_or(POLL, |d| d.saturating_sub(started.elapsed()));
-        wait_readable(bpf::ring_fd(&new_processes), POLL.min(until_deadline));
+        let sideband_fds = reported.iter().flat_map(ReportedMappings::fds);
+        wait_readable(std::iter::once(bpf::ring_fd(&new_processes)).chain(sideband_fds), POLL.min(until_deadline));
+        // What the kernel reported first: a notice of a process is handled
+        // with its mappings known.
+        let changed = match &mut reported {
+            Some(reported) => reported.update(symbolizer, &mut snapshots, false),
+            None => Vec::new(),
+        };
         // Tables first where their files are compiled already (a quick
         // write: until it is in, a process's stacks are walked with frame
         // pointers), then the snapshots of every notice waiting (a
         // millisecond each), then the tables that need compiling: a large
         // file takes seconds (a compiler's LLVM library), and a short-lived
         // process must be read before it ends.
-        let mut notices = Vec::new();
+        let mut notices = std::mem::take(&mut deferred_notices);
         while let Some(item) = new_processes.next() {
             notices.extend(notice_of(&item));
         }
+        // A process that began after the reports applied so far waits
+        // for the next pass (its exec and mappings may still be in a ring).
+        if let Some(reported) = &reported {
+            (deferred_notices, notices) = notices
+                .into_iter()
+                .partition(|&(_, kind, started_ns)| kind == notice::ANNOUNCE && reported.not_caught_up(started_ns));
+        }
         let mut to_compile = Vec::new();
+        if let (Some(tables), Some(reported)) = (&mut tables, &reported) {
+            // Tables for what just ran or mapped, before its first sample
+            // is even announced, where its files are compiled already.
+            for pid in changed {
+                let announced = snapshots.pids.current_start(pid);
+                if let Some((started_ns, image)) = reported.latest_image(pid, announced) {
+                    tables.load_compiled_process(pid, started_ns, Some(&image));
+                }
+            }
+        }
         if let Some(tables) = &mut tables {
             for &(pid, _, started_ns) in &notices {
-                if !tables.load_compiled_process(pid, started_ns) {
-                    to_compile.push((pid, started_ns));
+                let image = reported.as_ref().and_then(|reported| reported.complete_image(pid, started_ns));
+                if !tables.load_compiled_process(pid, started_ns, image.as_deref()) {
+                    to_compile.push((pid, started_ns, image));
                 }
             }
         }
@@ -301,11 +358,11 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
                 continue;
             }
             let known = Known { snapshots: &mut snapshots, names: &mut process_names, other_users: &mut other_users };
-            known.announce(symbolizer, pid, started_ns, access);
+            known.announce(symbolizer, pid, started_ns, access, reported.as_mut());
         }
         if let Some(tables) = &mut tables {
-            for (pid, started_ns) in to_compile {
-                tables.load_process(pid, started_ns);
+            for (pid, started_ns, image) in to_compile {
+                tables.load_process(pid, started_ns, image.as_deref());
             }
         }
         snapshots.tick(symbolizer);
@@ -322,7 +379,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             // Follow-up reads (the loader mapping libraries after exec, a
             // dlopen): announced and refresh-asked processes were loaded above.
             for pid in snapshots.take_followed_up() {
-                tables.load_process(pid, snapshots.pids.current_start(pid));
+                tables.load_process(pid, snapshots.pids.current_start(pid), None);
             }
             if last_cleanup.elapsed() >= Duration::from_secs(1) {
                 last_cleanup = Instant::now();
@@ -360,14 +417,25 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         found.note_runs_at_stop();
     }
     probes.stop();
+    if let Some(reported) = &mut reported {
+        reported.update(symbolizer, &mut snapshots, true);
+    }
     // Processes announced while the loop was busy (compiling a large file's
     // table) and not read yet: their names and mappings, if they still live.
+    let mut late_notices = deferred_notices;
     while let Some(item) = new_processes.next() {
-        if let Some((pid, notice::ANNOUNCE, started_ns)) = notice_of(&item) {
+        late_notices.extend(notice_of(&item));
+    }
+    for (pid, kind, started_ns) in late_notices {
+        if kind == notice::ANNOUNCE {
             let known = Known { snapshots: &mut snapshots, names: &mut process_names, other_users: &mut other_users };
-            known.announce(symbolizer, pid, started_ns, access);
+            known.announce(symbolizer, pid, started_ns, access, reported.as_mut());
         }
     }
+    let sideband = reported.map(|reported| SidebandSummary {
+        records: reported.stats(),
+        processes_from_reports: reported.processes_installed,
+    });
     if let Some((ring, unwound)) = &mut user_copies {
         unwound.drain(ring, symbolizer);
     }
@@ -448,6 +516,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         command,
         stopped_by,
         snapshot_failures: snapshots.failures,
+        sideband,
         missing_stack_ids,
         unwind_stats,
         open_waits_ended_unseen: off_cpu.open_waits_ended_unseen,
@@ -465,8 +534,18 @@ struct Known<'a> {
 
 impl Known<'_> {
     /// A process announced by the kernel side: its snapshot, name and owner.
-    fn announce(self, symbolizer: &mut Symbolizer, pid: u32, started_ns: u64, access: Access) {
-        if let Seen::Reused { earlier } = self.snapshots.announce(symbolizer, pid, started_ns) {
+    /// `reported`: what the kernel reported of it, if anything.
+    fn announce(
+        self,
+        symbolizer: &mut Symbolizer,
+        pid: u32,
+        started_ns: u64,
+        access: Access,
+        reported: Option<&mut ReportedMappings>,
+    ) {
+        let image = reported.and_then(|reported| reported.take_image(pid, started_ns));
+        let mappings = image.as_ref().map(|(mappings, _)| &mappings[..]);
+        if let Seen::Reused { earlier } = self.snapshots.announce(symbolizer, pid, started_ns, mappings) {
             // The pid's earlier process keeps its name and verdict.
             if let Some(name) = self.names.remove(&pid) {
                 self.names.insert(earlier, name);
@@ -475,8 +554,9 @@ impl Known<'_> {
                 self.other_users.insert(earlier);
             }
         }
-        // The name of a process is that of its main thread at exec time.
-        if let Some(name) = proc::process_name(pid) {
+        // The name of a process is that of its main thread at exec time:
+        // as the kernel reported it, else as /proc shows it now.
+        if let Some(name) = image.and_then(|(_, name)| name).or_else(|| proc::process_name(pid)) {
             // After exec the child of `-- CMD` has the command's name: refresh.
             self.names.insert(pid, name);
         }
@@ -512,9 +592,10 @@ fn notice_of(item: &[u8]) -> Option<(u32, u32, u64)> {
     Some((word(0)?, word(4)?, started))
 }
 
-fn wait_readable(fd: i32, timeout: Duration) {
-    let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: `poll` is one valid pollfd for the duration of the call; an
-    // invalid fd only makes poll report POLLNVAL.
-    unsafe { libc::poll(&mut poll, 1, timeout.as_millis() as i32) };
+/// Waits until one of `fds` is readable, or `timeout`.
+fn wait_readable(fds: impl Iterator<Item = i32>, timeout: Duration) {
+    let mut polls: Vec<libc::pollfd> = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: `polls` is a live array of that many pollfds for the duration
+    // of the call; an invalid fd only makes poll report POLLNVAL.
+    unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, timeout.as_millis() as i32) };
 }

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use symbolize::Symbolizer;
+use symbolize::{ReportedMapping, Symbolizer};
 
 use super::pids::{Pids, Seen};
 
@@ -39,8 +39,15 @@ impl Snapshots {
     /// of a process means it exec'd: its old snapshot describes another
     /// program and is dropped. An announcement of another process with a
     /// known pid (a reused pid) keeps the earlier one's snapshot under its
-    /// new id.
-    pub fn announce(&mut self, symbolizer: &mut Symbolizer, pid: u32, started_ns: u64) -> Seen {
+    /// new id. `reported`: every mapping of the process, as the kernel
+    /// reported them (nothing is read from /proc then).
+    pub fn announce(
+        &mut self,
+        symbolizer: &mut Symbolizer,
+        pid: u32,
+        started_ns: u64,
+        reported: Option<&[ReportedMapping]>,
+    ) -> Seen {
         let previous_start = self.pids.current_start(pid);
         let seen = self.pids.seen(pid, started_ns);
         match seen {
@@ -53,8 +60,22 @@ impl Snapshots {
                 self.ended.push((pid, previous_start));
             }
         }
-        self.read(symbolizer, pid, 0, Instant::now());
+        match reported {
+            Some(mappings) => {
+                symbolizer.install_reported(pid, mappings);
+                self.due.remove(&pid);
+            }
+            None => drop(self.read(symbolizer, pid, 0, Instant::now())),
+        }
         seen
+    }
+
+    /// The pid runs another program from now on (the kernel reported an
+    /// exec): what its snapshot holds is of the earlier one, and /proc would
+    /// show the new one, so it is not read again.
+    pub fn stop_reading(&mut self, symbolizer: &mut Symbolizer, pid: u32) {
+        self.due.remove(&pid);
+        symbolizer.seal_process(pid);
     }
 
     /// Reads a process's mappings again now (the kernel side met code outside

@@ -260,6 +260,11 @@ pub struct Processes {
     pub children_not_followed: u64,
     /// Without root and --other-users: processes that became another user's.
     pub other_users_left_out: u64,
+    /// What the side-band events reported: mappings, execs, forks, exits,
+    /// records lost (a ring was full) or malformed, and how many processes
+    /// were symbolized from those reports (None: the events could not be
+    /// opened; everything came from /proc).
+    pub reported_by_kernel: Option<crate::recording::SidebandSummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -423,6 +428,7 @@ impl RunSummary {
                 not_announced: c.get(counter::NEW_PROCESS_DROPPED),
                 children_not_followed: c.get(counter::TARGETS_FULL),
                 other_users_left_out: recording.other_users_left_out,
+                reported_by_kernel: recording.sideband,
             },
             max_unresolved_percent: None,
             max_unresolved_exceeded: None,

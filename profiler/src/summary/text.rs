@@ -119,6 +119,20 @@ pub fn render(summary: &RunSummary) -> String {
         );
     }
     let processes = &summary.processes;
+    if let Some(reported) = &processes.reported_by_kernel {
+        let records = &reported.records;
+        let _ = writeln!(
+            s,
+            "  mappings from the kernel: {} processes symbolized from them; {} mappings, {} execs, {} forks, {} exits reported; {} records lost, {} malformed",
+            reported.processes_from_reports,
+            records.mappings,
+            records.execs,
+            records.forks,
+            records.exits,
+            records.lost,
+            records.malformed,
+        );
+    }
     let counted_lines = [
         (processes.ended_before_snapshot, "processes ended before their mappings could be read"),
         (

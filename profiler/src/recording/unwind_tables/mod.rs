@@ -20,7 +20,7 @@ mod row_cache;
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use profiler_ebpf::{ProcessMappings, UnwindMapping, UnwindRow, unwind};
 use serde::Serialize;
-use symbolize::{CfaRule, RbpRule, RbxRule};
+use symbolize::{CfaRule, RbpRule, RbxRule, ReportedMapping};
 
 use elf_layout::{Segment, load_bias, segments};
 pub use mapped_rows::MappedRows;
@@ -122,23 +122,35 @@ impl UnwindTables {
     /// code (JIT) without a table (frame pointers). Unchanged mappings are
     /// not written again. `started_ns`: the process's start (0: unknown),
     /// so that a later process with the pid is not walked with them.
-    pub fn load_process(&mut self, pid: u32, started_ns: u64) {
-        self.load(pid, started_ns, true);
+    /// `reported`: its mappings as the kernel reported them (a program run
+    /// during the recording), else /proc/PID/maps is read.
+    pub fn load_process(&mut self, pid: u32, started_ns: u64, reported: Option<&[ReportedMapping]>) {
+        self.load(pid, started_ns, reported, true);
     }
 
     /// As `load_process` when every file the process maps has its table
     /// compiled already (a fast write); false, and nothing written, when
     /// some file would have to be compiled first.
-    pub fn load_compiled_process(&mut self, pid: u32, started_ns: u64) -> bool {
-        self.load(pid, started_ns, false)
+    pub fn load_compiled_process(&mut self, pid: u32, started_ns: u64, reported: Option<&[ReportedMapping]>) -> bool {
+        self.load(pid, started_ns, reported, false)
     }
 
-    fn load(&mut self, pid: u32, started_ns: u64, compile: bool) -> bool {
+    fn load(&mut self, pid: u32, started_ns: u64, reported: Option<&[ReportedMapping]>, compile: bool) -> bool {
         let started = Instant::now();
-        let Ok(text) = std::fs::read_to_string(symbolize::memory_view(pid).join("maps")) else { return true };
+        let text;
+        let lines: Vec<MapsLine<'_>> = match reported {
+            Some(reported) => reported.iter().map(MapsLine::reported).collect(),
+            None => {
+                let Ok(read) = std::fs::read_to_string(symbolize::memory_view(pid).join("maps")) else { return true };
+                text = read;
+                text.lines().filter_map(MapsLine::parse).collect()
+            }
+        };
         let mut mappings: Vec<UnwindMapping> = Vec::new();
-        for line in text.lines() {
-            let Some(mapping) = MapsLine::parse(line).filter(|m| m.executable) else { continue };
+        for mapping in lines {
+            if !mapping.executable {
+                continue;
+            }
             let (bias, file) = match mapping.path {
                 Some(path) if path.starts_with('/') => {
                     let readable = readable_path(pid, mapping.start, mapping.end, path);

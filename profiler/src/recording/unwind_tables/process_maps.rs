@@ -2,6 +2,8 @@
 //! (/proc/PID/maps) and the files behind them.
 use std::path::PathBuf;
 
+use symbolize::ReportedMapping;
+
 /// One line of /proc/PID/maps.
 pub(crate) struct MapsLine<'a> {
     pub start: u64,
@@ -28,6 +30,20 @@ impl<'a> MapsLine<'a> {
             executable: perms.as_bytes().get(2) == Some(&b'x'),
             path,
         })
+    }
+}
+
+impl<'a> MapsLine<'a> {
+    /// A mapping the kernel reported (executable); `//anon` is anonymous
+    /// memory, as a nameless line of the maps file.
+    pub(crate) fn reported(mapping: &'a ReportedMapping) -> Self {
+        MapsLine {
+            start: mapping.start,
+            end: mapping.end,
+            offset: mapping.file_offset,
+            executable: true,
+            path: Some(mapping.name.as_str()).filter(|name| *name != "//anon"),
+        }
     }
 }
 
