@@ -32,3 +32,18 @@ pub fn proc_text(text: &str) {
 pub fn kernel_btf(bytes: &[u8]) {
     let _ = recording::bpf::btf::members_in(bytes, &[("task_struct", &["pid", "tgid"]), ("pt_regs", &["sp"])]);
 }
+
+/// The side-band's perf records, as the kernel writes them into the ring:
+/// decoded one by one from the bytes, and read out of a ring's data area
+/// with the first 16 bytes as tail and head (wrapping records, bad sizes).
+pub fn perf_records(bytes: &[u8]) {
+    use recording::sideband::{record, ring};
+    let _ = record::parse(bytes);
+    if let Some((positions, data)) = bytes.split_at_checked(16) {
+        let tail = u64::from_ne_bytes(positions[..8].try_into().unwrap_or_default());
+        let head = u64::from_ne_bytes(positions[8..].try_into().unwrap_or_default());
+        // A ring's area is a power of two: the largest that fits the input.
+        let size = if data.is_empty() { 0 } else { 1usize << data.len().ilog2() };
+        let _ = ring::read_records(&data[..size], tail, head, &mut Vec::new(), |bytes| drop(record::parse(bytes)));
+    }
+}
