@@ -85,8 +85,8 @@ mod tests {
     #[test]
     fn reads_records_that_wrap_around() {
         let records = vec![record(1, 24), record(2, 16), record(3, 40)];
-        for from in [0, 8, 60, 1000, 1012] {
-            let (data, head) = ring(64, from, &records);
+        for from in [0, 8, 100, 1000, 1012] {
+            let (data, head) = ring(128, from, &records);
             let mut seen = Vec::new();
             let pass = read_records(&data, from, head, &mut Vec::new(), |r| seen.push(r.to_vec()));
             assert_eq!(pass, Pass { tail: head, malformed: 0 }, "from {from}");
