@@ -8,7 +8,7 @@ use symbolize::{ReportedMapping, Symbolizer};
 
 use super::sideband::{
     Sideband, SidebandStats, boottime_ns,
-    record::{FileIdentity, MappingRecord, Record},
+    record::{FileIdentity, MappingRecord},
     timeline::{Change, Follow, Timeline},
 };
 use super::snapshots::Snapshots;
@@ -55,14 +55,12 @@ impl ReportedMappings {
         self.applied_until_ns = if at_end { u64::MAX } else { now_ns.saturating_sub(super::sideband::HOLD_BACK_NS) };
         let mut changed = Vec::new();
         for record in &records {
-            if let Record::Mapping { mapping, .. } = record {
-                // Opened now, while the process surely lives: map_files
-                // reaches a file deleted or replaced since.
-                symbolizer.hold_reported_file(mapping.pid, &reported(mapping));
-            }
             match self.timeline.apply(record) {
                 Change::Nothing => {}
                 Change::Mapped { mapping, installed } => {
+                    // Opened now, while the process most likely lives:
+                    // map_files reaches a file deleted or replaced since.
+                    symbolizer.hold_reported_file(mapping.pid, &reported(&mapping));
                     if installed {
                         symbolizer.add_reported_mapping(mapping.pid, &reported(&mapping));
                     }
