@@ -10,8 +10,10 @@ use std::collections::{HashMap, HashSet};
 use super::record::{MappingRecord, Record};
 
 /// Slack before a fork record's time for the child's start, which the
-/// kernel stamps a little earlier in the same fork (microseconds apart).
-const FORK_SLACK_NS: u64 = 1_000_000;
+/// kernel stamps earlier in the same fork: microseconds apart, more when
+/// the forking task is preempted in between on a busy machine. An image
+/// never begins before the previous process with its pid ended.
+const FORK_SLACK_NS: u64 = 100_000_000;
 
 /// One program run by one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +48,10 @@ pub enum Change {
     Nothing,
     /// A mapping of the pid's latest image; `installed`: that image is in
     /// the symbolizer (see `install`), which gets it too.
-    Mapped { mapping: MappingRecord, installed: bool },
+    Mapped {
+        mapping: MappingRecord,
+        installed: bool,
+    },
     /// The pid runs another program from now on (an exec, or a new
     /// process): what was read of it so far is of the earlier one.
     NewImage {
@@ -273,6 +278,7 @@ mod tests {
         timeline.apply(&mapping(8, 0x1000, "/bin/first"));
         timeline.apply(&Record::Exit { time: 2_000, pid: 8, tid: 8 });
         timeline.apply(&Record::Fork { time: 2_500, pid: 8, ppid: 1, tid: 8 });
+        // Within the fork slack of the earlier process: its exit bounds it.
         assert_eq!(names(timeline.image(8, 1_500)), ["/bin/first"]);
         assert_eq!(timeline.image(8, 2_100).map(|image| image.begins_ns), Some(2_000));
     }
