@@ -62,6 +62,28 @@ macro_rules! burn_until {
     }};
 }
 
+/// CPU time of the calling thread so far.
+pub fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a live timespec that clock_gettime fills in.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// Burn `$cpu` (a `Duration`) of the calling thread's CPU time in the
+/// calling function, whatever else runs on the machine. Evaluates to a `u64`.
+#[macro_export]
+macro_rules! burn_cpu {
+    ($seed:expr, $cpu:expr) => {{
+        let until = $crate::thread_cpu_time() + $cpu;
+        let mut acc: u64 = 0;
+        while $crate::thread_cpu_time() < until {
+            acc = acc.wrapping_add($crate::spin_iters!(($seed as u64) ^ acc, $crate::CHUNK / 4));
+        }
+        ::std::hint::black_box(acc)
+    }};
+}
+
 /// One libc `nanosleep` of `$duration` (a `Duration`), called from the
 /// calling function itself: no helper frame between it and libc's
 /// frameless wrapper. An interrupted sleep is not resumed (it only ends

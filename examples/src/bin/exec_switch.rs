@@ -4,26 +4,14 @@
 //! in `short_lived::after_exec`. Same pid throughout: each half must be
 //! named from its own program.
 
-use flameprof_examples::{CHUNK, args, die, num_arg, spin_iters};
+use flameprof_examples::{args, burn_cpu, die, num_arg};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
-fn thread_cpu() -> Duration {
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec, which `now` is.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
-
 #[inline(never)]
 fn before_exec(cpu: Duration) -> u64 {
-    let until = thread_cpu() + cpu;
-    let mut acc: u64 = 0;
-    while thread_cpu() < until {
-        acc = acc.wrapping_add(spin_iters!(0x5eed ^ acc, CHUNK / 4));
-    }
-    std::hint::black_box(acc)
+    burn_cpu!(0x5eed, cpu)
 }
 
 fn main() {

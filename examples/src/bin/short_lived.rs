@@ -11,29 +11,9 @@
 //! `short_lived --after-exec MS` burns MS ms of CPU in
 //! `short_lived::after_exec` (the program `exec_switch` execs).
 
-use flameprof_examples::{CHUNK, args, die, num_arg, spin_iters};
+use flameprof_examples::{args, burn_cpu, die, num_arg};
 use std::process::{Child, Command};
 use std::time::Duration;
-
-/// CPU time of this thread so far.
-fn thread_cpu() -> Duration {
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec, which `now` is.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
-
-/// Burns `$cpu` of this thread's CPU time in the calling function.
-macro_rules! burn_cpu {
-    ($seed:expr, $cpu:expr) => {{
-        let until = thread_cpu() + $cpu;
-        let mut acc: u64 = 0;
-        while thread_cpu() < until {
-            acc = acc.wrapping_add(spin_iters!(($seed as u64) ^ acc, CHUNK / 4));
-        }
-        ::std::hint::black_box(acc)
-    }};
-}
 
 /// Ten functions, each with its own seed (distinct code).
 macro_rules! short_functions {
