@@ -170,9 +170,16 @@ impl Symbolizer {
     /// snapshot (by the dynamic loader or dlopen) resolve too. A process with
     /// anonymous executable memory (JIT code) also has what its perf map
     /// gained read, so that its JIT code is named after it exits even if the
-    /// map is deleted.
+    /// map is deleted. A snapshot made from the kernel's reports is not
+    /// re-read (only its perf map is).
     pub fn refresh_process(&mut self, pid: u32) -> Result<(), Error> {
-        if self.processes.get(&pid).is_some_and(|snapshot| snapshot.sealed) {
+        if let Some(snapshot) = self.processes.get(&pid).filter(|snapshot| snapshot.sealed) {
+            // Its mappings come from the kernel's reports; its JIT code's
+            // perf map is still read while the process lives.
+            if snapshot.entries.iter().any(maps::MapEntry::is_anonymous_code) {
+                let dump = user::jitdump_path(snapshot);
+                self.perf_maps.update(pid, dump.as_deref());
+            }
             return Ok(());
         }
         let snap = snapshot::take(pid, &mut self.files, self.processes.get(&pid));

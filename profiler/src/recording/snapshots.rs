@@ -60,13 +60,12 @@ impl Snapshots {
                 self.ended.push((pid, previous_start));
             }
         }
-        match reported {
-            Some(mappings) => {
-                symbolizer.install_reported(pid, mappings);
-                self.due.remove(&pid);
-            }
-            None => drop(self.read(symbolizer, pid, 0, Instant::now())),
+        if let Some(mappings) = reported {
+            // Then the reads below (and the follow-ups) only read its JIT
+            // code's perf map, if it has JIT code.
+            symbolizer.install_reported(pid, mappings);
         }
+        self.read(symbolizer, pid, 0, Instant::now());
         seen
     }
 
