@@ -123,7 +123,7 @@ pub fn render(summary: &RunSummary) -> String {
         let records = &reported.records;
         let _ = writeln!(
             s,
-            "  mappings from the kernel: {} processes symbolized from them; {} mappings, {} execs, {} forks, {} exits reported; {} records lost, {} malformed",
+            "  mappings from the kernel: {} processes symbolized from them; read (of every process, the targets' kept): {} mappings, {} execs, {} forks, {} exits; {} records lost (a ring was full), {} malformed",
             reported.processes_from_reports,
             records.mappings,
             records.execs,
