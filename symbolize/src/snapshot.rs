@@ -337,4 +337,30 @@ mod tests {
             assert_eq!(inode, file.inode, "{} names another file", path.display());
         }
     }
+
+    fn anonymous(start: u64, end: u64) -> MapEntry {
+        MapEntry { start, end, executable: true, offset: 0, dev: 0, inode: 0, backing: Backing::Anonymous }
+    }
+
+    #[test]
+    fn a_reported_mapping_replaces_what_it_overlaps_and_keeps_the_order() {
+        let mut snapshot = Snapshot::default();
+        let mut table = FileTable::default();
+        for (start, end) in [(0x5000, 0x6000), (0x1000, 0x3000), (0x8000, 0x9000)] {
+            add_reported(&mut snapshot, 1, &mut table, anonymous(start, end));
+        }
+        // Mapped over the first two: they are gone.
+        add_reported(&mut snapshot, 1, &mut table, anonymous(0x2000, 0x5800));
+        let ranges: Vec<(u64, u64)> = snapshot.entries.iter().map(|e| (e.start, e.end)).collect();
+        assert_eq!(ranges, [(0x2000, 0x5800), (0x8000, 0x9000)]);
+        // A file that cannot be opened is remembered as unreadable.
+        let missing = MapEntry {
+            dev: 1,
+            inode: 2,
+            backing: Backing::File { path: "/nonexistent/flameprof-test".into(), deleted: false },
+            ..anonymous(0xa000, 0xb000)
+        };
+        add_reported(&mut snapshot, u32::MAX, &mut table, missing);
+        assert!(matches!(snapshot.files.get(&(1, 2)), Some(FileState::Failed(UnresolvedReason::FileUnreadable))));
+    }
 }
