@@ -312,7 +312,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         wait_readable(std::iter::once(bpf::ring_fd(&new_processes)).chain(sideband_fds), POLL.min(until_deadline));
         // What the kernel reported first: a notice of a process is handled
         // with its mappings known.
-        let changed = match &mut reported {
+        let mut changed = match &mut reported {
             Some(reported) => reported.update(symbolizer, &mut snapshots, false),
             None => Vec::new(),
         };
@@ -326,12 +326,18 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         while let Some(item) = new_processes.next() {
             notices.extend(notice_of(&item));
         }
-        // A process that began after the reports applied so far waits
-        // for the next pass (its exec and mappings may still be in a ring).
-        if let Some(reported) = &reported {
-            (deferred_notices, notices) = notices
-                .into_iter()
-                .partition(|&(_, kind, started_ns)| kind == notice::ANNOUNCE && reported.not_caught_up(started_ns));
+        // A process that began after the reports applied so far (within
+        // the last millisecond) has its exec and mappings read a moment
+        // later; if they are still not in, it waits for the next pass.
+        if let Some(reported) = &mut reported {
+            let waits = |reported: &ReportedMappings, &(_, kind, started_ns): &(u32, u32, u64)| {
+                kind == notice::ANNOUNCE && reported.not_caught_up(started_ns)
+            };
+            if notices.iter().any(|notice| waits(reported, notice)) {
+                std::thread::sleep(sideband::HOLD_BACK);
+                changed.extend(reported.update(symbolizer, &mut snapshots, false));
+            }
+            (deferred_notices, notices) = notices.into_iter().partition(|notice| waits(reported, notice));
         }
         let mut to_compile = Vec::new();
         if let (Some(tables), Some(reported)) = (&mut tables, &reported) {

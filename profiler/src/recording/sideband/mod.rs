@@ -19,6 +19,7 @@ use record::Record;
 /// pass: a record of another CPU stamped earlier may still be on its way
 /// into its ring, and records are applied in time order.
 pub(crate) const HOLD_BACK_NS: u64 = 1_000_000;
+pub(crate) const HOLD_BACK: std::time::Duration = std::time::Duration::from_nanos(HOLD_BACK_NS);
 
 /// What the side-band events delivered, for the summary.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
