@@ -351,8 +351,15 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             }
         }
         if let Some(tables) = &mut tables {
-            for &(pid, _, started_ns) in &notices {
-                let image = reported.as_ref().and_then(|reported| reported.complete_image(pid, started_ns));
+            for &(pid, kind, started_ns) in &notices {
+                // A refresh: a walk met code outside the mappings it has. The
+                // live process's own view goes first: the kernel's reports of
+                // a mapping just made may not have been read yet (seen on a
+                // slow emulated kernel: a hundred samples walked without libc).
+                let image = match kind {
+                    notice::REFRESH if proc::is_alive(pid) => None,
+                    _ => reported.as_ref().and_then(|reported| reported.complete_image(pid, started_ns)),
+                };
                 if !tables.load_compiled_process(pid, started_ns, image.as_deref()) {
                     to_compile.push((pid, started_ns, image));
                 }
