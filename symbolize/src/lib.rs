@@ -30,7 +30,7 @@ mod test_elf;
 mod unwind;
 mod user;
 mod vdso;
-pub use proc_view::memory_view;
+pub use proc_view::{live_task_dir, memory_view};
 pub use vdso::VdsoImage;
 
 use std::collections::HashMap;

@@ -2,30 +2,39 @@
 //! main thread has ended (`pthread_exit` in `main`) while other threads run
 //! on: that thread is a zombie whose `maps` is empty and whose `map_files`
 //! is gone, so a live thread's directory is used instead.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `/proc/PID`, or `/proc/PID/task/TID` of a live thread when the main
 /// thread has exited (or the process's own directory when none is found).
 pub fn memory_view(pid: u32) -> PathBuf {
+    live_task_dir(pid).unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}")))
+}
+
+/// The /proc directory of a live task of process `pid`: its own while its
+/// main thread runs, else a live thread's; None when the process is gone
+/// or all its threads have exited.
+pub fn live_task_dir(pid: u32) -> Option<PathBuf> {
     let own = PathBuf::from(format!("/proc/{pid}"));
-    if !exited(&own) {
-        return own;
+    if !exited(state(&own)?) {
+        return Some(own);
     }
-    let live = std::fs::read_dir(own.join("task"))
+    std::fs::read_dir(own.join("task"))
         .into_iter()
         .flatten()
         .filter_map(|entry| Some(entry.ok()?.path()))
-        .find(|thread| !exited(thread));
-    live.unwrap_or(own)
+        .find(|thread| state(thread).is_some_and(|s| !exited(s)))
 }
 
-/// Whether the task whose /proc directory is `dir` is a zombie or dead
-/// (false when it cannot be read: the caller's own read then reports it).
-fn exited(dir: &std::path::Path) -> bool {
-    let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { return false };
+/// The state letter (R, S, Z...) of the task whose /proc directory is `dir`.
+fn state(dir: &Path) -> Option<char> {
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
     // The state follows the parenthesised name, which may itself hold ')'.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-    matches!(state, Some('Z' | 'X'))
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Whether a task in this state has exited (a zombie, or dead).
+fn exited(state: char) -> bool {
+    matches!(state, 'Z' | 'X')
 }
 
 #[cfg(test)]

@@ -6,16 +6,7 @@ use crate::error::{Error, Result};
 /// A main thread that ended (`pthread_exit` in `main`) shows as a zombie
 /// while the other threads run on: the process is alive.
 pub fn is_alive(pid: u32) -> bool {
-    match state(&format!("/proc/{pid}")) {
-        None => false,
-        Some(state) if !exited(state) => true,
-        Some(_) => thread_ids(pid).into_iter().any(|tid| thread_state(pid, tid).is_some_and(|s| !exited(s))),
-    }
-}
-
-/// Whether a task in this state has exited (a zombie, or dead).
-fn exited(state: char) -> bool {
-    matches!(state, 'Z' | 'X')
+    symbolize::live_task_dir(pid).is_some()
 }
 
 /// The state letter (R, S, D, I, Z...) of the task whose /proc directory is `dir`.
