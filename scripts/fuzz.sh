@@ -4,6 +4,10 @@
 #                                          from its seeds, one after another
 #   scripts/fuzz.sh run TARGET SECONDS     one target, its corpus kept in
 #                                          fuzz/corpus/TARGET between runs
+#   scripts/fuzz.sh cpu TARGET SECONDS     the same, until the fuzzer has used
+#                                          SECONDS of CPU time (on a shared
+#                                          machine wall time says little);
+#                                          ends with a `fuzz-run:` line
 # One job, at the lowest priority: the machine's other work goes first.
 # A crash stops with the failing input in fuzz/artifacts/TARGET/.
 set -euo pipefail
@@ -28,7 +32,49 @@ run() { # TARGET SECONDS CORPUS
         -print_final_stats=1
 }
 
+# The libFuzzer process of TARGET's run (cargo fuzz is its parent).
+fuzzer_pid() {
+    pgrep -f "release/$1 .*-max_total_time" | head -1
+}
+
+cpu_seconds() { # PID
+    awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) / hz) }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# Runs TARGET until its fuzzer has used SECONDS of CPU, then interrupts it
+# (libFuzzer prints its final stats and exits 72 on SIGINT).
+run_for_cpu() { # TARGET SECONDS
+    local target=$1 budget=$2 log pid="" used=0 start status=0
+    log=target/logs/$target.log
+    mkdir -p target/logs
+    start=$(date +%s)
+    run "$target" 604800 "corpus/$target" >"$log" 2>&1 &
+    local runner=$!
+    while kill -0 "$runner" 2>/dev/null; do
+        sleep 5
+        [[ -n "$pid" ]] || pid=$(fuzzer_pid "$target")
+        [[ -n "$pid" ]] || continue
+        used=$(cpu_seconds "$pid")
+        if ((used >= budget)); then
+            kill -INT "$pid" 2>/dev/null || true
+            break
+        fi
+    done
+    wait "$runner" || status=$?
+    local execs crashes
+    execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo '?')
+    crashes=$(ls "artifacts/$target" 2>/dev/null | wc -l)
+    printf 'fuzz-run: %s cpu %ss wall %ss executions %s artifacts %s log fuzz/%s\n' \
+        "$target" "$used" "$(($(date +%s) - start))" "$execs" "$crashes" "$log"
+    # libFuzzer exits 72 when interrupted (by us, at the budget) and cargo
+    # fuzz passes that on as its own failure; anything else is a crash.
+    [[ $status == 0 ]] || grep -q 'exited with exit status: 72' "$log"
+}
+
 case "${1:-}" in
+    cpu)
+        run_for_cpu "$2" "$3"
+        ;;
     smoke)
         seconds=${2:-3}
         nice -n 19 cargo +nightly fuzz build --debug-assertions
@@ -43,7 +89,7 @@ case "${1:-}" in
         run "$2" "$3" "corpus/$2"
         ;;
     *)
-        echo "usage: scripts/fuzz.sh smoke [SECONDS] | run TARGET SECONDS" >&2
+        echo "usage: scripts/fuzz.sh smoke [SECONDS] | run TARGET SECONDS | cpu TARGET CPU_SECONDS" >&2
         exit 2
         ;;
 esac
