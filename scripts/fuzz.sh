@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The fuzz targets of fuzz/ (cargo-fuzz, nightly; README: Reliability).
+#   scripts/fuzz.sh build                  builds every target (what smoke
+#                                          and run would build first)
 #   scripts/fuzz.sh smoke [SECONDS]        every target for SECONDS (default 3)
 #                                          from its seeds, one after another
 #   scripts/fuzz.sh run TARGET SECONDS     one target, its corpus kept in
@@ -75,6 +77,9 @@ case "${1:-}" in
     cpu)
         run_for_cpu "$2" "$3"
         ;;
+    build)
+        nice -n 19 cargo +nightly fuzz build --debug-assertions
+        ;;
     smoke)
         seconds=${2:-3}
         nice -n 19 cargo +nightly fuzz build --debug-assertions
@@ -89,7 +94,7 @@ case "${1:-}" in
         run "$2" "$3" "corpus/$2"
         ;;
     *)
-        echo "usage: scripts/fuzz.sh smoke [SECONDS] | run TARGET SECONDS | cpu TARGET CPU_SECONDS" >&2
+        echo "usage: scripts/fuzz.sh build | smoke [SECONDS] | run TARGET SECONDS | cpu TARGET CPU_SECONDS" >&2
         exit 2
         ;;
 esac
