@@ -630,8 +630,13 @@ pub mod counter {
     /// entries are allocated on use (BPF_F_NO_PREALLOC), from per-CPU
     /// caches that an interrupt-context program cannot refill itself.
     pub const COUNTS_MAP_NO_MEMORY: u32 = 36;
+    /// Table unwinding: on-CPU samples of a process whose tables were not
+    /// loaded yet, sent with a copy of their user stack to be unwound in user
+    /// space (as `--call-graph dwarf` does) instead of walked with frame
+    /// pointers. Not table walks: UNWIND_NOT_LOADED counts those.
+    pub const UNWIND_COPIED_BEFORE_TABLES: u32 = 37;
     /// Number of counters.
-    pub const COUNT: u32 = 37;
+    pub const COUNT: u32 = 38;
 }
 
 #[cfg(feature = "user")]

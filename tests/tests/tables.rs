@@ -407,3 +407,39 @@ fn xz_leaves_agree_with_perf_dwarf() {
         assert_leaves_agree("xz", &flameprof_leaves(&table), &perf_a, &perf_b, &run.stderr);
     });
 }
+
+/// A burst of short processes built without frame pointers (30 x 30 ms):
+/// a good part of each one's samples come before flameprof has loaded its
+/// tables (25-30 % on this machine with frame-pointer walks there). Those
+/// samples' stacks are copied and unwound in user space instead, so the
+/// callers hold from each process's first sample, and the 3:1 split of
+/// the construction with them.
+#[test]
+fn short_processes_keep_their_callers_from_their_first_sample() {
+    root_or_skip!();
+    let program = no_fp_program();
+    let script = format!("for i in $(seq 1 30); do {program} cpu 0.03; done");
+    let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], "/bin/sh", &["-c", &script]);
+    let spinning = table.with_frame("spin") as f64;
+    assert!(spinning >= 300.0, "only {spinning} samples in spin:\n{}", run.stderr);
+    let under_main = with_chain(&table, &["main", "outer", "middle", "spin"]) as f64;
+    assert!(
+        under_main >= 0.98 * spinning,
+        "only {under_main} of {spinning} spin samples have main, outer and middle above them\n{}\n{}",
+        table.describe_top(8),
+        run.stderr
+    );
+    let hot = with_chain(&table, &["middle", "inner_hot", "spin"]) as f64;
+    let cold = with_chain(&table, &["middle", "inner_cold", "spin"]) as f64;
+    let hot_share = hot / (hot + cold);
+    assert!(within(hot_share, 0.75, 0.06), "inner_hot's share of the spinning is {hot_share:.3}, expected 0.75");
+    // Every early sample is either copied (and unwound: dwarf_unwinding
+    // counts those) or, with the ring full, walked with frame pointers.
+    let copied = summary.get("table_unwinding.copied_before_tables_loaded");
+    assert_eq!(copied, summary.get("dwarf_unwinding.user_stacks"), "{}", run.stderr);
+    let walked_early = summary.get("table_unwinding.before_tables_loaded");
+    assert!(walked_early <= 0.01 * spinning, "{walked_early} early samples walked with frame pointers:\n{}", run.stderr);
+    let unwound = summary.get("dwarf_unwinding.complete");
+    assert!(unwound >= 0.95 * copied, "only {unwound} of {copied} copies unwound whole:\n{}", run.stderr);
+    assert_eq!(summary.get("samples.lost"), 0.0);
+}

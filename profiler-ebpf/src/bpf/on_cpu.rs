@@ -14,8 +14,8 @@ use super::{
     process::Process,
     registers::LeafRegisters,
     stack::{FaultCounters, capture_ids, capture_whole},
-    unwind::{ON_CPU_WALKERS, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk},
-    user_copy::send_user_copy,
+    unwind::{ON_CPU_WALKERS, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk, tables_loaded},
+    user_copy::{CopyOutcome, send_user_copy},
 };
 
 const FAULTS: FaultCounters = FaultCounters { kernel: counter::KERNEL_STACK_FAULT, user: counter::USER_STACK_FAULT };
@@ -72,10 +72,23 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
     bump(counter::ON_CPU_SAMPLES);
     let user_mode = in_user_mode(ctx);
     if walk == Walk::Copy {
-        send_user_copy(ctx, process, config.capture, user_mode);
+        if send_user_copy(ctx, process, config.capture, user_mode, false) == CopyOutcome::RingFull {
+            bump(counter::USER_COPIES_FULL);
+        }
         return;
     }
     if walk == Walk::Tables {
+        // A process's first milliseconds, before user space has loaded its
+        // tables: a frame-pointer walk would lose most of a stack built
+        // without them, so the stack is copied and unwound in user space.
+        // A full ring or no user code: the frame-pointer walk below.
+        if config.capture & capture::USER != 0
+            && !tables_loaded(process.tgid, process.started_ns)
+            && send_user_copy(ctx, process, config.capture, user_mode, true) == CopyOutcome::Sent
+        {
+            bump(counter::UNWIND_COPIED_BEFORE_TABLES);
+            return;
+        }
         let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
             bump(counter::SCRATCH_UNAVAILABLE);
             return;

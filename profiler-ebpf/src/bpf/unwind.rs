@@ -217,14 +217,21 @@ pub fn start_user_walk<C: EbpfContext>(
 /// of an earlier one with the same pid).
 #[inline(always)]
 fn mappings_of(key: &StackKey) -> bool {
-    let Some(entry) = PROCESS_MAPPINGS.get_ptr(&key.tgid) else { return false };
+    tables_loaded(key.tgid, key.started_ns)
+}
+
+/// Whether user space has loaded the tables of process `tgid` started at
+/// `started_ns` (not those of an earlier process with the same pid).
+#[inline(always)]
+pub fn tables_loaded(tgid: u32, started_ns: u64) -> bool {
+    let Some(entry) = PROCESS_MAPPINGS.get_ptr(&tgid) else { return false };
     // SAFETY: a non-null pointer from a hash-map lookup stays valid for this
     // run (RCU, point 1 in maps.rs); one u64 is copied out. User space may
     // rewrite the entry meanwhile: then the copy is the old or the new
     // start, and the walk uses whichever mappings it finds (each field it
     // reads is bounds-checked).
     let started = unsafe { (*entry).started_ns };
-    started == 0 || started == key.started_ns
+    started == 0 || started == started_ns
 }
 
 /// The thread a walk records (off-CPU), 0 if unknown.

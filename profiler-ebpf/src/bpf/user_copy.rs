@@ -20,13 +20,36 @@ use super::{
 const CHUNKS: usize = USER_STACK_COPY_BYTES / USER_STACK_CHUNK;
 const CHUNK_MASK: u64 = USER_STACK_CHUNK as u64 - 1;
 
-/// Sends one sample of `tgid` to USER_STACK_COPIES. Returns false when the
-/// ring buffer was full (the sample is lost, and counted).
+/// What became of a sample offered to USER_STACK_COPIES.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CopyOutcome {
+    Sent,
+    /// The ring buffer was full: not sent (the caller counts it as it sees fit).
+    RingFull,
+    /// No user context (a kernel thread), and the caller asked for one: not sent.
+    NoUserContext,
+}
+
+/// Sends one sample of `process` to USER_STACK_COPIES, unless
+/// `needs_user_context` and the task has no user code to unwind (then the
+/// caller's own walk is as good, and cheaper).
 #[inline(always)]
-pub fn send_user_copy(ctx: &PerfEventContext, process: Process, capture_bits: u32, in_user_mode: bool) -> bool {
+pub fn send_user_copy(
+    ctx: &PerfEventContext,
+    process: Process,
+    capture_bits: u32,
+    in_user_mode: bool,
+    needs_user_context: bool,
+) -> CopyOutcome {
+    // SAFETY: `ctx` is the context of the perf_event program running
+    // (send_user_copy is reached only from the on-CPU samplers that may call
+    // bpf_task_pt_regs: the dwarf and table ones), as `user_registers` asks.
+    let (ip, sp, bp) = unsafe { user_registers(ctx, in_user_mode) };
+    if needs_user_context && ip == 0 {
+        return CopyOutcome::NoUserContext;
+    }
     let Some(mut entry) = USER_STACK_COPIES.reserve::<UserStackCopy>(0) else {
-        bump(counter::USER_COPIES_FULL);
-        return false;
+        return CopyOutcome::RingFull;
     };
     let copy = entry.as_mut_ptr();
     // SAFETY: `copy` points to the record just reserved in the ring buffer:
@@ -37,9 +60,7 @@ pub fn send_user_copy(ctx: &PerfEventContext, process: Process, capture_bits: u3
     // the raw pointer (nothing to drop), and `.as_mut_ptr()` takes only brief
     // `&mut` borrows of `kernel` and `stack`. bpf_get_stack gets this
     // program's context and `kernel`, which holds exactly `bytes`, the most
-    // it writes. `user_registers`' contract holds: `ctx` is the context of
-    // the perf_event program running (send_user_copy is reached only from
-    // on_cpu_sample_dwarf). So does `copy_stack`'s: `stack` has
+    // it writes. `copy_stack`'s contract holds: `stack` has
     // USER_STACK_COPY_BYTES + USER_STACK_CHUNK bytes that nothing else uses.
     unsafe {
         (*copy).tgid = process.tgid;
@@ -56,7 +77,6 @@ pub fn send_user_copy(ctx: &PerfEventContext, process: Process, capture_bits: u3
                 bump(counter::KERNEL_STACK_FAULT);
             }
         }
-        let (ip, sp, bp) = user_registers(ctx, in_user_mode);
         (*copy).ip = ip;
         (*copy).sp = sp;
         (*copy).bp = bp;
@@ -68,7 +88,7 @@ pub fn send_user_copy(ctx: &PerfEventContext, process: Process, capture_bits: u3
         }
     }
     entry.submit(0);
-    true
+    CopyOutcome::Sent
 }
 
 /// (ip, sp, bp) of the interrupted user code: the sample's own registers

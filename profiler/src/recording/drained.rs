@@ -45,9 +45,11 @@ pub struct DrainedCounts {
     /// The executable mappings of forgotten processes, by module basename
     /// (the first process mapping a module wins), for pprof's mapping table.
     pub modules: HashMap<String, Mapping>,
-    /// Processes (pid, start) found ended whose snapshots go once the maps
-    /// hold nothing of theirs.
-    ended: HashSet<(u32, u64)>,
+    /// Processes (pid, start) found ended, with the pass that found them:
+    /// their snapshots go at a later pass that finds nothing of theirs in
+    /// the maps. Not the same pass: stack copies taken just before a process
+    /// ended may still be on their way to being unwound.
+    ended: HashMap<(u32, u64), u64>,
     /// Whether snapshots of ended processes may be forgotten: not when
     /// something still to be symbolized at the end may name them (`--wakers`
     /// joins are not drained, nor are `--call-graph dwarf`'s stacks).
@@ -65,7 +67,7 @@ impl DrainedCounts {
             samples_at_depth_limit: 0,
             missing_stack_ids: 0,
             modules: HashMap::new(),
-            ended: HashSet::new(),
+            ended: HashMap::new(),
             forget_ended,
             fix_leaves,
         }
@@ -75,7 +77,7 @@ impl DrainedCounts {
     /// forgotten at the next pass that leaves nothing of it in the maps.
     pub fn note_ended(&mut self, pid: u32, started_ns: u64) {
         if self.forget_ended {
-            self.ended.insert((pid, started_ns));
+            self.ended.entry((pid, started_ns)).or_insert(self.stats.passes);
         }
     }
 
@@ -95,12 +97,7 @@ impl DrainedCounts {
         for (key, _) in on_cpu.iter_mut().chain(off_cpu.iter_mut()) {
             key.tgid = pids.id(key.tgid, key.started_ns);
         }
-        let limit = profiler_ebpf::MAX_STACK_DEPTH as u32;
-        self.samples_at_depth_limit += on_cpu
-            .iter()
-            .filter(|(key, _)| key.kernel_depth >= limit || key.user_depth >= limit)
-            .map(|(_, n)| n)
-            .sum::<u64>();
+        self.samples_at_depth_limit += at_depth_limit(&on_cpu);
         if self.fix_leaves {
             self.leaf_fixups.0.add(leaf_fixup::apply(&mut on_cpu, symbolizer));
             self.leaf_fixups.1.add(leaf_fixup::apply(&mut off_cpu, symbolizer));
@@ -112,10 +109,31 @@ impl DrainedCounts {
         self.stats.symbolizing += started.elapsed();
     }
 
+    /// On-CPU stacks unwound in user space from stack copies (`dwarf`, and
+    /// `table` before a process's tables were loaded), symbolized now, as a
+    /// pass is: they are final once unwound, and their processes' snapshots
+    /// may be forgotten by the next pass. Their processes are not taken as
+    /// ended: the copies do not say.
+    pub fn take_unwound(&mut self, mut on_cpu: Vec<(StackKey, u64)>, pids: &Pids, symbolizer: &mut Symbolizer) {
+        let started = Instant::now();
+        for (key, _) in &mut on_cpu {
+            key.tgid = pids.id(key.tgid, key.started_ns);
+        }
+        self.samples_at_depth_limit += at_depth_limit(&on_cpu);
+        symbolize_all(&mut self.on_cpu, &on_cpu, symbolizer);
+        self.stats.symbolizing += started.elapsed();
+    }
+
     /// Forgets the snapshots of ended processes the maps hold nothing of,
     /// keeping their modules.
     fn forget(&mut self, kept: &HashSet<(u32, u64)>, pids: &Pids, symbolizer: &mut Symbolizer) {
-        let gone: Vec<(u32, u64)> = self.ended.iter().filter(|owner| !kept.contains(owner)).copied().collect();
+        let this_pass = self.stats.passes;
+        let gone: Vec<(u32, u64)> = self
+            .ended
+            .iter()
+            .filter(|&(owner, &found_at)| found_at < this_pass && !kept.contains(owner))
+            .map(|(&owner, _)| owner)
+            .collect();
         for (pid, started_ns) in gone {
             self.ended.remove(&(pid, started_ns));
             let id = pids.id(pid, started_ns);
@@ -127,6 +145,12 @@ impl DrainedCounts {
             self.stats.snapshots_forgotten += 1;
         }
     }
+}
+
+/// Samples among `on_cpu` whose kernel or user stack reached the frame limit.
+fn at_depth_limit(on_cpu: &[(StackKey, u64)]) -> u64 {
+    let limit = profiler_ebpf::MAX_STACK_DEPTH as u32;
+    on_cpu.iter().filter(|(key, _)| key.kernel_depth >= limit || key.user_depth >= limit).map(|(_, n)| n).sum()
 }
 
 fn symbolize_all(into: &mut SymbolizedCounts, raw: &[(StackKey, u64)], symbolizer: &mut Symbolizer) {

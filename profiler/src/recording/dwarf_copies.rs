@@ -37,22 +37,41 @@ type Key = ((u32, u64), [u8; TASK_COMM_LEN], Vec<u64>, Vec<u64>);
 #[derive(Default)]
 pub struct UnwoundStacks {
     counts: HashMap<Key, u64>,
+    /// Copies taken from the ring, not unwound yet (see `collect`).
+    pending: Vec<Box<UserStackCopy>>,
     pub stats: UnwindStats,
 }
 
 impl UnwoundStacks {
-    /// Unwinds and counts every copy waiting in `ring`.
-    pub fn drain(&mut self, ring: &mut RingBuf<MapData>, symbolizer: &mut Symbolizer) {
+    /// Takes the copies waiting in `ring` without unwinding them. Read
+    /// before the side-band records, they are unwound after them
+    /// (`unwind_pending`): the mappings a copy's stack runs through were
+    /// reported before the sample was taken, so by then the symbolizer
+    /// knows them all, also for a process that exec'd a moment ago.
+    pub fn collect(&mut self, ring: &mut RingBuf<MapData>) {
         while let Some(item) = ring.next() {
             if item.len() < size_of::<UserStackCopy>() {
                 self.stats.malformed += 1;
                 continue;
             }
             // SAFETY: the size was checked; UserStackCopy is plain integers.
-            let copy: UserStackCopy = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
-            drop(item);
+            let copy: Box<UserStackCopy> = Box::new(unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) });
+            self.pending.push(copy);
+        }
+    }
+
+    /// Unwinds and counts the copies collected so far.
+    pub fn unwind_pending(&mut self, symbolizer: &mut Symbolizer) {
+        for copy in std::mem::take(&mut self.pending) {
             self.add(&copy, symbolizer);
         }
+    }
+
+    /// Unwinds and counts every copy waiting in `ring`, and those collected
+    /// before: for when no side-band records can come between (the end).
+    pub fn drain(&mut self, ring: &mut RingBuf<MapData>, symbolizer: &mut Symbolizer) {
+        self.collect(ring);
+        self.unwind_pending(symbolizer);
     }
 
     fn add(&mut self, copy: &UserStackCopy, symbolizer: &mut Symbolizer) {
@@ -83,8 +102,13 @@ impl UnwoundStacks {
     }
 
     /// The counts in the form the kernel's own maps give them.
-    pub fn into_counts(self) -> Vec<(StackKey, u64)> {
-        self.counts
+    pub fn into_counts(mut self) -> Vec<(StackKey, u64)> {
+        self.take_counts()
+    }
+
+    /// The counts so far (each final: a copy is unwound once), leaving none.
+    pub fn take_counts(&mut self) -> Vec<(StackKey, u64)> {
+        std::mem::take(&mut self.counts)
             .into_iter()
             .map(|((process, comm, kernel, user), count)| {
                 (whole_stack(process, marker::NONE, comm, &kernel, &user), count)

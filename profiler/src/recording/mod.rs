@@ -267,9 +267,11 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         }
     };
     let mut new_processes = probes.take_new_processes()?;
+    // `table` copies the stacks of a process's first samples, before its
+    // tables are loaded, and unwinds them as `dwarf` does all of them.
     let mut user_copies = match settings.user_walk {
-        UserWalk::StackCopy => Some((probes.take_user_stack_copies()?, UnwoundStacks::default())),
-        _ => None,
+        UserWalk::StackCopy | UserWalk::Tables => Some((probes.take_user_stack_copies()?, UnwoundStacks::default())),
+        UserWalk::FramePointers | UserWalk::Best => None,
     };
     // Read kallsyms once our programs are loaded: their symbols let the
     // off-CPU stacks be cut where the tracing glue ends.
@@ -310,6 +312,10 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         let until_deadline = settings.duration.map_or(POLL, |d| d.saturating_sub(started.elapsed()));
         let sideband_fds = reported.iter().flat_map(ReportedMappings::fds);
         wait_readable(std::iter::once(bpf::ring_fd(&new_processes)).chain(sideband_fds), POLL.min(until_deadline));
+        // Stack copies first, the records of the mappings they need after.
+        if let Some((ring, unwound)) = &mut user_copies {
+            unwound.collect(ring);
+        }
         // What the kernel reported first: a notice of a process is handled
         // with its mappings known.
         let mut changed = match &mut reported {
@@ -386,6 +392,12 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         }
         let pids = &snapshots.pids;
         if let Some(pass) = probes.drain_ended(|pid, started| !proc::is_alive(pid) || pids.superseded(pid, started))? {
+            // Stacks unwound from copies go first: the pass may forget the
+            // snapshots of ended processes they name.
+            if let Some((_, unwound)) = &mut user_copies {
+                unwound.unwind_pending(symbolizer);
+                drained.take_unwound(unwound.take_counts(), pids, symbolizer);
+            }
             drained.take(pass, pids, symbolizer);
         }
         if let Some(tables) = &mut tables {
@@ -399,8 +411,8 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
                 tables.forget_exited();
             }
         }
-        if let Some((ring, unwound)) = &mut user_copies {
-            unwound.drain(ring, symbolizer);
+        if let Some((_, unwound)) = &mut user_copies {
+            unwound.unwind_pending(symbolizer);
         }
         if let Some(signal) = signals::received() {
             break StopReason::Signal(signal);

@@ -125,6 +125,10 @@ pub struct TableUnwinding {
     /// Walked with frame pointers because the process's tables were not
     /// loaded yet (its first samples).
     pub before_tables_loaded: u64,
+    /// On-CPU samples of the same moments whose user stack was copied and
+    /// unwound in user space instead (`dwarf_unwinding` tells how those
+    /// unwinds ended). Not part of `user_stacks`.
+    pub copied_before_tables_loaded: u64,
     pub walker_unavailable: u64,
     /// Frames walked with the frame pointer (code without tables).
     pub frames_by_frame_pointer: u64,
@@ -352,6 +356,7 @@ impl RunSummary {
                     cut_at_bad_frame: bad_frame,
                     bad_frames_at_unknown_register: c.get(counter::UNWIND_REGISTER_UNKNOWN),
                     before_tables_loaded: before,
+                    copied_before_tables_loaded: c.get(counter::UNWIND_COPIED_BEFORE_TABLES),
                     walker_unavailable: unavailable,
                     frames_by_frame_pointer: c.get(counter::UNWIND_FP_FRAMES),
                     tables,

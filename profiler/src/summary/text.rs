@@ -35,7 +35,7 @@ pub fn render(summary: &RunSummary) -> String {
         let tables = &t.tables;
         let _ = writeln!(
             s,
-            "  table unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the {}-frame limit, {} at code without unwind info, {} at a bad frame ({} at a CFA from a register not known there); {} walked with frame pointers before their process's tables were loaded; {} frames found by frame pointer (code without tables)",
+            "  table unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the {}-frame limit, {} at code without unwind info, {} at a bad frame ({} at a CFA from a register not known there); before their process's tables were loaded: {} on-CPU stacks copied and unwound in user space, {} walked with frame pointers; {} frames found by frame pointer (code without tables)",
             t.user_stacks,
             t.complete,
             t.at_depth_limit,
@@ -43,6 +43,7 @@ pub fn render(summary: &RunSummary) -> String {
             t.cut_at_code_without_unwind_info,
             t.cut_at_bad_frame,
             t.bad_frames_at_unknown_register,
+            t.copied_before_tables_loaded,
             t.before_tables_loaded,
             t.frames_by_frame_pointer,
         );

@@ -175,10 +175,7 @@ impl Probes {
                 loader.map_max_entries(map, entries);
             }
         }
-        loader.map_max_entries(
-            names::USER_STACK_COPIES,
-            user_stack_copies_bytes(settings.user_walk == UserWalk::StackCopy),
-        );
+        loader.map_max_entries(names::USER_STACK_COPIES, user_stack_copies_bytes(settings.user_walk));
         // Preallocated: one row unless tables are used.
         let rows = if settings.user_walk == UserWalk::Tables { settings.table_rows } else { 1 };
         loader.map_max_entries(names::UNWIND_ROWS, rows);
@@ -356,16 +353,21 @@ fn classify_load_error(error: aya::EbpfError) -> Error {
     }
 }
 
-/// Bytes of the ring buffer of user-stack copies: one page when unused;
-/// else 4 MiB per CPU (about 0.3 s of copies at 999 Hz), at least the
-/// default and at most 64 MiB (a power of two, as ring buffers must be).
-/// Copies that do not fit are counted as lost samples.
-fn user_stack_copies_bytes(used: bool) -> u32 {
-    if !used {
-        return 4096;
-    }
+/// Bytes of the ring buffer of user-stack copies (a power of two, as ring
+/// buffers must be; copies that do not fit are counted). `dwarf` copies every
+/// sample: 4 MiB per CPU (about 0.3 s of copies at 999 Hz), at least the
+/// default and at most 64 MiB. `table` copies only the samples of a process
+/// before its tables are loaded (its first milliseconds): 1 MiB per CPU, 2
+/// to 16 MiB; one that does not fit is walked with frame pointers. One page
+/// when unused.
+fn user_stack_copies_bytes(walk: UserWalk) -> u32 {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    cpus.saturating_mul(4 << 20).next_power_of_two().clamp(profiler_ebpf::USER_STACK_COPIES_BYTES, 64 << 20)
+    let sized = |per_cpu: u32, least: u32, most: u32| cpus.saturating_mul(per_cpu).next_power_of_two().clamp(least, most);
+    match walk {
+        UserWalk::StackCopy => sized(4 << 20, profiler_ebpf::USER_STACK_COPIES_BYTES, 64 << 20),
+        UserWalk::Tables => sized(1 << 20, 2 << 20, 16 << 20),
+        UserWalk::FramePointers | UserWalk::Best => 4096,
+    }
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
