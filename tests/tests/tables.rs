@@ -18,6 +18,15 @@ fn no_fp_program() -> String {
     s(&c_program("no_frame_pointers", NO_FRAME_POINTERS))
 }
 
+/// 3:1 by construction (inner_hot spins 3000 rounds per 1000 of
+/// inner_cold), both under middle.
+fn assert_hot_share(table: &Folded, tolerance: f64) {
+    let hot = with_chain(table, &["middle", "inner_hot", "spin"]) as f64;
+    let cold = with_chain(table, &["middle", "inner_cold", "spin"]) as f64;
+    let hot_share = hot / (hot + cold);
+    assert!(within(hot_share, 0.75, tolerance), "inner_hot's share of the spinning is {hot_share:.3}, expected 0.75");
+}
+
 /// Records `[extra] -- PROGRAM ARGS` into a folded profile and a summary.
 fn record(extra: &[&str], program: &str, args: &[&str]) -> (Folded, Run, Summary) {
     let dir = TempDir::new("tables");
@@ -46,11 +55,7 @@ fn code_without_frame_pointers_reaches_main_on_cpu() {
         table.describe_top(8),
         run.stderr
     );
-    // 3:1 by construction (inner_hot spins 3000 rounds per 1000 of inner_cold).
-    let hot = with_chain(&table, &["middle", "inner_hot", "spin"]) as f64;
-    let cold = with_chain(&table, &["middle", "inner_cold", "spin"]) as f64;
-    let hot_share = hot / (hot + cold);
-    assert!(within(hot_share, 0.75, 0.05), "inner_hot's share of the spinning is {hot_share:.3}, expected 0.75");
+    assert_hot_share(&table, 0.05);
     assert_eq!(summary.get("samples.lost"), 0.0);
     let walks = summary.get("table_unwinding.user_stacks");
     let complete = summary.get("table_unwinding.complete");
@@ -421,7 +426,7 @@ fn short_processes_keep_their_callers_from_their_first_sample() {
     let script = format!("for i in $(seq 1 30); do {program} cpu 0.03; done");
     let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], "/bin/sh", &["-c", &script]);
     let spinning = table.with_frame("spin") as f64;
-    assert!(spinning >= 300.0, "only {spinning} samples in spin:\n{}", run.stderr);
+    assert!(spinning >= 200.0, "only {spinning} samples in spin:\n{}", run.stderr);
     let under_main = with_chain(&table, &["main", "outer", "middle", "spin"]) as f64;
     assert!(
         under_main >= 0.98 * spinning,
@@ -429,10 +434,7 @@ fn short_processes_keep_their_callers_from_their_first_sample() {
         table.describe_top(8),
         run.stderr
     );
-    let hot = with_chain(&table, &["middle", "inner_hot", "spin"]) as f64;
-    let cold = with_chain(&table, &["middle", "inner_cold", "spin"]) as f64;
-    let hot_share = hot / (hot + cold);
-    assert!(within(hot_share, 0.75, 0.06), "inner_hot's share of the spinning is {hot_share:.3}, expected 0.75");
+    assert_hot_share(&table, 0.06);
     // Every early sample is either copied (and unwound: dwarf_unwinding
     // counts those) or, with the ring full, walked with frame pointers.
     let copied = summary.get("table_unwinding.copied_before_tables_loaded");
