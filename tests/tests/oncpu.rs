@@ -369,8 +369,9 @@ fn system_wide_shows_the_spinner_with_consistent_root_names() {
     let roots = folded.by_root();
     let pid = work.pid();
     let with_pid = format!("spinner-{pid}");
-    // Rule: with several processes in the profile every root is NAME-PID;
-    // with one it is the bare name.
+    // Rule: with several processes in the profile every root is NAME-PID
+    // (NAME-PID#N for what a pid ran before an exec, or an earlier process
+    // of a reused pid); with one it is the bare name.
     let several = roots.len() > 1;
     let expected_root = if several { with_pid.clone() } else { "spinner".to_string() };
     let spin = folded.sum_where(|s| s.root() == expected_root && s.contains("spinner::spin"));
@@ -380,7 +381,13 @@ fn system_wide_shows_the_spinner_with_consistent_root_names() {
     if several {
         let bad: Vec<&String> = roots
             .keys()
-            .filter(|r| !r.rsplit_once('-').is_some_and(|(n, p)| !n.is_empty() && p.parse::<u32>().is_ok()))
+            .filter(|r| {
+                let id = match r.rsplit_once('#') {
+                    Some((id, generation)) if generation.parse::<u32>().is_ok() => id,
+                    _ => r.as_str(),
+                };
+                !id.rsplit_once('-').is_some_and(|(n, p)| !n.is_empty() && p.parse::<u32>().is_ok())
+            })
             .collect();
         assert!(bad.is_empty(), "several processes, but roots without -PID: {bad:?} (all roots: {roots:?})");
     }
