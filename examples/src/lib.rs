@@ -106,6 +106,16 @@ pub fn prog() -> String {
 }
 
 /// Print `prog: msg` on stderr and exit with status 2.
+/// A pipe (read end, write end), closed on exec; dies on failure.
+pub fn pipe() -> (libc::c_int, libc::c_int) {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        die(&format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    (fds[0], fds[1])
+}
+
 pub fn die(msg: &str) -> ! {
     eprintln!("{}: {msg}", prog());
     std::process::exit(2)

@@ -6,7 +6,7 @@
 //! `pingpong::sys_read` / `pingpong::sys_write`. Prints the elapsed seconds
 //! and round trips per second on stderr, nothing on stdout.
 
-use flameprof_examples::{args, die, num_arg};
+use flameprof_examples::{args, die, num_arg, pipe};
 use std::time::Instant;
 
 #[inline(never)]
@@ -23,15 +23,6 @@ fn sys_write(fd: libc::c_int, byte: u8) {
     if unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) } != 1 {
         die(&format!("write pipe: {}", std::io::Error::last_os_error()));
     }
-}
-
-fn pipe() -> (libc::c_int, libc::c_int) {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        die(&format!("pipe: {}", std::io::Error::last_os_error()));
-    }
-    (fds[0], fds[1])
 }
 
 /// Main thread: send a byte on A, wait for the answer on B.

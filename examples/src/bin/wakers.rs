@@ -24,7 +24,7 @@
 //! frame-pointer walk starting in libc still finds the named function.
 //! Prints the total wait on stderr (`wakers: MODE waited S s`), nothing on stdout.
 
-use flameprof_examples::{args, burn_until, die};
+use flameprof_examples::{args, burn_until, die, pipe};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -66,15 +66,6 @@ fn sys_waitpid(pid: libc::pid_t) -> libc::c_int {
         }
     }
     std::hint::black_box(status)
-}
-
-fn pipe() -> (libc::c_int, libc::c_int) {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        die(&format!("pipe: {}", std::io::Error::last_os_error()));
-    }
-    (fds[0], fds[1])
 }
 
 #[inline(never)]
