@@ -440,7 +440,11 @@ fn short_processes_keep_their_callers_from_their_first_sample() {
     let copied = summary.get("table_unwinding.copied_before_tables_loaded");
     assert_eq!(copied, summary.get("dwarf_unwinding.user_stacks"), "{}", run.stderr);
     let walked_early = summary.get("table_unwinding.before_tables_loaded");
-    assert!(walked_early <= 0.01 * spinning, "{walked_early} early samples walked with frame pointers:\n{}", run.stderr);
+    assert!(
+        walked_early <= 0.01 * spinning,
+        "{walked_early} early samples walked with frame pointers:\n{}",
+        run.stderr
+    );
     let unwound = summary.get("dwarf_unwinding.complete");
     assert!(unwound >= 0.95 * copied, "only {unwound} of {copied} copies unwound whole:\n{}", run.stderr);
     assert_eq!(summary.get("samples.lost"), 0.0);

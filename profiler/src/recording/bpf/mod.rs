@@ -362,7 +362,8 @@ fn classify_load_error(error: aya::EbpfError) -> Error {
 /// when unused.
 fn user_stack_copies_bytes(walk: UserWalk) -> u32 {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    let sized = |per_cpu: u32, least: u32, most: u32| cpus.saturating_mul(per_cpu).next_power_of_two().clamp(least, most);
+    let sized =
+        |per_cpu: u32, least: u32, most: u32| cpus.saturating_mul(per_cpu).next_power_of_two().clamp(least, most);
     match walk {
         UserWalk::StackCopy => sized(4 << 20, profiler_ebpf::USER_STACK_COPIES_BYTES, 64 << 20),
         UserWalk::Tables => sized(1 << 20, 2 << 20, 16 << 20),
