@@ -128,7 +128,11 @@ impl CallFrameInfo {
             .collect();
         let debug_frame_index =
             debug_frame.as_ref().map_or_else(Vec::new, |(bytes, _)| index_fdes(bytes, text_address));
-        Ok(Self { segments, eh_frame, header, debug_frame, debug_frame_index, text_address })
+        let mut info = Self { segments, eh_frame, header, debug_frame, debug_frame_index, text_address };
+        if !info.search_table_is_whole() {
+            info.header = None;
+        }
+        Ok(info)
     }
 
     /// The address (as the CFI sees it) of a file offset in a loaded segment.
@@ -201,6 +205,26 @@ impl CallFrameInfo {
             bases = bases.set_eh_frame_hdr(*address);
         }
         bases
+    }
+
+    /// Whether `.eh_frame_hdr`'s search table (if any) holds every row its
+    /// header claims. One that claims more makes gimli's binary search
+    /// overflow (found by fuzzing: a count near 2^64): such a table is not
+    /// used, and lookups scan `.eh_frame` instead. Read once per file; each
+    /// row takes bytes, so a false count ends at the section's end.
+    fn search_table_is_whole(&self) -> bool {
+        let Some((header, _)) = &self.header else { return true };
+        let bases = self.bases();
+        let Ok(parsed) = EhFrameHdr::new(header, LittleEndian).parse(&bases, 8) else { return true };
+        let Some(table) = parsed.table() else { return true };
+        let mut rows = table.iter(&bases);
+        loop {
+            match rows.next() {
+                Ok(Some(_)) => {}
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
     }
 
     fn eh_frame_row(&self, address: u64, context: &mut UnwindContext<usize>) -> Option<UnwindTableRow<usize>> {
