@@ -36,7 +36,7 @@ run() { # TARGET SECONDS CORPUS
 
 # The libFuzzer process of TARGET's run (cargo fuzz is its parent).
 fuzzer_pid() {
-    pgrep -f "release/$1 .*-max_total_time" | head -1
+    pgrep -f "release/$1 .*-max_total_time" | head -1 || true
 }
 
 cpu_seconds() { # PID
@@ -52,6 +52,9 @@ run_for_cpu() { # TARGET SECONDS
     start=$(date +%s)
     run "$target" 604800 "corpus/$target" >"$log" 2>&1 &
     local runner=$!
+    # Interrupted: the fuzzer must not go on without its budget.
+    # shellcheck disable=SC2064 # the names are fixed now
+    trap "pkill -INT -f 'release/$target .*-max_total_time'; kill $runner 2>/dev/null; true" INT TERM EXIT
     while kill -0 "$runner" 2>/dev/null; do
         sleep 5
         [[ -n "$pid" ]] || pid=$(fuzzer_pid "$target")
