@@ -2,11 +2,13 @@
 # scripts/vm-test.sh KERNEL...: runs an end-to-end subset of flameprof's
 # tests (scripts/vm/subset.txt) on other kernels, and ends with
 # `N passed, M failed`; exit status 0 only when none failed.
-#   6.1      Debian 12's kernel          } booted in qemu from Debian's
-#   6.12     its bookworm-backports one  } packages, with an initramfs of
-#   6.12-rt  the same with PREEMPT_RT    } the release build
+#   5.10     Debian 11's kernel          } booted in qemu from the
+#   5.15     Ubuntu 22.04's (generic)    } distributions' packages, with
+#   6.1      Debian 12's kernel          } an initramfs of the release
+#   6.12     its bookworm-backports one  } build
+#   6.12-rt  the same with PREEMPT_RT    }
 #   host     this machine's kernel, the same subset run directly (root)
-#   all      all four
+#   all      all six
 # Idempotent: installs qemu and fetches the kernels once (cached in
 # ~/.cache/flameprof-vm). A VM that cannot start (no kernel download, no
 # qemu) is a failure under CI=true, a loud SKIPPED line otherwise.
@@ -14,14 +16,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-    echo "usage: scripts/vm-test.sh KERNEL... (6.1, 6.12, 6.12-rt, host, all)" >&2
+    echo "usage: scripts/vm-test.sh KERNEL... (5.10, 5.15, 6.1, 6.12, 6.12-rt, host, all)" >&2
     exit 2
 }
 kernels=()
 for k in "$@"; do
     case $k in
-        all) kernels+=(6.1 6.12 6.12-rt host) ;;
-        6.1 | 6.12 | 6.12-rt | host) kernels+=("$k") ;;
+        all) kernels+=(5.10 5.15 6.1 6.12 6.12-rt host) ;;
+        5.10 | 5.15 | 6.1 | 6.12 | 6.12-rt | host) kernels+=("$k") ;;
         *) usage ;;
     esac
 done
@@ -33,7 +35,7 @@ fi
 log() { printf 'vm-test: %s\n' "$*" >&2; }
 
 # One install step: Debian's qemu, only when a VM is asked for.
-if [[ " ${kernels[*]} " =~ " 6." ]] && ! command -v qemu-system-x86_64 >/dev/null; then
+if [[ " ${kernels[*]} " =~ " "[56]"." ]] && ! command -v qemu-system-x86_64 >/dev/null; then
     log "installing qemu-system-x86"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null

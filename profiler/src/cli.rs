@@ -128,6 +128,11 @@ pub struct Cli {
     #[arg(long, hide = true, value_name = "N")]
     pub count_map_entries: Option<u32>,
 
+    /// Tests only: preallocate the samplers' hash maps as on a kernel
+    /// before 6.1, which refuses them allocated as used.
+    #[arg(long, hide = true)]
+    pub preallocate_maps: bool,
+
     /// Tests only: the off-CPU program ignores every Nth switch-in of a
     /// blocked thread, as if no tracepoint had reported it.
     #[arg(long, hide = true, value_name = "N")]
@@ -527,6 +532,7 @@ impl Cli {
             wakers: self.wakers,
             stack_map_entries: self.stack_map_entries,
             count_map_entries: self.count_map_entries,
+            preallocate_maps: self.preallocate_maps,
             ignore_switch_in_every: self.ignore_switch_in_every,
             timers_per_thread: self.timers_per_thread.clamp(1, 4),
             other_users: self.other_users,

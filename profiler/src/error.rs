@@ -39,6 +39,9 @@ pub enum Error {
     /// A kernel feature found missing before anything was loaded.
     #[error("this kernel lacks {feature}: {hint}")]
     KernelFeature { feature: String, hint: String },
+    /// A feature the start-up probes found missing, which this run needs.
+    #[error("{}", .0.missing_line())]
+    MissingFeature(crate::recording::kernel::features::Feature),
     /// `-e EVENT` cannot sample here (checked before anything starts).
     #[error("cannot sample on -e {event}: {why}; -e cpu-clock (the default) works everywhere")]
     EventUnavailable { event: &'static str, why: String },
@@ -136,6 +139,8 @@ pub enum BpfError {
     Map(#[from] aya::maps::MapError),
     #[error(transparent)]
     Btf(#[from] aya::BtfError),
+    #[error("the BPF object cannot be prepared: {0}")]
+    Object(String),
     #[error("the BPF object has no {kind} named {name}")]
     Missing { kind: &'static str, name: &'static str },
 }

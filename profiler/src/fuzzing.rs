@@ -13,9 +13,9 @@ pub fn profile_file(bytes: &[u8]) {
 
 /// Every reader of /proc (and /sys) text, on the same text: a task's `stat`,
 /// `schedstat`, `status` (the `-p` check, capabilities), kernel `stack`,
-/// `syscall`, `maps` (table loading, `doctor`), `osrelease`.
+/// `syscall`, `maps` (table loading, `doctor`).
 pub fn proc_text(text: &str) {
-    use recording::{kernel, off_cpu::waiting_at_start, privileges, proc};
+    use recording::{off_cpu::waiting_at_start, privileges, proc};
     let _ = proc::parse_state(text);
     let _ = proc::parse_schedstat(text);
     let _ = proc::check_status(1, text);
@@ -24,7 +24,6 @@ pub fn proc_text(text: &str) {
     let _ = waiting_at_start::parse_syscall(text);
     let _ = text.lines().map(recording::unwind_tables::process_maps::MapsLine::parse).count();
     let _ = doctor::modules::executable_files(text);
-    let _ = kernel::parse_release(text);
 }
 
 /// The kernel's BTF (`/sys/kernel/btf/vmlinux`), as the table walker's

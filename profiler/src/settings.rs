@@ -108,6 +108,8 @@ pub struct RecordSettings {
     pub stack_map_entries: Option<u32>,
     /// Entries of each map of counts (default: the object's own size).
     pub count_map_entries: Option<u32>,
+    /// Tests only: the samplers' hash maps preallocated, as before Linux 6.1.
+    pub preallocate_maps: bool,
     /// Tests only: ignore every Nth off-CPU switch-in.
     pub ignore_switch_in_every: Option<u32>,
     /// Tests only: timers per thread of -p targets (default 1).

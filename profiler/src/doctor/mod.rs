@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::{
     error::Result,
     recording::{
-        kernel,
+        kernel::features::{Feature, KernelFeatures},
         privileges::{self, Privilege},
     },
     settings::DoctorSettings,
@@ -43,38 +43,69 @@ struct Report {
     can_profile: bool,
     /// The user-stack walks this kernel can run, best first.
     unwinding: Vec<&'static str>,
+    /// What the start-up probes found, feature by feature.
+    kernel_features: Vec<KernelFeature>,
     checks: Vec<Check>,
     #[serde(skip_serializing_if = "Option::is_none")]
     process: Option<modules::ProcessReport>,
 }
 
+/// A kernel feature flameprof uses where it exists.
+#[derive(Debug, Serialize)]
+struct KernelFeature {
+    /// Its stable name (`Feature::id`).
+    id: &'static str,
+    /// The first Linux release that has it.
+    since: &'static str,
+    /// Whether this kernel has it; null when the probe could not run
+    /// (without privileges).
+    present: Option<bool>,
+    /// What flameprof does without it.
+    without: &'static str,
+}
+
 /// Runs the checks and prints them; exit status 0 when profiling can work.
 pub fn run(settings: DoctorSettings) -> Result<i32> {
-    let mut checks = vec![privileges_check(), kernel_check(), btf_check()];
+    let features = KernelFeatures::get();
+    let mut checks = vec![privileges_check(), kernel_check()];
+    checks.extend(Feature::ALL.map(|feature| feature_check(features, feature)));
     checks.push(paranoid_check());
     checks.push(kallsyms_check());
     checks.push(tracefs_check());
     checks.push(pmu_check());
-    let table_missing = kernel::table_walker_missing();
+    let walker_missing = features.first_missing(&[Feature::Btf, Feature::TaskPtRegs]);
     let mut unwinding = Vec::new();
-    if table_missing.is_none() {
+    if walker_missing.is_none() {
         unwinding.extend(["table", "dwarf"]);
     }
     unwinding.push("fp");
     checks.push(Check {
         name: "unwinding",
-        status: if table_missing.is_none() { Status::Ok } else { Status::Note },
+        status: if walker_missing.is_none() { Status::Ok } else { Status::Note },
         detail: format!("user stacks can be walked with: {}", unwinding.join(", ")),
-        fix: table_missing.map(|missing| {
-            format!("this kernel lacks {missing}: code without frame pointers is walked only with Linux 5.15+")
+        fix: walker_missing.map(|missing| {
+            format!(
+                "this kernel lacks {} (Linux {}+): code without frame pointers is walked only where it exists",
+                missing.name(),
+                missing.since()
+            )
         }),
     });
+    let kernel_features = Feature::ALL
+        .iter()
+        .map(|&feature| KernelFeature {
+            id: feature.id(),
+            since: feature.since(),
+            present: features.probed(feature),
+            without: feature.without(),
+        })
+        .collect();
     let process = match settings.pid {
         Some(pid) => Some(modules::report(pid)?),
         None => None,
     };
     let can_profile = checks.iter().all(|check| check.status != Status::Missing);
-    let report = Report { can_profile, unwinding, checks, process };
+    let report = Report { can_profile, unwinding, kernel_features, checks, process };
     if settings.json {
         let text = serde_json::to_string_pretty(&report).expect("a report always serializes");
         println!("{text}");
@@ -135,17 +166,23 @@ fn kernel_check() -> Check {
     Check { name: "kernel", status: Status::Ok, detail: format!("Linux {}", release.trim()), fix: None }
 }
 
-fn btf_check() -> Check {
-    if Path::new("/sys/kernel/btf/vmlinux").exists() {
-        Check { name: "BTF", status: Status::Ok, detail: "/sys/kernel/btf/vmlinux".into(), fix: None }
-    } else {
-        Check {
-            name: "BTF",
-            status: Status::Note,
-            detail: "no /sys/kernel/btf/vmlinux: on-CPU with frame pointers only".into(),
-            fix: Some("off-CPU, --wall, -- CMD's children and table unwinding need CONFIG_DEBUG_INFO_BTF=y".into()),
-        }
-    }
+/// One kernel feature: present, missing (and what flameprof does without
+/// it), or unknown. Only a kernel without the ring buffer cannot record.
+fn feature_check(features: &KernelFeatures, feature: Feature) -> Check {
+    let (status, detail, fix) = match features.probed(feature) {
+        Some(true) => (Status::Ok, format!("{}: present (Linux {}+)", feature.name(), feature.since()), None),
+        Some(false) => (
+            if feature == Feature::RingBuffer { Status::Missing } else { Status::Note },
+            format!("{}: missing (Linux {}+, needed by {})", feature.name(), feature.since(), feature.needed_by()),
+            Some(feature.without().to_string()),
+        ),
+        None => (
+            Status::Note,
+            format!("{}: not probed (probing needs root, or CAP_BPF and CAP_PERFMON)", feature.name()),
+            Some("run `flameprof doctor` as root to know".into()),
+        ),
+    };
+    Check { name: feature.id(), status, detail, fix }
 }
 
 fn paranoid_check() -> Check {

@@ -44,6 +44,7 @@ use command::GatedCommand;
 pub use drained::DrainStats;
 use drained::DrainedCounts;
 use dwarf_copies::UnwoundStacks;
+use kernel::features::{Feature, KernelFeatures};
 use off_cpu::{OffCpu, waiting_at_start};
 use pids::Seen;
 use reported_mappings::ReportedMappings;
@@ -176,6 +177,7 @@ impl RecordSettings {
             max_block_ns: self.max_block_us.map(|us| us.saturating_mul(1000)),
             stack_map_entries: self.stack_map_entries,
             count_map_entries: self.count_map_entries,
+            preallocate_maps: self.preallocate_maps || KernelFeatures::get().lacks(Feature::AllocatedMapsInSamplers),
             // Timers on the targets' own tasks where there are targets (a
             // command from its first instruction; the threads of -p
             // processes), so nobody else is interrupted; one per CPU for -a.
@@ -209,6 +211,8 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     if matches!(settings.mode, Mode::OnCpu | Mode::Wall) {
         sampling_event::check_available(settings.event, settings.frequency)?;
     }
+    // Before the command starts: what this kernel cannot run ends here.
+    let settings = &RecordSettings { user_walk: walk_this_kernel_runs(settings)?, ..settings.clone() };
     // Processes found to be another user's (a command's child that ran a
     // set-id program): their stacks are left out at the end.
     let mut other_users = HashSet::new();
@@ -216,7 +220,6 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         Target::Command(argv) => Some(GatedCommand::start(argv)?),
         _ => None,
     };
-    let settings = &RecordSettings { user_walk: resolved_walk(settings), ..settings.clone() };
     let probe_settings = settings.probe_settings(command.as_ref().map(|c| c.pid));
     let records_off_cpu = probe_settings.off_cpu;
     let watches_waiting_at_start = probe_settings.waiting_at_start;
@@ -591,23 +594,32 @@ impl Known<'_> {
     }
 }
 
-/// The walk `UserWalk::Best` stands for on this kernel: the table walker
-/// where it can run and user frames are wanted, else frame pointers (with
-/// one warning line naming what the kernel lacks).
-fn resolved_walk(settings: &RecordSettings) -> UserWalk {
-    match settings.user_walk {
+/// The user-stack walk this recording uses on this kernel, or the one line
+/// naming the kernel feature it lacks. `UserWalk::Best` is the table walker
+/// where the kernel can run it and user frames are wanted, else frame
+/// pointers (with one warning line naming what the kernel lacks); a walk
+/// asked for by name that cannot run here is an error.
+fn walk_this_kernel_runs(settings: &RecordSettings) -> Result<UserWalk> {
+    let features = KernelFeatures::get();
+    if features.lacks(Feature::RingBuffer) {
+        return Err(Error::MissingFeature(Feature::RingBuffer));
+    }
+    let walker_needs = [Feature::Btf, Feature::TaskPtRegs];
+    Ok(match settings.user_walk {
         UserWalk::Best if !settings.user_frames => UserWalk::FramePointers,
-        UserWalk::Best => match kernel::table_walker_missing() {
+        UserWalk::Best => match features.first_missing(&walker_needs) {
             None => UserWalk::Tables,
             Some(missing) => {
-                eprintln!(
-                    "flameprof: warning: this kernel lacks {missing}: user stacks are walked with frame pointers (--call-graph fp)"
-                );
+                eprintln!("flameprof: warning: {}", missing.missing_line());
                 UserWalk::FramePointers
             }
         },
+        UserWalk::Tables | UserWalk::StackCopy => match features.first_missing(&walker_needs) {
+            None => settings.user_walk,
+            Some(missing) => return Err(Error::MissingFeature(missing)),
+        },
         walk => walk,
-    }
+    })
 }
 
 /// (pid, kind, process start) of a NEW_PROCESSES record (a ProcessNotice).

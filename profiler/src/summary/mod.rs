@@ -13,7 +13,10 @@ pub use text::render as render_text;
 
 use crate::{
     profile::build::FrameStats,
-    recording::{LeafFixups, Recording, StopReason, TableStats},
+    recording::{
+        LeafFixups, Recording, StopReason, TableStats,
+        kernel::features::{Feature, KernelFeatures},
+    },
     settings::{Mode, SamplingEvent, UserWalk},
 };
 
@@ -29,6 +32,9 @@ pub struct RunSummary {
     /// How user stacks were walked: "fp", "dwarf" or "table".
     #[serde(serialize_with = "walk_name")]
     pub call_graph: UserWalk,
+    /// Kernel features the start-up probes found missing (as `doctor
+    /// --json` names them): the run fell back without them.
+    pub kernel_lacks: Vec<&'static str>,
     /// What on-CPU sampling counted: "cpu-clock" or "cycles" (`-e`); null
     /// for --off-cpu, which samples nothing.
     #[serde(serialize_with = "event_name")]
@@ -314,6 +320,11 @@ impl RunSummary {
             command_exit_status: recording.command_exit.map(|exit| exit.status),
             command_cpu_seconds: recording.command_exit.map(|exit| exit.cpu_time.as_secs_f64()),
             call_graph: recording.user_walk,
+            kernel_lacks: Feature::ALL
+                .into_iter()
+                .filter(|&feature| KernelFeatures::get().lacks(feature))
+                .map(Feature::id)
+                .collect(),
             event: recording.event,
             samples: Samples {
                 taken,

@@ -77,18 +77,13 @@ impl Probes {
         }
         pass.kept = cache.into_iter().filter(|&(_, ended)| !ended).map(|(owner, _)| owner).collect();
         let moved = (pass.on_cpu.len() + pass.off_cpu.len()) as u64;
-        let roomy = read < u64::from(self.count_map_capacity()) / 4;
+        let roomy = read < u64::from(self.count_map_capacity) / 4;
         let drained = &mut self.drained;
         drained.entries += moved;
         drained.passes += 1;
         drained.every = if roomy && moved * 10 < read { (drained.every * 2).min(MAX_EVERY) } else { EVERY };
         drained.next = Instant::now() + drained.every;
         Ok(Some(pass))
-    }
-
-    /// Entries each map of counts holds.
-    fn count_map_capacity(&self) -> u32 {
-        self.settings.count_map_entries.unwrap_or(profiler_ebpf::MAX_DISTINCT_STACKS)
     }
 
     /// Drains one fast map and one full map into `pass` (its off-CPU part

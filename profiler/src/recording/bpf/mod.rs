@@ -5,6 +5,7 @@ mod attach;
 pub(crate) mod btf;
 mod counters;
 mod drain;
+pub(crate) mod preallocated;
 mod read_back;
 mod stacks;
 
@@ -22,7 +23,10 @@ pub use stacks::whole_stack;
 
 use crate::{
     error::{BpfError, Error, Result, one_line},
-    recording::unwind_tables::{MappedRows, UnwindTables},
+    recording::{
+        kernel::features::{Feature, KERNEL_BTF, KernelFeatures},
+        unwind_tables::{MappedRows, UnwindTables},
+    },
     settings::{SamplingEvent, UserWalk},
 };
 
@@ -50,8 +54,6 @@ pub fn object_fingerprint() -> u64 {
     })
 }
 
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
-
 /// What the probes record and for whom.
 #[derive(Debug, Clone)]
 pub struct ProbeSettings {
@@ -78,6 +80,9 @@ pub struct ProbeSettings {
     pub stack_map_entries: Option<u32>,
     /// Entries of each map of counts (tests shrink them to force losses).
     pub count_map_entries: Option<u32>,
+    /// The samplers' hash maps preallocated: kernels before 6.1 refuse them
+    /// allocated as used (see `preallocated`).
+    pub preallocate_maps: bool,
     pub sampling: SamplingScope,
     /// Tests only: ignore every Nth switch-in (see Config).
     pub ignore_switch_in_every: Option<u32>,
@@ -143,6 +148,8 @@ pub enum SamplingScope {
 pub struct Probes {
     ebpf: Ebpf,
     settings: ProbeSettings,
+    /// Entries each map of on-CPU counts holds (fewer where preallocated).
+    count_map_capacity: u32,
     /// When the counts of exited processes are next moved out of the kernel.
     drained: drain::Drained,
 }
@@ -153,12 +160,21 @@ impl Probes {
         let needs_btf = settings.off_cpu || settings.follow_forks;
         let kernel_btf = Path::new(KERNEL_BTF);
         if needs_btf && !kernel_btf.exists() {
-            return Err(Error::KernelFeature {
-                feature: format!("BTF ({KERNEL_BTF})"),
-                hint: "off-CPU profiling and following a command's children need a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.5 or later)".into(),
-            });
+            return Err(Error::MissingFeature(Feature::Btf));
         }
         raise_memlock_limit();
+        // Before Linux 6.1: the samplers' hash maps preallocated, smaller.
+        let preallocated = match settings.preallocate_maps {
+            true => {
+                let object = preallocated::preallocate(BPF_OBJECT)
+                    .map_err(|detail| Error::bpf("preallocating the samplers' maps", BpfError::Object(detail)))?;
+                if KernelFeatures::get().lacks(Feature::AllocatedMapsInSamplers) {
+                    eprintln!("flameprof: warning: {}", Feature::AllocatedMapsInSamplers.missing_line());
+                }
+                Some(object)
+            }
+            false => None,
+        };
         let mut loader = EbpfLoader::new();
         // aya loads once without a log and, on failure, again with one; at
         // its default level (every instruction) the log overflows and each
@@ -175,12 +191,25 @@ impl Probes {
                 loader.map_max_entries(map, entries);
             }
         }
+        let mut count_map_capacity = settings.count_map_entries.unwrap_or(profiler_ebpf::MAX_DISTINCT_STACKS);
+        for map in preallocated.iter().flat_map(|object| &object.maps) {
+            let count_map = [names::ON_CPU_COUNTS, names::ON_CPU_FULL_COUNTS].contains(&map.name.as_str());
+            let entries = match (count_map, settings.count_map_entries) {
+                (true, Some(asked)) => asked.min(map.max_entries),
+                _ => map.max_entries,
+            };
+            if map.name == names::ON_CPU_COUNTS {
+                count_map_capacity = entries;
+            }
+            loader.map_max_entries(&map.name, entries);
+        }
         loader.map_max_entries(names::USER_STACK_COPIES, user_stack_copies_bytes(settings.user_walk));
         // Preallocated: one row unless tables are used.
         let rows = if settings.user_walk == UserWalk::Tables { settings.table_rows } else { 1 };
         loader.map_max_entries(names::UNWIND_ROWS, rows);
-        let ebpf = loader.load(BPF_OBJECT).map_err(classify_load_error)?;
-        let mut probes = Probes { ebpf, settings, drained: drain::Drained::default() };
+        let object = preallocated.as_ref().map_or(BPF_OBJECT, |object| object.bytes());
+        let ebpf = loader.load(object).map_err(classify_load_error)?;
+        let mut probes = Probes { ebpf, settings, count_map_capacity, drained: drain::Drained::default() };
         let config = probes.config(kernel_btf)?;
         let mut map: Array<_, Config> = probes.map_mut(names::CONFIG)?;
         map.set(0, config, 0).map_err(|e| Error::bpf("writing the settings", e))?;

@@ -1,0 +1,157 @@
+//! What this kernel's BPF offers flameprof, probed once at start (the
+//! kernel is asked, its version string is not read): each feature flameprof
+//! can lack has one line naming it, the first Linux that has it, and what
+//! still works without it.
+use std::{path::Path, sync::OnceLock};
+
+use aya::{
+    maps::MapType,
+    programs::ProgramType,
+    sys::{BpfHelper, is_helper_supported, is_map_supported},
+};
+
+use super::map_probe;
+
+pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// A kernel feature that flameprof uses where it exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// BPF_MAP_TYPE_RINGBUF: how new processes are announced; every
+    /// recording needs it.
+    RingBuffer,
+    /// The kernel's BTF (/sys/kernel/btf/vmlinux): tp_btf programs and the
+    /// struct offsets the programs read.
+    Btf,
+    /// The bpf_task_pt_regs helper: a task's user registers from the
+    /// kernel, for the table walker and stack copies.
+    TaskPtRegs,
+    /// Hash maps allocated as used (BPF_F_NO_PREALLOC) in perf_event programs.
+    AllocatedMapsInSamplers,
+}
+
+impl Feature {
+    pub const ALL: [Feature; 4] =
+        [Feature::RingBuffer, Feature::Btf, Feature::TaskPtRegs, Feature::AllocatedMapsInSamplers];
+
+    /// A stable name for machines (`doctor --json`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Feature::RingBuffer => "ring_buffer",
+            Feature::Btf => "btf",
+            Feature::TaskPtRegs => "bpf_task_pt_regs",
+            Feature::AllocatedMapsInSamplers => "perf_event_allocated_maps",
+        }
+    }
+
+    /// What it is, for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::RingBuffer => "the BPF ring buffer",
+            Feature::Btf => "BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y; tp_btf programs)",
+            Feature::TaskPtRegs => "the bpf_task_pt_regs helper",
+            Feature::AllocatedMapsInSamplers => "hash maps allocated as used in perf_event programs",
+        }
+    }
+
+    /// The first Linux release that has it.
+    pub fn since(self) -> &'static str {
+        match self {
+            Feature::RingBuffer => "5.8",
+            Feature::Btf => "5.5",
+            Feature::TaskPtRegs => "5.15",
+            Feature::AllocatedMapsInSamplers => "6.1",
+        }
+    }
+
+    /// What needs it.
+    pub fn needed_by(self) -> &'static str {
+        match self {
+            Feature::RingBuffer => "every recording",
+            Feature::Btf => "off-CPU, --wall, following -- CMD's children and --call-graph table",
+            Feature::TaskPtRegs => "--call-graph table (the default) and --call-graph dwarf",
+            Feature::AllocatedMapsInSamplers => "on-CPU count maps sized for 131072 stacks",
+        }
+    }
+
+    /// What flameprof does without it.
+    pub fn without(self) -> &'static str {
+        match self {
+            Feature::RingBuffer => "nothing can be recorded here; `flameprof report` and `diff` of saved profiles work",
+            Feature::Btf => "on-CPU profiling of -p and -a with --call-graph fp still works",
+            Feature::TaskPtRegs => {
+                "user stacks are walked with frame pointers (--call-graph fp), on-CPU and off-CPU alike"
+            }
+            Feature::AllocatedMapsInSamplers => {
+                "the samplers' hash maps are preallocated instead, each within 8 MiB of kernel memory (22 MiB in all), so on-CPU counts hold 32768 stacks (not 131072) and table walks 1024 processes; everything else works"
+            }
+        }
+    }
+
+    /// The one line that says it is missing.
+    pub fn missing_line(self) -> String {
+        format!(
+            "this kernel lacks {} (Linux {}+, needed by {}): {}",
+            self.name(),
+            self.since(),
+            self.needed_by(),
+            self.without()
+        )
+    }
+}
+
+/// What the probes found; None where a probe could not run (without
+/// privileges), which the programs' load then decides.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelFeatures {
+    found: [Option<bool>; Feature::ALL.len()],
+}
+
+impl KernelFeatures {
+    /// This kernel's, probed on first use.
+    pub fn get() -> &'static KernelFeatures {
+        static FEATURES: OnceLock<KernelFeatures> = OnceLock::new();
+        FEATURES.get_or_init(KernelFeatures::probe)
+    }
+
+    fn probe() -> KernelFeatures {
+        let found = Feature::ALL.map(|feature| match feature {
+            Feature::RingBuffer => is_map_supported(MapType::RingBuf).ok(),
+            Feature::Btf => Some(Path::new(KERNEL_BTF).exists()),
+            Feature::TaskPtRegs => is_helper_supported(ProgramType::PerfEvent, BpfHelper::BPF_FUNC_task_pt_regs).ok(),
+            Feature::AllocatedMapsInSamplers => map_probe::perf_event_may_use_allocated_maps().ok(),
+        });
+        KernelFeatures { found }
+    }
+
+    /// Whether the probe found `feature`: Some(true) or Some(false), None
+    /// when it could not tell.
+    pub fn probed(&self, feature: Feature) -> Option<bool> {
+        self.found[Feature::ALL.iter().position(|&f| f == feature).expect("every feature is in ALL")]
+    }
+
+    /// Whether `feature` is known to be missing.
+    pub fn lacks(&self, feature: Feature) -> bool {
+        self.probed(feature) == Some(false)
+    }
+
+    /// The first missing feature among `needed`, if any.
+    pub fn first_missing(&self, needed: &[Feature]) -> Option<Feature> {
+        needed.iter().copied().find(|&feature| self.lacks(feature))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Feature;
+
+    #[test]
+    fn each_missing_line_names_the_feature_its_release_and_what_still_works() {
+        for feature in Feature::ALL {
+            let line = feature.missing_line();
+            assert!(line.contains(feature.name()) && line.contains(&format!("Linux {}+", feature.since())), "{line}");
+            assert!(line.ends_with(feature.without()), "{line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+}
