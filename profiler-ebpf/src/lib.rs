@@ -62,6 +62,8 @@ pub mod names {
     pub const OFF_CPU_PROGRAM: &str = "off_cpu_switch";
     pub const FORK_PROGRAM: &str = "follow_fork";
     pub const EXEC_PROGRAM: &str = "reannounce_on_exec";
+    /// The read-only global saying whether sched_switch passes prev_state.
+    pub const SWITCH_HAS_PREV_STATE: &str = "SWITCH_HAS_PREV_STATE";
     pub const STACKS: &str = "STACKS";
     pub const ON_CPU_COUNTS: &str = "ON_CPU_COUNTS";
     pub const ON_CPU_FULL_COUNTS: &str = "ON_CPU_FULL_COUNTS";
@@ -512,7 +514,10 @@ pub struct Config {
     pub min_sample_gap_ns: u64,
     /// 1: `--wakers` (full-stack off-CPU keys; waits joined with wakers).
     pub wakers: u32,
-    pub _pad: u32,
+    /// Where sched_switch has no `prev_state` (before Linux 5.18): offset of
+    /// task_struct's state (`__state`, `state` before 5.14) from BTF; 0
+    /// otherwise.
+    pub task_state_offset: u32,
     /// Kernel addresses [start, end) of the hardware-interrupt entry code
     /// (`asm_common_interrupt` .. `__irqentry_text_end` on x86-64): a waker
     /// kernel stack through it is an interrupt's. 0, 0: unknown.

@@ -27,9 +27,10 @@ pub fn proc_text(text: &str) {
 }
 
 /// The kernel's BTF (`/sys/kernel/btf/vmlinux`), as the table walker's
-/// struct offsets are read from it.
+/// struct offsets and the tracepoints' arguments are read from it.
 pub fn kernel_btf(bytes: &[u8]) {
     let _ = recording::bpf::btf::members_in(bytes, &[("task_struct", &["pid", "tgid"]), ("pt_regs", &["sp"])]);
+    let _ = recording::bpf::btf::tracepoint_arguments_in(bytes, "sched_switch");
 }
 
 /// The side-band's perf records, as the kernel writes them into the ring:

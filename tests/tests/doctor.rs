@@ -32,9 +32,34 @@ fn root_can_profile_with_every_unwinding_method() {
     run.assert_success("flameprof doctor");
     assert_eq!(report["can_profile"], Value::Bool(true), "{report:#}");
     let methods: Vec<&str> = report["unwinding"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert_eq!(methods, ["table", "dwarf", "fp"], "{report:#}");
+    // Before Linux 5.15 (no bpf_task_pt_regs): frame pointers only.
+    let expected: &[&str] =
+        if kernel_lacks("bpf_task_pt_regs") || kernel_lacks("btf") { &["fp"] } else { &["table", "dwarf", "fp"] };
+    assert_eq!(methods, expected, "{report:#}");
     let privileges = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "privileges").unwrap();
     assert_eq!(privileges["status"], "ok");
+}
+
+/// The probes agree with the Linux releases that brought each feature
+/// (checked against this kernel's release: a distribution kernel that
+/// backports a feature would differ, none of those tested does).
+#[test]
+fn kernel_features_match_the_releases_that_brought_them() {
+    root_or_skip!();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let version = |text: &str| -> (u32, u32) {
+        let mut parts = text.trim().split(|c: char| !c.is_ascii_digit()).map(|n| n.parse().unwrap());
+        (parts.next().unwrap(), parts.next().unwrap())
+    };
+    let running = version(&release);
+    for feature in kernel_features() {
+        // BTF is a build option too: it may be missing on any release.
+        if feature.id == "btf" && feature.present == Some(false) {
+            continue;
+        }
+        let expected = running >= version(&feature.since);
+        assert_eq!(feature.present, Some(expected), "{feature:?} on Linux {}", release.trim());
+    }
 }
 
 #[test]

@@ -6,6 +6,10 @@ use flameprof_tests::*;
 use std::path::Path;
 use std::time::Duration;
 
+/// A run this file's tests stand for, which a kernel without
+/// bpf_task_pt_regs (Linux 5.15) must refuse with the line naming it.
+const WALK_HERE: &[&str] = &["--call-graph", "dwarf", "-o", "/dev/null", "--", "true"];
+
 const T: Duration = Duration::from_secs(40);
 
 /// Records `-F 999 [extra] -- EXAMPLE ARGS` into a folded profile and a
@@ -42,6 +46,7 @@ fn share_with_callers(folded: &Folded, leaf_fn: &str, callers: &[&str]) -> (f64,
 #[test]
 fn dwarf_unwinding_walks_through_code_without_frame_pointers() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let callers = ["libc_sort::main", "libc_sort::sort_rounds"];
     let (dwarf, run, summary) = record(&["--call-graph", "dwarf"], "libc_sort", &["1.5"]);
     let (share, n) = share_with_callers(&dwarf, "libc_sort::compare", &callers);
@@ -80,6 +85,7 @@ fn dwarf_unwinding_walks_through_code_without_frame_pointers() {
 #[test]
 fn dwarf_unwinding_keeps_the_cpu_split() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let (folded, _, summary) = record(&["--call-graph", "dwarf"], "cpu_split", &["2", "3"]);
     let hot = folded.with_frame("cpu_split::hot_three_quarters");
     let cold = folded.with_frame("cpu_split::cold_one_quarter");
@@ -106,6 +112,7 @@ fn dwarf_unwinding_keeps_the_cpu_split() {
 #[test]
 fn dwarf_unwinding_of_samples_in_the_kernel() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let (folded, _, _) = record(&["--call-graph", "dwarf"], "syscall_loop", &["1.5"]);
     let user_fn = "syscall_loop::read_dev_zero";
     let in_kernel_below = folded.sum_where(|s| {
@@ -126,6 +133,7 @@ fn dwarf_unwinding_of_samples_in_the_kernel() {
 #[test]
 fn dwarf_unwinding_of_threads() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let (folded, _, summary) = record(&["--call-graph", "dwarf"], "threads", &["1.5", "3"]);
     for i in 0..3 {
         let f = format!("threads::worker_{i}");
@@ -143,6 +151,7 @@ fn dwarf_unwinding_of_threads() {
 #[test]
 fn dwarf_unwinding_of_a_go_program_reads_debug_frame() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let dir = TempDir::new("go");
     let program = dir.join("leaf_spin");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/go/leaf_spin.go");

@@ -28,6 +28,53 @@ fn cpu_split_hot_share_with(extra: &[&str], seconds: &str, ratio: &str) -> (f64,
     (share(hot, cold), hot + cold, folded, summary)
 }
 
+/// Each kernel feature the probes found missing is named once at start,
+/// and the run falls back: frame pointers where the table walker cannot
+/// run, preallocated maps where the samplers may not allocate. On a kernel
+/// that lacks nothing, no such line.
+#[test]
+fn what_the_kernel_lacks_is_named_once_at_start_and_the_run_falls_back() {
+    root_or_skip!();
+    let (hot, n, folded, summary, run) = {
+        let dir = TempDir::new("lacks");
+        let out = s(&dir.join("split.folded"));
+        let cpu_split = example("cpu_split");
+        let args = ["-F", "999", "-o", &out, "--", &cpu_split, "2", "3"];
+        let (run, summary) = flameprof_with_summary(&args, T, "flameprof -- cpu_split");
+        let folded = Folded::read(Path::new(&out));
+        let (hot, cold) =
+            (folded.with_frame("cpu_split::hot_three_quarters"), folded.with_frame("cpu_split::cold_one_quarter"));
+        (share(hot, cold), hot + cold, folded, summary, run)
+    };
+    let missing: Vec<&KernelFeature> = kernel_features().iter().filter(|f| f.present == Some(false)).collect();
+    let ids: Vec<&str> = missing.iter().map(|f| f.id.as_str()).collect();
+    let lacks: Vec<&str> =
+        summary.value("kernel_lacks").as_array().unwrap().iter().filter_map(|id| id.as_str()).collect();
+    assert_eq!(lacks, ids, "the summary's kernel_lacks differs from doctor's probes:\n{summary}");
+    // The fallbacks a default on-CPU run of a command takes: each named once.
+    for feature in missing.iter().filter(|f| ["bpf_task_pt_regs", "perf_event_allocated_maps"].contains(&f.id.as_str()))
+    {
+        assert_names_missing_feature(&run.stderr, feature);
+    }
+    let lines = run.stderr.lines().filter(|line| line.contains("this kernel lacks")).count();
+    assert!(lines <= missing.len(), "more lines than missing features ({ids:?}):\n{}", run.stderr);
+    let walker = !kernel_lacks("bpf_task_pt_regs") && !kernel_lacks("btf");
+    assert_eq!(summary.value("call_graph").as_str(), Some(if walker { "table" } else { "fp" }), "{summary}");
+    assert!(n >= 300, "only {n} samples in hot/cold:\n{}", folded.describe_top(8));
+    assert!((hot - 0.75).abs() <= 0.07, "hot share {hot:.3} of {n} samples\n{}", folded.describe_top(8));
+}
+
+/// The samplers' maps preallocated, as on kernels before 6.1 (forced here
+/// on any kernel): the same profile, nothing lost.
+#[test]
+fn cpu_split_holds_with_preallocated_maps() {
+    root_or_skip!();
+    let (hot, n, folded, summary) = cpu_split_hot_share_with(&["--preallocate-maps"], "2", "3");
+    assert_eq!(summary.get("samples.lost"), 0.0, "samples were lost:\n{summary}");
+    assert!(n >= 300, "only {n} samples in hot/cold:\n{}", folded.describe_top(8));
+    assert!((hot - 0.75).abs() <= 0.07, "hot share {hot:.3} of {n} samples\n{}", folded.describe_top(8));
+}
+
 /// A one-bucket stack-id map makes nearly every sample collide: those take
 /// the full-stack path, and the profile must not change.
 #[test]

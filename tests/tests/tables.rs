@@ -8,6 +8,10 @@ use flameprof_tests::*;
 use std::path::Path;
 use std::time::Duration;
 
+/// A run this file's tests stand for, which a kernel without
+/// bpf_task_pt_regs (Linux 5.15) must refuse with the line naming it.
+const WALK_HERE: &[&str] = &["--call-graph", "table", "-o", "/dev/null", "--", "true"];
+
 const T: Duration = Duration::from_secs(60);
 
 /// -O2 without frame pointers, as distributions build; no sibling calls, so
@@ -43,6 +47,7 @@ fn record(extra: &[&str], program: &str, args: &[&str]) -> (Folded, Run, Summary
 #[test]
 fn code_without_frame_pointers_reaches_main_on_cpu() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], &program, &["cpu", "2"]);
     let total = table.total();
@@ -113,6 +118,7 @@ fn assert_waited(what: &str, seconds: f64, early: f64, table: &Folded, run: &Run
 #[test]
 fn a_direct_nanosleep_caller_shows_with_its_time_off_cpu() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, summary) = record(&["--off-cpu", "--call-graph", "table"], &program, &["sleep", "5", "200"]);
     // Microseconds; 5 x 200 ms in sleeper, which calls nanosleep itself.
@@ -138,6 +144,7 @@ fn a_direct_nanosleep_caller_shows_with_its_time_off_cpu() {
 #[test]
 fn a_direct_read_caller_shows_with_its_time_off_cpu() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, summary) = record(&["--off-cpu", "--call-graph", "table"], &program, &["read", "5", "200"]);
     let early = early_walks(&summary, &run);
@@ -161,6 +168,7 @@ fn a_direct_read_caller_shows_with_its_time_off_cpu() {
 #[test]
 fn a_signal_handler_shows_the_interrupted_code_beneath_it() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, _) = record(&["-F", "999", "--call-graph", "table"], &program, &["signal", "1.5"]);
     let in_handler = table.with_frame("handler_work");
@@ -176,6 +184,7 @@ fn a_signal_handler_shows_the_interrupted_code_beneath_it() {
 #[test]
 fn recursion_deeper_than_the_limit_is_cut_and_counted() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, summary) = record(&["-F", "999", "-U", "--call-graph", "table"], &program, &["deep", "1"]);
     let total = table.total();
@@ -196,6 +205,7 @@ fn recursion_deeper_than_the_limit_is_cut_and_counted() {
 #[test]
 fn a_qsort_callback_keeps_its_callers_through_libc() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], &example("libc_sort"), &["1.5"]);
     let in_compare = table.with_frame("libc_sort::compare");
     let whole =
@@ -218,6 +228,7 @@ fn a_qsort_callback_keeps_its_callers_through_libc() {
 #[test]
 fn debians_python3_stacks_reach_start() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     // Statistical (sampling) and timing-sensitive on a shared 2-CPU machine:
     // one retry, which prints a loud line when used.
     retry_once("debians_python3_stacks_reach_start", || {
@@ -252,6 +263,7 @@ fn debians_python3_stacks_reach_start() {
 #[test]
 fn wall_time_walks_both_halves_with_tables() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, _) = record(&["--wall", "--call-graph", "table"], &program, &["sleep", "3", "200"]);
     let asleep = with_chain(&table, &["[off-cpu]", "main", "sleeper", "__GI___clock_nanosleep"]) as f64 / 1e6;
@@ -265,6 +277,7 @@ fn wall_time_walks_both_halves_with_tables() {
 #[test]
 fn python3_leaves_agree_with_perf_dwarf() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     // Statistical (sampling) and timing-sensitive on a shared 2-CPU machine:
     // one retry, which prints a loud line when used.
     retry_once("python3_leaves_agree_with_perf_dwarf", || {
@@ -287,6 +300,7 @@ fn python3_leaves_agree_with_perf_dwarf() {
 #[test]
 fn cfa_rules_from_other_registers_are_followed_where_known() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = s(&c_program("register_cfa", NO_FRAME_POINTERS));
     let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], &program, &["3"]);
     let before_tables = summary.get("table_unwinding.before_tables_loaded");
@@ -362,6 +376,7 @@ fn xz_command(dir: &TempDir, megabytes: usize) -> Vec<String> {
 #[test]
 fn debians_xz_stacks_reach_start() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let xz = Path::new("/usr/bin/xz");
     assert!(xz.exists(), "Debian's xz is missing (package xz-utils)");
     retry_once("debians_xz_stacks_reach_start", || {
@@ -402,6 +417,7 @@ fn debians_xz_stacks_reach_start() {
 #[test]
 fn xz_leaves_agree_with_perf_dwarf() {
     root_or_skip!();
+    needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     retry_once("xz_leaves_agree_with_perf_dwarf", || {
         let dir = TempDir::new("xz-perf-compare");
         let command = xz_command(&dir, 2);

@@ -38,6 +38,13 @@ const TASK_UNINTERRUPTIBLE: u32 = 0x2;
 /// Set for a task's last switch-out: it never comes back, so it is no wait.
 const TASK_DEAD: u32 = 0x80;
 
+/// 1 where sched_switch passes `prev_state` (Linux 5.18+), 0 before; user
+/// space sets it before loading, from the tracepoint's BTF. Read-only data:
+/// the verifier knows its value and skips the branch that would read a
+/// fourth argument the older tracepoint does not have.
+#[unsafe(no_mangle)]
+static SWITCH_HAS_PREV_STATE: u32 = 1;
+
 #[btf_tracepoint(function = "sched_switch")]
 pub fn off_cpu_switch(ctx: BtfTracePointContext) -> i32 {
     try_off_cpu_switch(&ctx, false);
@@ -60,7 +67,13 @@ fn try_off_cpu_switch(ctx: &BtfTracePointContext, tables: bool) {
     let preempt: u64 = ctx.arg(0);
     let prev: *const u8 = ctx.arg(1);
     let next: *const u8 = ctx.arg(2);
-    let prev_state: u64 = ctx.arg(3);
+    // SAFETY: a read of a live, aligned u32 static; volatile, so that the
+    // load stays for the verifier to resolve (see SWITCH_HAS_PREV_STATE).
+    let prev_state = if unsafe { core::ptr::read_volatile(&SWITCH_HAS_PREV_STATE) } != 0 {
+        ctx.arg::<u64>(3)
+    } else {
+        u64::from(task_state(config, prev, preempt != 0))
+    };
     // SAFETY: aya's generated helper bindings are all `unsafe fn`; this
     // helper takes no argument, touches no memory and is allowed in every
     // program type.
@@ -426,6 +439,25 @@ fn cpu_time(config: &Config, task: *const u8) -> u64 {
     // any address it returns an error instead of faulting; every bit pattern
     // is a valid u64.
     unsafe { bpf_probe_read_kernel(field) }.unwrap_or(0)
+}
+
+/// What an older sched_switch (before Linux 5.18) would have said of
+/// `prev`'s state: running when preempted, else its `__state` (`state`
+/// before 5.14) as it switches out.
+#[inline(always)]
+fn task_state(config: &Config, task: *const u8, preempt: bool) -> u32 {
+    if preempt || config.task_state_offset == 0 {
+        return TASK_RUNNING;
+    }
+    // SAFETY: `task` is the tracepoint's `prev`, a valid task_struct;
+    // `task_state_offset` is the offset of its state member, which user
+    // space read from this kernel's BTF (an assumption about user space, as
+    // in `cpu_time`), so the result stays inside it.
+    let field = unsafe { task.add(config.task_state_offset as usize) } as *const u32;
+    // SAFETY: bpf_probe_read_kernel returns an error instead of faulting;
+    // every bit pattern is a valid u32 (the low half of `state`, a long,
+    // before 5.14: the bits that matter on a little-endian kernel).
+    unsafe { bpf_probe_read_kernel(field) }.unwrap_or(TASK_RUNNING)
 }
 
 /// --min-block / --max-block.

@@ -55,6 +55,8 @@ struct Report {
 struct KernelFeature {
     /// Its stable name (`Feature::id`).
     id: &'static str,
+    /// What it is, as the line naming it missing says.
+    name: &'static str,
     /// The first Linux release that has it.
     since: &'static str,
     /// Whether this kernel has it; null when the probe could not run
@@ -95,6 +97,7 @@ pub fn run(settings: DoctorSettings) -> Result<i32> {
         .iter()
         .map(|&feature| KernelFeature {
             id: feature.id(),
+            name: feature.name(),
             since: feature.since(),
             present: features.probed(feature),
             without: feature.without(),

@@ -5,7 +5,10 @@
 use std::{fs, path::Path};
 
 const BTF_MAGIC: u16 = 0xeb9f;
+const KIND_PTR: u32 = 2;
 const KIND_STRUCT: u32 = 4;
+const KIND_TYPEDEF: u32 = 8;
+const KIND_FUNC_PROTO: u32 = 13;
 
 /// Byte offsets of named members of one struct.
 pub fn member_offsets(btf_path: &Path, struct_name: &str, members: &[&str]) -> Result<Vec<u32>, String> {
@@ -17,6 +20,20 @@ pub fn member_offsets(btf_path: &Path, struct_name: &str, members: &[&str]) -> R
 pub fn members_of(btf_path: &Path, queries: &[(&str, &[&str])]) -> Result<Vec<Vec<u32>>, String> {
     let data = fs::read(btf_path).map_err(|e| format!("cannot read {}: {e}", btf_path.display()))?;
     members_in(&data, queries)
+}
+
+/// How many arguments the BTF tracepoint `tracepoint` (`tp_btf/NAME`)
+/// passes its programs: the parameters of the kernel's `btf_trace_NAME`
+/// after its leading `void *`. Tracepoints gain arguments over releases
+/// (sched_switch's `prev_state`, Linux 5.18).
+pub fn tracepoint_arguments(btf_path: &Path, tracepoint: &str) -> Result<usize, String> {
+    let data = fs::read(btf_path).map_err(|e| format!("cannot read {}: {e}", btf_path.display()))?;
+    tracepoint_arguments_in(&data, tracepoint)
+}
+
+/// [`tracepoint_arguments`] on the BTF's bytes.
+pub(crate) fn tracepoint_arguments_in(data: &[u8], tracepoint: &str) -> Result<usize, String> {
+    Btf::parse(data)?.tracepoint_arguments(tracepoint)
 }
 
 /// [`members_of`] on the BTF's bytes.
@@ -67,6 +84,45 @@ impl<'a> Btf<'a> {
             at = body + extra_bytes(kind, vlen).ok_or("kernel BTF has a type kind unknown to flameprof")?;
         }
         Err(format!("the kernel's BTF has no struct {struct_name}"))
+    }
+
+    /// (kind, vlen, the `type` word) of the type at byte `at`.
+    fn header(&self, at: usize) -> Option<(u32, usize, u32)> {
+        let info = u32_at(self.types, at + 4)?;
+        Some(((info >> 24) & 0x1f, (info & 0xffff) as usize, u32_at(self.types, at + 8)?))
+    }
+
+    /// Byte offset of each type, in id order (type id N is at index N - 1).
+    fn type_offsets(&self) -> Result<Vec<usize>, String> {
+        let mut offsets = Vec::new();
+        let mut at = 0;
+        while at + 12 <= self.types.len() {
+            offsets.push(at);
+            let (kind, vlen, _) = self.header(at).ok_or("malformed kernel BTF")?;
+            at += 12 + extra_bytes(kind, vlen).ok_or("kernel BTF has a type kind unknown to flameprof")?;
+        }
+        Ok(offsets)
+    }
+
+    fn tracepoint_arguments(&self, tracepoint: &str) -> Result<usize, String> {
+        let offsets = self.type_offsets()?;
+        let typedef = format!("btf_trace_{tracepoint}");
+        let no_such = || format!("the kernel's BTF has no tracepoint {tracepoint} ({typedef})");
+        let &at = offsets
+            .iter()
+            .find(|&&at| {
+                self.header(at).is_some_and(|(kind, ..)| kind == KIND_TYPEDEF)
+                    && u32_at(self.types, at).is_some_and(|name| self.name(name) == typedef.as_bytes())
+            })
+            .ok_or_else(no_such)?;
+        let of_id = |id: u32| id.checked_sub(1).and_then(|index| offsets.get(index as usize)).copied();
+        // btf_trace_NAME is a typedef of a pointer to the function prototype.
+        let (_, _, pointer) = self.header(at).ok_or_else(no_such)?;
+        let (kind, _, prototype) = of_id(pointer).and_then(|at| self.header(at)).ok_or_else(no_such)?;
+        match of_id(prototype).and_then(|at| self.header(at)) {
+            Some((KIND_FUNC_PROTO, parameters, _)) if kind == KIND_PTR && parameters > 0 => Ok(parameters - 1),
+            _ => Err(no_such()),
+        }
     }
 
     fn find_member(&self, body: usize, vlen: usize, kflag: u32, member: &str, owner: &str) -> Result<u32, String> {
@@ -123,10 +179,20 @@ mod tests {
     }
 
     #[test]
+    fn sched_switch_passes_prev_state_in_this_kernel() {
+        // This machine runs Linux 6.18: preempt, prev, next, prev_state.
+        let path = Path::new("/sys/kernel/btf/vmlinux");
+        assert_eq!(tracepoint_arguments(path, "sched_switch"), Ok(4));
+        assert_eq!(tracepoint_arguments(path, "sched_process_fork"), Ok(2));
+        assert!(tracepoint_arguments(path, "no_such_tracepoint").is_err());
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(Btf::parse(b"not btf at all").is_err());
         let mut truncated = vec![0x9f, 0xeb, 1, 0, 24, 0, 0, 0];
         truncated.extend_from_slice(&[0xff; 16]);
         assert!(Btf::parse(&truncated).is_err());
+        assert!(tracepoint_arguments_in(&truncated, "sched_switch").is_err());
     }
 }

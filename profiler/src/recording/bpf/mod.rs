@@ -207,16 +207,29 @@ impl Probes {
         // Preallocated: one row unless tables are used.
         let rows = if settings.user_walk == UserWalk::Tables { settings.table_rows } else { 1 };
         loader.map_max_entries(names::UNWIND_ROWS, rows);
+        // sched_switch passes prev_state from Linux 5.18; before, the
+        // program reads the task's state (Config::task_state_offset).
+        let switch_has_prev_state = match settings.off_cpu && kernel_btf.exists() {
+            true => {
+                btf::tracepoint_arguments(kernel_btf, "sched_switch").map_err(|detail| Error::KernelFeature {
+                    feature: "a usable sched_switch tracepoint".into(),
+                    hint: detail,
+                })? >= 4
+            }
+            false => true,
+        };
+        let has_prev_state = u32::from(switch_has_prev_state);
+        loader.override_global(names::SWITCH_HAS_PREV_STATE, &has_prev_state, true);
         let object = preallocated.as_ref().map_or(BPF_OBJECT, |object| object.bytes());
         let ebpf = loader.load(object).map_err(classify_load_error)?;
         let mut probes = Probes { ebpf, settings, count_map_capacity, drained: drain::Drained::default() };
-        let config = probes.config(kernel_btf)?;
+        let config = probes.config(kernel_btf, switch_has_prev_state)?;
         let mut map: Array<_, Config> = probes.map_mut(names::CONFIG)?;
         map.set(0, config, 0).map_err(|e| Error::bpf("writing the settings", e))?;
         Ok(probes)
     }
 
-    fn config(&self, kernel_btf: &Path) -> Result<Config> {
+    fn config(&self, kernel_btf: &Path, switch_has_prev_state: bool) -> Result<Config> {
         let s = &self.settings;
         let (task_pid_offset, task_tgid_offset, task_runtime_offset) = if s.off_cpu || s.follow_forks {
             let found = btf::members_of(
@@ -246,6 +259,16 @@ impl Probes {
         let task_stack_offset = match keep_leaf_words {
             true => btf::member_offsets(kernel_btf, "task_struct", &["stack"]).map_or(0, |found| found[0]),
             false => 0,
+        };
+        // `__state` from Linux 5.14, `state` before.
+        let task_state_offset = match switch_has_prev_state {
+            true => 0,
+            false => btf::member_offsets(kernel_btf, "task_struct", &["__state"])
+                .or_else(|_| btf::member_offsets(kernel_btf, "task_struct", &["state"]))
+                .map_err(|detail| Error::KernelFeature {
+                    feature: "usable BTF for struct task_struct".into(),
+                    hint: detail,
+                })?[0],
         };
         let irq_entry = match s.wakers {
             true => crate::recording::kernel::interrupt_entry_range().unwrap_or((0, 0)),
@@ -278,7 +301,7 @@ impl Probes {
                 _ => 0,
             },
             wakers: (s.off_cpu && s.wakers) as u32,
-            _pad: 0,
+            task_state_offset,
             irq_entry_start: irq_entry.0,
             irq_entry_end: irq_entry.1,
             task_group_leader_offset,
