@@ -92,3 +92,23 @@ macro_rules! needs_kernel_feature {
         }
     };
 }
+
+/// Whether this kernel lacks a feature without which nothing can be
+/// recorded; if so, asserts that a recording is refused with the line
+/// naming it and returns true.
+pub fn recording_refused_here() -> bool {
+    let args = ["-d", "1", "-o", "/dev/null", "--", "true"];
+    ["ring_buffer", "large_hash_keys"].into_iter().any(|id| refused_for_lack_of(id, &args))
+}
+
+/// `kernel_can_record!()` after `root_or_skip!()`: on a kernel that lacks
+/// what every recording needs, asserts that flameprof refuses with the one
+/// line naming it, and returns from the test.
+#[macro_export]
+macro_rules! kernel_can_record {
+    () => {
+        if $crate::kernel::recording_refused_here() {
+            return;
+        }
+    };
+}

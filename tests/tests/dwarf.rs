@@ -46,6 +46,7 @@ fn share_with_callers(folded: &Folded, leaf_fn: &str, callers: &[&str]) -> (f64,
 #[test]
 fn dwarf_unwinding_walks_through_code_without_frame_pointers() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let callers = ["libc_sort::main", "libc_sort::sort_rounds"];
     let (dwarf, run, summary) = record(&["--call-graph", "dwarf"], "libc_sort", &["1.5"]);
@@ -85,6 +86,7 @@ fn dwarf_unwinding_walks_through_code_without_frame_pointers() {
 #[test]
 fn dwarf_unwinding_keeps_the_cpu_split() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let (folded, _, summary) = record(&["--call-graph", "dwarf"], "cpu_split", &["2", "3"]);
     let hot = folded.with_frame("cpu_split::hot_three_quarters");
@@ -112,6 +114,7 @@ fn dwarf_unwinding_keeps_the_cpu_split() {
 #[test]
 fn dwarf_unwinding_of_samples_in_the_kernel() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let (folded, _, _) = record(&["--call-graph", "dwarf"], "syscall_loop", &["1.5"]);
     let user_fn = "syscall_loop::read_dev_zero";
@@ -133,6 +136,7 @@ fn dwarf_unwinding_of_samples_in_the_kernel() {
 #[test]
 fn dwarf_unwinding_of_threads() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let (folded, _, summary) = record(&["--call-graph", "dwarf"], "threads", &["1.5", "3"]);
     for i in 0..3 {
@@ -151,6 +155,7 @@ fn dwarf_unwinding_of_threads() {
 #[test]
 fn dwarf_unwinding_of_a_go_program_reads_debug_frame() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let dir = TempDir::new("go");
     let program = dir.join("leaf_spin");

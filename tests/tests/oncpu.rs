@@ -35,6 +35,7 @@ fn cpu_split_hot_share_with(extra: &[&str], seconds: &str, ratio: &str) -> (f64,
 #[test]
 fn what_the_kernel_lacks_is_named_once_at_start_and_the_run_falls_back() {
     root_or_skip!();
+    kernel_can_record!();
     let (hot, n, folded, summary, run) = {
         let dir = TempDir::new("lacks");
         let out = s(&dir.join("split.folded"));
@@ -69,6 +70,7 @@ fn what_the_kernel_lacks_is_named_once_at_start_and_the_run_falls_back() {
 #[test]
 fn cpu_split_holds_with_preallocated_maps() {
     root_or_skip!();
+    kernel_can_record!();
     let (hot, n, folded, summary) = cpu_split_hot_share_with(&["--preallocate-maps"], "2", "3");
     assert_eq!(summary.get("samples.lost"), 0.0, "samples were lost:\n{summary}");
     assert!(n >= 300, "only {n} samples in hot/cold:\n{}", folded.describe_top(8));
@@ -80,6 +82,7 @@ fn cpu_split_holds_with_preallocated_maps() {
 #[test]
 fn cpu_split_holds_when_stack_ids_collide() {
     root_or_skip!();
+    kernel_can_record!();
     let (hot, n, folded, summary) =
         cpu_split_hot_share_with(&["--call-graph", "fp", "--stack-map-entries", "1"], "2", "3");
     let full_path = summary.get("samples.full_stack_path_captures");
@@ -95,6 +98,7 @@ fn cpu_split_holds_when_stack_ids_collide() {
 #[test]
 fn cpu_split_3_to_1_gives_three_quarters() {
     root_or_skip!();
+    kernel_can_record!();
     let (hot, n, folded) = cpu_split_hot_share("3", "3");
     // 3 s at 999 Hz: about 3000 samples on one thread.
     assert!(n >= 1000, "only {n} samples in hot/cold:\n{}", folded.describe_top(8));
@@ -112,6 +116,7 @@ fn cpu_split_3_to_1_gives_three_quarters() {
 #[test]
 fn a_running_process_keeps_its_cpu_split_under_p() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("pid-split");
     let out = dir.join("p.folded");
     let work = Background::spawn(bin("cpu_split"), &["600", "3"]);
@@ -141,6 +146,7 @@ fn a_running_process_keeps_its_cpu_split_under_p() {
 #[test]
 fn a_process_whose_main_thread_ended_is_profiled_under_p() {
     root_or_skip!();
+    kernel_can_record!();
     let program = c_program("leader_exits", &["-O2"]);
     let work = Background::spawn(s(&program), &["600"]);
     let zombie_leader = || {
@@ -184,6 +190,7 @@ fn a_process_whose_main_thread_ended_is_profiled_under_p() {
 #[test]
 fn cpu_split_1_to_1_gives_one_half() {
     root_or_skip!();
+    kernel_can_record!();
     let (hot, n, folded) = cpu_split_hot_share("2", "1");
     assert!(n >= 700, "only {n} samples in hot/cold:\n{}", folded.describe_top(8));
     assert!(
@@ -205,6 +212,7 @@ fn kernel_after_user(stack: &Stack) -> bool {
 #[test]
 fn syscall_loop_kernel_frames_are_leafward_of_user_frames() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("syscall");
     let out = dir.join("sys.folded");
     flameprof(&["-F", "999", "-o", &s(&out), "--", &example("syscall_loop"), "1.5"], T)
@@ -229,6 +237,7 @@ fn syscall_loop_kernel_frames_are_leafward_of_user_frames() {
 #[test]
 fn user_only_and_kernel_only() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("uk");
     let u = dir.join("u.folded");
     let k = dir.join("k.folded");
@@ -261,6 +270,7 @@ fn user_only_and_kernel_only() {
 #[test]
 fn recursion_100_is_unwound_to_full_depth() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("rec");
     let out = dir.join("rec.folded");
     let args = ["-F", "999", "-o", &s(&out), "--", &example("recursion"), "100", "2"];
@@ -288,6 +298,7 @@ fn recursion_100_is_unwound_to_full_depth() {
 #[test]
 fn recursion_200_reports_stacks_at_the_frame_limit() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("rec200");
     let out = dir.join("rec.folded");
     let args = ["-F", "999", "-o", &s(&out), "--", &example("recursion"), "200", "1"];
@@ -308,6 +319,7 @@ fn recursion_200_reports_stacks_at_the_frame_limit() {
 #[test]
 fn threads_created_during_recording_are_profiled() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("threads");
     for per_thread in [false, true] {
         let out = dir.join(&format!("t{per_thread}.folded"));
@@ -343,6 +355,7 @@ fn threads_created_during_recording_are_profiled() {
 #[test]
 fn exited_process_with_deleted_binary_is_symbolized() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("deleted");
     let copy = dir.join("spinner");
     std::fs::copy(bin("spinner"), &copy).expect("copy spinner");
@@ -373,6 +386,7 @@ fn exited_process_with_deleted_binary_is_symbolized() {
 #[test]
 fn command_exit_status_is_returned() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("exit");
     let out = dir.join("e.folded");
     let mut cmd = std::process::Command::new(flameprof_bin());
@@ -388,6 +402,7 @@ fn command_exit_status_is_returned() {
 #[test]
 fn children_of_the_command_are_profiled() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("child");
     let out = dir.join("c.folded");
     // `; true` keeps the shell from exec-ing spinner in place: a real child.
@@ -406,6 +421,7 @@ fn children_of_the_command_are_profiled() {
 #[test]
 fn system_wide_shows_the_spinner_with_consistent_root_names() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("all");
     let out = dir.join("a.folded");
     let work = Background::spawn(bin("spinner"), &["3"]);
@@ -458,6 +474,7 @@ fn process_cpu_seconds(pid: u32) -> f64 {
 #[test]
 fn targets_are_sampled_without_interrupting_other_processes() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("bystander");
     let out = dir.join("b.folded");
     let bystander = Background::spawn(bin("spinner"), &["8"]);
@@ -530,6 +547,7 @@ fn targets_are_sampled_without_interrupting_other_processes() {
 #[test]
 fn threads_of_a_command_are_profiled() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("cmdthreads");
     let out = dir.join("t.folded");
     flameprof(&["-o", &s(&out), "--", &example("threads"), "1.5", "3"], T).assert_success("flameprof -- threads");

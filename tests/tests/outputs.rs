@@ -66,6 +66,7 @@ fn parse_svg(what: &str, bytes: &[u8]) -> (String, String) {
 #[test]
 fn folded_output_is_well_formed() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("fmt");
     let out = dir.join("x.folded");
     flameprof(&["-F", "499", "-o", &s(&out), "--", &example("syscall_loop"), "0.5"], T).assert_success("flameprof");
@@ -86,6 +87,8 @@ fn folded_output_is_well_formed() {
 #[test]
 fn svg_output_is_well_formed_with_title_and_count_name() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     let dir = TempDir::new("svg");
     let title = "flameprof e2e title check";
 
@@ -109,6 +112,7 @@ fn svg_output_is_well_formed_with_title_and_count_name() {
 #[test]
 fn format_flag_overrides_the_extension() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("fmtflag");
     let out = dir.join("x.svg");
     flameprof(&["--format", "folded", "-o", &s(&out), "--", &example("spinner"), "0.4"], T)
@@ -128,6 +132,7 @@ fn format_flag_overrides_the_extension() {
 #[test]
 fn profile_goes_to_stdout_without_o() {
     root_or_skip!();
+    kernel_can_record!();
     // Folded on stdout; the summary stays on stderr.
     let run = flameprof(&["--format", "folded", "--", &example("spinner"), "0.4"], T);
     run.assert_success("folded to stdout");
@@ -151,6 +156,7 @@ fn profile_goes_to_stdout_without_o() {
 #[test]
 fn every_format_holds_the_same_profile() {
     root_or_skip!();
+    kernel_can_record!();
     const HOT: &str = "cpu_split::hot_three_quarters";
     const COLD: &str = "cpu_split::cold_one_quarter";
     let dir = TempDir::new("formats");

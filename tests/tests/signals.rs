@@ -65,24 +65,28 @@ fn stop_with(signal: i32, command: bool) {
 #[test]
 fn sigint_stops_a_pid_recording() {
     root_or_skip!();
+    kernel_can_record!();
     stop_with(libc::SIGINT, false);
 }
 
 #[test]
 fn sigterm_stops_a_pid_recording() {
     root_or_skip!();
+    kernel_can_record!();
     stop_with(libc::SIGTERM, false);
 }
 
 #[test]
 fn sigint_stops_a_command_recording() {
     root_or_skip!();
+    kernel_can_record!();
     stop_with(libc::SIGINT, true);
 }
 
 #[test]
 fn sigterm_stops_a_command_recording() {
     root_or_skip!();
+    kernel_can_record!();
     stop_with(libc::SIGTERM, true);
 }
 
@@ -91,6 +95,7 @@ fn sigterm_stops_a_command_recording() {
 #[test]
 fn command_runs_with_default_sigpipe() {
     root_or_skip!();
+    kernel_can_record!();
     let dir = TempDir::new("sigpipe");
     let out = dir.join("x.folded");
     let run = flameprof(&["-o", &s(&out), "--", "sh", "-c", "grep SigIgn /proc/self/status"], Duration::from_secs(30));
@@ -114,6 +119,8 @@ fn command_runs_with_default_sigpipe() {
 #[test]
 fn sigkill_at_any_moment_leaves_no_bpf_program_or_map_behind() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     let spinner = example("spinner");
     for delay_ms in [20, 80, 200, 500, 1200] {
         let maps_before = loaded_bpf_map_ids().expect("bpf(BPF_MAP_GET_NEXT_ID) failed");

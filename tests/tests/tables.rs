@@ -47,6 +47,7 @@ fn record(extra: &[&str], program: &str, args: &[&str]) -> (Folded, Run, Summary
 #[test]
 fn code_without_frame_pointers_reaches_main_on_cpu() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], &program, &["cpu", "2"]);
@@ -118,6 +119,8 @@ fn assert_waited(what: &str, seconds: f64, early: f64, table: &Folded, run: &Run
 #[test]
 fn a_direct_nanosleep_caller_shows_with_its_time_off_cpu() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, summary) = record(&["--off-cpu", "--call-graph", "table"], &program, &["sleep", "5", "200"]);
@@ -144,6 +147,8 @@ fn a_direct_nanosleep_caller_shows_with_its_time_off_cpu() {
 #[test]
 fn a_direct_read_caller_shows_with_its_time_off_cpu() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, summary) = record(&["--off-cpu", "--call-graph", "table"], &program, &["read", "5", "200"]);
@@ -168,6 +173,7 @@ fn a_direct_read_caller_shows_with_its_time_off_cpu() {
 #[test]
 fn a_signal_handler_shows_the_interrupted_code_beneath_it() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, _) = record(&["-F", "999", "--call-graph", "table"], &program, &["signal", "1.5"]);
@@ -184,6 +190,7 @@ fn a_signal_handler_shows_the_interrupted_code_beneath_it() {
 #[test]
 fn recursion_deeper_than_the_limit_is_cut_and_counted() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, summary) = record(&["-F", "999", "-U", "--call-graph", "table"], &program, &["deep", "1"]);
@@ -205,6 +212,7 @@ fn recursion_deeper_than_the_limit_is_cut_and_counted() {
 #[test]
 fn a_qsort_callback_keeps_its_callers_through_libc() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], &example("libc_sort"), &["1.5"]);
     let in_compare = table.with_frame("libc_sort::compare");
@@ -228,6 +236,7 @@ fn a_qsort_callback_keeps_its_callers_through_libc() {
 #[test]
 fn debians_python3_stacks_reach_start() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     // Statistical (sampling) and timing-sensitive on a shared 2-CPU machine:
     // one retry, which prints a loud line when used.
@@ -263,6 +272,8 @@ fn debians_python3_stacks_reach_start() {
 #[test]
 fn wall_time_walks_both_halves_with_tables() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, _) = record(&["--wall", "--call-graph", "table"], &program, &["sleep", "3", "200"]);
@@ -277,6 +288,7 @@ fn wall_time_walks_both_halves_with_tables() {
 #[test]
 fn python3_leaves_agree_with_perf_dwarf() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     // Statistical (sampling) and timing-sensitive on a shared 2-CPU machine:
     // one retry, which prints a loud line when used.
@@ -300,6 +312,7 @@ fn python3_leaves_agree_with_perf_dwarf() {
 #[test]
 fn cfa_rules_from_other_registers_are_followed_where_known() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = s(&c_program("register_cfa", NO_FRAME_POINTERS));
     let (table, run, summary) = record(&["-F", "999", "--call-graph", "table"], &program, &["3"]);
@@ -376,6 +389,7 @@ fn xz_command(dir: &TempDir, megabytes: usize) -> Vec<String> {
 #[test]
 fn debians_xz_stacks_reach_start() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let xz = Path::new("/usr/bin/xz");
     assert!(xz.exists(), "Debian's xz is missing (package xz-utils)");
@@ -417,6 +431,7 @@ fn debians_xz_stacks_reach_start() {
 #[test]
 fn xz_leaves_agree_with_perf_dwarf() {
     root_or_skip!();
+    kernel_can_record!();
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     retry_once("xz_leaves_agree_with_perf_dwarf", || {
         let dir = TempDir::new("xz-perf-compare");

@@ -86,6 +86,8 @@ fn leaf_first_and_named(waker: &[String], name: &str) -> bool {
 #[test]
 fn pipe_wait_is_joined_with_the_waking_function() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("pipe_wait_is_joined_with_the_waking_function", || {
         let (folded, run, summary) = record("pipe", &[]);
         assert_joined(&folded, &run, "wakers::wait_for_byte", "wakers::wake_by_write in burner", |waker| {
@@ -109,6 +111,8 @@ fn pipe_wait_is_joined_with_the_waking_function() {
 #[test]
 fn pipe_wait_is_joined_with_frame_pointers_too() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("pipe_wait_is_joined_with_frame_pointers_too", || {
         let (folded, run, summary) = record("pipe", &["--call-graph", "fp"]);
         assert_eq!(summary.value("call_graph"), "fp");
@@ -125,6 +129,8 @@ fn pipe_wait_is_joined_with_frame_pointers_too() {
 #[test]
 fn mutex_handoff_is_joined_with_the_unlocking_function() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("mutex_handoff_is_joined_with_the_unlocking_function", || {
         let (folded, run, _) = record("mutex", &[]);
         assert_joined(&folded, &run, "wakers::wait_for_lock", "wakers::release_lock", |waker| {
@@ -136,6 +142,8 @@ fn mutex_handoff_is_joined_with_the_unlocking_function() {
 #[test]
 fn condition_variable_is_joined_with_the_notifying_function() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("condition_variable_is_joined_with_the_notifying_function", || {
         let (folded, run, _) = record("condvar", &[]);
         assert_joined(&folded, &run, "wakers::wait_for_signal", "wakers::signal_condition", |waker| {
@@ -149,6 +157,8 @@ fn condition_variable_is_joined_with_the_notifying_function() {
 #[test]
 fn timer_wakeups_are_the_interrupt_path_with_kernel_frames_only() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("timer_wakeups_are_the_interrupt_path_with_kernel_frames_only", || {
         let (folded, run, summary) = record("timer", &[]);
         assert_joined(&folded, &run, "wakers::sleep_on_timer", "the timer interrupt, kernel frames only", |waker| {
@@ -167,6 +177,8 @@ fn timer_wakeups_are_the_interrupt_path_with_kernel_frames_only() {
 #[test]
 fn child_exit_is_joined_with_the_parents_waitpid() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("child_exit_is_joined_with_the_parents_waitpid", || {
         let (folded, run, _) = record("child", &[]);
         assert_joined(&folded, &run, "wakers::wait_for_child", "the exiting child's do_exit", |waker| {
@@ -180,6 +192,8 @@ fn child_exit_is_joined_with_the_parents_waitpid() {
 #[test]
 fn block_limits_apply_to_joined_waits() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("block_limits_apply_to_joined_waits", || {
         let in_wait = |folded: &Folded| folded.with_frame("wakers::wait_for_byte");
         let (kept, run, _) = record("pipe", &["--min-block", "150000", "--max-block", "260000"]);
@@ -198,6 +212,8 @@ fn block_limits_apply_to_joined_waits() {
 #[test]
 fn wall_profiles_join_wakers_under_the_off_cpu_root() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("wall_profiles_join_wakers_under_the_off_cpu_root", || {
         let (folded, run, summary) = record("pipe", &["--wall"]);
         assert_joined(&folded, &run, "wakers::wait_for_byte", "wakers::wake_by_write", |waker| {
@@ -216,6 +232,8 @@ fn wall_profiles_join_wakers_under_the_off_cpu_root() {
 #[test]
 fn a_waker_outside_the_targets_shows_its_name_and_kernel_stack() {
     root_or_skip!();
+    kernel_can_record!();
+    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("a_waker_outside_the_targets_shows_its_name_and_kernel_stack", || {
         let mut target = std::process::Command::new(example("wakers"))
             .arg("stdin")

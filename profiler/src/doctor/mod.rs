@@ -69,8 +69,14 @@ struct KernelFeature {
 /// Runs the checks and prints them; exit status 0 when profiling can work.
 pub fn run(settings: DoctorSettings) -> Result<i32> {
     let features = KernelFeatures::get();
+    // What the start-up probes found, and whether the off-CPU program loads.
+    let off_cpu_loads = crate::recording::bpf::verdict::off_cpu_program_loads();
+    let present = |feature| match feature {
+        Feature::OffCpuVerifier => off_cpu_loads,
+        _ => features.probed(feature),
+    };
     let mut checks = vec![privileges_check(), kernel_check()];
-    checks.extend(Feature::ALL.map(|feature| feature_check(features, feature)));
+    checks.extend(Feature::ALL.map(|feature| feature_check(feature, present(feature))));
     checks.push(paranoid_check());
     checks.push(kallsyms_check());
     checks.push(tracefs_check());
@@ -99,7 +105,7 @@ pub fn run(settings: DoctorSettings) -> Result<i32> {
             id: feature.id(),
             name: feature.name(),
             since: feature.since(),
-            present: features.probed(feature),
+            present: present(feature),
             without: feature.without(),
         })
         .collect();
@@ -170,19 +176,22 @@ fn kernel_check() -> Check {
 }
 
 /// One kernel feature: present, missing (and what flameprof does without
-/// it), or unknown. Only a kernel without the ring buffer cannot record.
-fn feature_check(features: &KernelFeatures, feature: Feature) -> Check {
-    let (status, detail, fix) = match features.probed(feature) {
+/// it), or unknown. Only some make recording impossible (MISSING).
+fn feature_check(feature: Feature, present: Option<bool>) -> Check {
+    let (status, detail, fix) = match present {
         Some(true) => (Status::Ok, format!("{}: present (Linux {}+)", feature.name(), feature.since()), None),
         Some(false) => (
-            if feature == Feature::RingBuffer { Status::Missing } else { Status::Note },
+            if feature.every_recording_needs() { Status::Missing } else { Status::Note },
             format!("{}: missing (Linux {}+, needed by {})", feature.name(), feature.since(), feature.needed_by()),
             Some(feature.without().to_string()),
         ),
         None => (
             Status::Note,
-            format!("{}: not probed (probing needs root, or CAP_BPF and CAP_PERFMON)", feature.name()),
-            Some("run `flameprof doctor` as root to know".into()),
+            format!(
+                "{}: not probed (probing needs root, or CAP_BPF and CAP_PERFMON, and what it builds on)",
+                feature.name()
+            ),
+            Some("run `flameprof doctor` as root on a kernel that can record to know".into()),
         ),
     };
     Check { name: feature.id(), status, detail, fix }

@@ -601,8 +601,8 @@ impl Known<'_> {
 /// asked for by name that cannot run here is an error.
 fn walk_this_kernel_runs(settings: &RecordSettings) -> Result<UserWalk> {
     let features = KernelFeatures::get();
-    if features.lacks(Feature::RingBuffer) {
-        return Err(Error::MissingFeature(Feature::RingBuffer));
+    if let Some(missing) = Feature::ALL.into_iter().find(|&f| f.every_recording_needs() && features.lacks(f)) {
+        return Err(Error::MissingFeature(missing));
     }
     let walker_needs = [Feature::Btf, Feature::TaskPtRegs];
     Ok(match settings.user_walk {

@@ -15,7 +15,7 @@ use profiler_ebpf::names;
 use super::{KERNEL_BTF, Probes, SamplingScope};
 use crate::{
     error::{BpfError, Error, Result},
-    recording::{proc, sampling_event},
+    recording::{kernel::features::Feature, proc, sampling_event},
     settings::UserWalk,
 };
 
@@ -53,6 +53,13 @@ impl Probes {
             }
             for &(program, tracepoint) in &tracepoints {
                 self.tracepoint(program)?.load(tracepoint, btf).map_err(|e| match e {
+                    // Linux 5.15's verifier gives up on the switch programs.
+                    e if tracepoint != "sched_process_exec"
+                        && tracepoint != "sched_process_fork"
+                        && super::verdict::verifier_gave_up(&e) =>
+                    {
+                        Error::MissingFeature(Feature::OffCpuVerifier)
+                    }
                     // The verifier said no (a kernel whose verifier gives up
                     // sooner): not a missing tracepoint.
                     e @ aya::programs::ProgramError::LoadError { .. } => {
@@ -133,7 +140,7 @@ impl Probes {
         Ok(())
     }
 
-    fn tracepoint(&mut self, program: &'static str) -> Result<&mut BtfTracePoint> {
+    pub(super) fn tracepoint(&mut self, program: &'static str) -> Result<&mut BtfTracePoint> {
         self.ebpf
             .program_mut(program)
             .ok_or(Error::bpf("finding a program", BpfError::Missing { kind: "program", name: program }))?

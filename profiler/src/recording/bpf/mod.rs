@@ -8,6 +8,7 @@ mod drain;
 pub(crate) mod preallocated;
 mod read_back;
 mod stacks;
+pub(crate) mod verdict;
 
 use std::{os::fd::AsRawFd, path::Path};
 

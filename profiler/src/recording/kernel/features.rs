@@ -20,6 +20,9 @@ pub enum Feature {
     /// BPF_MAP_TYPE_RINGBUF: how new processes are announced; every
     /// recording needs it.
     RingBuffer,
+    /// Hash map keys larger than 512 bytes: the maps of whole stacks
+    /// (counts of stacks whose id collided, waits joined with wakers).
+    LargeHashKeys,
     /// The kernel's BTF (/sys/kernel/btf/vmlinux): tp_btf programs and the
     /// struct offsets the programs read.
     Btf,
@@ -28,19 +31,36 @@ pub enum Feature {
     TaskPtRegs,
     /// Hash maps allocated as used (BPF_F_NO_PREALLOC) in perf_event programs.
     AllocatedMapsInSamplers,
+    /// A verifier that accepts the off-CPU program within its budget of a
+    /// million instructions (5.15's gives up; 6.1's, the next tested,
+    /// accepts it). Only loading the program tells: not probed at start.
+    OffCpuVerifier,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 4] =
-        [Feature::RingBuffer, Feature::Btf, Feature::TaskPtRegs, Feature::AllocatedMapsInSamplers];
+    pub const ALL: [Feature; 6] = [
+        Feature::RingBuffer,
+        Feature::LargeHashKeys,
+        Feature::Btf,
+        Feature::TaskPtRegs,
+        Feature::AllocatedMapsInSamplers,
+        Feature::OffCpuVerifier,
+    ];
+
+    /// Whether a recording cannot run at all without it.
+    pub fn every_recording_needs(self) -> bool {
+        matches!(self, Feature::RingBuffer | Feature::LargeHashKeys)
+    }
 
     /// A stable name for machines (`doctor --json`).
     pub fn id(self) -> &'static str {
         match self {
             Feature::RingBuffer => "ring_buffer",
+            Feature::LargeHashKeys => "large_hash_keys",
             Feature::Btf => "btf",
             Feature::TaskPtRegs => "bpf_task_pt_regs",
             Feature::AllocatedMapsInSamplers => "perf_event_allocated_maps",
+            Feature::OffCpuVerifier => "off_cpu_verifier",
         }
     }
 
@@ -48,9 +68,11 @@ impl Feature {
     pub fn name(self) -> &'static str {
         match self {
             Feature::RingBuffer => "the BPF ring buffer",
+            Feature::LargeHashKeys => "hash map keys over 512 bytes",
             Feature::Btf => "BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y; tp_btf programs)",
             Feature::TaskPtRegs => "the bpf_task_pt_regs helper",
             Feature::AllocatedMapsInSamplers => "hash maps allocated as used in perf_event programs",
+            Feature::OffCpuVerifier => "a BPF verifier that accepts the off-CPU program within its budget",
         }
     }
 
@@ -58,9 +80,10 @@ impl Feature {
     pub fn since(self) -> &'static str {
         match self {
             Feature::RingBuffer => "5.8",
+            Feature::LargeHashKeys => "5.11",
             Feature::Btf => "5.5",
             Feature::TaskPtRegs => "5.15",
-            Feature::AllocatedMapsInSamplers => "6.1",
+            Feature::AllocatedMapsInSamplers | Feature::OffCpuVerifier => "6.1",
         }
     }
 
@@ -68,16 +91,20 @@ impl Feature {
     pub fn needed_by(self) -> &'static str {
         match self {
             Feature::RingBuffer => "every recording",
+            Feature::LargeHashKeys => "every recording: the maps that count whole stacks",
             Feature::Btf => "off-CPU, --wall, following -- CMD's children and --call-graph table",
             Feature::TaskPtRegs => "--call-graph table (the default) and --call-graph dwarf",
             Feature::AllocatedMapsInSamplers => "on-CPU count maps sized for 131072 stacks",
+            Feature::OffCpuVerifier => "--off-cpu, --wall and --wakers",
         }
     }
 
     /// What flameprof does without it.
     pub fn without(self) -> &'static str {
         match self {
-            Feature::RingBuffer => "nothing can be recorded here; `flameprof report` and `diff` of saved profiles work",
+            Feature::RingBuffer | Feature::LargeHashKeys => {
+                "nothing can be recorded here; `flameprof doctor`, and `report` and `diff` of saved profiles, work"
+            }
             Feature::Btf => "on-CPU profiling of -p and -a with --call-graph fp still works",
             Feature::TaskPtRegs => {
                 "user stacks are walked with frame pointers (--call-graph fp), on-CPU and off-CPU alike"
@@ -85,6 +112,7 @@ impl Feature {
             Feature::AllocatedMapsInSamplers => {
                 "the samplers' hash maps are preallocated instead, each within 8 MiB of kernel memory (22 MiB in all), so on-CPU counts hold 32768 stacks (not 131072) and table walks 1024 processes; everything else works"
             }
+            Feature::OffCpuVerifier => "on-CPU profiling (-p, -a, -- CMD) still works",
         }
     }
 
@@ -117,9 +145,16 @@ impl KernelFeatures {
     fn probe() -> KernelFeatures {
         let found = Feature::ALL.map(|feature| match feature {
             Feature::RingBuffer => is_map_supported(MapType::RingBuf).ok(),
+            // The largest key of the object: a wait joined with its waker.
+            Feature::LargeHashKeys => {
+                map_probe::hash_map_takes_keys_of(size_of::<profiler_ebpf::WokenKey>() as u32).ok()
+            }
             Feature::Btf => Some(Path::new(KERNEL_BTF).exists()),
             Feature::TaskPtRegs => is_helper_supported(ProgramType::PerfEvent, BpfHelper::BPF_FUNC_task_pt_regs).ok(),
             Feature::AllocatedMapsInSamplers => map_probe::perf_event_may_use_allocated_maps().ok(),
+            // Loading the program takes the verifier's time: `doctor` does,
+            // a recording finds out as it loads.
+            Feature::OffCpuVerifier => None,
         });
         KernelFeatures { found }
     }

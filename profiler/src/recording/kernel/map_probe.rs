@@ -1,8 +1,11 @@
-//! A probe aya does not have: may perf_event programs use hash maps whose
-//! entries are allocated as they are used (BPF_F_NO_PREALLOC)? Before Linux
-//! 6.1 the verifier refuses them there ("perf_event programs can only use
-//! preallocated hash map"). The probe creates such a map and loads a
-//! perf_event program that looks a key up in it, with raw bpf(2) calls.
+//! Probes of hash maps that aya does not have, with raw bpf(2) calls:
+//! - may perf_event programs use hash maps whose entries are allocated as
+//!   they are used (BPF_F_NO_PREALLOC)? Before Linux 6.1 the verifier
+//!   refuses them there ("perf_event programs can only use preallocated
+//!   hash map"). The probe creates such a map and loads a perf_event
+//!   program that looks a key up in it.
+//! - may a hash map's key be larger than 512 bytes (the BPF stack)? Not
+//!   before Linux 5.11; flameprof counts whole stacks by key.
 use std::{
     io,
     os::fd::{FromRawFd, OwnedFd},
@@ -64,6 +67,17 @@ fn bpf<T>(command: libc::c_long, attr: &mut T) -> io::Result<OwnedFd> {
     // SAFETY: a non-negative result of these two commands is a new file
     // descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Whether this kernel creates a hash map whose key has `key_size` bytes:
+/// Ok(false) when it says the key is too big (E2BIG).
+pub fn hash_map_takes_keys_of(key_size: u32) -> io::Result<bool> {
+    let mut map = MapCreate { map_type: BPF_MAP_TYPE_HASH, key_size, value_size: 8, max_entries: 1, map_flags: 0 };
+    match bpf(BPF_MAP_CREATE, &mut map) {
+        Ok(_map) => Ok(true),
+        Err(error) if error.raw_os_error() == Some(libc::E2BIG) => Ok(false),
+        Err(error) => Err(error),
+    }
 }
 
 /// Whether this kernel lets perf_event programs use hash maps allocated as
