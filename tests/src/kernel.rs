@@ -7,7 +7,7 @@ use std::{sync::OnceLock, time::Duration};
 
 use serde_json::Value;
 
-use crate::flameprof;
+use crate::{flameprof, flameprof_bin};
 
 /// One entry of doctor's `kernel_features`.
 #[derive(Debug, Clone)]
@@ -19,13 +19,36 @@ pub struct KernelFeature {
     pub present: Option<bool>,
 }
 
+/// `flameprof doctor --json`, run once per boot and build of flameprof:
+/// doctor loads the off-CPU program to know whether the verifier takes it,
+/// which on an emulated old kernel takes a minute, and each test of the VM
+/// subset is a process of its own. Kept in the temporary directory.
+fn doctor_report() -> Value {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let build = std::fs::metadata(flameprof_bin())
+        .and_then(|m| m.modified())
+        .map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos())
+        .unwrap_or_default();
+    let cache = std::env::temp_dir().join(format!("flameprof-tests-doctor-{}-{build}.json", boot.trim()));
+    if let Some(report) = std::fs::read(&cache).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
+        return report;
+    }
+    let run = flameprof(&["doctor", "--json"], Duration::from_secs(300));
+    let report: Value = serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("doctor --json is not JSON ({e}):\n{}\n{}", run.stdout_str(), run.stderr));
+    // Written whole or not at all: a temporary file renamed over the cache.
+    let partial = cache.with_extension(format!("{}.partial", std::process::id()));
+    if std::fs::write(&partial, &run.stdout).is_ok() {
+        let _ = std::fs::rename(&partial, &cache);
+    }
+    report
+}
+
 /// The kernel features `flameprof doctor --json` reports (probed once).
 pub fn kernel_features() -> &'static [KernelFeature] {
     static FEATURES: OnceLock<Vec<KernelFeature>> = OnceLock::new();
     FEATURES.get_or_init(|| {
-        let run = flameprof(&["doctor", "--json"], Duration::from_secs(60));
-        let report: Value = serde_json::from_slice(&run.stdout)
-            .unwrap_or_else(|e| panic!("doctor --json is not JSON ({e}):\n{}", run.stdout_str()));
+        let report = doctor_report();
         let text = |feature: &Value, key: &str| feature[key].as_str().unwrap_or_default().to_string();
         report["kernel_features"]
             .as_array()
@@ -71,7 +94,9 @@ pub fn refused_for_lack_of(id: &str, args: &[&str]) -> bool {
     if feature.present != Some(false) {
         return false;
     }
-    let run = flameprof(args, Duration::from_secs(120));
+    // Emulated, a verifier that gives up takes a minute, twice (aya loads
+    // again with a log).
+    let run = flameprof(args, Duration::from_secs(300));
     assert_eq!(run.code(), Some(1), "flameprof {args:?} on a kernel without {id}: status\nstderr:\n{}", run.stderr);
     assert!(run.stdout.is_empty(), "flameprof {args:?} wrote to stdout while refusing");
     let line = assert_names_missing_feature(&run.stderr, feature);
