@@ -14,6 +14,12 @@ fn cpu_split_hot_share(seconds: &str, ratio: &str) -> (f64, u64, Folded) {
 }
 
 fn cpu_split_hot_share_with(extra: &[&str], seconds: &str, ratio: &str) -> (f64, u64, Folded, Summary) {
+    let (hot, n, folded, summary, _) = cpu_split_run(extra, seconds, ratio);
+    (hot, n, folded, summary)
+}
+
+/// As `cpu_split_hot_share_with`, and flameprof's run (its stderr).
+fn cpu_split_run(extra: &[&str], seconds: &str, ratio: &str) -> (f64, u64, Folded, Summary, Run) {
     let dir = TempDir::new("split");
     let out = dir.join("split.folded");
     let out = s(&out);
@@ -21,11 +27,17 @@ fn cpu_split_hot_share_with(extra: &[&str], seconds: &str, ratio: &str) -> (f64,
     let mut args = vec!["-F", "999", "-o", &out];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--", &cpu_split, seconds, ratio]);
-    let (_, summary) = flameprof_with_summary(&args, T, "flameprof -- cpu_split");
+    let (run, summary) = flameprof_with_summary(&args, T, "flameprof -- cpu_split");
     let folded = Folded::read(Path::new(&out));
     let hot = folded.with_frame("cpu_split::hot_three_quarters");
     let cold = folded.with_frame("cpu_split::cold_one_quarter");
-    (share(hot, cold), hot + cold, folded, summary)
+    (share(hot, cold), hot + cold, folded, summary, run)
+}
+
+/// At least 300 samples in hot or cold, three quarters of them in hot.
+fn assert_three_quarters(hot: f64, n: u64, folded: &Folded) {
+    assert!(n >= 300, "only {n} samples in hot/cold:\n{}", folded.describe_top(8));
+    assert!((hot - 0.75).abs() <= 0.07, "hot share {hot:.3} of {n} samples\n{}", folded.describe_top(8));
 }
 
 /// Each kernel feature the probes found missing is named once at start,
@@ -36,17 +48,7 @@ fn cpu_split_hot_share_with(extra: &[&str], seconds: &str, ratio: &str) -> (f64,
 fn what_the_kernel_lacks_is_named_once_at_start_and_the_run_falls_back() {
     root_or_skip!();
     kernel_can_record!();
-    let (hot, n, folded, summary, run) = {
-        let dir = TempDir::new("lacks");
-        let out = s(&dir.join("split.folded"));
-        let cpu_split = example("cpu_split");
-        let args = ["-F", "999", "-o", &out, "--", &cpu_split, "2", "3"];
-        let (run, summary) = flameprof_with_summary(&args, T, "flameprof -- cpu_split");
-        let folded = Folded::read(Path::new(&out));
-        let (hot, cold) =
-            (folded.with_frame("cpu_split::hot_three_quarters"), folded.with_frame("cpu_split::cold_one_quarter"));
-        (share(hot, cold), hot + cold, folded, summary, run)
-    };
+    let (hot, n, folded, summary, run) = cpu_split_run(&[], "2", "3");
     let missing: Vec<&KernelFeature> = kernel_features().iter().filter(|f| f.present == Some(false)).collect();
     // A recording probes at start all but the off-CPU verifier (only loading
     // the off-CPU program tells, which an on-CPU run does not).
@@ -63,8 +65,7 @@ fn what_the_kernel_lacks_is_named_once_at_start_and_the_run_falls_back() {
     assert!(lines <= missing.len(), "more lines than missing features ({ids:?}):\n{}", run.stderr);
     let walker = !kernel_lacks("bpf_task_pt_regs") && !kernel_lacks("btf");
     assert_eq!(summary.value("call_graph").as_str(), Some(if walker { "table" } else { "fp" }), "{summary}");
-    assert!(n >= 300, "only {n} samples in hot/cold:\n{}", folded.describe_top(8));
-    assert!((hot - 0.75).abs() <= 0.07, "hot share {hot:.3} of {n} samples\n{}", folded.describe_top(8));
+    assert_three_quarters(hot, n, &folded);
 }
 
 /// The samplers' maps preallocated, as on kernels before 6.1 (forced here
@@ -75,8 +76,7 @@ fn cpu_split_holds_with_preallocated_maps() {
     kernel_can_record!();
     let (hot, n, folded, summary) = cpu_split_hot_share_with(&["--preallocate-maps"], "2", "3");
     assert_eq!(summary.get("samples.lost"), 0.0, "samples were lost:\n{summary}");
-    assert!(n >= 300, "only {n} samples in hot/cold:\n{}", folded.describe_top(8));
-    assert!((hot - 0.75).abs() <= 0.07, "hot share {hot:.3} of {n} samples\n{}", folded.describe_top(8));
+    assert_three_quarters(hot, n, &folded);
 }
 
 /// A one-bucket stack-id map makes nearly every sample collide: those take
