@@ -67,7 +67,6 @@ fn assert_kernel_below(folded: &Folded, user_fn: &str) {
 fn off_cpu_times_match_the_blocks() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("off_cpu_times_match_the_blocks", || {
         let (folded, run, _) = record(&["--off-cpu", "--", &example("offcpu_blocks")], "off");
         assert_known_waits(&folded, &run);
@@ -82,7 +81,7 @@ fn off_cpu_times_match_the_blocks() {
 fn off_cpu_times_hold_when_stack_ids_collide() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
+    needs_kernel_feature!("off_cpu_fp_verifier", &["--off-cpu", "--call-graph", "fp", "-o", "/dev/null", "--", "true"]);
     retry_once("off_cpu_times_hold_when_stack_ids_collide", || {
         let (folded, run, summary) = record(
             &["--off-cpu", "--call-graph", "fp", "--stack-map-entries", "1", "--", &example("offcpu_blocks")],
@@ -98,7 +97,6 @@ fn off_cpu_times_hold_when_stack_ids_collide() {
 fn preemption_is_left_out_unless_asked_for() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     // 4 busy workers on 2 CPUs: runnable threads are preempted constantly.
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let n = (cpus * 2).clamp(2, 8).to_string();
@@ -136,7 +134,6 @@ fn preemption_is_left_out_unless_asked_for() {
 fn min_and_max_block_filter_by_length() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("min_and_max_block_filter_by_length", || {
         let (min, _, _) = record(&["--off-cpu", "--min-block", "150000", "--", &example("offcpu_blocks")], "min");
         let (max, _, _) = record(&["--off-cpu", "--max-block", "150000", "--", &example("offcpu_blocks")], "max");
@@ -161,7 +158,6 @@ fn min_and_max_block_filter_by_length() {
 fn off_cpu_process_that_exits_is_symbolized_and_ends_the_recording() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     let mut work = Background::spawn(bin("offcpu_blocks"), &[] as &[&str]);
     let pid = work.pid().to_string();
     let (folded, run, _) = record(&["--off-cpu", "-p", &pid, "-d", "10"], "offexit");
@@ -197,7 +193,6 @@ fn wall_split(folded: &Folded) -> (f64, f64) {
 fn wall_of_a_single_threaded_burner_is_its_run_time() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     // spinner burns for 1 s of wall time from its start: one thread, ≈ 1 s.
     // --state-marker tells preemption (CPU contention from other jobs on
     // the machine, which --wall rightly counts as off-CPU) from sleeping.
@@ -227,7 +222,6 @@ fn wall_of_a_single_threaded_burner_is_its_run_time() {
 fn wall_of_offcpu_blocks_counts_both_threads() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("wall_of_offcpu_blocks_counts_both_threads", || {
         // offcpu_blocks: the main thread runs ≈ 1.5 s (1.0 s of sleeps, 0.5 s of
         // pipe reads); the pipe-writer thread is spawned first and lives until
@@ -261,7 +255,6 @@ fn wall_of_offcpu_blocks_counts_both_threads() {
 fn wall_state_markers_are_only_on_off_cpu_stacks() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     // A thread state is a property of a block, not of an on-CPU sample.
     let (folded, _, _) = record(&["--wall", "--state-marker", "--", &example("spinner"), "0.5"], "wallmark");
     let markers = ["[sleeping]", "[uninterruptible]", "[preempted]", "[other state]"];
@@ -280,7 +273,6 @@ fn wall_state_markers_are_only_on_off_cpu_stacks() {
 fn off_cpu_stacks_do_not_show_the_profilers_own_frames() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     // The switch-out stack should end in the scheduler, not in the
     // tracepoint / BPF machinery that recorded it (and a JIT-ed BPF program
     // must not be symbolized as some unrelated kernel symbol).
@@ -308,7 +300,6 @@ fn off_cpu_stacks_do_not_show_the_profilers_own_frames() {
 fn wall_names_each_process_the_same_in_both_halves() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     let script = format!("{} 0.5; sleep 0.3", example("spinner"));
     let (folded, _, _) = record(&["--wall", "--", "sh", "-c", &script], "wall-names");
     let mut roots: Vec<(String, String)> = folded
@@ -332,7 +323,6 @@ fn wall_names_each_process_the_same_in_both_halves() {
 fn off_cpu_blocks_survive_unreported_switch_ins() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("off_cpu_blocks_survive_unreported_switch_ins", || {
         let (folded, run, summary) =
             record(&["--off-cpu", "--ignore-switch-in-every", "3", "--", &example("offcpu_blocks")], "off-unseen");
@@ -351,7 +341,6 @@ fn off_cpu_blocks_survive_unreported_switch_ins() {
 fn a_wait_open_at_the_end_does_not_count_cpu_time_after_an_unseen_switch_in() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("a_wait_open_at_the_end_does_not_count_cpu_time_after_an_unseen_switch_in", || {
         let (folded, run, _) = record(
             &["--off-cpu", "--ignore-switch-in-every", "1", "-d", "1", "--", &example("duty_cycle"), "2", "400"],
@@ -378,7 +367,6 @@ fn a_wait_open_at_the_end_does_not_count_cpu_time_after_an_unseen_switch_in() {
 fn unreported_switch_ins_do_not_count_cpu_time_as_waiting() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("unreported_switch_ins_do_not_count_cpu_time_as_waiting", || {
         // --state-marker: preemption by other jobs on the machine (which
         // --wall rightly counts as off-CPU) is told apart from the naps.
@@ -408,7 +396,6 @@ fn unreported_switch_ins_do_not_count_cpu_time_as_waiting() {
 fn threads_blocked_before_the_recording_are_counted_from_the_start() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     let check = |sleep: &str, extra: &[&str], tag: &str, expect: &dyn Fn(f64) -> f64| {
         let sleeper = Background::spawn(bin("late_wake"), &[sleep]);
         std::thread::sleep(Duration::from_millis(400));

@@ -52,7 +52,7 @@ fn what_the_kernel_lacks_is_named_once_at_start_and_the_run_falls_back() {
     let missing: Vec<&KernelFeature> = kernel_features().iter().filter(|f| f.present == Some(false)).collect();
     // A recording probes at start all but the off-CPU verifier (only loading
     // the off-CPU program tells, which an on-CPU run does not).
-    let ids: Vec<&str> = missing.iter().map(|f| f.id.as_str()).filter(|&id| id != "off_cpu_verifier").collect();
+    let ids: Vec<&str> = missing.iter().map(|f| f.id.as_str()).filter(|&id| id != "off_cpu_fp_verifier").collect();
     let lacks: Vec<&str> =
         summary.value("kernel_lacks").as_array().unwrap().iter().filter_map(|id| id.as_str()).collect();
     assert_eq!(lacks, ids, "the summary's kernel_lacks differs from doctor's probes:\n{summary}");

@@ -88,7 +88,6 @@ fn folded_output_is_well_formed() {
 fn svg_output_is_well_formed_with_title_and_count_name() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     let dir = TempDir::new("svg");
     let title = "flameprof e2e title check";
 

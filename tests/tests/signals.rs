@@ -120,7 +120,6 @@ fn command_runs_with_default_sigpipe() {
 fn sigkill_at_any_moment_leaves_no_bpf_program_or_map_behind() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     let spinner = example("spinner");
     for delay_ms in [20, 80, 200, 500, 1200] {
         let maps_before = loaded_bpf_map_ids().expect("bpf(BPF_MAP_GET_NEXT_ID) failed");

@@ -120,7 +120,7 @@ fn assert_waited(what: &str, seconds: f64, early: f64, table: &Folded, run: &Run
 fn a_direct_nanosleep_caller_shows_with_its_time_off_cpu() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
+    needs_kernel_feature!("off_cpu_fp_verifier", &["--off-cpu", "--call-graph", "fp", "-o", "/dev/null", "--", "true"]);
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, summary) = record(&["--off-cpu", "--call-graph", "table"], &program, &["sleep", "5", "200"]);
@@ -148,7 +148,7 @@ fn a_direct_nanosleep_caller_shows_with_its_time_off_cpu() {
 fn a_direct_read_caller_shows_with_its_time_off_cpu() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
+    needs_kernel_feature!("off_cpu_fp_verifier", &["--off-cpu", "--call-graph", "fp", "-o", "/dev/null", "--", "true"]);
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, summary) = record(&["--off-cpu", "--call-graph", "table"], &program, &["read", "5", "200"]);
@@ -273,7 +273,6 @@ fn debians_python3_stacks_reach_start() {
 fn wall_time_walks_both_halves_with_tables() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     needs_kernel_feature!("bpf_task_pt_regs", WALK_HERE);
     let program = no_fp_program();
     let (table, run, _) = record(&["--wall", "--call-graph", "table"], &program, &["sleep", "3", "200"]);

@@ -87,7 +87,6 @@ fn leaf_first_and_named(waker: &[String], name: &str) -> bool {
 fn pipe_wait_is_joined_with_the_waking_function() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("pipe_wait_is_joined_with_the_waking_function", || {
         let (folded, run, summary) = record("pipe", &[]);
         assert_joined(&folded, &run, "wakers::wait_for_byte", "wakers::wake_by_write in burner", |waker| {
@@ -112,7 +111,6 @@ fn pipe_wait_is_joined_with_the_waking_function() {
 fn pipe_wait_is_joined_with_frame_pointers_too() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("pipe_wait_is_joined_with_frame_pointers_too", || {
         let (folded, run, summary) = record("pipe", &["--call-graph", "fp"]);
         assert_eq!(summary.value("call_graph"), "fp");
@@ -130,7 +128,6 @@ fn pipe_wait_is_joined_with_frame_pointers_too() {
 fn mutex_handoff_is_joined_with_the_unlocking_function() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("mutex_handoff_is_joined_with_the_unlocking_function", || {
         let (folded, run, _) = record("mutex", &[]);
         assert_joined(&folded, &run, "wakers::wait_for_lock", "wakers::release_lock", |waker| {
@@ -143,7 +140,6 @@ fn mutex_handoff_is_joined_with_the_unlocking_function() {
 fn condition_variable_is_joined_with_the_notifying_function() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("condition_variable_is_joined_with_the_notifying_function", || {
         let (folded, run, _) = record("condvar", &[]);
         assert_joined(&folded, &run, "wakers::wait_for_signal", "wakers::signal_condition", |waker| {
@@ -158,7 +154,6 @@ fn condition_variable_is_joined_with_the_notifying_function() {
 fn timer_wakeups_are_the_interrupt_path_with_kernel_frames_only() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("timer_wakeups_are_the_interrupt_path_with_kernel_frames_only", || {
         let (folded, run, summary) = record("timer", &[]);
         assert_joined(&folded, &run, "wakers::sleep_on_timer", "the timer interrupt, kernel frames only", |waker| {
@@ -178,7 +173,6 @@ fn timer_wakeups_are_the_interrupt_path_with_kernel_frames_only() {
 fn child_exit_is_joined_with_the_parents_waitpid() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("child_exit_is_joined_with_the_parents_waitpid", || {
         let (folded, run, _) = record("child", &[]);
         assert_joined(&folded, &run, "wakers::wait_for_child", "the exiting child's do_exit", |waker| {
@@ -193,7 +187,6 @@ fn child_exit_is_joined_with_the_parents_waitpid() {
 fn block_limits_apply_to_joined_waits() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("block_limits_apply_to_joined_waits", || {
         let in_wait = |folded: &Folded| folded.with_frame("wakers::wait_for_byte");
         let (kept, run, _) = record("pipe", &["--min-block", "150000", "--max-block", "260000"]);
@@ -213,7 +206,6 @@ fn block_limits_apply_to_joined_waits() {
 fn wall_profiles_join_wakers_under_the_off_cpu_root() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("wall_profiles_join_wakers_under_the_off_cpu_root", || {
         let (folded, run, summary) = record("pipe", &["--wall"]);
         assert_joined(&folded, &run, "wakers::wait_for_byte", "wakers::wake_by_write", |waker| {
@@ -233,7 +225,6 @@ fn wall_profiles_join_wakers_under_the_off_cpu_root() {
 fn a_waker_outside_the_targets_shows_its_name_and_kernel_stack() {
     root_or_skip!();
     kernel_can_record!();
-    needs_kernel_feature!("off_cpu_verifier", &["--off-cpu", "-o", "/dev/null", "--", "true"]);
     retry_once("a_waker_outside_the_targets_shows_its_name_and_kernel_stack", || {
         let mut target = std::process::Command::new(example("wakers"))
             .arg("stdin")

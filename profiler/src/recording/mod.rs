@@ -177,7 +177,9 @@ impl RecordSettings {
             max_block_ns: self.max_block_us.map(|us| us.saturating_mul(1000)),
             stack_map_entries: self.stack_map_entries,
             count_map_entries: self.count_map_entries,
-            preallocate_maps: self.preallocate_maps || KernelFeatures::get().lacks(Feature::AllocatedMapsInSamplers),
+            // Only perf_event programs need them preallocated.
+            preallocate_maps: matches!(self.mode, Mode::OnCpu | Mode::Wall)
+                && (self.preallocate_maps || KernelFeatures::get().lacks(Feature::AllocatedMapsInSamplers)),
             // Timers on the targets' own tasks where there are targets (a
             // command from its first instruction; the threads of -p
             // processes), so nobody else is interrupted; one per CPU for -a.

@@ -53,9 +53,9 @@ impl Probes {
             }
             for &(program, tracepoint) in &tracepoints {
                 self.tracepoint(program)?.load(tracepoint, btf).map_err(|e| match e {
-                    // Linux 5.15's verifier gives up on the switch programs.
-                    e if tracepoint != "sched_process_exec"
-                        && tracepoint != "sched_process_fork"
+                    // Linux 5.15's verifier gives up on the frame-pointer
+                    // switch programs.
+                    e if (program == names::OFF_CPU_PROGRAM || program == names::WAKER_PROGRAM)
                         && super::verdict::verifier_gave_up(&e) =>
                     {
                         Error::MissingFeature(Feature::OffCpuVerifier)

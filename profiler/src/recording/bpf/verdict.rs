@@ -1,7 +1,8 @@
-//! Whether this kernel's verifier accepts the off-CPU program. Only loading
-//! it tells: Linux 5.15's verifier gives up on it at its budget of a million
-//! instructions processed, 6.1's accepts it. `flameprof doctor` asks here;
-//! a recording finds out as it loads (`verifier_gave_up`).
+//! Whether this kernel's verifier accepts the frame-pointer off-CPU
+//! program. Only loading it tells: Linux 5.15's verifier gives up on it at
+//! its budget of a million instructions processed (it takes the table
+//! walker's), 6.1's accepts it. `flameprof doctor` asks here; a recording
+//! finds out as it loads (`verifier_gave_up`).
 use aya::Btf;
 use profiler_ebpf::names;
 

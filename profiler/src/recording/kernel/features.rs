@@ -31,9 +31,10 @@ pub enum Feature {
     TaskPtRegs,
     /// Hash maps allocated as used (BPF_F_NO_PREALLOC) in perf_event programs.
     AllocatedMapsInSamplers,
-    /// A verifier that accepts the off-CPU program within its budget of a
-    /// million instructions (5.15's gives up; 6.1's, the next tested,
-    /// accepts it). Only loading the program tells: not probed at start.
+    /// A verifier that accepts the frame-pointer off-CPU program within its
+    /// budget of a million instructions (5.15's gives up, though it takes
+    /// the table walker's; 6.1's, the next tested, takes both). Only loading
+    /// the program tells: not probed at start.
     OffCpuVerifier,
 }
 
@@ -60,7 +61,7 @@ impl Feature {
             Feature::Btf => "btf",
             Feature::TaskPtRegs => "bpf_task_pt_regs",
             Feature::AllocatedMapsInSamplers => "perf_event_allocated_maps",
-            Feature::OffCpuVerifier => "off_cpu_verifier",
+            Feature::OffCpuVerifier => "off_cpu_fp_verifier",
         }
     }
 
@@ -72,7 +73,7 @@ impl Feature {
             Feature::Btf => "BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y; tp_btf programs)",
             Feature::TaskPtRegs => "the bpf_task_pt_regs helper",
             Feature::AllocatedMapsInSamplers => "hash maps allocated as used in perf_event programs",
-            Feature::OffCpuVerifier => "a BPF verifier that accepts the off-CPU program within its budget",
+            Feature::OffCpuVerifier => "a BPF verifier that accepts the frame-pointer off-CPU program",
         }
     }
 
@@ -95,7 +96,7 @@ impl Feature {
             Feature::Btf => "off-CPU, --wall, following -- CMD's children and --call-graph table",
             Feature::TaskPtRegs => "--call-graph table (the default) and --call-graph dwarf",
             Feature::AllocatedMapsInSamplers => "on-CPU count maps sized for 131072 stacks",
-            Feature::OffCpuVerifier => "--off-cpu, --wall and --wakers",
+            Feature::OffCpuVerifier => "--off-cpu, --wall and --wakers with --call-graph fp",
         }
     }
 
@@ -112,7 +113,9 @@ impl Feature {
             Feature::AllocatedMapsInSamplers => {
                 "the samplers' hash maps are preallocated instead, each within 8 MiB of kernel memory (22 MiB in all), so on-CPU counts hold 32768 stacks (not 131072) and table walks 1024 processes; everything else works"
             }
-            Feature::OffCpuVerifier => "on-CPU profiling (-p, -a, -- CMD) still works",
+            Feature::OffCpuVerifier => {
+                "off-CPU with the table walker (the default where bpf_task_pt_regs exists) and on-CPU profiling still work"
+            }
         }
     }
 
