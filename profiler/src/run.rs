@@ -49,6 +49,9 @@ pub fn run(settings: RunSettings) -> Result<i32> {
     };
     // Every output is written even when the command failed: its profile is
     // what explains the failure. A write error still waits for the command.
+    // Symbolizing is over: what it keeps parsed goes before the outputs are
+    // rendered, the largest step.
+    symbolizer.release_parsed_files();
     let written = write_outputs(&profile, &output, &context);
     let post_processing = post_processing.elapsed();
     recording.wait_for_command();

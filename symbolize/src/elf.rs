@@ -94,6 +94,15 @@ impl ElfSymbolizer {
         let _ = self.inner.evict(&bz::evict::Elf::new(path).into());
     }
 
+    /// Drops every parsed file and remembered result (see
+    /// `Symbolizer::release_parsed_files`).
+    pub fn release(&mut self) {
+        self.inner = new_inner();
+        self.remembered = HashMap::new();
+        self.checks = HashMap::new();
+        self.parsed.forget_all();
+    }
+
     /// Symbolizes `offsets` (file offsets, sorted and unique) of the ELF file
     /// at `path`, naming frames after `module`, from memory where an
     /// earlier call (for any process) found them already.

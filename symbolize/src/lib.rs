@@ -481,6 +481,19 @@ impl Symbolizer {
         self.mappings(pid).into_iter().find(|m| maps::basename(&m.path) == module).and_then(|m| m.build_id)
     }
 
+    /// Drops what symbolizing user addresses keeps to be fast next time:
+    /// the files blazesym holds parsed (its mappings of them and the DWARF
+    /// indexes it built, tens of MiB for a compiler's libraries), the
+    /// results remembered per file offset, the call-frame information read
+    /// for unwinding. For when symbolizing is over and the outputs are
+    /// rendered next; a later lookup parses its files again. Snapshots,
+    /// open files and the figures of [`Self::parsed_files`] are kept.
+    pub fn release_parsed_files(&mut self) {
+        self.elf.release();
+        self.cfi = HashMap::new();
+        self.rules = unwind::RuleCache::default();
+    }
+
     /// What blazesym holds parsed, within its bound.
     pub fn parsed_files(&self) -> ParsedFilesStats {
         self.elf.parsed.stats()

@@ -83,6 +83,14 @@ impl ParsedFiles {
         }
     }
 
+    /// Forgets every file (all evicted at once by their owner); the peak
+    /// and the count of evictions stay.
+    pub fn forget_all(&mut self) {
+        self.files = HashMap::new();
+        self.by_use = BTreeMap::new();
+        self.bytes = 0;
+    }
+
     /// Files held now.
     pub fn len(&self) -> usize {
         self.files.len()
@@ -121,6 +129,16 @@ mod tests {
         assert_eq!(parsed.used(Path::new("huge"), 500), vec![PathBuf::from("a"), PathBuf::from("c")]);
         parsed.forget(Path::new("huge"));
         assert_eq!((parsed.len(), parsed.bytes), (0, 0));
+    }
+
+    #[test]
+    fn forgetting_all_keeps_the_figures() {
+        let mut parsed = ParsedFiles::new(100, 10);
+        parsed.used(Path::new("a"), 40);
+        parsed.used(Path::new("b"), 70);
+        parsed.forget_all();
+        assert_eq!((parsed.len(), parsed.bytes, parsed.peak_bytes, parsed.evictions), (0, 0, 110, 1));
+        assert!(parsed.used(Path::new("a"), 40).is_empty());
     }
 
     #[test]

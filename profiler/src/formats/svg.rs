@@ -1,6 +1,4 @@
 //! Interactive SVG flame graphs (search, zoom) through inferno.
-use std::fmt::Write;
-
 use inferno::flamegraph::{
     self, Direction,
     color::{BasicPalette, Color, MultiPalette, Palette as InfernoPalette, PaletteMap},
@@ -46,7 +44,7 @@ pub struct SvgOptions {
 /// `subtitle` carries what the reader needs to trust the graph (duration,
 /// samples, losses).
 pub fn render(profile: &Profile, options: &SvgOptions, subtitle: &str) -> std::io::Result<Vec<u8>> {
-    let (text, waker_colours) = folded_with_wakers_marked(profile);
+    let (lines, waker_colours) = folded_with_wakers_marked(profile);
     let mut waker_palette = PaletteMap::default();
     for (label, colour) in &waker_colours {
         waker_palette.insert(label, *colour);
@@ -67,12 +65,12 @@ pub fn render(profile: &Profile, options: &SvgOptions, subtitle: &str) -> std::i
         inferno.palette_map = Some(&mut waker_palette);
     }
     let mut svg = Vec::new();
-    if text.lines().all(|line| line.starts_with('#')) {
+    if lines.iter().all(|line| line.starts_with('#')) {
         // inferno refuses input without stacks; an empty graph still tells the truth.
         empty_svg(&options.title, subtitle, &mut svg);
         return Ok(svg);
     }
-    flamegraph::from_lines(&mut inferno, text.lines(), &mut svg)?;
+    flamegraph::from_lines(&mut inferno, lines.iter().map(String::as_str), &mut svg)?;
     Ok(svg)
 }
 
@@ -106,12 +104,13 @@ fn palette(palette: Palette) -> InfernoPalette {
     }
 }
 
-/// The folded text inferno draws. With `--wakers`, the frames of a waker
+/// The folded lines inferno draws, sorted (not joined into one text: that
+/// would hold the graph's largest input twice). With `--wakers`, the frames of a waker
 /// (after the `--` frame, which inferno paints grey) get a `_[w]` mark, as
 /// flamegraph.pl's `chain` palette expects, so that a function in both
 /// halves is two names; each such name gets a blue of its own (by a hash
 /// of the name: the same picture every time) whatever the palette.
-fn folded_with_wakers_marked(profile: &Profile) -> (String, Vec<(String, Color)>) {
+fn folded_with_wakers_marked(profile: &Profile) -> (Vec<String>, Vec<(String, Color)>) {
     let mut colours = std::collections::BTreeMap::new();
     let mut lines: Vec<String> = profile
         .stacks
@@ -134,11 +133,7 @@ fn folded_with_wakers_marked(profile: &Profile) -> (String, Vec<(String, Color)>
         })
         .collect();
     lines.sort();
-    let mut text = String::new();
-    for line in lines {
-        let _ = writeln!(text, "{line}");
-    }
-    (text, colours.into_iter().collect())
+    (lines, colours.into_iter().collect())
 }
 
 /// A blue, lighter or darker by the name's FNV-1a hash.

@@ -335,13 +335,21 @@ pub fn from_recording(
     let mut frames = FrameStats::default();
     let mut on_cpu = std::mem::take(&mut recording.on_cpu_symbolized);
     let mut off_cpu = std::mem::take(&mut recording.off_cpu_symbolized);
+    // The raw keys (2 KiB each) go once symbolized: only their processes
+    // are needed after (`modules`), and the outputs are rendered next.
+    let (raw_on_cpu, raw_off_cpu) = (std::mem::take(&mut recording.on_cpu), std::mem::take(&mut recording.off_cpu));
+    recording.raw_processes = raw_on_cpu.iter().chain(&raw_off_cpu).map(|(key, _)| key.tgid).collect();
+    recording.raw_processes.sort_unstable();
+    recording.raw_processes.dedup();
     if mode != Mode::OffCpu {
-        symbolize_into(&mut on_cpu, &RawStack::plain(&recording.on_cpu).collect::<Vec<_>>(), symbolizer);
+        symbolize_into(&mut on_cpu, &RawStack::plain(&raw_on_cpu).collect::<Vec<_>>(), symbolizer);
     }
+    drop(raw_on_cpu);
     if mode != Mode::OnCpu {
-        let raw: Vec<RawStack> = RawStack::plain(&recording.off_cpu).chain(RawStack::woken(&recording.woken)).collect();
+        let raw: Vec<RawStack> = RawStack::plain(&raw_off_cpu).chain(RawStack::woken(&recording.woken)).collect();
         symbolize_into(&mut off_cpu, &raw, symbolizer);
     }
+    drop(raw_off_cpu);
     // One naming rule for the whole graph: `name-PID` roots once several
     // processes appear anywhere in it.
     let mut processes = on_cpu.processes();
@@ -380,6 +388,7 @@ pub fn modules(recording: &Recording, symbolizer: &Symbolizer) -> HashMap<String
         .iter()
         .chain(&recording.off_cpu)
         .map(|(key, _)| key.tgid)
+        .chain(recording.raw_processes.iter().copied())
         .chain(recording.woken.iter().flat_map(|w| [w.wakee.tgid, w.waker.tgid]))
         .collect();
     pids.sort_unstable();

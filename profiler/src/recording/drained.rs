@@ -148,7 +148,7 @@ impl DrainedCounts {
 }
 
 /// Samples among `on_cpu` whose kernel or user stack reached the frame limit.
-fn at_depth_limit(on_cpu: &[(StackKey, u64)]) -> u64 {
+pub(super) fn at_depth_limit(on_cpu: &[(StackKey, u64)]) -> u64 {
     let limit = profiler_ebpf::MAX_STACK_DEPTH as u32;
     on_cpu.iter().filter(|(key, _)| key.kernel_depth >= limit || key.user_depth >= limit).map(|(_, n)| n).sum()
 }

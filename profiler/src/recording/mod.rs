@@ -73,8 +73,11 @@ pub struct Recording {
     pub on_cpu_symbolized: SymbolizedCounts,
     /// As `on_cpu_symbolized`, in nanoseconds off CPU.
     pub off_cpu_symbolized: SymbolizedCounts,
-    /// On-CPU samples of the drained counts whose stack reached the frame limit.
-    pub drained_at_depth_limit: u64,
+    /// On-CPU samples whose stack reached the frame limit (drained or not).
+    pub samples_at_depth_limit: u64,
+    /// The processes of `on_cpu` and `off_cpu`, whose raw keys (2 KiB
+    /// each) are dropped once symbolized (`profile::build`).
+    pub raw_processes: Vec<u32>,
     /// The executable mappings of processes forgotten while recording.
     pub modules_of_ended: HashMap<String, symbolize::Mapping>,
     /// What the drain passes did.
@@ -522,11 +525,13 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         (on, off)
     });
     let counters = probes.counters()?;
+    let samples_at_depth_limit = drained.samples_at_depth_limit + drained::at_depth_limit(&on_cpu);
     Ok(Recording {
         on_cpu,
         on_cpu_symbolized: drained.on_cpu,
         off_cpu_symbolized: drained.off_cpu,
-        drained_at_depth_limit: drained.samples_at_depth_limit,
+        samples_at_depth_limit,
+        raw_processes: Vec::new(),
         modules_of_ended: drained.modules,
         drain: drained.stats,
         off_cpu: off_cpu_times,

@@ -308,7 +308,7 @@ impl RunSummary {
         let recorded = taken.saturating_sub(lost);
         let kernel_stack_faults = c.get(counter::KERNEL_STACK_FAULT);
         let user_stack_faults = c.get(counter::USER_STACK_FAULT) + c.get(counter::USER_COPY_FAULT);
-        let stacks_at_depth_limit = samples_at_depth_limit(&recording.on_cpu) + recording.drained_at_depth_limit;
+        let stacks_at_depth_limit = recording.samples_at_depth_limit;
         let unwinds_cut = unwinds.map_or(0, |u| u.at_copy_end + u.at_missing_info + u.at_bad_frame);
         let incomplete = kernel_stack_faults + user_stack_faults + stacks_at_depth_limit + unwinds_cut;
         let complete_share = if recorded == 0 { 1.0 } else { 1.0 - ratio(incomplete.min(recorded), recorded) };
@@ -511,11 +511,6 @@ impl RunSummary {
         parts.push(format!("{:.1}% of frames unresolved", self.frames.unresolved_percent));
         parts.join(", ")
     }
-}
-
-fn samples_at_depth_limit(raw: &[(profiler_ebpf::StackKey, u64)]) -> u64 {
-    let limit = profiler_ebpf::MAX_STACK_DEPTH as u32;
-    raw.iter().filter(|(key, _)| key.kernel_depth >= limit || key.user_depth >= limit).map(|(_, n)| n).sum()
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {

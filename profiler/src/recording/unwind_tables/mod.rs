@@ -53,7 +53,8 @@ enum FileRows {
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct TableStats {
     pub files_loaded: u64,
-    /// Files with no usable call-frame information (or unreadable).
+    /// Files with no usable call-frame information (or unreadable, or whose
+    /// rows could not be written).
     pub files_without_tables: u64,
     /// Files whose rows did not fit in the table memory (--table-memory).
     pub files_not_fitting: u64,
@@ -287,7 +288,12 @@ impl UnwindTables {
             return FileRows::Missing;
         }
         let first_row = self.next_row;
-        self.rows.write(first_row, &rows);
+        // A mapping refused now (out of memory) leaves the file to frame
+        // pointers, as one without tables; its slots are used by the next.
+        if self.rows.write(first_row, &rows).is_err() {
+            self.stats.files_without_tables += 1;
+            return FileRows::Missing;
+        }
         self.next_row += count;
         self.stats.files_loaded += 1;
         self.stats.rows += u64::from(count);
