@@ -9,7 +9,7 @@ use super::symbolized::{NameCache, StackFacts, SymbolizedCounts};
 use crate::{
     formats::ModuleInfo,
     profile::{Frame, FrameKind, Profile, Stack, Unit},
-    recording::{Recording, WokenTime, pids},
+    recording::{Recording, WokenTime, packed, pids},
     settings::Mode,
 };
 
@@ -338,11 +338,14 @@ pub fn from_recording(
     // The raw keys (2 KiB each) go once symbolized: only their processes
     // are needed after (`modules`), and the outputs are rendered next.
     let (raw_on_cpu, raw_off_cpu) = (std::mem::take(&mut recording.on_cpu), std::mem::take(&mut recording.off_cpu));
-    recording.raw_processes = raw_on_cpu.iter().chain(&raw_off_cpu).map(|(key, _)| key.tgid).collect();
+    recording.raw_processes =
+        raw_on_cpu.iter().map(|(key, _)| key.tgid).chain(raw_off_cpu.iter().map(|(key, _)| key.tgid)).collect();
     recording.raw_processes.sort_unstable();
     recording.raw_processes.dedup();
     if mode != Mode::OffCpu {
-        symbolize_into(&mut on_cpu, &RawStack::plain(&raw_on_cpu).collect::<Vec<_>>(), symbolizer);
+        for batch in packed::unpacked(&raw_on_cpu) {
+            symbolize_into(&mut on_cpu, &RawStack::plain(&batch).collect::<Vec<_>>(), symbolizer);
+        }
     }
     drop(raw_on_cpu);
     if mode != Mode::OnCpu {
@@ -386,8 +389,8 @@ pub fn modules(recording: &Recording, symbolizer: &Symbolizer) -> HashMap<String
     let mut pids: Vec<u32> = recording
         .on_cpu
         .iter()
-        .chain(&recording.off_cpu)
         .map(|(key, _)| key.tgid)
+        .chain(recording.off_cpu.iter().map(|(key, _)| key.tgid))
         .chain(recording.raw_processes.iter().copied())
         .chain(recording.woken.iter().flat_map(|w| [w.wakee.tgid, w.waker.tgid]))
         .collect();

@@ -97,7 +97,8 @@ impl DrainedCounts {
         for (key, _) in on_cpu.iter_mut().chain(off_cpu.iter_mut()) {
             key.tgid = pids.id(key.tgid, key.started_ns);
         }
-        self.samples_at_depth_limit += at_depth_limit(&on_cpu);
+        self.samples_at_depth_limit +=
+            samples_at_depth_limit(on_cpu.iter().map(|(k, n)| (k.kernel_depth, k.user_depth, *n)));
         if self.fix_leaves {
             self.leaf_fixups.0.add(leaf_fixup::apply(&mut on_cpu, symbolizer));
             self.leaf_fixups.1.add(leaf_fixup::apply(&mut off_cpu, symbolizer));
@@ -119,7 +120,8 @@ impl DrainedCounts {
         for (key, _) in &mut on_cpu {
             key.tgid = pids.id(key.tgid, key.started_ns);
         }
-        self.samples_at_depth_limit += at_depth_limit(&on_cpu);
+        self.samples_at_depth_limit +=
+            samples_at_depth_limit(on_cpu.iter().map(|(k, n)| (k.kernel_depth, k.user_depth, *n)));
         symbolize_all(&mut self.on_cpu, &on_cpu, symbolizer);
         self.stats.symbolizing += started.elapsed();
     }
@@ -147,10 +149,11 @@ impl DrainedCounts {
     }
 }
 
-/// Samples among `on_cpu` whose kernel or user stack reached the frame limit.
-pub(super) fn at_depth_limit(on_cpu: &[(StackKey, u64)]) -> u64 {
+/// Samples whose stack reached the frame limit, of (kernel depth, user
+/// depth, samples).
+pub(super) fn samples_at_depth_limit(stacks: impl Iterator<Item = (u32, u32, u64)>) -> u64 {
     let limit = profiler_ebpf::MAX_STACK_DEPTH as u32;
-    on_cpu.iter().filter(|(key, _)| key.kernel_depth >= limit || key.user_depth >= limit).map(|(_, n)| n).sum()
+    stacks.filter(|&(kernel, user, _)| kernel >= limit || user >= limit).map(|(_, _, n)| n).sum()
 }
 
 fn symbolize_all(into: &mut SymbolizedCounts, raw: &[(StackKey, u64)], symbolizer: &mut Symbolizer) {

@@ -8,6 +8,7 @@ mod dwarf_copies;
 pub mod kernel;
 mod leaf_fixup;
 pub mod off_cpu;
+pub mod packed;
 pub mod pids;
 pub mod privileges;
 pub(crate) mod proc;
@@ -46,6 +47,7 @@ use drained::DrainedCounts;
 use dwarf_copies::UnwoundStacks;
 use kernel::features::{Feature, KernelFeatures};
 use off_cpu::{OffCpu, waiting_at_start};
+use packed::PackedStack;
 use pids::Seen;
 use reported_mappings::ReportedMappings;
 use sideband::timeline::Follow;
@@ -68,7 +70,7 @@ const POLL: Duration = Duration::from_millis(50);
 /// What the kernel side counted, before symbolization.
 pub struct Recording {
     /// Counts read at the end (the drained ones are in `on_cpu_symbolized`).
-    pub on_cpu: Vec<(StackKey, u64)>,
+    pub on_cpu: Vec<(PackedStack, u64)>,
     /// Counts drained while recording, symbolized (process ids final).
     pub on_cpu_symbolized: SymbolizedCounts,
     /// As `on_cpu_symbolized`, in nanoseconds off CPU.
@@ -484,7 +486,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let (mut on_cpu, mut missing_stack_ids) = probes.on_cpu_counts()?;
     let unwind_stats = user_copies.map(|(_, unwound)| {
         let stats = unwound.stats;
-        on_cpu.extend(unwound.into_counts());
+        on_cpu.extend(unwound.into_counts().iter().map(|(key, n)| (PackedStack::pack(key), *n)));
         stats
     });
     let off_cpu = match records_off_cpu {
@@ -495,7 +497,10 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let mut off_cpu_times = off_cpu.times;
     // From here on a key's tgid is its process's id: the pid, or for a
     // process whose pid was reused since, an id of its own (pids.rs).
-    for (key, _) in on_cpu.iter_mut().chain(off_cpu_times.iter_mut()) {
+    for (key, _) in &mut on_cpu {
+        key.tgid = snapshots.pids.id(key.tgid, key.started_ns);
+    }
+    for (key, _) in &mut off_cpu_times {
         key.tgid = snapshots.pids.id(key.tgid, key.started_ns);
     }
     let mut woken = off_cpu.woken;
@@ -520,12 +525,13 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         off.add(waits);
         off.add(drained.leaf_fixups.1);
         waker_leaf_fixups = Some(wakers).filter(|_| records_wakers);
-        let mut on = leaf_fixup::apply(&mut on_cpu, symbolizer);
+        let mut on = packed::fix_leaves(&mut on_cpu, symbolizer);
         on.add(drained.leaf_fixups.0);
         (on, off)
     });
     let counters = probes.counters()?;
-    let samples_at_depth_limit = drained.samples_at_depth_limit + drained::at_depth_limit(&on_cpu);
+    let samples_at_depth_limit = drained.samples_at_depth_limit
+        + drained::samples_at_depth_limit(on_cpu.iter().map(|(k, n)| (k.kernel_depth, k.user_depth, *n)));
     Ok(Recording {
         on_cpu,
         on_cpu_symbolized: drained.on_cpu,

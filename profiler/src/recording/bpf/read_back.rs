@@ -4,15 +4,19 @@ use aya::maps::{HashMap, StackTraceMap};
 use profiler_ebpf::{BlockedThread, STACK_IN_FULL_MAP, StackKey, StartedBlock, WakerRecord, WokenKey, names};
 
 use super::{OffCpuMaps, OpenWait, Probes, WokenTime, stacks, stacks::StackExpander};
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    recording::packed::PackedStack,
+};
 
 impl Probes {
-    /// Samples per whole stack, from both paths, and how many stack ids
-    /// could not be read back (their stacks show empty).
-    pub fn on_cpu_counts(&self) -> Result<(Vec<(StackKey, u64)>, u64)> {
+    /// Samples per whole stack (packed), from both paths, and how many
+    /// stack ids could not be read back (their stacks show empty).
+    pub fn on_cpu_counts(&self) -> Result<(Vec<(PackedStack, u64)>, u64)> {
         let mut expander = self.expander()?;
-        let mut counts = stacks::read_fast(&self.map(names::ON_CPU_COUNTS)?, &mut expander)?;
-        counts.extend(stacks::read_full(&self.map(names::ON_CPU_FULL_COUNTS)?)?);
+        let pack = |key: StackKey| PackedStack::pack(&key);
+        let mut counts = stacks::read_fast(&self.map(names::ON_CPU_COUNTS)?, &mut expander, pack)?;
+        counts.extend(stacks::read_full(&self.map(names::ON_CPU_FULL_COUNTS)?, pack)?);
         Ok((counts, expander.missing_ids))
     }
 
@@ -20,8 +24,8 @@ impl Probes {
     /// that ended, and the waits still open.
     pub fn off_cpu_maps(&self) -> Result<OffCpuMaps> {
         let mut expander = self.expander()?;
-        let mut times = stacks::read_fast(&self.map(names::OFF_CPU_TIMES)?, &mut expander)?;
-        times.extend(stacks::read_full(&self.map(names::OFF_CPU_FULL_TIMES)?)?);
+        let mut times = stacks::read_fast(&self.map(names::OFF_CPU_TIMES)?, &mut expander, |key| key)?;
+        times.extend(stacks::read_full(&self.map(names::OFF_CPU_FULL_TIMES)?, |key| key)?);
         let mut open_waits = Vec::new();
         let starts: HashMap<_, u32, StartedBlock> = self.map(names::OFF_CPU_STARTS)?;
         for entry in starts.iter() {

@@ -87,20 +87,27 @@ impl<'a> StackExpander<'a> {
     }
 }
 
-/// Every (key, value) of a fast-path map, expanded.
-pub fn read_fast(
+/// Every (key, value) of a fast-path map, expanded, each key as `keep`
+/// makes it (one whole key at a time).
+pub fn read_fast<T>(
     map: &BpfHashMap<&MapData, SampleKey, u64>,
     expander: &mut StackExpander,
-) -> Result<Vec<(StackKey, u64)>> {
+    keep: impl Fn(StackKey) -> T,
+) -> Result<Vec<(T, u64)>> {
     map.iter()
         .map(|entry| {
             let (key, value) = entry.map_err(|e| Error::bpf("reading the stack counts", e))?;
-            Ok((expander.expand(&key), value))
+            Ok((keep(expander.expand(&key)), value))
         })
         .collect()
 }
 
-/// Every (key, value) of a full-stack map.
-pub fn read_full(map: &BpfHashMap<&MapData, StackKey, u64>) -> Result<Vec<(StackKey, u64)>> {
-    map.iter().map(|entry| entry.map_err(|e| Error::bpf("reading the stack counts", e))).collect()
+/// Every (key, value) of a full-stack map, each key as `keep` makes it.
+pub fn read_full<T>(map: &BpfHashMap<&MapData, StackKey, u64>, keep: impl Fn(StackKey) -> T) -> Result<Vec<(T, u64)>> {
+    map.iter()
+        .map(|entry| {
+            let (key, value) = entry.map_err(|e| Error::bpf("reading the stack counts", e))?;
+            Ok((keep(key), value))
+        })
+        .collect()
 }
