@@ -46,10 +46,12 @@ pub struct DrainedCounts {
     /// (the first process mapping a module wins), for pprof's mapping table.
     pub modules: HashMap<String, Mapping>,
     /// Processes (pid, start) found ended, with the pass that found them:
-    /// their snapshots go at a later pass that finds nothing of theirs in
-    /// the maps. Not the same pass: stack copies taken just before a process
-    /// ended may still be on their way to being unwound.
+    /// their snapshots go at a pass that finds nothing of theirs in the
+    /// maps; with stack copies, a later pass than the one that found them
+    /// (copies taken just before a process ended may still be on their way
+    /// to being unwound).
     ended: HashMap<(u32, u64), u64>,
+    copies: bool,
     /// Whether snapshots of ended processes may be forgotten: not when
     /// something still to be symbolized at the end may name them (`--wakers`
     /// joins are not drained, nor are `--call-graph dwarf`'s stacks).
@@ -58,7 +60,8 @@ pub struct DrainedCounts {
 }
 
 impl DrainedCounts {
-    pub fn new(forget_ended: bool, fix_leaves: bool) -> Self {
+    /// `copies`: some samples come as stack copies, unwound in user space.
+    pub fn new(forget_ended: bool, fix_leaves: bool, copies: bool) -> Self {
         DrainedCounts {
             stats: DrainStats::default(),
             on_cpu: SymbolizedCounts::default(),
@@ -68,6 +71,7 @@ impl DrainedCounts {
             missing_stack_ids: 0,
             modules: HashMap::new(),
             ended: HashMap::new(),
+            copies,
             forget_ended,
             fix_leaves,
         }
@@ -129,7 +133,7 @@ impl DrainedCounts {
     /// Forgets the snapshots of ended processes the maps hold nothing of,
     /// keeping their modules.
     fn forget(&mut self, kept: &HashSet<(u32, u64)>, pids: &Pids, symbolizer: &mut Symbolizer) {
-        let this_pass = self.stats.passes;
+        let this_pass = self.stats.passes + u64::from(!self.copies);
         let gone: Vec<(u32, u64)> = self
             .ended
             .iter()

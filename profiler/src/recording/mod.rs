@@ -313,7 +313,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
 
     let fix_leaves = settings.user_walk == UserWalk::FramePointers && settings.user_frames;
     let forget_ended = !records_wakers && settings.user_walk != UserWalk::StackCopy;
-    let mut drained = DrainedCounts::new(forget_ended, fix_leaves);
+    let mut drained = DrainedCounts::new(forget_ended, fix_leaves, user_copies.is_some());
     let progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let mut last_progress = Instant::now();
     let mut last_cleanup = Instant::now();
