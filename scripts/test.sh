@@ -30,7 +30,8 @@ if [[ $fuzz_smoke == 1 ]]; then
     scripts/fuzz.sh build >target/fuzz-build.log 2>&1 &
     fuzz_build=$!
     # A failing suite ends the script: the build must not outlive it.
-    trap 'pkill -f "fuzz/Cargo.toml" 2>/dev/null; kill "$fuzz_build" 2>/dev/null; true' EXIT
+    # shellcheck disable=SC2064 # this checkout's path, fixed now
+    trap "pkill -f '$PWD/fuzz/Cargo.toml'; kill $fuzz_build 2>/dev/null; true" EXIT
 fi
 # One test thread for the end-to-end suite: each run profiles real CPU time,
 # and two at once on a 2-CPU machine would distort each other's shares.
