@@ -224,9 +224,15 @@ fn a_qsort_callback_keeps_its_callers_through_libc() {
     // emulated VM, scripts/vm-test.sh): the chain must hold for the rest.
     let before_tables = summary.get("table_unwinding.before_tables_loaded");
     assert!(before_tables <= 0.25 * in_compare as f64, "{before_tables} samples before the tables were loaded");
+    // In an emulated VM libc's rows come in a while after the program's
+    // own (loaded when a walk first meets libc): walks meanwhile end at
+    // code without unwind info, and are counted as such (228 of 1167 on
+    // 6.1 under qemu; none here on the host).
+    let cut = summary.get("table_unwinding.cut_at_code_without_unwind_info");
+    assert!(cut <= 0.25 * in_compare as f64, "{cut} walks cut at code without unwind info:\n{}", run.stderr);
     assert!(
-        whole as f64 >= 0.95 * (in_compare as f64 - before_tables),
-        "only {whole} of {in_compare} compare samples ({before_tables} before the tables) have main, sort_rounds and msort_with_tmp above\n{}",
+        whole as f64 >= 0.95 * (in_compare as f64 - before_tables - cut),
+        "only {whole} of {in_compare} compare samples ({before_tables} before the tables, {cut} cut at code without unwind info) have main, sort_rounds and msort_with_tmp above\n{}",
         table.describe_top(6)
     );
 }
