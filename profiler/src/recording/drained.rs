@@ -96,13 +96,8 @@ impl DrainedCounts {
         for (key, _) in on_cpu.iter().chain(&off_cpu) {
             self.note_ended(key.tgid, key.started_ns);
         }
-        // The snapshot of a process whose pid went to another one since is
-        // kept under an id of its own.
-        for (key, _) in on_cpu.iter_mut().chain(off_cpu.iter_mut()) {
-            key.tgid = pids.id(key.tgid, key.started_ns);
-        }
-        self.samples_at_depth_limit +=
-            samples_at_depth_limit(on_cpu.iter().map(|(k, n)| (k.kernel_depth, k.user_depth, *n)));
+        self.own_ids_and_depths(&mut on_cpu, pids);
+        own_ids(&mut off_cpu, pids);
         if self.fix_leaves {
             self.leaf_fixups.0.add(leaf_fixup::apply(&mut on_cpu, symbolizer));
             self.leaf_fixups.1.add(leaf_fixup::apply(&mut off_cpu, symbolizer));
@@ -121,13 +116,17 @@ impl DrainedCounts {
     /// ended: the copies do not say.
     pub fn take_unwound(&mut self, mut on_cpu: Vec<(StackKey, u64)>, pids: &Pids, symbolizer: &mut Symbolizer) {
         let started = Instant::now();
-        for (key, _) in &mut on_cpu {
-            key.tgid = pids.id(key.tgid, key.started_ns);
-        }
-        self.samples_at_depth_limit +=
-            samples_at_depth_limit(on_cpu.iter().map(|(k, n)| (k.kernel_depth, k.user_depth, *n)));
+        self.own_ids_and_depths(&mut on_cpu, pids);
         symbolize_all(&mut self.on_cpu, &on_cpu, symbolizer);
         self.stats.symbolizing += started.elapsed();
+    }
+
+    /// On-CPU stacks about to be symbolized: their processes' own ids, and
+    /// the samples at the frame limit counted.
+    fn own_ids_and_depths(&mut self, on_cpu: &mut [(StackKey, u64)], pids: &Pids) {
+        own_ids(on_cpu, pids);
+        self.samples_at_depth_limit +=
+            samples_at_depth_limit(on_cpu.iter().map(|(k, n)| (k.kernel_depth, k.user_depth, *n)));
     }
 
     /// Forgets the snapshots of ended processes the maps hold nothing of,
@@ -150,6 +149,14 @@ impl DrainedCounts {
             symbolizer.forget_process(id);
             self.stats.snapshots_forgotten += 1;
         }
+    }
+}
+
+/// The snapshot of a process whose pid went to another one since is kept
+/// under an id of its own: the keys get that id.
+fn own_ids(stacks: &mut [(StackKey, u64)], pids: &Pids) {
+    for (key, _) in stacks {
+        key.tgid = pids.id(key.tgid, key.started_ns);
     }
 }
 
