@@ -54,15 +54,19 @@ NOINLINE static uint64_t spin(uint64_t x, int rounds) {
     return x;
 }
 
-NOINLINE static uint64_t inner_hot(uint64_t x) { return spin(x, 3000); }
-NOINLINE static uint64_t inner_cold(uint64_t x) { return spin(x + 1, 1000); }
+NOINLINE static uint64_t inner_hot(uint64_t x, int rounds) { return spin(x, 3 * rounds); }
+NOINLINE static uint64_t inner_cold(uint64_t x, int rounds) { return spin(x + 1, rounds); }
 
 NOINLINE static uint64_t middle(uint64_t x) {
     /* Locals that need a frame: the CFA is rsp-based and moves. */
     volatile uint64_t pad[8];
     for (int i = 0; i < 8; i++) pad[i] = x + i;
-    x = inner_hot(x + pad[3]);
-    return inner_cold(x + pad[5]);
+    /* Exactly 3:1 in every call, but calls of varying length (500..1499
+     * rounds for the cold half): a fixed sampling period cannot lock onto
+     * the loop's phase and favour one half for a whole run. */
+    int rounds = 500 + (int)(x % 1000);
+    x = inner_hot(x + pad[3], rounds);
+    return inner_cold(x + pad[5], rounds);
 }
 
 NOINLINE static void outer(double seconds) {
