@@ -62,6 +62,11 @@ pub mod names {
     pub const OFF_CPU_PROGRAM: &str = "off_cpu_switch";
     pub const FORK_PROGRAM: &str = "follow_fork";
     pub const EXEC_PROGRAM: &str = "reannounce_on_exec";
+    /// fentry on `vm_area_free`: a process unmapped file-backed code.
+    pub const CODE_UNMAP_PROGRAM: &str = "note_code_unmap";
+    /// The function it attaches to (6.1 to 6.18 at least: kernel/fork.c,
+    /// then mm/vma_init.c; one argument, the mapping freed).
+    pub const CODE_UNMAP_FUNCTION: &str = "vm_area_free";
     pub const STACKS: &str = "STACKS";
     pub const ON_CPU_COUNTS: &str = "ON_CPU_COUNTS";
     pub const ON_CPU_FULL_COUNTS: &str = "ON_CPU_FULL_COUNTS";
@@ -146,6 +151,8 @@ pub struct SampleKey {
     pub comm: [u8; TASK_COMM_LEN],
     /// As `StackKey::started_ns`.
     pub started_ns: u64,
+    /// As `StackKey::mappings_since_ns`.
+    pub mappings_since_ns: u64,
     /// As `StackKey::leaf_words`.
     pub leaf_words: [u64; LEAF_WORDS],
 }
@@ -185,6 +192,13 @@ pub struct StackKey {
     /// unknown): with `tgid`, tells a process from a later one that got
     /// the same pid.
     pub started_ns: u64,
+    /// When the process last unmapped file-backed code (`CODE_UNMAPS`; 0:
+    /// never during the recording): its mapping generation. Samples taken
+    /// before and after a `dlclose` get different keys, so code mapped
+    /// later at the same addresses does not name the earlier samples.
+    /// User space replaces it by the end of that generation before
+    /// symbolizing (see profiler/src/recording/mapping_generations.rs).
+    pub mappings_since_ns: u64,
     /// Frame-pointer walks only (zero otherwise): the words at the user
     /// stack pointer and above, each kept only when it follows a call
     /// instruction (zero otherwise). In a leaf that has not set up its frame
@@ -449,6 +463,9 @@ pub struct ProcessNotice {
     /// As `StackKey::started_ns`: a new value for a known pid is a new
     /// process that reuses the pid.
     pub started_ns: u64,
+    /// `CODE_UNMAPPED`: when (`bpf_ktime_get_boot_ns`, the side-band's
+    /// clock); 0 otherwise.
+    pub at_ns: u64,
 }
 
 /// Values of `ProcessNotice::kind`.
@@ -457,6 +474,9 @@ pub mod notice {
     pub const ANNOUNCE: u32 = 0;
     /// A table walk met an address outside the process's known mappings.
     pub const REFRESH: u32 = 1;
+    /// The process unmapped file-backed code at `at_ns`: a new mapping
+    /// generation begins (see `StackKey::mappings_since_ns`).
+    pub const CODE_UNMAPPED: u32 = 2;
 }
 
 /// Values of `StackKey::marker`.
@@ -523,6 +543,14 @@ pub struct Config {
     /// then 0, and a reused pid is not told apart).
     pub task_group_leader_offset: u32,
     pub task_start_offset: u32,
+    /// Byte offsets of `task_struct::mm` and of `vm_area_struct`'s
+    /// `vm_mm`, `vm_flags` and `vm_file` (0: unknown; unmapped code is
+    /// then not noticed, and code mapped where other code was resolves
+    /// against the later mapping).
+    pub task_mm_offset: u32,
+    pub vma_mm_offset: u32,
+    pub vma_flags_offset: u32,
+    pub vma_file_offset: u32,
 }
 
 /// Bits of `Config::capture`.
@@ -635,8 +663,11 @@ pub mod counter {
     /// space (as `--call-graph dwarf` does) instead of walked with frame
     /// pointers. Not table walks: UNWIND_NOT_LOADED counts those.
     pub const UNWIND_COPIED_BEFORE_TABLES: u32 = 37;
+    /// Unmaps of file-backed code by target processes (a `dlclose`, a
+    /// `munmap`): each begins a new mapping generation of its process.
+    pub const CODE_UNMAPS: u32 = 38;
     /// Number of counters.
-    pub const COUNT: u32 = 38;
+    pub const COUNT: u32 = 39;
 }
 
 #[cfg(feature = "user")]
@@ -669,16 +700,17 @@ mod pod {
 }
 
 // Both sides rely on these sizes; a change of layout must be deliberate.
-const _: () = assert!(core::mem::size_of::<StackKey>() == 40 + 8 * LEAF_WORDS + 8 * 2 * MAX_STACK_DEPTH);
-const _: () = assert!(core::mem::size_of::<Config>() == 104);
+const _: () = assert!(core::mem::size_of::<StackKey>() == 48 + 8 * LEAF_WORDS + 8 * 2 * MAX_STACK_DEPTH);
+const _: () = assert!(core::mem::size_of::<Config>() == 120);
 const _: () = assert!(core::mem::size_of::<BlockedThread>() == 24 + core::mem::size_of::<StackKey>());
 const _: () = assert!(core::mem::size_of::<WakerRecord>() == 8 + core::mem::size_of::<StackKey>());
 const _: () = assert!(core::mem::size_of::<WokenKey>() == 2 * core::mem::size_of::<StackKey>());
 const _: () = assert!(core::mem::size_of::<UnwindRow>() == 16);
 const _: () = assert!(core::mem::size_of::<UnwindMapping>() == 32);
 const _: () = assert!(core::mem::size_of::<ProcessMappings>() == 24 + 32 * unwind::MAX_MAPPINGS);
-const _: () = assert!(core::mem::size_of::<SampleKey>() == 40 + 8 * LEAF_WORDS);
-const _: () = assert!(core::mem::size_of::<StartedBlock>() == 56 + 8 * LEAF_WORDS);
+const _: () = assert!(core::mem::size_of::<SampleKey>() == 48 + 8 * LEAF_WORDS);
+const _: () = assert!(core::mem::size_of::<StartedBlock>() == 64 + 8 * LEAF_WORDS);
+const _: () = assert!(core::mem::size_of::<ProcessNotice>() == 24);
 const _: () = assert!(
     core::mem::size_of::<UserStackCopy>() == 64 + 8 * MAX_STACK_DEPTH + USER_STACK_COPY_BYTES + USER_STACK_CHUNK
 );

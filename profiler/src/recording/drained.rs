@@ -12,7 +12,7 @@ use std::{
 use profiler_ebpf::StackKey;
 use symbolize::{Mapping, Symbolizer};
 
-use super::{LeafFixups, bpf::DrainPass, leaf_fixup, pids::Pids};
+use super::{LeafFixups, bpf::DrainPass, leaf_fixup, mapping_generations::MappingGenerations, pids::Pids};
 use crate::profile::{
     build::{RawStack, symbolize_into},
     symbolized::SymbolizedCounts,
@@ -81,9 +81,16 @@ impl DrainedCounts {
         }
     }
 
-    /// Symbolizes what a pass moved out, keeps it by symbolized stack, then
-    /// forgets the snapshots of the processes it emptied.
-    pub fn take(&mut self, pass: DrainPass, pids: &Pids, symbolizer: &mut Symbolizer) {
+    /// Symbolizes what a pass moved out (each key against the mappings of
+    /// its generation), keeps it by symbolized stack, then forgets the
+    /// snapshots and generations of the processes it emptied.
+    pub fn take(
+        &mut self,
+        pass: DrainPass,
+        pids: &Pids,
+        generations: &mut MappingGenerations,
+        symbolizer: &mut Symbolizer,
+    ) {
         let started = Instant::now();
         let DrainPass { mut on_cpu, mut off_cpu, kept, missing_stack_ids } = pass;
         self.missing_stack_ids += missing_stack_ids;
@@ -92,6 +99,7 @@ impl DrainedCounts {
         for (key, _) in on_cpu.iter().chain(&off_cpu) {
             self.note_ended(key.tgid, key.started_ns);
         }
+        generations.bound(on_cpu.iter_mut().chain(off_cpu.iter_mut()).map(|(key, _)| key));
         // The snapshot of a process whose pid went to another one since is
         // kept under an id of its own.
         for (key, _) in on_cpu.iter_mut().chain(off_cpu.iter_mut()) {
@@ -105,7 +113,7 @@ impl DrainedCounts {
         symbolize_all(&mut self.on_cpu, &on_cpu, symbolizer);
         symbolize_all(&mut self.off_cpu, &off_cpu, symbolizer);
         drop((on_cpu, off_cpu));
-        self.forget(&kept, pids, symbolizer);
+        self.forget(&kept, pids, generations, symbolizer);
         self.stats.symbolizing += started.elapsed();
     }
 
@@ -126,7 +134,13 @@ impl DrainedCounts {
 
     /// Forgets the snapshots of ended processes the maps hold nothing of,
     /// keeping their modules.
-    fn forget(&mut self, kept: &HashSet<(u32, u64)>, pids: &Pids, symbolizer: &mut Symbolizer) {
+    fn forget(
+        &mut self,
+        kept: &HashSet<(u32, u64)>,
+        pids: &Pids,
+        generations: &mut MappingGenerations,
+        symbolizer: &mut Symbolizer,
+    ) {
         let this_pass = self.stats.passes;
         let gone: Vec<(u32, u64)> = self
             .ended
@@ -142,6 +156,7 @@ impl DrainedCounts {
                 self.modules.entry(name).or_insert(mapping);
             }
             symbolizer.forget_process(id);
+            generations.forget(pid, started_ns);
             self.stats.snapshots_forgotten += 1;
         }
     }

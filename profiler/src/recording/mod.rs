@@ -7,6 +7,7 @@ mod drained;
 mod dwarf_copies;
 pub mod kernel;
 mod leaf_fixup;
+mod mapping_generations;
 pub mod off_cpu;
 pub mod pids;
 pub mod privileges;
@@ -43,6 +44,7 @@ use bpf::{ProbeSettings, Probes, SamplingScope};
 use command::GatedCommand;
 pub use drained::DrainStats;
 use drained::DrainedCounts;
+use mapping_generations::MappingGenerations;
 use dwarf_copies::UnwoundStacks;
 use off_cpu::{OffCpu, waiting_at_start};
 use pids::Seen;
@@ -121,6 +123,23 @@ pub struct Recording {
     /// `--wakers` with `--call-graph fp`: the leaf fix-up of the wakers'
     /// stacks (weighted by the time of the waits they ended).
     pub waker_leaf_fixups: Option<LeafFixups>,
+    /// Code unmapped by targets, each a new mapping generation of its
+    /// process (None: this kernel's unmaps cannot be traced).
+    pub code_unmaps: Option<CodeUnmaps>,
+}
+
+/// Unmaps of code, for the summary.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct CodeUnmaps {
+    /// Seen by the kernel side.
+    pub seen: u64,
+    /// Reported to user space (the rest were lost with a full notice ring,
+    /// counted in `processes.not_announced`: samples after such an unmap
+    /// may be named from code mapped later).
+    pub reported: u64,
+    /// Forgotten past the bound per process: samples of those generations
+    /// were named from what was mapped later.
+    pub forgotten: u64,
 }
 
 impl Recording {
@@ -304,6 +323,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let fix_leaves = settings.user_walk == UserWalk::FramePointers && settings.user_frames;
     let forget_ended = !records_wakers && settings.user_walk != UserWalk::StackCopy;
     let mut drained = DrainedCounts::new(forget_ended, fix_leaves);
+    let mut generations = MappingGenerations::default();
     let progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let mut last_progress = Instant::now();
     let mut last_cleanup = Instant::now();
@@ -330,7 +350,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         // process must be read before it ends.
         let mut notices = std::mem::take(&mut deferred_notices);
         while let Some(item) = new_processes.next() {
-            notices.extend(notice_of(&item));
+            if !generations.take_notice(&item) {
+                notices.extend(notice_of(&item));
+            }
         }
         // A process that began after the reports applied so far (within
         // the last millisecond) has its exec and mappings read a moment
@@ -398,7 +420,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
                 unwound.unwind_pending(symbolizer);
                 drained.take_unwound(unwound.take_counts(), pids, symbolizer);
             }
-            drained.take(pass, pids, symbolizer);
+            drained.take(pass, pids, &mut generations, symbolizer);
         }
         if let Some(tables) = &mut tables {
             // Follow-up reads (the loader mapping libraries after exec, a
@@ -449,7 +471,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     // table) and not read yet: their names and mappings, if they still live.
     let mut late_notices = deferred_notices;
     while let Some(item) = new_processes.next() {
-        late_notices.extend(notice_of(&item));
+        if !generations.take_notice(&item) {
+            late_notices.extend(notice_of(&item));
+        }
     }
     for (pid, kind, started_ns) in late_notices {
         if kind == notice::ANNOUNCE {
@@ -474,6 +498,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         command.signal(signal);
     }
     let (mut on_cpu, mut missing_stack_ids) = probes.on_cpu_counts()?;
+    generations.bound(on_cpu.iter_mut().map(|(key, _)| key));
     let unwind_stats = user_copies.map(|(_, unwound)| {
         let stats = unwound.stats;
         on_cpu.extend(unwound.into_counts());
@@ -485,12 +510,14 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     };
     missing_stack_ids += off_cpu.missing_stack_ids;
     let mut off_cpu_times = off_cpu.times;
+    let mut woken = off_cpu.woken;
+    let woken_keys = woken.iter_mut().flat_map(|w| [&mut w.wakee, &mut w.waker]);
+    generations.bound(off_cpu_times.iter_mut().map(|(key, _)| key).chain(woken_keys));
     // From here on a key's tgid is its process's id: the pid, or for a
     // process whose pid was reused since, an id of its own (pids.rs).
     for (key, _) in on_cpu.iter_mut().chain(off_cpu_times.iter_mut()) {
         key.tgid = snapshots.pids.id(key.tgid, key.started_ns);
     }
-    let mut woken = off_cpu.woken;
     for symbolized in [&mut drained.on_cpu, &mut drained.off_cpu] {
         symbolized.rename_processes(|id, started_ns| snapshots.pids.id(id, started_ns));
         symbolized.retain_processes(|id| !other_users.contains(&id));
@@ -517,6 +544,11 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         (on, off)
     });
     let counters = probes.counters()?;
+    let code_unmaps = probes.code_unmaps_watched.then(|| CodeUnmaps {
+        seen: counters.get(counter::CODE_UNMAPS),
+        reported: generations.noted,
+        forgotten: generations.forgotten,
+    });
     Ok(Recording {
         on_cpu,
         on_cpu_symbolized: drained.on_cpu,
@@ -546,6 +578,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         unwind_stats,
         open_waits_ended_unseen: off_cpu.open_waits_ended_unseen,
         waiting_at_start: off_cpu.waiting_at_start,
+        code_unmaps,
     })
 }
 

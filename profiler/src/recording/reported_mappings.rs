@@ -57,14 +57,16 @@ impl ReportedMappings {
         for record in &records {
             match self.timeline.apply(record) {
                 Change::Nothing => {}
-                Change::Mapped { mapping, installed } => {
+                Change::Mapped { mapping, mapped_ns, installed } => {
                     // Opened now, while the process most likely lives:
                     // map_files reaches a file deleted or replaced since.
-                    symbolizer.hold_reported_file(mapping.pid, &reported(&mapping));
+                    let pid = mapping.pid;
+                    let made = reported(&(mapped_ns, mapping));
+                    symbolizer.hold_reported_file(pid, &made);
                     if installed {
-                        symbolizer.add_reported_mapping(mapping.pid, &reported(&mapping));
+                        symbolizer.add_reported_mapping(pid, &made);
                     }
-                    changed.push(mapping.pid);
+                    changed.push(pid);
                 }
                 // What was read of the pid is of its earlier program.
                 Change::NewImage { pid } => {
@@ -111,7 +113,7 @@ impl ReportedMappings {
 }
 
 /// A record as the symbolizer takes it.
-fn reported(mapping: &MappingRecord) -> ReportedMapping {
+fn reported((mapped_ns, mapping): &(u64, MappingRecord)) -> ReportedMapping {
     let (dev, inode) = match &mapping.identity {
         FileIdentity::DeviceInode { dev, inode } => (*dev, *inode),
         // Not asked for (attr.build_id off), but decoded: a key of its own.
@@ -124,6 +126,7 @@ fn reported(mapping: &MappingRecord) -> ReportedMapping {
         dev,
         inode,
         name: mapping.filename.clone(),
+        mapped_ns: *mapped_ns,
     }
 }
 

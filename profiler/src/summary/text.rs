@@ -134,6 +134,13 @@ pub fn render(summary: &RunSummary) -> String {
             records.malformed,
         );
     }
+    if let Some(unmaps) = processes.code_unmaps.filter(|unmaps| unmaps.seen > 0) {
+        let _ = writeln!(
+            s,
+            "  code unmapped: {} times (dlclose, munmap; {} reported, {} forgotten past the bound): samples before and after are named from the mappings of their time",
+            unmaps.seen, unmaps.reported, unmaps.forgotten,
+        );
+    }
     let counted_lines = [
         (processes.ended_before_snapshot, "processes ended before their mappings could be read"),
         (

@@ -145,6 +145,9 @@ pub struct Probes {
     settings: ProbeSettings,
     /// When the counts of exited processes are next moved out of the kernel.
     drained: drain::Drained,
+    /// Whether unmapped code is noticed (attach.rs): each process's samples
+    /// are then keyed by mapping generation.
+    pub code_unmaps_watched: bool,
 }
 
 impl Probes {
@@ -180,7 +183,7 @@ impl Probes {
         let rows = if settings.user_walk == UserWalk::Tables { settings.table_rows } else { 1 };
         loader.map_max_entries(names::UNWIND_ROWS, rows);
         let ebpf = loader.load(BPF_OBJECT).map_err(classify_load_error)?;
-        let mut probes = Probes { ebpf, settings, drained: drain::Drained::default() };
+        let mut probes = Probes { ebpf, settings, drained: drain::Drained::default(), code_unmaps_watched: false };
         let config = probes.config(kernel_btf)?;
         let mut map: Array<_, Config> = probes.map_mut(names::CONFIG)?;
         map.set(0, config, 0).map_err(|e| Error::bpf("writing the settings", e))?;
@@ -209,6 +212,16 @@ impl Probes {
                 .map_or((0, 0), |found| (found[0][0], found[0][1]))
         } else {
             (0, 0)
+        };
+        // Unmapped code begins a new mapping generation of its process; the
+        // fentry program that sees it reads these (all 0 without BTF: off).
+        let unmap_offsets = match kernel_btf.exists() {
+            true => btf::members_of(
+                kernel_btf,
+                &[("task_struct", &["mm"]), ("vm_area_struct", &["vm_mm", "vm_flags", "vm_file"])],
+            )
+            .map_or([0; 4], |found| [found[0][0], found[1][0], found[1][1], found[1][2]]),
+            false => [0; 4],
         };
         // Frame-pointer walks keep the words at the user sp for the leaf
         // fix-up; outside user mode that sp is found through the task's
@@ -254,6 +267,10 @@ impl Probes {
             irq_entry_end: irq_entry.1,
             task_group_leader_offset,
             task_start_offset,
+            task_mm_offset: unmap_offsets[0],
+            vma_mm_offset: unmap_offsets[1],
+            vma_flags_offset: unmap_offsets[2],
+            vma_file_offset: unmap_offsets[3],
         })
     }
 

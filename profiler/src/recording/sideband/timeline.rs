@@ -27,8 +27,9 @@ pub struct Image {
     pub complete: bool,
     /// The process's name after its exec.
     pub name: Option<String>,
-    /// In the order they were made (a later one replaces what it overlaps).
-    pub mappings: Vec<MappingRecord>,
+    /// In the order they were made (a later one replaces what it overlaps),
+    /// each with its record's time.
+    pub mappings: Vec<(u64, MappingRecord)>,
     /// The process's exit, or the exec that replaced the image.
     pub ended_ns: Option<u64>,
 }
@@ -50,6 +51,7 @@ pub enum Change {
     /// the symbolizer (see `install`), which gets it too.
     Mapped {
         mapping: MappingRecord,
+        mapped_ns: u64,
         installed: bool,
     },
     /// The pid runs another program from now on (an exec, or a new
@@ -125,7 +127,7 @@ impl Timeline {
                 }
                 Change::Nothing
             }
-            Record::Mapping { ref mapping, .. } if mapping.executable && self.follows(mapping.pid) => {
+            Record::Mapping { time, ref mapping } if mapping.executable && self.follows(mapping.pid) => {
                 let pid = mapping.pid;
                 let images = self.images.entry(pid).or_default();
                 if images.is_empty() {
@@ -139,9 +141,9 @@ impl Timeline {
                     });
                 }
                 let latest = images.last_mut().expect("pushed above");
-                latest.mappings.push(mapping.clone());
+                latest.mappings.push((time, mapping.clone()));
                 let installed = self.installed.get(&pid) == Some(&latest.begins_ns);
-                Change::Mapped { mapping: mapping.clone(), installed }
+                Change::Mapped { mapping: mapping.clone(), mapped_ns: time, installed }
             }
             _ => Change::Nothing,
         }
@@ -224,7 +226,7 @@ mod tests {
     }
 
     fn names(image: Option<&Image>) -> Vec<&str> {
-        image.map(|image| image.mappings.iter().map(|m| m.filename.as_str()).collect()).unwrap_or_default()
+        image.map(|image| image.mappings.iter().map(|(_, m)| m.filename.as_str()).collect()).unwrap_or_default()
     }
 
     #[test]

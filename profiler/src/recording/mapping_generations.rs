@@ -1,0 +1,105 @@
+//! Mapping generations: the kernel side keys each sample by the time its
+//! process last unmapped file-backed code (`StackKey::mappings_since_ns`)
+//! and reports each such unmap (a CODE_UNMAPPED notice). A sample of the
+//! generation that began at `since` was taken before the process's next
+//! unmap, so the mappings made before that next unmap are the ones it saw:
+//! no code was unmapped in between, so nothing mapped then can have
+//! replaced what it ran in. Before symbolizing, each key's generation is
+//! replaced by that bound (0: the latest generation, symbolized against the
+//! process's snapshot as it is). Generations never show in the output:
+//! frames are named right, and stacks merge again once symbolized.
+use std::collections::HashMap;
+
+use profiler_ebpf::{StackKey, notice};
+
+/// Unmaps kept per process; past this the oldest go (their samples are
+/// symbolized against what was mapped later), counted.
+const MAX_UNMAPS_PER_PROCESS: usize = 4096;
+
+/// When each process (pid, start) unmapped code, as the kernel reported it.
+#[derive(Debug, Default)]
+pub struct MappingGenerations {
+    unmaps: HashMap<(u32, u64), Vec<u64>>,
+    /// Unmaps reported (for the summary).
+    pub noted: u64,
+    /// Unmaps forgotten past MAX_UNMAPS_PER_PROCESS.
+    pub forgotten: u64,
+}
+
+impl MappingGenerations {
+    /// Takes a NEW_PROCESSES record if it reports an unmap (returns whether
+    /// it did).
+    pub fn take_notice(&mut self, item: &[u8]) -> bool {
+        let Some((pid, started_ns, at_ns)) = unmap_of(item) else { return false };
+        self.noted += 1;
+        let unmaps = self.unmaps.entry((pid, started_ns)).or_default();
+        // Notices of one process come in order, but keep it sorted anyway.
+        let at = unmaps.partition_point(|&t| t <= at_ns);
+        unmaps.insert(at, at_ns);
+        if unmaps.len() > MAX_UNMAPS_PER_PROCESS {
+            unmaps.remove(0);
+            self.forgotten += 1;
+        }
+        true
+    }
+
+    /// Replaces each key's generation by its end (see the module's comment).
+    /// Keys must still name their process by pid.
+    pub fn bound<'a>(&self, keys: impl Iterator<Item = &'a mut StackKey>) {
+        for key in keys {
+            key.mappings_since_ns = self.end_of(key.tgid, key.started_ns, key.mappings_since_ns).unwrap_or(0);
+        }
+    }
+
+    /// The unmap that ended the generation of (pid, start) that began at
+    /// `since_ns`; None for its latest.
+    fn end_of(&self, pid: u32, started_ns: u64, since_ns: u64) -> Option<u64> {
+        let unmaps = self.unmaps.get(&(pid, started_ns))?;
+        unmaps.get(unmaps.partition_point(|&t| t <= since_ns)).copied()
+    }
+
+    /// Forgets a process whose counts are all symbolized.
+    pub fn forget(&mut self, pid: u32, started_ns: u64) {
+        self.unmaps.remove(&(pid, started_ns));
+    }
+}
+
+/// (pid, process start, when) of a CODE_UNMAPPED ProcessNotice.
+fn unmap_of(item: &[u8]) -> Option<(u32, u64, u64)> {
+    let word = |at: usize| item.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_ne_bytes);
+    let long = |at: usize| item.get(at..at + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_ne_bytes);
+    (word(4)? == notice::CODE_UNMAPPED).then_some((word(0)?, long(8)?, long(16)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(pid: u32, started_ns: u64, at_ns: u64) -> Vec<u8> {
+        let mut item = Vec::new();
+        item.extend(pid.to_ne_bytes());
+        item.extend(notice::CODE_UNMAPPED.to_ne_bytes());
+        item.extend(started_ns.to_ne_bytes());
+        item.extend(at_ns.to_ne_bytes());
+        item
+    }
+
+    #[test]
+    fn a_generation_ends_at_the_next_unmap_of_its_process() {
+        let mut generations = MappingGenerations::default();
+        for at in [300, 100] {
+            assert!(generations.take_notice(&notice(7, 5, at)));
+        }
+        assert!(!generations.take_notice(&[0; 8]));
+        // Generations of process (7, 5): [0, 100), [100, 300), [300, ...).
+        assert_eq!(generations.end_of(7, 5, 0), Some(100));
+        assert_eq!(generations.end_of(7, 5, 100), Some(300));
+        assert_eq!(generations.end_of(7, 5, 300), None);
+        // Another process with the pid, and a process that never unmapped.
+        assert_eq!(generations.end_of(7, 6, 0), None);
+        assert_eq!(generations.end_of(8, 5, 0), None);
+        generations.forget(7, 5);
+        assert_eq!(generations.end_of(7, 5, 0), None);
+        assert_eq!(generations.noted, 2);
+    }
+}
