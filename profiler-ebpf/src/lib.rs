@@ -62,6 +62,8 @@ pub mod names {
     pub const OFF_CPU_PROGRAM: &str = "off_cpu_switch";
     pub const FORK_PROGRAM: &str = "follow_fork";
     pub const EXEC_PROGRAM: &str = "reannounce_on_exec";
+    /// Per process, when it last unmapped code (`CodeUnmap`).
+    pub const CODE_UNMAPS: &str = "CODE_UNMAPS";
     /// fentry on `vm_area_free`: a process unmapped file-backed code.
     pub const CODE_UNMAP_PROGRAM: &str = "note_code_unmap";
     /// The function it attaches to (6.1 to 6.18 at least: kernel/fork.c,
@@ -155,6 +157,20 @@ pub struct SampleKey {
     pub mappings_since_ns: u64,
     /// As `StackKey::leaf_words`.
     pub leaf_words: [u64; LEAF_WORDS],
+}
+
+/// A value of CODE_UNMAPS: when process (tgid, `started_ns`) last unmapped
+/// file-backed code, or replaced it (`StackKey::mappings_since_ns`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CodeUnmap {
+    /// As `StackKey::started_ns`: a later process with the pid, or the
+    /// program it exec'd, has another and ignores the entry.
+    pub started_ns: u64,
+    /// CLOCK_BOOTTIME ns: bpf_ktime_get_boot_ns() at the unmap, or, written
+    /// by user space where the kernel side cannot see unmaps, the time of
+    /// the side-band record of the mapping that replaced code.
+    pub unmapped_ns: u64,
 }
 
 /// A thread switched out on the fast path: when, and where.
@@ -690,6 +706,8 @@ mod pod {
     // SAFETY: see above.
     unsafe impl aya::Pod for super::StartedBlock {}
     // SAFETY: see above.
+    unsafe impl aya::Pod for super::CodeUnmap {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for super::UserStackCopy {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::UnwindRow {}
@@ -711,6 +729,7 @@ const _: () = assert!(core::mem::size_of::<ProcessMappings>() == 24 + 32 * unwin
 const _: () = assert!(core::mem::size_of::<SampleKey>() == 48 + 8 * LEAF_WORDS);
 const _: () = assert!(core::mem::size_of::<StartedBlock>() == 64 + 8 * LEAF_WORDS);
 const _: () = assert!(core::mem::size_of::<ProcessNotice>() == 24);
+const _: () = assert!(core::mem::size_of::<CodeUnmap>() == 16);
 const _: () = assert!(
     core::mem::size_of::<UserStackCopy>() == 64 + 8 * MAX_STACK_DEPTH + USER_STACK_COPY_BYTES + USER_STACK_CHUNK
 );

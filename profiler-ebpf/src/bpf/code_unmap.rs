@@ -10,10 +10,10 @@ use aya_ebpf::{
     macros::fentry,
     programs::FEntryContext,
 };
-use profiler_ebpf::{Config, ProcessNotice, counter, notice};
+use profiler_ebpf::{CodeUnmap, Config, ProcessNotice, counter, notice};
 
 use super::{
-    maps::{CODE_UNMAPS, CodeUnmap, NEW_PROCESSES, TARGETS, bump, config},
+    maps::{CODE_UNMAPS, NEW_PROCESSES, TARGETS, bump, config},
     process::current_process_start,
 };
 

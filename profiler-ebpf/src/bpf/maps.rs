@@ -69,7 +69,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf, StackTrace},
 };
 use profiler_ebpf::{
-    BlockedThread, Config, MAX_BLOCKED_THREADS, MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES, ProcessMappings,
+    BlockedThread, CodeUnmap, Config, MAX_BLOCKED_THREADS, MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES, ProcessMappings,
     STACK_MAP_ENTRIES, SampleKey, StackKey, StartedBlock, USER_STACK_COPIES_BYTES, UnwindRow, WakerRecord, WokenKey,
     counter, unwind,
 };
@@ -161,20 +161,12 @@ pub struct ExecStart {
 /// `dlclose`, a `munmap`): tgid -> (the process's start as keys carry it,
 /// the last such unmap's time). Keys carry that time as their mapping
 /// generation (`StackKey::mappings_since_ns`; code_unmap.rs, process.rs).
-/// LRU: never full; an evicted entry only lets a long-quiet process's
-/// later samples share keys with its earlier generation again.
+/// Written here, or by user space where this kernel does not let
+/// code_unmap.rs attach. LRU: never full; an evicted entry only lets a
+/// long-quiet process's later samples share keys with its earlier
+/// generation again.
 #[map]
 pub static CODE_UNMAPS: LruHashMap<u32, CodeUnmap> = LruHashMap::with_max_entries(1 << 14, 0);
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct CodeUnmap {
-    /// As `StackKey::started_ns`: a later process with the pid, or the
-    /// program it exec'd, has another and ignores the entry.
-    pub started_ns: u64,
-    /// bpf_ktime_get_boot_ns() at the unmap.
-    pub unmapped_ns: u64,
-}
 
 /// Bumped by every exec (see exec.rs), so per-CPU memories of "this process
 /// was announced" know when to forget.

@@ -1,6 +1,10 @@
 //! Mapping generations: the kernel side keys each sample by the time its
 //! process last unmapped file-backed code (`StackKey::mappings_since_ns`)
-//! and reports each such unmap (a CODE_UNMAPPED notice). A sample of the
+//! and reports each such unmap (a CODE_UNMAPPED notice). Where the kernel
+//! does not let that program attach, user space begins a generation itself
+//! when the side-band reports a mapping made over a file's code, at that
+//! record's time: exact for the symbolizer, but samples taken before user
+//! space read the record keep the earlier generation (`latency`). A sample of the
 //! generation that began at `since` was taken before the process's next
 //! unmap, so the mappings made before that next unmap are the ones it saw:
 //! no code was unmapped in between, so nothing mapped then can have
@@ -24,6 +28,10 @@ pub struct MappingGenerations {
     pub noted: u64,
     /// Unmaps forgotten past MAX_UNMAPS_PER_PROCESS.
     pub forgotten: u64,
+    /// Generations begun by user space: how many, and the longest time
+    /// from a replacing mapping to its generation's start in the kernel.
+    pub from_sideband: u64,
+    pub max_latency_ns: u64,
 }
 
 impl MappingGenerations {
@@ -31,6 +39,18 @@ impl MappingGenerations {
     /// it did).
     pub fn take_notice(&mut self, item: &[u8]) -> bool {
         let Some((pid, started_ns, at_ns)) = unmap_of(item) else { return false };
+        self.note(pid, started_ns, at_ns);
+        true
+    }
+
+    /// A generation user space began (`now_ns`: when the kernel got it).
+    pub fn begun_by_user_space(&mut self, pid: u32, started_ns: u64, at_ns: u64, now_ns: u64) {
+        self.from_sideband += 1;
+        self.max_latency_ns = self.max_latency_ns.max(now_ns.saturating_sub(at_ns));
+        self.note(pid, started_ns, at_ns);
+    }
+
+    fn note(&mut self, pid: u32, started_ns: u64, at_ns: u64) {
         self.noted += 1;
         let unmaps = self.unmaps.entry((pid, started_ns)).or_default();
         // Notices of one process come in order, but keep it sorted anyway.
@@ -40,7 +60,6 @@ impl MappingGenerations {
             unmaps.remove(0);
             self.forgotten += 1;
         }
-        true
     }
 
     /// Replaces each key's generation by its end (see the module's comment).

@@ -131,12 +131,20 @@ pub struct Recording {
 /// Unmaps of code, for the summary.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct CodeUnmaps {
-    /// Seen by the kernel side.
+    /// Seen by the kernel side (0 where it cannot see them: see
+    /// `from_sideband`).
     pub seen: u64,
-    /// Reported to user space (the rest were lost with a full notice ring,
-    /// counted in `processes.not_announced`: samples after such an unmap
-    /// may be named from code mapped later).
+    /// Generations begun: unmaps reported to user space (those lost with a
+    /// full notice ring are counted in `processes.not_announced`: samples
+    /// after them may be named from code mapped later), or mappings over
+    /// code read from the side-band.
     pub reported: u64,
+    /// Of those, begun by user space from the side-band, where the kernel
+    /// side cannot see unmaps; and the longest delay from such a mapping
+    /// to its generation's start (samples of the new code within it keep
+    /// the earlier generation's names).
+    pub from_sideband: u64,
+    pub from_sideband_max_delay_ms: f64,
     /// Forgotten past the bound per process: samples of those generations
     /// were named from what was mapped later.
     pub forgotten: u64,
@@ -342,6 +350,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             Some(reported) => reported.update(symbolizer, &mut snapshots, false),
             None => Vec::new(),
         };
+        if let Some(reported) = &mut reported {
+            begin_generations(reported, &mut probes, &snapshots.pids, &mut generations);
+        }
         // Tables first where their files are compiled already (a quick
         // write: until it is in, a process's stacks are walked with frame
         // pointers), then the snapshots of every notice waiting (a
@@ -364,6 +375,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             if notices.iter().any(|notice| waits(reported, notice)) {
                 std::thread::sleep(sideband::HOLD_BACK);
                 changed.extend(reported.update(symbolizer, &mut snapshots, false));
+                begin_generations(reported, &mut probes, &snapshots.pids, &mut generations);
             }
             (deferred_notices, notices) = notices.into_iter().partition(|notice| waits(reported, notice));
         }
@@ -466,6 +478,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     probes.stop();
     if let Some(reported) = &mut reported {
         reported.update(symbolizer, &mut snapshots, true);
+        begin_generations(reported, &mut probes, &snapshots.pids, &mut generations);
     }
     // Processes announced while the loop was busy (compiling a large file's
     // table) and not read yet: their names and mappings, if they still live.
@@ -544,9 +557,11 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         (on, off)
     });
     let counters = probes.counters()?;
-    let code_unmaps = probes.code_unmaps_watched.then(|| CodeUnmaps {
+    let code_unmaps = (probes.code_unmaps_watched || sideband.is_some()).then(|| CodeUnmaps {
         seen: counters.get(counter::CODE_UNMAPS),
         reported: generations.noted,
+        from_sideband: generations.from_sideband,
+        from_sideband_max_delay_ms: generations.max_latency_ns as f64 / 1e6,
         forgotten: generations.forgotten,
     });
     Ok(Recording {
@@ -640,6 +655,27 @@ fn resolved_walk(settings: &RecordSettings) -> UserWalk {
             }
         },
         walk => walk,
+    }
+}
+
+/// Where the kernel side cannot see unmaps, begins a mapping generation of
+/// each process the side-band just showed mapping over a file's code (see
+/// mapping_generations.rs); else the kernel's own notices did.
+fn begin_generations(
+    reported: &mut ReportedMappings,
+    probes: &mut Probes,
+    pids: &pids::Pids,
+    generations: &mut MappingGenerations,
+) {
+    let replaced = reported.take_replaced_code();
+    if probes.code_unmaps_watched {
+        return;
+    }
+    for (pid, at_ns) in replaced {
+        let started_ns = pids.current_start(pid);
+        // After the stop the map is gone: the bound still serves symbolization.
+        let _ = probes.begin_mapping_generation(pid, started_ns, at_ns);
+        generations.begun_by_user_space(pid, started_ns, at_ns, sideband::boottime_ns());
     }
 }
 

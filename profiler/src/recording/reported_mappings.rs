@@ -26,6 +26,9 @@ pub struct ReportedMappings {
     applied_until_ns: u64,
     /// Processes symbolized from what the kernel reported.
     pub processes_installed: u64,
+    /// Mappings made over a file's code (pid, when), since the last
+    /// `take_replaced_code`.
+    replaced_code: Vec<(u32, u64)>,
 }
 
 impl ReportedMappings {
@@ -35,6 +38,7 @@ impl ReportedMappings {
             timeline: Timeline::new(follow),
             applied_until_ns: 0,
             processes_installed: 0,
+            replaced_code: Vec::new(),
         })
     }
 
@@ -57,7 +61,10 @@ impl ReportedMappings {
         for record in &records {
             match self.timeline.apply(record) {
                 Change::Nothing => {}
-                Change::Mapped { mapping, mapped_ns, installed } => {
+                Change::Mapped { mapping, mapped_ns, installed, replaces_code } => {
+                    if replaces_code {
+                        self.replaced_code.push((mapping.pid, mapped_ns));
+                    }
                     // Opened now, while the process most likely lives:
                     // map_files reaches a file deleted or replaced since.
                     let pid = mapping.pid;
@@ -88,6 +95,12 @@ impl ReportedMappings {
         let image = self.timeline.latest_complete(pid)?;
         let started_ns = if self.timeline.latest_installed(pid) { announced_start_ns } else { 0 };
         Some((started_ns, image.mappings.iter().map(reported).collect()))
+    }
+
+    /// The mappings made over a file's code (pid, when) read since the last
+    /// call: each begins a new mapping generation of its process.
+    pub fn take_replaced_code(&mut self) -> Vec<(u32, u64)> {
+        std::mem::take(&mut self.replaced_code)
     }
 
     /// Whether an announcement of (pid, start) must wait for the next

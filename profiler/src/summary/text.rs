@@ -134,11 +134,15 @@ pub fn render(summary: &RunSummary) -> String {
             records.malformed,
         );
     }
-    if let Some(unmaps) = processes.code_unmaps.filter(|unmaps| unmaps.seen > 0) {
+    if let Some(unmaps) = processes.code_unmaps.filter(|unmaps| unmaps.reported > 0 || unmaps.seen > 0) {
         let _ = writeln!(
             s,
-            "  code unmapped: {} times (dlclose, munmap; {} reported, {} forgotten past the bound): samples before and after are named from the mappings of their time",
-            unmaps.seen, unmaps.reported, unmaps.forgotten,
+            "  mapping generations: {} begun (code unmapped: {} seen by the kernel; {} code replacements read from the side-band, at most {:.1} ms late), {} forgotten past the bound: samples are named from the mappings of their time",
+            unmaps.reported,
+            unmaps.seen,
+            unmaps.from_sideband,
+            unmaps.from_sideband_max_delay_ms,
+            unmaps.forgotten,
         );
     }
     let counted_lines = [

@@ -82,9 +82,9 @@ impl Probes {
         Ok(())
     }
 
-    /// Loads the fentry program that notices unmapped code (optional: a
-    /// kernel where `vm_area_free` cannot be traced keeps one mapping
-    /// generation per process, as before, with a warning).
+    /// Loads the fentry program that notices unmapped code (optional: where
+    /// `vm_area_free` cannot be traced, user space begins mapping
+    /// generations from the side-band, with a warning).
     fn load_code_unmap_watch(&mut self, btf: &Btf) -> Option<()> {
         let loaded = self
             .ebpf
@@ -328,8 +328,8 @@ fn raise_open_files_limit() {
 /// Says that unmapped code goes unnoticed; returns false.
 fn warn_unwatched(reason: &str) -> bool {
     eprintln!(
-        "flameprof: warning: cannot trace {} ({reason}): code mapped where other code was unmapped \
-         names the samples taken before it too",
+        "flameprof: warning: cannot trace {} ({reason}): a library loaded where another was unloaded \
+         is told apart from the side-band's record of it, read up to 50 ms late",
         names::CODE_UNMAP_FUNCTION
     );
     false

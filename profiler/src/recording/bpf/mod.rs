@@ -14,7 +14,7 @@ use aya::{
     Ebpf, EbpfLoader, VerifierLogLevel,
     maps::{Array, HashMap, MapData, RingBuf},
 };
-use profiler_ebpf::{Config, StackKey, capture, names};
+use profiler_ebpf::{CodeUnmap, Config, StackKey, capture, names};
 
 pub use counters::Counters;
 pub use drain::DrainPass;
@@ -272,6 +272,14 @@ impl Probes {
             vma_flags_offset: unmap_offsets[2],
             vma_file_offset: unmap_offsets[3],
         })
+    }
+
+    /// Begins a new mapping generation of process (tgid, start) at `at_ns`
+    /// (where the kernel side cannot see unmaps: see `code_unmaps_watched`).
+    pub fn begin_mapping_generation(&mut self, tgid: u32, started_ns: u64, at_ns: u64) -> Result<()> {
+        let mut unmaps: HashMap<_, u32, CodeUnmap> = self.map_mut(names::CODE_UNMAPS)?;
+        let unmap = CodeUnmap { started_ns, unmapped_ns: at_ns };
+        unmaps.insert(tgid, unmap, 0).map_err(|e| Error::bpf("beginning a mapping generation", e))
     }
 
     /// Adds a process to the target set (before or while recording).

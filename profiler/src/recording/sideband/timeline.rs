@@ -48,11 +48,14 @@ pub enum Follow {
 pub enum Change {
     Nothing,
     /// A mapping of the pid's latest image; `installed`: that image is in
-    /// the symbolizer (see `install`), which gets it too.
+    /// the symbolizer (see `install`), which gets it too; `replaces_code`:
+    /// it was made over a file's code the image mapped before (a library
+    /// loaded where an unloaded one was).
     Mapped {
         mapping: MappingRecord,
         mapped_ns: u64,
         installed: bool,
+        replaces_code: bool,
     },
     /// The pid runs another program from now on (an exec, or a new
     /// process): what was read of it so far is of the earlier one.
@@ -141,9 +144,16 @@ impl Timeline {
                     });
                 }
                 let latest = images.last_mut().expect("pushed above");
+                let overlaps = |old: &MappingRecord| {
+                    old.start < mapping.start.saturating_add(mapping.len) && mapping.start < old.start.saturating_add(old.len)
+                };
+                // Anonymous code (JIT) is named through perf maps, where a
+                // later entry wins: only a file's code needs keeping apart.
+                let replaces_code =
+                    latest.mappings.iter().any(|(_, old)| old.filename.starts_with('/') && overlaps(old));
                 latest.mappings.push((time, mapping.clone()));
                 let installed = self.installed.get(&pid) == Some(&latest.begins_ns);
-                Change::Mapped { mapping: mapping.clone(), mapped_ns: time, installed }
+                Change::Mapped { mapping: mapping.clone(), mapped_ns: time, installed, replaces_code }
             }
             _ => Change::Nothing,
         }
@@ -271,6 +281,18 @@ mod tests {
         timeline.apply(&Record::Exit { time: 20, pid: 3, tid: 3 });
         timeline.forget_ended(21);
         assert!(timeline.image(3, 6).is_none() && timeline.image(4, 1).is_some());
+    }
+
+    #[test]
+    fn a_mapping_over_a_files_code_replaces_code() {
+        let mut timeline = Timeline::new(Follow::Everything);
+        timeline.apply(&Record::Comm { time: 5, pid: 3, tid: 3, exec: true, name: "a".into() });
+        let replaces = |change| matches!(change, Change::Mapped { replaces_code: true, .. });
+        assert!(!replaces(timeline.apply(&mapping(3, 0x1000, "/lib/a.so"))));
+        assert!(!replaces(timeline.apply(&mapping(3, 0x2000, "//anon"))));
+        assert!(replaces(timeline.apply(&mapping(3, 0x1800, "/lib/b.so"))));
+        // Over anonymous code only: not kept apart.
+        assert!(!replaces(timeline.apply(&mapping(3, 0x2000, "//anon"))));
     }
 
     #[test]
