@@ -370,7 +370,16 @@ mod tests {
     }
 
     fn anonymous(start: u64, end: u64) -> MapEntry {
-        MapEntry { start, end, executable: true, offset: 0, dev: 0, inode: 0, backing: Backing::Anonymous, mapped_ns: 0 }
+        MapEntry {
+            start,
+            end,
+            executable: true,
+            offset: 0,
+            dev: 0,
+            inode: 0,
+            backing: Backing::Anonymous,
+            mapped_ns: 0,
+        }
     }
 
     #[test]

@@ -138,11 +138,7 @@ pub fn render(summary: &RunSummary) -> String {
         let _ = writeln!(
             s,
             "  mapping generations: {} begun (code unmapped: {} seen by the kernel; {} code replacements read from the side-band, at most {:.1} ms late), {} forgotten past the bound: samples are named from the mappings of their time",
-            unmaps.reported,
-            unmaps.seen,
-            unmaps.from_sideband,
-            unmaps.from_sideband_max_delay_ms,
-            unmaps.forgotten,
+            unmaps.reported, unmaps.seen, unmaps.from_sideband, unmaps.from_sideband_max_delay_ms, unmaps.forgotten,
         );
     }
     let counted_lines = [

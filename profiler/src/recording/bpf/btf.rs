@@ -95,7 +95,8 @@ impl<'a> Btf<'a> {
         let (vlen, kflag) = ((info & 0xffff) as usize, info >> 31);
         for i in 0..vlen {
             let m = at + 12 + i * 12;
-            let (name_off, type_id, offset) = (u32_at(self.types, m)?, u32_at(self.types, m + 4)?, u32_at(self.types, m + 8)?);
+            let (name_off, type_id, offset) =
+                (u32_at(self.types, m)?, u32_at(self.types, m + 4)?, u32_at(self.types, m + 8)?);
             let bytes = if kflag == 1 { offset & 0xff_ffff } else { offset } / 8;
             if self.name(name_off) == member.as_bytes() {
                 return Some(bytes);

@@ -145,12 +145,14 @@ impl Timeline {
                 }
                 let latest = images.last_mut().expect("pushed above");
                 let overlaps = |old: &MappingRecord| {
-                    old.start < mapping.start.saturating_add(mapping.len) && mapping.start < old.start.saturating_add(old.len)
+                    old.start < mapping.start.saturating_add(mapping.len)
+                        && mapping.start < old.start.saturating_add(old.len)
                 };
                 // Anonymous code (JIT) is named through perf maps, where a
                 // later entry wins: only a file's code needs keeping apart.
-                let replaces_code =
-                    latest.mappings.iter().any(|(_, old)| old.filename.starts_with('/') && overlaps(old));
+                // (The kernel names anonymous memory `//anon`.)
+                let file = |name: &str| name.starts_with('/') && !name.starts_with("//");
+                let replaces_code = latest.mappings.iter().any(|(_, old)| file(&old.filename) && overlaps(old));
                 latest.mappings.push((time, mapping.clone()));
                 let installed = self.installed.get(&pid) == Some(&latest.begins_ns);
                 Change::Mapped { mapping: mapping.clone(), mapped_ns: time, installed, replaces_code }
@@ -289,10 +291,10 @@ mod tests {
         timeline.apply(&Record::Comm { time: 5, pid: 3, tid: 3, exec: true, name: "a".into() });
         let replaces = |change| matches!(change, Change::Mapped { replaces_code: true, .. });
         assert!(!replaces(timeline.apply(&mapping(3, 0x1000, "/lib/a.so"))));
-        assert!(!replaces(timeline.apply(&mapping(3, 0x2000, "//anon"))));
+        assert!(!replaces(timeline.apply(&mapping(3, 0x4000, "//anon"))));
         assert!(replaces(timeline.apply(&mapping(3, 0x1800, "/lib/b.so"))));
         // Over anonymous code only: not kept apart.
-        assert!(!replaces(timeline.apply(&mapping(3, 0x2000, "//anon"))));
+        assert!(!replaces(timeline.apply(&mapping(3, 0x4000, "//anon"))));
     }
 
     #[test]
