@@ -64,6 +64,13 @@ pub mod names {
     pub const EXEC_PROGRAM: &str = "reannounce_on_exec";
     /// The read-only global saying whether sched_switch passes prev_state.
     pub const SWITCH_HAS_PREV_STATE: &str = "SWITCH_HAS_PREV_STATE";
+    /// Per process, when it last unmapped code (`CodeUnmap`).
+    pub const CODE_UNMAPS: &str = "CODE_UNMAPS";
+    /// fentry on `vm_area_free`: a process unmapped file-backed code.
+    pub const CODE_UNMAP_PROGRAM: &str = "note_code_unmap";
+    /// The function it attaches to (6.1 to 6.18 at least: kernel/fork.c,
+    /// then mm/vma_init.c; one argument, the mapping freed).
+    pub const CODE_UNMAP_FUNCTION: &str = "vm_area_free";
     pub const STACKS: &str = "STACKS";
     pub const ON_CPU_COUNTS: &str = "ON_CPU_COUNTS";
     pub const ON_CPU_FULL_COUNTS: &str = "ON_CPU_FULL_COUNTS";
@@ -148,8 +155,24 @@ pub struct SampleKey {
     pub comm: [u8; TASK_COMM_LEN],
     /// As `StackKey::started_ns`.
     pub started_ns: u64,
+    /// As `StackKey::mappings_since_ns`.
+    pub mappings_since_ns: u64,
     /// As `StackKey::leaf_words`.
     pub leaf_words: [u64; LEAF_WORDS],
+}
+
+/// A value of CODE_UNMAPS: when process (tgid, `started_ns`) last unmapped
+/// file-backed code, or replaced it (`StackKey::mappings_since_ns`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CodeUnmap {
+    /// As `StackKey::started_ns`: a later process with the pid, or the
+    /// program it exec'd, has another and ignores the entry.
+    pub started_ns: u64,
+    /// CLOCK_BOOTTIME ns: bpf_ktime_get_boot_ns() at the unmap, or, written
+    /// by user space where the kernel side cannot see unmaps, the time of
+    /// the side-band record of the mapping that replaced code.
+    pub unmapped_ns: u64,
 }
 
 /// A thread switched out on the fast path: when, and where.
@@ -187,6 +210,13 @@ pub struct StackKey {
     /// unknown): with `tgid`, tells a process from a later one that got
     /// the same pid.
     pub started_ns: u64,
+    /// When the process last unmapped file-backed code (`CODE_UNMAPS`; 0:
+    /// never during the recording): its mapping generation. Samples taken
+    /// before and after a `dlclose` get different keys, so code mapped
+    /// later at the same addresses does not name the earlier samples.
+    /// User space replaces it by the end of that generation before
+    /// symbolizing (see profiler/src/recording/mapping_generations.rs).
+    pub mappings_since_ns: u64,
     /// Frame-pointer walks only (zero otherwise): the words at the user
     /// stack pointer and above, each kept only when it follows a call
     /// instruction (zero otherwise). In a leaf that has not set up its frame
@@ -451,6 +481,9 @@ pub struct ProcessNotice {
     /// As `StackKey::started_ns`: a new value for a known pid is a new
     /// process that reuses the pid.
     pub started_ns: u64,
+    /// `CODE_UNMAPPED`: when (`bpf_ktime_get_boot_ns`, the side-band's
+    /// clock); 0 otherwise.
+    pub at_ns: u64,
 }
 
 /// Values of `ProcessNotice::kind`.
@@ -459,6 +492,9 @@ pub mod notice {
     pub const ANNOUNCE: u32 = 0;
     /// A table walk met an address outside the process's known mappings.
     pub const REFRESH: u32 = 1;
+    /// The process unmapped file-backed code at `at_ns`: a new mapping
+    /// generation begins (see `StackKey::mappings_since_ns`).
+    pub const CODE_UNMAPPED: u32 = 2;
 }
 
 /// Values of `StackKey::marker`.
@@ -528,6 +564,14 @@ pub struct Config {
     /// then 0, and a reused pid is not told apart).
     pub task_group_leader_offset: u32,
     pub task_start_offset: u32,
+    /// Byte offsets of `task_struct::mm` and of `vm_area_struct`'s
+    /// `vm_mm`, `vm_flags` and `vm_file` (0: unknown; unmapped code is
+    /// then not noticed, and code mapped where other code was resolves
+    /// against the later mapping).
+    pub task_mm_offset: u32,
+    pub vma_mm_offset: u32,
+    pub vma_flags_offset: u32,
+    pub vma_file_offset: u32,
 }
 
 /// Bits of `Config::capture`.
@@ -640,8 +684,11 @@ pub mod counter {
     /// space (as `--call-graph dwarf` does) instead of walked with frame
     /// pointers. Not table walks: UNWIND_NOT_LOADED counts those.
     pub const UNWIND_COPIED_BEFORE_TABLES: u32 = 37;
+    /// Unmaps of file-backed code by target processes (a `dlclose`, a
+    /// `munmap`): each begins a new mapping generation of its process.
+    pub const CODE_UNMAPS: u32 = 38;
     /// Number of counters.
-    pub const COUNT: u32 = 38;
+    pub const COUNT: u32 = 39;
 }
 
 #[cfg(feature = "user")]
@@ -664,6 +711,8 @@ mod pod {
     // SAFETY: see above.
     unsafe impl aya::Pod for super::StartedBlock {}
     // SAFETY: see above.
+    unsafe impl aya::Pod for super::CodeUnmap {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for super::UserStackCopy {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::UnwindRow {}
@@ -674,16 +723,18 @@ mod pod {
 }
 
 // Both sides rely on these sizes; a change of layout must be deliberate.
-const _: () = assert!(core::mem::size_of::<StackKey>() == 40 + 8 * LEAF_WORDS + 8 * 2 * MAX_STACK_DEPTH);
-const _: () = assert!(core::mem::size_of::<Config>() == 104);
+const _: () = assert!(core::mem::size_of::<StackKey>() == 48 + 8 * LEAF_WORDS + 8 * 2 * MAX_STACK_DEPTH);
+const _: () = assert!(core::mem::size_of::<Config>() == 120);
 const _: () = assert!(core::mem::size_of::<BlockedThread>() == 24 + core::mem::size_of::<StackKey>());
 const _: () = assert!(core::mem::size_of::<WakerRecord>() == 8 + core::mem::size_of::<StackKey>());
 const _: () = assert!(core::mem::size_of::<WokenKey>() == 2 * core::mem::size_of::<StackKey>());
 const _: () = assert!(core::mem::size_of::<UnwindRow>() == 16);
 const _: () = assert!(core::mem::size_of::<UnwindMapping>() == 32);
 const _: () = assert!(core::mem::size_of::<ProcessMappings>() == 24 + 32 * unwind::MAX_MAPPINGS);
-const _: () = assert!(core::mem::size_of::<SampleKey>() == 40 + 8 * LEAF_WORDS);
-const _: () = assert!(core::mem::size_of::<StartedBlock>() == 56 + 8 * LEAF_WORDS);
+const _: () = assert!(core::mem::size_of::<SampleKey>() == 48 + 8 * LEAF_WORDS);
+const _: () = assert!(core::mem::size_of::<StartedBlock>() == 64 + 8 * LEAF_WORDS);
+const _: () = assert!(core::mem::size_of::<ProcessNotice>() == 24);
+const _: () = assert!(core::mem::size_of::<CodeUnmap>() == 16);
 const _: () = assert!(
     core::mem::size_of::<UserStackCopy>() == 64 + 8 * MAX_STACK_DEPTH + USER_STACK_COPY_BYTES + USER_STACK_CHUNK
 );

@@ -89,6 +89,8 @@ pub struct ReportedMapping {
     pub inode: u64,
     /// The kernel's name for it: a path, `//anon`, `[vdso]`...
     pub name: String,
+    /// When it was made (the record's CLOCK_BOOTTIME stamp).
+    pub mapped_ns: u64,
 }
 
 impl ReportedMapping {
@@ -101,6 +103,7 @@ impl ReportedMapping {
             dev: self.dev,
             inode: self.inode,
             backing: Backing::from_reported_name(&self.name),
+            mapped_ns: self.mapped_ns,
         }
     }
 }
@@ -297,6 +300,21 @@ impl Symbolizer {
         }
         let perf_map = self.perf_maps.get(pid);
         let result = user::symbolize(&mut self.elf, snap, perf_map, &mut self.vdso, addrs);
+        self.counted(result)
+    }
+
+    /// Symbolizes user-space addresses of `pid` sampled before `before_ns`
+    /// (CLOCK_BOOTTIME), against the mappings made before then: code the
+    /// kernel reported mapped later over the same addresses (a library
+    /// loaded where an unloaded one was) does not name them. `None` is now:
+    /// [`Self::symbolize_user`].
+    pub fn symbolize_user_before(&mut self, pid: u32, before_ns: Option<u64>, addrs: &[u64]) -> Vec<Symbolized> {
+        let view = match (before_ns, self.processes.get(&pid)) {
+            (Some(before_ns), Some(snapshot)) => snapshot::view_before(snapshot, before_ns),
+            _ => return self.symbolize_user(pid, addrs),
+        };
+        let perf_map = self.perf_maps.get(pid);
+        let result = user::symbolize(&mut self.elf, &view, perf_map, &mut self.vdso, addrs);
         self.counted(result)
     }
 

@@ -25,6 +25,9 @@ pub(crate) struct MapEntry {
     pub dev: u64,
     pub inode: u64,
     pub backing: Backing,
+    /// When the kernel reported the mapping made (CLOCK_BOOTTIME ns); 0
+    /// when read from /proc (known since before anything the recording saw).
+    pub mapped_ns: u64,
 }
 
 impl MapEntry {
@@ -122,6 +125,7 @@ fn parse_line(line: &str) -> Option<MapEntry> {
         dev: (hex(major)? << 32) | hex(minor)?,
         inode,
         backing,
+        mapped_ns: 0,
     })
 }
 

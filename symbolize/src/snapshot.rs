@@ -76,7 +76,16 @@ pub(crate) struct Snapshot {
     /// What the kernel reported as it happened, not /proc: never re-read
     /// from /proc (the pid may run another program by then).
     pub sealed: bool,
+    /// Reported mappings a later one replaced (code loaded where other
+    /// code was), oldest first, at most MAX_REPLACED: what samples taken
+    /// before the replacement resolve against (see [`view_before`]).
+    pub replaced: Vec<MapEntry>,
 }
+
+/// Replaced mappings kept per process; past this the oldest go (a process
+/// that loads and unloads code in a loop), and its oldest samples resolve
+/// against what came later.
+const MAX_REPLACED: usize = 4096;
 
 impl Snapshot {
     pub fn file(&self, entry: &MapEntry) -> Option<&FileState> {
@@ -287,13 +296,18 @@ pub(crate) fn take(pid: u32, table: &mut FileTable, previous: Option<&Snapshot>)
         };
         files.insert(key, state);
     }
-    Ok(Snapshot { entries, files, sealed: false })
+    let replaced = previous.map(|previous| previous.replaced.clone()).unwrap_or_default();
+    Ok(Snapshot { entries, files, sealed: false, replaced })
 }
 
 /// Adds a mapping the kernel reported to a snapshot: it replaces what it
 /// overlaps (a mapping made over older ones), and its file is opened.
 pub(crate) fn add_reported(snapshot: &mut Snapshot, pid: u32, table: &mut FileTable, entry: MapEntry) {
-    snapshot.entries.retain(|old| old.end <= entry.start || old.start >= entry.end);
+    let overlapped = |old: &MapEntry| old.end > entry.start && old.start < entry.end;
+    snapshot.replaced.extend(snapshot.entries.iter().filter(|old| overlapped(old)).cloned());
+    let excess = snapshot.replaced.len().saturating_sub(MAX_REPLACED);
+    snapshot.replaced.drain(..excess);
+    snapshot.entries.retain(|old| !overlapped(old));
     if entry.executable && matches!(entry.backing, Backing::File { .. }) {
         let key = (entry.dev, entry.inode);
         if !matches!(snapshot.files.get(&key), Some(FileState::Open(_))) {
@@ -306,6 +320,23 @@ pub(crate) fn add_reported(snapshot: &mut Snapshot, pid: u32, table: &mut FileTa
     }
     let at = snapshot.entries.partition_point(|old| old.start < entry.start);
     snapshot.entries.insert(at, entry);
+}
+
+/// The mappings as they were before `before_ns`: those made before it,
+/// each replacing what it overlaps in the order they were made. The files
+/// are the snapshot's own (a replaced mapping's file stays open with it).
+pub(crate) fn view_before(snapshot: &Snapshot, before_ns: u64) -> Snapshot {
+    let mut made: Vec<&MapEntry> =
+        snapshot.replaced.iter().chain(&snapshot.entries).filter(|entry| entry.mapped_ns < before_ns).collect();
+    // Stable: /proc's entries (0) keep their order, before any reported one.
+    made.sort_by_key(|entry| entry.mapped_ns);
+    let mut entries: Vec<MapEntry> = Vec::with_capacity(made.len());
+    for entry in made {
+        entries.retain(|old| old.end <= entry.start || old.start >= entry.end);
+        let at = entries.partition_point(|old| old.start < entry.start);
+        entries.insert(at, entry.clone());
+    }
+    Snapshot { entries, files: snapshot.files.clone(), sealed: true, replaced: Vec::new() }
 }
 
 #[cfg(test)]
@@ -339,7 +370,16 @@ mod tests {
     }
 
     fn anonymous(start: u64, end: u64) -> MapEntry {
-        MapEntry { start, end, executable: true, offset: 0, dev: 0, inode: 0, backing: Backing::Anonymous }
+        MapEntry {
+            start,
+            end,
+            executable: true,
+            offset: 0,
+            dev: 0,
+            inode: 0,
+            backing: Backing::Anonymous,
+            mapped_ns: 0,
+        }
     }
 
     #[test]
@@ -362,5 +402,27 @@ mod tests {
         };
         add_reported(&mut snapshot, u32::MAX, &mut table, missing);
         assert!(matches!(snapshot.files.get(&(1, 2)), Some(FileState::Failed(UnresolvedReason::FileUnreadable))));
+    }
+
+    /// dlopen A, dlclose it, dlopen B where A was, then A again: the view
+    /// before each later load holds what was mapped there until then.
+    #[test]
+    fn a_view_before_a_time_holds_what_was_mapped_there_then() {
+        let mut snapshot = Snapshot::default();
+        let mut table = FileTable::default();
+        let at = |start, end, inode, mapped_ns| MapEntry { inode, mapped_ns, ..anonymous(start, end) };
+        add_reported(&mut snapshot, 1, &mut table, at(0x1000, 0x2000, 1, 10));
+        add_reported(&mut snapshot, 1, &mut table, at(0x5000, 0x6000, 2, 20));
+        add_reported(&mut snapshot, 1, &mut table, at(0x4800, 0x5800, 3, 30));
+        add_reported(&mut snapshot, 1, &mut table, at(0x5000, 0x6000, 2, 40));
+        let inode_at = |view: &Snapshot, addr| maps::find(&view.entries, addr).map(|i| view.entries[i].inode);
+        assert_eq!(inode_at(&view_before(&snapshot, 25), 0x5100), Some(2));
+        assert_eq!(inode_at(&view_before(&snapshot, 35), 0x5100), Some(3));
+        assert_eq!(inode_at(&view_before(&snapshot, 35), 0x5900), None);
+        assert_eq!(inode_at(&view_before(&snapshot, 45), 0x5900), Some(2));
+        assert_eq!(inode_at(&view_before(&snapshot, 5), 0x1100), None);
+        assert_eq!(inode_at(&view_before(&snapshot, 45), 0x1100), Some(1));
+        // The latest view is the snapshot itself.
+        assert_eq!(view_before(&snapshot, u64::MAX).entries, snapshot.entries);
     }
 }

@@ -15,7 +15,7 @@ use super::process::Process;
 /// start: see process.rs).
 #[inline(always)]
 pub fn admit(config: &Config, process: Process) -> bool {
-    let Process { tgid, started_ns } = process;
+    let Process { tgid, started_ns, .. } = process;
     if tgid == 0 {
         return false;
     }
@@ -77,7 +77,7 @@ fn announce_process(tgid: u32, started_ns: u64) {
             return;
         }
     }
-    let notice = ProcessNotice { tgid, kind: notice::ANNOUNCE, started_ns };
+    let notice = ProcessNotice { tgid, kind: notice::ANNOUNCE, started_ns, at_ns: 0 };
     if NEW_PROCESSES.output::<ProcessNotice>(&notice, 0).is_err() {
         bump(counter::NEW_PROCESS_DROPPED);
     }

@@ -32,7 +32,11 @@
 //!    (NEW_PROCESS_DROPPED). The
 //!    fork and exec programs run with interrupts enabled (a sampler can
 //!    interrupt them); of the per-CPU values they touch only COUNTERS, and
-//!    fork bumps only TARGETS_FULL, which no sampler bumps.
+//!    fork bumps only TARGETS_FULL, which no sampler bumps. The code-unmap
+//!    program (fentry, in the unmapping task, preemptible) bumps
+//!    CODE_UNMAPS, which no other bumps, and NEW_PROCESS_DROPPED when the
+//!    ring is full, as the samplers do: one count of a dropped notice
+//!    could be lost if a sampler lands between its load and its store.
 //!    The sched_waking programs (`--wakers`) use LAST_ADMITTED, WALK_STATE,
 //!    LOOKUP_CACHE and WAKER_SCRATCH, and only with interrupts disabled (try_to_wake_up
 //!    holds the wakee's pi_lock with interrupts off from before the
@@ -65,9 +69,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf, StackTrace},
 };
 use profiler_ebpf::{
-    BlockedThread, Config, MAX_BLOCKED_THREADS, MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES, ProcessMappings,
-    STACK_MAP_ENTRIES, SampleKey, StackKey, StartedBlock, USER_STACK_COPIES_BYTES, UnwindRow, WakerRecord, WokenKey,
-    counter, unwind,
+    BlockedThread, CodeUnmap, Config, MAX_BLOCKED_THREADS, MAX_DISTINCT_STACKS, MAX_TARGETS, NEW_PROCESSES_BYTES,
+    ProcessMappings, STACK_MAP_ENTRIES, SampleKey, StackKey, StartedBlock, USER_STACK_COPIES_BYTES, UnwindRow,
+    WakerRecord, WokenKey, counter, unwind,
 };
 
 /// Kernel and user stacks by id (the fast path).
@@ -152,6 +156,17 @@ pub struct ExecStart {
     /// `start_boottime`).
     pub exec_ns: u64,
 }
+
+/// Processes that unmapped file-backed code during the recording (a
+/// `dlclose`, a `munmap`): tgid -> (the process's start as keys carry it,
+/// the last such unmap's time). Keys carry that time as their mapping
+/// generation (`StackKey::mappings_since_ns`; code_unmap.rs, process.rs).
+/// Written here, or by user space where this kernel does not let
+/// code_unmap.rs attach. LRU: never full; an evicted entry only lets a
+/// long-quiet process's later samples share keys with its earlier
+/// generation again.
+#[map]
+pub static CODE_UNMAPS: LruHashMap<u32, CodeUnmap> = LruHashMap::with_max_entries(1 << 14, 0);
 
 /// Bumped by every exec (see exec.rs), so per-CPU memories of "this process
 /// was announced" know when to forget.

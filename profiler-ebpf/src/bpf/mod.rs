@@ -1,5 +1,6 @@
 //! The BPF side: thin entry points over `try_*` functions, so that every
 //! failure is counted in COUNTERS instead of vanishing.
+mod code_unmap;
 mod exec;
 mod filter;
 mod follow_fork;

@@ -155,6 +155,7 @@ fn switch_out(
             marker: 0,
             comm: [0; 16],
             started_ns: 0,
+            mappings_since_ns: 0,
             leaf_words: [0; LEAF_WORDS],
         },
     };
@@ -256,6 +257,7 @@ fn record_full_block(tid: u32, blocked: &BlockedThread) {
             marker: 0,
             comm: [0; 16],
             started_ns: blocked.stack.started_ns,
+            mappings_since_ns: blocked.stack.mappings_since_ns,
             leaf_words: [0; LEAF_WORDS],
         },
     };

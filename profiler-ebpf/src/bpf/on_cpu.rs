@@ -123,6 +123,7 @@ fn try_on_cpu_sample(ctx: &PerfEventContext, walk: Walk) {
         marker: 0,
         comm: [0; 16],
         started_ns: 0,
+        mappings_since_ns: 0,
         leaf_words: [0; LEAF_WORDS],
     };
     // A sample taken in user mode has no kernel stack: skip asking for it.

@@ -1,24 +1,40 @@
 //! Which process an event belongs to: its pid alone is not enough once a
 //! pid is reused, so every key also carries when the process started (its
 //! thread-group leader's `start_boottime`, the start /proc shows), or, once
-//! it exec'd during the recording, the exec's time (exec.rs).
+//! it exec'd during the recording, the exec's time (exec.rs). Its mapping
+//! generation (the time it last unmapped code, code_unmap.rs) goes with it.
 use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
 use profiler_ebpf::Config;
 
-use super::maps::EXEC_STARTS;
+use super::maps::{CODE_UNMAPS, EXEC_STARTS};
 
-/// A process: its pid and when it started.
+/// A process: its pid and when it started; and since when its mappings
+/// are what they are (`StackKey::mappings_since_ns`).
 #[derive(Clone, Copy)]
 pub struct Process {
     pub tgid: u32,
     pub started_ns: u64,
+    pub mappings_since_ns: u64,
 }
 
 impl Process {
     /// The current task's process (`tgid` from bpf_get_current_pid_tgid).
     #[inline(always)]
     pub fn current(config: &Config, tgid: u32) -> Self {
-        Process { tgid, started_ns: current_process_start(config, tgid) }
+        let started_ns = current_process_start(config, tgid);
+        Process { tgid, started_ns, mappings_since_ns: mappings_since(tgid, started_ns) }
+    }
+}
+
+/// When process (tgid, start) last unmapped code; 0 if it did not.
+#[inline(always)]
+fn mappings_since(tgid: u32, started_ns: u64) -> u64 {
+    // SAFETY: the value is copied out at once; an entry replaced meanwhile
+    // (another unmap) gives that unmap's time, as valid for a sample taken
+    // at its edge.
+    match unsafe { CODE_UNMAPS.get(&tgid) } {
+        Some(unmap) if unmap.started_ns == started_ns => unmap.unmapped_ns,
+        _ => 0,
     }
 }
 

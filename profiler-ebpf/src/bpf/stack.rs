@@ -38,6 +38,7 @@ pub fn capture_ids<C: StackIdContext>(
 ) -> Result<(), Collision> {
     key.tgid = process.tgid;
     key.started_ns = process.started_ns;
+    key.mappings_since_ns = process.mappings_since_ns;
     key.marker = marker::NONE;
     key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     key.leaf_words = [0; LEAF_WORDS];
@@ -80,6 +81,7 @@ pub fn capture_whole<C: EbpfContext>(
 ) {
     key.tgid = process.tgid;
     key.started_ns = process.started_ns;
+    key.mappings_since_ns = process.mappings_since_ns;
     key.marker = marker::NONE;
     key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     key.leaf_words = [0; LEAF_WORDS];

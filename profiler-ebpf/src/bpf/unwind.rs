@@ -149,6 +149,7 @@ pub fn capture_task_and_kernel<C: EbpfContext>(
 ) {
     key.tgid = process.tgid;
     key.started_ns = process.started_ns;
+    key.mappings_since_ns = process.mappings_since_ns;
     key.marker = marker::NONE;
     key.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     key.leaf_words = [0; LEAF_WORDS];
@@ -482,7 +483,7 @@ fn ask_refresh(process: &ProcessMappings, tgid: u32, started_ns: u64) {
     // a race with another CPU or with user space rewriting the entry only
     // loses or repeats one request, which is harmless.
     unsafe { core::ptr::write_volatile(field, now) };
-    let notice = ProcessNotice { tgid, kind: notice::REFRESH, started_ns };
+    let notice = ProcessNotice { tgid, kind: notice::REFRESH, started_ns, at_ns: 0 };
     let _ = NEW_PROCESSES.output::<ProcessNotice>(&notice, 0);
 }
 

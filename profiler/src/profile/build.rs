@@ -95,7 +95,7 @@ pub fn symbolize_into(counts: &mut SymbolizedCounts, raw: &[RawStack], symbolize
         let mut facts = StackFacts::default();
         let user_leaf_is_return = key.kernel_depth > 0;
         for (index, &address) in user_addresses(key).iter().enumerate().rev() {
-            let symbolized = &symbols.user[&(key.tgid, adjust_user(address, index, user_leaf_is_return))];
+            let symbolized = &symbols.user[&(user_view(key), adjust_user(address, index, user_leaf_is_return))];
             push_frames(&mut stack, symbolized, FrameKind::User, names, &mut facts);
         }
         let kernel = kernel_addresses(key);
@@ -174,7 +174,7 @@ fn push_waker(stack: &mut Stack, waker: &StackKey, symbols: &Symbols, names: &mu
     }
     let user_leaf_is_return = waker.kernel_depth > 0;
     for (index, &address) in user_addresses(waker).iter().enumerate() {
-        let symbolized = &symbols.user[&(waker.tgid, adjust_user(address, index, user_leaf_is_return))];
+        let symbolized = &symbols.user[&(user_view(waker), adjust_user(address, index, user_leaf_is_return))];
         push_frames_leaf_first(stack, symbolized, FrameKind::User, names, counts);
     }
     if waker.marker == waker::INTERRUPT {
@@ -281,17 +281,27 @@ fn push_frames(
 }
 
 /// Every distinct address symbolized once.
+/// Whose mappings a key's user addresses are symbolized against: its
+/// process's, as they were before the end of the key's mapping generation
+/// (`StackKey::mappings_since_ns` once bounded, mapping_generations.rs; 0:
+/// as they are).
+type UserView = (u32, u64);
+
+fn user_view(key: &StackKey) -> UserView {
+    (key.tgid, key.mappings_since_ns)
+}
+
 struct Symbols {
-    user: HashMap<(u32, u64), Symbolized>,
+    user: HashMap<(UserView, u64), Symbolized>,
     kernel: HashMap<u64, Symbolized>,
 }
 
 impl Symbols {
     fn resolve<'a>(keys: impl Iterator<Item = &'a StackKey>, symbolizer: &mut Symbolizer) -> Self {
-        let mut user_by_pid: HashMap<u32, HashSet<u64>> = HashMap::new();
+        let mut user_by_view: HashMap<UserView, HashSet<u64>> = HashMap::new();
         let mut kernel = HashSet::new();
         for key in keys {
-            let pid_addresses = user_by_pid.entry(key.tgid).or_default();
+            let pid_addresses = user_by_view.entry(user_view(key)).or_default();
             for (index, &address) in user_addresses(key).iter().enumerate() {
                 pid_addresses.insert(adjust_user(address, index, key.kernel_depth > 0));
             }
@@ -300,11 +310,12 @@ impl Symbols {
             }
         }
         let mut user = HashMap::new();
-        for (pid, addresses) in user_by_pid {
+        for (view, addresses) in user_by_view {
             let mut addresses: Vec<u64> = addresses.into_iter().collect();
             addresses.sort_unstable();
-            let symbolized = symbolizer.symbolize_user(pid, &addresses);
-            user.extend(addresses.into_iter().zip(symbolized).map(|(a, s)| ((pid, a), s)));
+            let (pid, before_ns) = view;
+            let symbolized = symbolizer.symbolize_user_before(pid, (before_ns != 0).then_some(before_ns), &addresses);
+            user.extend(addresses.into_iter().zip(symbolized).map(|(a, s)| ((view, a), s)));
         }
         let mut kernel: Vec<u64> = kernel.into_iter().collect();
         kernel.sort_unstable();

@@ -12,7 +12,7 @@ use std::{
 use profiler_ebpf::StackKey;
 use symbolize::{Mapping, Symbolizer};
 
-use super::{LeafFixups, bpf::DrainPass, leaf_fixup, pids::Pids};
+use super::{LeafFixups, bpf::DrainPass, leaf_fixup, mapping_generations::MappingGenerations, pids::Pids};
 use crate::profile::{
     build::{RawStack, symbolize_into},
     symbolized::SymbolizedCounts,
@@ -85,9 +85,16 @@ impl DrainedCounts {
         }
     }
 
-    /// Symbolizes what a pass moved out, keeps it by symbolized stack, then
-    /// forgets the snapshots of the processes it emptied.
-    pub fn take(&mut self, pass: DrainPass, pids: &Pids, symbolizer: &mut Symbolizer) {
+    /// Symbolizes what a pass moved out (each key against the mappings of
+    /// its generation), keeps it by symbolized stack, then forgets the
+    /// snapshots and generations of the processes it emptied.
+    pub fn take(
+        &mut self,
+        pass: DrainPass,
+        pids: &Pids,
+        generations: &mut MappingGenerations,
+        symbolizer: &mut Symbolizer,
+    ) {
         let started = Instant::now();
         let DrainPass { mut on_cpu, mut off_cpu, kept, missing_stack_ids } = pass;
         self.missing_stack_ids += missing_stack_ids;
@@ -96,6 +103,7 @@ impl DrainedCounts {
         for (key, _) in on_cpu.iter().chain(&off_cpu) {
             self.note_ended(key.tgid, key.started_ns);
         }
+        generations.bound(on_cpu.iter_mut().chain(off_cpu.iter_mut()).map(|(key, _)| key));
         self.own_ids_and_depths(&mut on_cpu, pids);
         own_ids(&mut off_cpu, pids);
         if self.fix_leaves {
@@ -105,7 +113,7 @@ impl DrainedCounts {
         symbolize_all(&mut self.on_cpu, &on_cpu, symbolizer);
         symbolize_all(&mut self.off_cpu, &off_cpu, symbolizer);
         drop((on_cpu, off_cpu));
-        self.forget(&kept, pids, symbolizer);
+        self.forget(&kept, pids, generations, symbolizer);
         self.stats.symbolizing += started.elapsed();
     }
 
@@ -131,7 +139,13 @@ impl DrainedCounts {
 
     /// Forgets the snapshots of ended processes the maps hold nothing of,
     /// keeping their modules.
-    fn forget(&mut self, kept: &HashSet<(u32, u64)>, pids: &Pids, symbolizer: &mut Symbolizer) {
+    fn forget(
+        &mut self,
+        kept: &HashSet<(u32, u64)>,
+        pids: &Pids,
+        generations: &mut MappingGenerations,
+        symbolizer: &mut Symbolizer,
+    ) {
         let this_pass = self.stats.passes + u64::from(!self.copies);
         let gone: Vec<(u32, u64)> = self
             .ended
@@ -147,6 +161,7 @@ impl DrainedCounts {
                 self.modules.entry(name).or_insert(mapping);
             }
             symbolizer.forget_process(id);
+            generations.forget(pid, started_ns);
             self.stats.snapshots_forgotten += 1;
         }
     }

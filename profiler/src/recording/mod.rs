@@ -7,6 +7,7 @@ mod drained;
 mod dwarf_copies;
 pub mod kernel;
 mod leaf_fixup;
+mod mapping_generations;
 pub mod off_cpu;
 pub mod packed;
 pub mod pids;
@@ -46,6 +47,7 @@ pub use drained::DrainStats;
 use drained::DrainedCounts;
 use dwarf_copies::UnwoundStacks;
 use kernel::features::{Feature, KernelFeatures};
+use mapping_generations::MappingGenerations;
 use off_cpu::{OffCpu, waiting_at_start};
 use packed::PackedStack;
 use pids::Seen;
@@ -127,6 +129,31 @@ pub struct Recording {
     /// `--wakers` with `--call-graph fp`: the leaf fix-up of the wakers'
     /// stacks (weighted by the time of the waits they ended).
     pub waker_leaf_fixups: Option<LeafFixups>,
+    /// Code unmapped by targets, each a new mapping generation of its
+    /// process (None: this kernel's unmaps cannot be traced).
+    pub code_unmaps: Option<CodeUnmaps>,
+}
+
+/// Unmaps of code, for the summary.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct CodeUnmaps {
+    /// Seen by the kernel side (0 where it cannot see them: see
+    /// `from_sideband`).
+    pub seen: u64,
+    /// Generations begun: unmaps reported to user space (those lost with a
+    /// full notice ring are counted in `processes.not_announced`: samples
+    /// after them may be named from code mapped later), or mappings over
+    /// code read from the side-band.
+    pub reported: u64,
+    /// Of those, begun by user space from the side-band, where the kernel
+    /// side cannot see unmaps; and the longest delay from such a mapping
+    /// to its generation's start (samples of the new code within it keep
+    /// the earlier generation's names).
+    pub from_sideband: u64,
+    pub from_sideband_max_delay_ms: f64,
+    /// Forgotten past the bound per process: samples of those generations
+    /// were named from what was mapped later.
+    pub forgotten: u64,
 }
 
 impl Recording {
@@ -314,6 +341,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let fix_leaves = settings.user_walk == UserWalk::FramePointers && settings.user_frames;
     let forget_ended = !records_wakers && settings.user_walk != UserWalk::StackCopy;
     let mut drained = DrainedCounts::new(forget_ended, fix_leaves, user_copies.is_some());
+    let mut generations = MappingGenerations::default();
     let progress = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let mut last_progress = Instant::now();
     let mut last_cleanup = Instant::now();
@@ -332,6 +360,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             Some(reported) => reported.update(symbolizer, &mut snapshots, false),
             None => Vec::new(),
         };
+        if let Some(reported) = &mut reported {
+            begin_generations(reported, &mut probes, &snapshots.pids, &mut generations);
+        }
         // Tables first where their files are compiled already (a quick
         // write: until it is in, a process's stacks are walked with frame
         // pointers), then the snapshots of every notice waiting (a
@@ -340,7 +371,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         // process must be read before it ends.
         let mut notices = std::mem::take(&mut deferred_notices);
         while let Some(item) = new_processes.next() {
-            notices.extend(notice_of(&item));
+            if !generations.take_notice(&item) {
+                notices.extend(notice_of(&item));
+            }
         }
         // A process that began after the reports applied so far (within
         // the last millisecond) has its exec and mappings read a moment
@@ -352,6 +385,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             if notices.iter().any(|notice| waits(reported, notice)) {
                 std::thread::sleep(sideband::HOLD_BACK);
                 changed.extend(reported.update(symbolizer, &mut snapshots, false));
+                begin_generations(reported, &mut probes, &snapshots.pids, &mut generations);
             }
             (deferred_notices, notices) = notices.into_iter().partition(|notice| waits(reported, notice));
         }
@@ -408,7 +442,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
                 unwound.unwind_pending(symbolizer);
                 drained.take_unwound(unwound.take_counts(), pids, symbolizer);
             }
-            drained.take(pass, pids, symbolizer);
+            drained.take(pass, pids, &mut generations, symbolizer);
         }
         if let Some(tables) = &mut tables {
             // Follow-up reads (the loader mapping libraries after exec, a
@@ -454,12 +488,15 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     probes.stop();
     if let Some(reported) = &mut reported {
         reported.update(symbolizer, &mut snapshots, true);
+        begin_generations(reported, &mut probes, &snapshots.pids, &mut generations);
     }
     // Processes announced while the loop was busy (compiling a large file's
     // table) and not read yet: their names and mappings, if they still live.
     let mut late_notices = deferred_notices;
     while let Some(item) = new_processes.next() {
-        late_notices.extend(notice_of(&item));
+        if !generations.take_notice(&item) {
+            late_notices.extend(notice_of(&item));
+        }
     }
     for (pid, kind, started_ns) in late_notices {
         if kind == notice::ANNOUNCE {
@@ -484,6 +521,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         command.signal(signal);
     }
     let (mut on_cpu, mut missing_stack_ids) = probes.on_cpu_counts()?;
+    for (stack, _) in &mut on_cpu {
+        stack.mappings_since_ns = generations.end_of(stack.tgid, stack.started_ns, stack.mappings_since_ns);
+    }
     let unwind_stats = user_copies.map(|(_, unwound)| {
         let stats = unwound.stats;
         on_cpu.extend(unwound.into_counts().iter().map(|(key, n)| (PackedStack::pack(key), *n)));
@@ -495,6 +535,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     };
     missing_stack_ids += off_cpu.missing_stack_ids;
     let mut off_cpu_times = off_cpu.times;
+    let mut woken = off_cpu.woken;
+    let woken_keys = woken.iter_mut().flat_map(|w| [&mut w.wakee, &mut w.waker]);
+    generations.bound(off_cpu_times.iter_mut().map(|(key, _)| key).chain(woken_keys));
     // From here on a key's tgid is its process's id: the pid, or for a
     // process whose pid was reused since, an id of its own (pids.rs).
     for (key, _) in &mut on_cpu {
@@ -503,7 +546,6 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     for (key, _) in &mut off_cpu_times {
         key.tgid = snapshots.pids.id(key.tgid, key.started_ns);
     }
-    let mut woken = off_cpu.woken;
     for symbolized in [&mut drained.on_cpu, &mut drained.off_cpu] {
         symbolized.rename_processes(|id, started_ns| snapshots.pids.id(id, started_ns));
         symbolized.retain_processes(|id| !other_users.contains(&id));
@@ -532,6 +574,13 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let counters = probes.counters()?;
     let samples_at_depth_limit = drained.samples_at_depth_limit
         + drained::samples_at_depth_limit(on_cpu.iter().map(|(k, n)| (k.kernel_depth, k.user_depth, *n)));
+    let code_unmaps = (probes.code_unmaps_watched || sideband.is_some()).then(|| CodeUnmaps {
+        seen: counters.get(counter::CODE_UNMAPS),
+        reported: generations.noted,
+        from_sideband: generations.from_sideband,
+        from_sideband_max_delay_ms: generations.max_latency_ns as f64 / 1e6,
+        forgotten: generations.forgotten,
+    });
     Ok(Recording {
         on_cpu,
         on_cpu_symbolized: drained.on_cpu,
@@ -562,6 +611,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         unwind_stats,
         open_waits_ended_unseen: off_cpu.open_waits_ended_unseen,
         waiting_at_start: off_cpu.waiting_at_start,
+        code_unmaps,
     })
 }
 
@@ -633,6 +683,27 @@ fn walk_this_kernel_runs(settings: &RecordSettings) -> Result<UserWalk> {
         },
         walk => walk,
     })
+}
+
+/// Where the kernel side cannot see unmaps, begins a mapping generation of
+/// each process the side-band just showed mapping over a file's code (see
+/// mapping_generations.rs); else the kernel's own notices did.
+fn begin_generations(
+    reported: &mut ReportedMappings,
+    probes: &mut Probes,
+    pids: &pids::Pids,
+    generations: &mut MappingGenerations,
+) {
+    let replaced = reported.take_replaced_code();
+    if probes.code_unmaps_watched {
+        return;
+    }
+    for (pid, at_ns) in replaced {
+        let started_ns = pids.current_start(pid);
+        // After the stop the map is gone: the bound still serves symbolization.
+        let _ = probes.begin_mapping_generation(pid, started_ns, at_ns);
+        generations.begun_by_user_space(pid, started_ns, at_ns, sideband::boottime_ns());
+    }
 }
 
 /// (pid, kind, process start) of a NEW_PROCESSES record (a ProcessNotice).

@@ -17,6 +17,8 @@ pub const BATCH: usize = 2048;
 pub struct PackedStack {
     pub tgid: u32,
     pub started_ns: u64,
+    /// As `StackKey::mappings_since_ns`.
+    pub mappings_since_ns: u64,
     pub kernel_depth: u32,
     pub user_depth: u32,
     marker: u32,
@@ -33,6 +35,7 @@ impl PackedStack {
         PackedStack {
             tgid: key.tgid,
             started_ns: key.started_ns,
+            mappings_since_ns: key.mappings_since_ns,
             kernel_depth: kernel.len() as u32,
             user_depth: user.len() as u32,
             marker: key.marker,
@@ -51,6 +54,7 @@ impl PackedStack {
             marker: self.marker,
             comm: self.comm,
             started_ns: self.started_ns,
+            mappings_since_ns: self.mappings_since_ns,
             leaf_words: self.leaf_words,
             kernel: [0; MAX_STACK_DEPTH],
             user: [0; MAX_STACK_DEPTH],

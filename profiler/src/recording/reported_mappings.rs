@@ -26,6 +26,9 @@ pub struct ReportedMappings {
     applied_until_ns: u64,
     /// Processes symbolized from what the kernel reported.
     pub processes_installed: u64,
+    /// Mappings made over a file's code (pid, when), since the last
+    /// `take_replaced_code`.
+    replaced_code: Vec<(u32, u64)>,
 }
 
 impl ReportedMappings {
@@ -35,6 +38,7 @@ impl ReportedMappings {
             timeline: Timeline::new(follow),
             applied_until_ns: 0,
             processes_installed: 0,
+            replaced_code: Vec::new(),
         })
     }
 
@@ -57,14 +61,19 @@ impl ReportedMappings {
         for record in &records {
             match self.timeline.apply(record) {
                 Change::Nothing => {}
-                Change::Mapped { mapping, installed } => {
+                Change::Mapped { mapping, mapped_ns, installed, replaces_code } => {
+                    if replaces_code {
+                        self.replaced_code.push((mapping.pid, mapped_ns));
+                    }
                     // Opened now, while the process most likely lives:
                     // map_files reaches a file deleted or replaced since.
-                    symbolizer.hold_reported_file(mapping.pid, &reported(&mapping));
+                    let pid = mapping.pid;
+                    let made = reported(&(mapped_ns, mapping));
+                    symbolizer.hold_reported_file(pid, &made);
                     if installed {
-                        symbolizer.add_reported_mapping(mapping.pid, &reported(&mapping));
+                        symbolizer.add_reported_mapping(pid, &made);
                     }
-                    changed.push(mapping.pid);
+                    changed.push(pid);
                 }
                 // What was read of the pid is of its earlier program.
                 Change::NewImage { pid } => {
@@ -86,6 +95,12 @@ impl ReportedMappings {
         let image = self.timeline.latest_complete(pid)?;
         let started_ns = if self.timeline.latest_installed(pid) { announced_start_ns } else { 0 };
         Some((started_ns, image.mappings.iter().map(reported).collect()))
+    }
+
+    /// The mappings made over a file's code (pid, when) read since the last
+    /// call: each begins a new mapping generation of its process.
+    pub fn take_replaced_code(&mut self) -> Vec<(u32, u64)> {
+        std::mem::take(&mut self.replaced_code)
     }
 
     /// Whether an announcement of (pid, start) must wait for the next
@@ -111,7 +126,7 @@ impl ReportedMappings {
 }
 
 /// A record as the symbolizer takes it.
-fn reported(mapping: &MappingRecord) -> ReportedMapping {
+fn reported((mapped_ns, mapping): &(u64, MappingRecord)) -> ReportedMapping {
     let (dev, inode) = match &mapping.identity {
         FileIdentity::DeviceInode { dev, inode } => (*dev, *inode),
         // Not asked for (attr.build_id off), but decoded: a key of its own.
@@ -124,6 +139,7 @@ fn reported(mapping: &MappingRecord) -> ReportedMapping {
         dev,
         inode,
         name: mapping.filename.clone(),
+        mapped_ns: *mapped_ns,
     }
 }
 

@@ -275,6 +275,11 @@ pub struct Processes {
     /// were symbolized from those reports (None: the events could not be
     /// opened; everything came from /proc).
     pub reported_by_kernel: Option<crate::recording::SidebandSummary>,
+    /// Code unmapped by targets (a `dlclose`, a `munmap`): each begins a
+    /// new mapping generation of its process, whose samples are symbolized
+    /// against the mappings of their time (None: this kernel's unmaps
+    /// cannot be traced).
+    pub code_unmaps: Option<crate::recording::CodeUnmaps>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -445,6 +450,7 @@ impl RunSummary {
                 children_not_followed: c.get(counter::TARGETS_FULL),
                 other_users_left_out: recording.other_users_left_out,
                 reported_by_kernel: recording.sideband,
+                code_unmaps: recording.code_unmaps,
             },
             max_unresolved_percent: None,
             max_unresolved_exceeded: None,

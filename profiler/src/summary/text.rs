@@ -134,6 +134,13 @@ pub fn render(summary: &RunSummary) -> String {
             records.malformed,
         );
     }
+    if let Some(unmaps) = processes.code_unmaps.filter(|unmaps| unmaps.reported > 0 || unmaps.seen > 0) {
+        let _ = writeln!(
+            s,
+            "  mapping generations: {} begun (code unmapped: {} seen by the kernel; {} code replacements read from the side-band, at most {:.1} ms late), {} forgotten past the bound: samples are named from the mappings of their time",
+            unmaps.reported, unmaps.seen, unmaps.from_sideband, unmaps.from_sideband_max_delay_ms, unmaps.forgotten,
+        );
+    }
     let counted_lines = [
         (processes.ended_before_snapshot, "processes ended before their mappings could be read"),
         (

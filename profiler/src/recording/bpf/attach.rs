@@ -6,7 +6,7 @@ use aya::{
     Btf,
     maps::ProgramArray,
     programs::{
-        BtfTracePoint, PerfEvent,
+        BtfTracePoint, FEntry, PerfEvent,
         perf_event::{PerfEventScope, SamplePolicy},
     },
 };
@@ -75,14 +75,44 @@ impl Probes {
         if self.settings.user_walk == UserWalk::Tables {
             self.load_walkers(btf.as_ref())?;
         }
+        let code_unmaps = btf.as_ref().and_then(|btf| self.load_code_unmap_watch(btf));
         loaded();
         for &(program, tracepoint) in &tracepoints {
             self.tracepoint(program)?.attach().map_err(|e| tracepoint_error(tracepoint, e))?;
+        }
+        if code_unmaps.is_some() {
+            self.code_unmaps_watched = self.attach_code_unmap_watch();
         }
         if let Some(frequency) = self.settings.on_cpu_frequency {
             self.attach_sampler(frequency)?;
         }
         Ok(())
+    }
+
+    /// Loads the fentry program that notices unmapped code (optional: where
+    /// `vm_area_free` cannot be traced, user space begins mapping
+    /// generations from the side-band, with a warning).
+    fn load_code_unmap_watch(&mut self, btf: &Btf) -> Option<()> {
+        let loaded = self
+            .ebpf
+            .program_mut(names::CODE_UNMAP_PROGRAM)
+            .and_then(|program| <&mut FEntry>::try_from(program).ok())
+            .ok_or_else(|| "the program is missing".to_string())
+            .and_then(|program| program.load(names::CODE_UNMAP_FUNCTION, btf).map_err(|e| e.to_string()));
+        loaded.map_err(|e| warn_unwatched(&e)).ok()
+    }
+
+    fn attach_code_unmap_watch(&mut self) -> bool {
+        let attached = self
+            .ebpf
+            .program_mut(names::CODE_UNMAP_PROGRAM)
+            .and_then(|program| <&mut FEntry>::try_from(program).ok())
+            .map(|program| program.attach().map(|_| ()).map_err(|e| e.to_string()));
+        match attached {
+            Some(Ok(())) => true,
+            Some(Err(e)) => warn_unwatched(&e),
+            None => warn_unwatched("the program is missing"),
+        }
     }
 
     /// Empties the walkers' program arrays (see `stop`).
@@ -300,4 +330,14 @@ fn raise_open_files_limit() {
         // SAFETY: `limit` is a valid rlimit; raising the soft limit to the hard one needs no privilege.
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
     }
+}
+
+/// Says that unmapped code goes unnoticed; returns false.
+fn warn_unwatched(reason: &str) -> bool {
+    eprintln!(
+        "flameprof: warning: cannot trace {} ({reason}): a library loaded where another was unloaded \
+         is told apart from the side-band's record of it, read up to 50 ms late",
+        names::CODE_UNMAP_FUNCTION
+    );
+    false
 }

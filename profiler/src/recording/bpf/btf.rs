@@ -7,8 +7,12 @@ use std::{fs, path::Path};
 const BTF_MAGIC: u16 = 0xeb9f;
 const KIND_PTR: u32 = 2;
 const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
 const KIND_TYPEDEF: u32 = 8;
 const KIND_FUNC_PROTO: u32 = 13;
+/// Anonymous structs and unions nested this deep are searched for a member
+/// (vm_area_struct's `vm_flags` is in an anonymous union since Linux 6.3).
+const MAX_NESTING: u32 = 3;
 
 /// Byte offsets of named members of one struct.
 pub fn member_offsets(btf_path: &Path, struct_name: &str, members: &[&str]) -> Result<Vec<u32>, String> {
@@ -72,16 +76,18 @@ impl<'a> Btf<'a> {
     }
 
     fn member_offsets(&self, struct_name: &str, members: &[&str]) -> Result<Vec<u32>, String> {
-        let mut at = 0;
-        while at + 12 <= self.types.len() {
-            let name_off = u32_at(self.types, at).unwrap();
-            let info = u32_at(self.types, at + 4).unwrap();
-            let (kind, vlen, kflag) = ((info >> 24) & 0x1f, (info & 0xffff) as usize, info >> 31);
-            let body = at + 12;
-            if kind == KIND_STRUCT && self.name(name_off) == struct_name.as_bytes() {
-                return members.iter().map(|member| self.find_member(body, vlen, kflag, member, struct_name)).collect();
+        let offsets = self.type_offsets()?;
+        for &at in &offsets {
+            let is_struct = self.header(at).is_some_and(|(kind, ..)| kind == KIND_STRUCT);
+            if is_struct && u32_at(self.types, at).is_some_and(|name| self.name(name) == struct_name.as_bytes()) {
+                return members
+                    .iter()
+                    .map(|member| {
+                        self.find_member(&offsets, at, member, MAX_NESTING)
+                            .ok_or_else(|| format!("the kernel's struct {struct_name} has no member {member}"))
+                    })
+                    .collect();
             }
-            at = body + extra_bytes(kind, vlen).ok_or("kernel BTF has a type kind unknown to flameprof")?;
         }
         Err(format!("the kernel's BTF has no struct {struct_name}"))
     }
@@ -125,16 +131,30 @@ impl<'a> Btf<'a> {
         }
     }
 
-    fn find_member(&self, body: usize, vlen: usize, kflag: u32, member: &str, owner: &str) -> Result<u32, String> {
+    /// Byte offset of `member` in the struct or union at `at`, looking into
+    /// its anonymous struct and union members `depth` levels down.
+    fn find_member(&self, offsets: &[usize], at: usize, member: &str, depth: u32) -> Option<u32> {
+        let info = u32_at(self.types, at + 4)?;
+        let (vlen, kflag) = ((info & 0xffff) as usize, info >> 31);
         for i in 0..vlen {
-            let m = body + i * 12;
-            let (name_off, offset) = (u32_at(self.types, m).unwrap_or(0), u32_at(self.types, m + 8).unwrap_or(0));
+            let m = at + 12 + i * 12;
+            let (name_off, type_id, offset) =
+                (u32_at(self.types, m)?, u32_at(self.types, m + 4)?, u32_at(self.types, m + 8)?);
+            let bytes = if kflag == 1 { offset & 0xff_ffff } else { offset } / 8;
             if self.name(name_off) == member.as_bytes() {
-                let bits = if kflag == 1 { offset & 0xff_ffff } else { offset };
-                return Ok(bits / 8);
+                return Some(bytes);
+            }
+            let nested = offsets.get((type_id as usize).wrapping_sub(1)).copied();
+            let anonymous = |at: usize| {
+                name_off == 0 && self.header(at).is_some_and(|(kind, ..)| matches!(kind, KIND_STRUCT | KIND_UNION))
+            };
+            if let Some(nested) = nested.filter(|&at| depth > 0 && anonymous(at))
+                && let Some(inner) = self.find_member(offsets, nested, member, depth - 1)
+            {
+                return Some(bytes + inner);
             }
         }
-        Err(format!("the kernel's struct {owner} has no member {member}"))
+        None
     }
 }
 
@@ -185,6 +205,15 @@ mod tests {
         assert_eq!(tracepoint_arguments(path, "sched_switch"), Ok(4));
         assert_eq!(tracepoint_arguments(path, "sched_process_fork"), Ok(2));
         assert!(tracepoint_arguments(path, "no_such_tracepoint").is_err());
+    }
+
+    #[test]
+    fn finds_members_inside_anonymous_unions_in_this_kernel() {
+        let path = Path::new("/sys/kernel/btf/vmlinux");
+        let found = member_offsets(path, "vm_area_struct", &["vm_start", "vm_mm", "vm_flags", "vm_file"]).unwrap();
+        // vm_start opens the struct; the others are pointers and a word after it.
+        assert_eq!(found[0], 0, "{found:?}");
+        assert!(found[1..].iter().all(|&offset| offset > 0 && offset.is_multiple_of(8)), "{found:?}");
     }
 
     #[test]

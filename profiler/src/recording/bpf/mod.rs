@@ -16,7 +16,7 @@ use aya::{
     Ebpf, EbpfLoader, VerifierLogLevel,
     maps::{Array, HashMap, MapData, RingBuf},
 };
-use profiler_ebpf::{Config, StackKey, capture, names};
+use profiler_ebpf::{CodeUnmap, Config, StackKey, capture, names};
 
 pub use counters::Counters;
 pub use drain::DrainPass;
@@ -153,6 +153,9 @@ pub struct Probes {
     count_map_capacity: u32,
     /// When the counts of exited processes are next moved out of the kernel.
     drained: drain::Drained,
+    /// Whether unmapped code is noticed (attach.rs): each process's samples
+    /// are then keyed by mapping generation.
+    pub code_unmaps_watched: bool,
 }
 
 impl Probes {
@@ -223,7 +226,13 @@ impl Probes {
         loader.override_global(names::SWITCH_HAS_PREV_STATE, &has_prev_state, true);
         let object = preallocated.as_ref().map_or(BPF_OBJECT, |object| object.bytes());
         let ebpf = loader.load(object).map_err(classify_load_error)?;
-        let mut probes = Probes { ebpf, settings, count_map_capacity, drained: drain::Drained::default() };
+        let mut probes = Probes {
+            ebpf,
+            settings,
+            count_map_capacity,
+            drained: drain::Drained::default(),
+            code_unmaps_watched: false,
+        };
         let config = probes.config(kernel_btf, switch_has_prev_state)?;
         let mut map: Array<_, Config> = probes.map_mut(names::CONFIG)?;
         map.set(0, config, 0).map_err(|e| Error::bpf("writing the settings", e))?;
@@ -252,6 +261,16 @@ impl Probes {
                 .map_or((0, 0), |found| (found[0][0], found[0][1]))
         } else {
             (0, 0)
+        };
+        // Unmapped code begins a new mapping generation of its process; the
+        // fentry program that sees it reads these (all 0 without BTF: off).
+        let unmap_offsets = match kernel_btf.exists() {
+            true => btf::members_of(
+                kernel_btf,
+                &[("task_struct", &["mm"]), ("vm_area_struct", &["vm_mm", "vm_flags", "vm_file"])],
+            )
+            .map_or([0; 4], |found| [found[0][0], found[1][0], found[1][1], found[1][2]]),
+            false => [0; 4],
         };
         // Frame-pointer walks keep the words at the user sp for the leaf
         // fix-up; outside user mode that sp is found through the task's
@@ -307,7 +326,19 @@ impl Probes {
             irq_entry_end: irq_entry.1,
             task_group_leader_offset,
             task_start_offset,
+            task_mm_offset: unmap_offsets[0],
+            vma_mm_offset: unmap_offsets[1],
+            vma_flags_offset: unmap_offsets[2],
+            vma_file_offset: unmap_offsets[3],
         })
+    }
+
+    /// Begins a new mapping generation of process (tgid, start) at `at_ns`
+    /// (where the kernel side cannot see unmaps: see `code_unmaps_watched`).
+    pub fn begin_mapping_generation(&mut self, tgid: u32, started_ns: u64, at_ns: u64) -> Result<()> {
+        let mut unmaps: HashMap<_, u32, CodeUnmap> = self.map_mut(names::CODE_UNMAPS)?;
+        let unmap = CodeUnmap { started_ns, unmapped_ns: at_ns };
+        unmaps.insert(tgid, unmap, 0).map_err(|e| Error::bpf("beginning a mapping generation", e))
     }
 
     /// Adds a process to the target set (before or while recording).

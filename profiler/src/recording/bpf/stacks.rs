@@ -9,7 +9,8 @@ use profiler_ebpf::{LEAF_WORDS, MAX_STACK_DEPTH, NO_STACK, SampleKey, StackKey, 
 use crate::error::{Error, Result};
 
 /// A whole-stack key from frames found in user space (DWARF unwinding,
-/// /proc), cut at the kernel's frame limit like the kernel's own.
+/// /proc), cut at the kernel's frame limit like the kernel's own; of its
+/// process's first mapping generation.
 pub fn whole_stack(
     (tgid, started_ns): (u32, u64),
     marker: u32,
@@ -21,6 +22,7 @@ pub fn whole_stack(
     let mut key = StackKey {
         tgid,
         started_ns,
+        mappings_since_ns: 0,
         kernel_depth: kernel.len() as u32,
         user_depth: user.len() as u32,
         marker,
@@ -53,6 +55,7 @@ impl<'a> StackExpander<'a> {
         let mut whole = StackKey {
             tgid: key.tgid,
             started_ns: key.started_ns,
+            mappings_since_ns: key.mappings_since_ns,
             kernel_depth: 0,
             user_depth: 0,
             marker: key.marker,

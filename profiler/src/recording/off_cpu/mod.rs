@@ -117,6 +117,7 @@ mod tests {
             marker: 0,
             comm: [0; 16],
             started_ns: 0,
+            mappings_since_ns: 0,
             leaf_words: [0; profiler_ebpf::LEAF_WORDS],
             kernel: [0; profiler_ebpf::MAX_STACK_DEPTH],
             user: [0; profiler_ebpf::MAX_STACK_DEPTH],

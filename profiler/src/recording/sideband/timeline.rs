@@ -27,8 +27,9 @@ pub struct Image {
     pub complete: bool,
     /// The process's name after its exec.
     pub name: Option<String>,
-    /// In the order they were made (a later one replaces what it overlaps).
-    pub mappings: Vec<MappingRecord>,
+    /// In the order they were made (a later one replaces what it overlaps),
+    /// each with its record's time.
+    pub mappings: Vec<(u64, MappingRecord)>,
     /// The process's exit, or the exec that replaced the image.
     pub ended_ns: Option<u64>,
 }
@@ -47,10 +48,14 @@ pub enum Follow {
 pub enum Change {
     Nothing,
     /// A mapping of the pid's latest image; `installed`: that image is in
-    /// the symbolizer (see `install`), which gets it too.
+    /// the symbolizer (see `install`), which gets it too; `replaces_code`:
+    /// it was made over a file's code the image mapped before (a library
+    /// loaded where an unloaded one was).
     Mapped {
         mapping: MappingRecord,
+        mapped_ns: u64,
         installed: bool,
+        replaces_code: bool,
     },
     /// The pid runs another program from now on (an exec, or a new
     /// process): what was read of it so far is of the earlier one.
@@ -125,7 +130,7 @@ impl Timeline {
                 }
                 Change::Nothing
             }
-            Record::Mapping { ref mapping, .. } if mapping.executable && self.follows(mapping.pid) => {
+            Record::Mapping { time, ref mapping } if mapping.executable && self.follows(mapping.pid) => {
                 let pid = mapping.pid;
                 let images = self.images.entry(pid).or_default();
                 if images.is_empty() {
@@ -139,9 +144,18 @@ impl Timeline {
                     });
                 }
                 let latest = images.last_mut().expect("pushed above");
-                latest.mappings.push(mapping.clone());
+                let overlaps = |old: &MappingRecord| {
+                    old.start < mapping.start.saturating_add(mapping.len)
+                        && mapping.start < old.start.saturating_add(old.len)
+                };
+                // Anonymous code (JIT) is named through perf maps, where a
+                // later entry wins: only a file's code needs keeping apart.
+                // (The kernel names anonymous memory `//anon`.)
+                let file = |name: &str| name.starts_with('/') && !name.starts_with("//");
+                let replaces_code = latest.mappings.iter().any(|(_, old)| file(&old.filename) && overlaps(old));
+                latest.mappings.push((time, mapping.clone()));
                 let installed = self.installed.get(&pid) == Some(&latest.begins_ns);
-                Change::Mapped { mapping: mapping.clone(), installed }
+                Change::Mapped { mapping: mapping.clone(), mapped_ns: time, installed, replaces_code }
             }
             _ => Change::Nothing,
         }
@@ -224,7 +238,7 @@ mod tests {
     }
 
     fn names(image: Option<&Image>) -> Vec<&str> {
-        image.map(|image| image.mappings.iter().map(|m| m.filename.as_str()).collect()).unwrap_or_default()
+        image.map(|image| image.mappings.iter().map(|(_, m)| m.filename.as_str()).collect()).unwrap_or_default()
     }
 
     #[test]
@@ -269,6 +283,18 @@ mod tests {
         timeline.apply(&Record::Exit { time: 20, pid: 3, tid: 3 });
         timeline.forget_ended(21);
         assert!(timeline.image(3, 6).is_none() && timeline.image(4, 1).is_some());
+    }
+
+    #[test]
+    fn a_mapping_over_a_files_code_replaces_code() {
+        let mut timeline = Timeline::new(Follow::Everything);
+        timeline.apply(&Record::Comm { time: 5, pid: 3, tid: 3, exec: true, name: "a".into() });
+        let replaces = |change| matches!(change, Change::Mapped { replaces_code: true, .. });
+        assert!(!replaces(timeline.apply(&mapping(3, 0x1000, "/lib/a.so"))));
+        assert!(!replaces(timeline.apply(&mapping(3, 0x4000, "//anon"))));
+        assert!(replaces(timeline.apply(&mapping(3, 0x1800, "/lib/b.so"))));
+        // Over anonymous code only: not kept apart.
+        assert!(!replaces(timeline.apply(&mapping(3, 0x4000, "//anon"))));
     }
 
     #[test]

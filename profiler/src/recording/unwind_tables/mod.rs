@@ -24,7 +24,7 @@ use symbolize::{CfaRule, RbpRule, RbxRule, ReportedMapping};
 
 use elf_layout::{Segment, load_bias, segments};
 pub use mapped_rows::MappedRows;
-use process_maps::{MapsLine, readable_path};
+use process_maps::{MapsLine, latest_executable, readable_path};
 
 /// Bytes of one row in the kernel.
 const ROW_BYTES: u64 = std::mem::size_of::<UnwindRow>() as u64;
@@ -140,18 +140,15 @@ impl UnwindTables {
         let started = Instant::now();
         let text;
         let lines: Vec<MapsLine<'_>> = match reported {
-            Some(reported) => reported.iter().map(MapsLine::reported).collect(),
+            Some(reported) => latest_executable(reported.iter().map(MapsLine::reported)),
             None => {
                 let Ok(read) = std::fs::read_to_string(symbolize::memory_view(pid).join("maps")) else { return true };
                 text = read;
-                text.lines().filter_map(MapsLine::parse).collect()
+                latest_executable(text.lines().filter_map(MapsLine::parse))
             }
         };
         let mut mappings: Vec<UnwindMapping> = Vec::new();
         for mapping in lines {
-            if !mapping.executable {
-                continue;
-            }
             let (bias, file) = match mapping.path {
                 Some(path) if path.starts_with('/') => {
                     let readable = readable_path(pid, mapping.start, mapping.end, path);

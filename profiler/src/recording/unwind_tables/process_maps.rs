@@ -47,6 +47,19 @@ impl<'a> MapsLine<'a> {
     }
 }
 
+/// The executable lines no later one overlaps: of the kernel's reports, in
+/// the order the mappings were made, a later one replaces what it overlaps
+/// (code loaded where unloaded code was), and only the code there now is
+/// walked. /proc's lines never overlap.
+pub(crate) fn latest_executable<'a>(lines: impl Iterator<Item = MapsLine<'a>>) -> Vec<MapsLine<'a>> {
+    let mut kept: Vec<MapsLine<'a>> = Vec::new();
+    for line in lines.filter(|line| line.executable) {
+        kept.retain(|old| old.end <= line.start || old.start >= line.end);
+        kept.push(line);
+    }
+    kept
+}
+
 /// The mapped file, through the process's own view of it when possible
 /// (a file deleted or replaced since it was mapped, a process in a container).
 pub(super) fn readable_path(pid: u32, start: u64, end: u64, path: &str) -> PathBuf {
