@@ -687,8 +687,13 @@ pub mod counter {
     /// Unmaps of file-backed code by target processes (a `dlclose`, a
     /// `munmap`): each begins a new mapping generation of its process.
     pub const CODE_UNMAPS: u32 = 38;
+    /// Table unwinding: on-CPU walks cut at code outside every mapping the
+    /// tables know (mostly a library whose tables were not loaded yet),
+    /// sent with a copy of their user stack to be unwound in user space
+    /// instead. Not table walks: no other UNWIND_ counter counts them.
+    pub const UNWIND_COPIED_AT_UNKNOWN_CODE: u32 = 39;
     /// Number of counters.
-    pub const COUNT: u32 = 39;
+    pub const COUNT: u32 = 40;
 }
 
 #[cfg(feature = "user")]

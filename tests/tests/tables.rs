@@ -225,11 +225,18 @@ fn a_qsort_callback_keeps_its_callers_through_libc() {
     let before_tables = summary.get("table_unwinding.before_tables_loaded");
     assert!(before_tables <= 0.25 * in_compare as f64, "{before_tables} samples before the tables were loaded");
     // In an emulated VM libc's rows come in a while after the program's
-    // own (loaded when a walk first meets libc): walks meanwhile end at
-    // code without unwind info, and are counted as such (228 of 1167 on
-    // 6.1 under qemu; none here on the host).
+    // own (loaded when a walk first meets libc): walks meanwhile reach code
+    // outside every mapping the tables know (312 of 1145 on 6.12 under
+    // qemu; a few here on the host). Those are sent as stack copies and
+    // unwound in user space, so they keep their callers too; only a full
+    // copy ring leaves them cut (counted).
+    let copied = summary.get("table_unwinding.copied_at_code_outside_known_mappings");
     let cut = summary.get("table_unwinding.cut_at_code_without_unwind_info");
-    assert!(cut <= 0.25 * in_compare as f64, "{cut} walks cut at code without unwind info:\n{}", run.stderr);
+    assert!(
+        cut <= 0.05 * in_compare as f64,
+        "{cut} walks cut at code without unwind info ({copied} copied instead):\n{}",
+        run.stderr
+    );
     assert!(
         whole as f64 >= 0.95 * (in_compare as f64 - before_tables - cut),
         "only {whole} of {in_compare} compare samples ({before_tables} before the tables, {cut} cut at code without unwind info) have main, sort_rounds and msort_with_tmp above\n{}",
@@ -472,8 +479,10 @@ fn short_processes_keep_their_callers_from_their_first_sample() {
     );
     assert_hot_share(&table, 0.06);
     // Every early sample is either copied (and unwound: dwarf_unwinding
-    // counts those) or, with the ring full, walked with frame pointers.
-    let copied = summary.get("table_unwinding.copied_before_tables_loaded");
+    // counts those, with the walks copied at code whose tables were not
+    // loaded yet, libc's) or, with the ring full, walked with frame pointers.
+    let copied = summary.get("table_unwinding.copied_before_tables_loaded")
+        + summary.get("table_unwinding.copied_at_code_outside_known_mappings");
     assert_eq!(copied, summary.get("dwarf_unwinding.user_stacks"), "{}", run.stderr);
     let walked_early = summary.get("table_unwinding.before_tables_loaded");
     assert!(

@@ -14,7 +14,9 @@ use super::{
     process::Process,
     registers::LeafRegisters,
     stack::{FaultCounters, capture_ids, capture_whole},
-    unwind::{ON_CPU_WALKERS, WALKER, capture_task_and_kernel, continue_walk, finish, start_user_walk, tables_loaded},
+    unwind::{
+        ON_CPU_WALKERS, WALKER, Walked, capture_task_and_kernel, finish, start_user_walk, tables_loaded, walk_on,
+    },
     user_copy::{CopyOutcome, send_user_copy},
 };
 
@@ -170,12 +172,21 @@ pub fn on_cpu_walk(ctx: PerfEventContext) -> u32 {
     // program at a time (points 1 and 2 in maps.rs): the sampler that filled
     // it tail-called this program, so the walk owns it until it ends.
     let whole = unsafe { &mut (*scratch).stack };
-    if !continue_walk(whole) {
-        // SAFETY: a tail call into this same program (ON_CPU_WALKERS);
-        // it does not return on success.
-        unsafe { ON_CPU_WALKERS.tail_call(&ctx, WALKER) };
-        // The kernel's tail-call limit (33): more frames than it allows.
-        finish(whole, MAX_STACK_DEPTH as u32, counter::UNWIND_DEPTH_LIMIT);
+    let capture_bits = config().map_or(0, |config| config.capture);
+    let walked = walk_on(whole, |key| {
+        let process = Process { tgid: key.tgid, started_ns: key.started_ns, mappings_since_ns: key.mappings_since_ns };
+        send_user_copy(&ctx, process, capture_bits, in_user_mode(&ctx), true) == CopyOutcome::Sent
+    });
+    match walked {
+        Walked::Copied => return 0,
+        Walked::Ended => {}
+        Walked::Going => {
+            // SAFETY: a tail call into this same program (ON_CPU_WALKERS);
+            // it does not return on success.
+            unsafe { ON_CPU_WALKERS.tail_call(&ctx, WALKER) };
+            // The kernel's tail-call limit (33): more frames than it allows.
+            finish(whole, MAX_STACK_DEPTH as u32, counter::UNWIND_DEPTH_LIMIT);
+        }
     }
     record_sample(whole);
     0

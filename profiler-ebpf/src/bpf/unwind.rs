@@ -247,9 +247,32 @@ pub fn walk_tid() -> u32 {
 /// again.
 #[inline(always)]
 pub fn continue_walk(key: &mut StackKey) -> bool {
+    walk_on(key, |_| false) != Walked::Going
+}
+
+/// Where a run of the walker left its walk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Walked {
+    /// More frames to walk: the caller tail-calls the walker again.
+    Going,
+    /// Ended: counted, `key.user_depth` set.
+    Ended,
+    /// Cut at code outside every mapping the tables know, and
+    /// `copy_instead` sent the sample to be unwound in user space: the
+    /// caller drops the walk (counted as such, not as a walk).
+    Copied,
+}
+
+/// [`continue_walk`], where a walk cut at code outside every known mapping
+/// is offered to `copy_instead` first. Such code is mostly a library whose
+/// tables user space has not loaded yet (a process's first tens of
+/// milliseconds, a `dlopen`): the frames beyond it are in the stack, and
+/// user space unwinds a copy of it from the files themselves.
+#[inline(always)]
+pub fn walk_on(key: &mut StackKey, copy_instead: impl FnOnce(&StackKey) -> bool) -> Walked {
     let Some(state) = WALK_STATE.get_ptr_mut(0) else {
         finish(key, 0, counter::SCRATCH_UNAVAILABLE);
-        return true;
+        return Walked::Ended;
     };
     // SAFETY: as in `start_user_walk`: this CPU's slot, used by this walk
     // alone; this is the only reference to it while it lives.
@@ -257,7 +280,7 @@ pub fn continue_walk(key: &mut StackKey) -> bool {
     let Some(process) = PROCESS_MAPPINGS.get_ptr(&key.tgid) else {
         // Removed between runs: end with what was walked.
         finish(key, state.depth, counter::UNWIND_NOT_LOADED);
-        return true;
+        return Walked::Ended;
     };
     // SAFETY: a non-null pointer from a hash-map lookup stays valid for this
     // whole program run (map values are freed only after an RCU grace period,
@@ -267,7 +290,7 @@ pub fn continue_walk(key: &mut StackKey) -> bool {
     let process = unsafe { &*process };
     let Some(cache) = LOOKUP_CACHE.get_ptr_mut(0) else {
         finish(key, state.depth, counter::SCRATCH_UNAVAILABLE);
-        return true;
+        return Walked::Ended;
     };
     // SAFETY: this CPU's LOOKUP_CACHE slot: non-null, aligned and alive for
     // the run; only walks use it, and walks do not overlap on a CPU (the
@@ -285,11 +308,16 @@ pub fn continue_walk(key: &mut StackKey) -> bool {
     if end.is_none() && state.depth as usize >= MAX_STACK_DEPTH {
         end = Some(counter::UNWIND_DEPTH_LIMIT);
     }
-    let Some(end) = end else { return false };
-    finish(key, state.depth, end);
+    let Some(end) = end else { return Walked::Going };
     if state.outside_mappings != 0 {
         ask_refresh(process, key.tgid, key.started_ns);
     }
+    // The frame-pointer step is what ends a walk outside the mappings.
+    if end == counter::UNWIND_NO_INFO && state.last_file == file_key::OUTSIDE_MAPPINGS && copy_instead(key) {
+        bump(counter::UNWIND_COPIED_AT_UNKNOWN_CODE);
+        return Walked::Copied;
+    }
+    finish(key, state.depth, end);
     if state.register_unknown != 0 {
         bump(counter::UNWIND_REGISTER_UNKNOWN);
     }
@@ -297,7 +325,7 @@ pub fn continue_walk(key: &mut StackKey) -> bool {
         // Counted, not lost, if the map is full: the walk's end is counted.
         let _ = add_to(&BROKEN_CHAINS, &state.last_file, 1);
     }
-    true
+    Walked::Ended
 }
 
 /// Ends a walk: `depth` frames, counted under `end`.

@@ -135,6 +135,11 @@ pub struct TableUnwinding {
     /// unwound in user space instead (`dwarf_unwinding` tells how those
     /// unwinds ended). Not part of `user_stacks`.
     pub copied_before_tables_loaded: u64,
+    /// On-CPU walks cut at code outside every mapping the tables knew
+    /// (mostly a library whose tables were not loaded yet), whose user
+    /// stack was copied and unwound in user space instead. Not part of
+    /// `user_stacks`.
+    pub copied_at_code_outside_known_mappings: u64,
     pub walker_unavailable: u64,
     /// Frames walked with the frame pointer (code without tables).
     pub frames_by_frame_pointer: u64,
@@ -373,6 +378,7 @@ impl RunSummary {
                     bad_frames_at_unknown_register: c.get(counter::UNWIND_REGISTER_UNKNOWN),
                     before_tables_loaded: before,
                     copied_before_tables_loaded: c.get(counter::UNWIND_COPIED_BEFORE_TABLES),
+                    copied_at_code_outside_known_mappings: c.get(counter::UNWIND_COPIED_AT_UNKNOWN_CODE),
                     walker_unavailable: unavailable,
                     frames_by_frame_pointer: c.get(counter::UNWIND_FP_FRAMES),
                     tables,
