@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The fuzz targets of fuzz/ (cargo-fuzz, nightly; README: Reliability).
-#   scripts/fuzz.sh build                  builds every target (what smoke
-#                                          and run would build first)
+# The fuzz targets of fuzz/ (libFuzzer, nightly; README: Reliability).
+#   scripts/fuzz.sh build                  builds every target (what run and
+#                                          cpu would build first)
 #   scripts/fuzz.sh smoke [SECONDS]        every target for SECONDS (default 3)
-#                                          from its seeds, one after another
+#                                          from its seeds, one after another,
+#                                          in a quick build (see smoke_build)
+#   scripts/fuzz.sh smoke-build            that quick build alone
 #   scripts/fuzz.sh run TARGET SECONDS     one target, its corpus kept in
 #                                          fuzz/corpus/TARGET between runs
 #   scripts/fuzz.sh cpu TARGET SECONDS     the same, until the fuzzer has used
@@ -13,7 +15,11 @@
 # One job, at the lowest priority: the machine's other work goes first.
 # A crash stops with the failing input in fuzz/artifacts/TARGET/.
 set -euo pipefail
-"$(dirname "$0")/setup.sh" --fuzz
+# cargo-fuzz only for the long runs: the smoke run builds without it.
+case "${1:-}" in
+    smoke | smoke-build) "$(dirname "$0")/setup-toolchain.sh" ;;
+    *) "$(dirname "$0")/setup.sh" --fuzz ;;
+esac
 cd "$(dirname "$0")/../fuzz"
 
 # ELF files are bigger than libFuzzer's default 4 KiB inputs.
@@ -76,6 +82,27 @@ run_for_cpu() { # TARGET SECONDS
     [[ $status == 0 ]] || grep -q 'exited with exit status: 72' "$log"
 }
 
+# The targets, as fuzz/Cargo.toml names them.
+targets() {
+    sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^flameprof-fuzz$'
+}
+
+# The smoke run's build: the coverage instrumentation cargo-fuzz gives
+# (cargo-fuzz 0.13's flags for `--dev -s none`), unoptimized, without a
+# sanitizer, and without cargo-fuzz itself (two minutes to install): about
+# a third of the CPU time of the long runs' optimized AddressSanitizer
+# build, so that it fits beside the test suite.
+SMOKE_BINARIES=target/smoke/x86_64-unknown-linux-gnu/debug
+smoke_build() {
+    local coverage="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4"
+    coverage+=" -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table"
+    coverage+=" -Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-sanitizer-coverage-stack-depth"
+    coverage+=" -Cllvm-args=-simplifycfg-branch-fold-threshold=0 --cfg fuzzing -Cdebug-assertions"
+    # --target: the flags reach the targets, not build scripts and macros.
+    RUSTFLAGS="$coverage" nice -n 19 cargo +nightly build --locked --bins --target x86_64-unknown-linux-gnu \
+        --manifest-path "$PWD/Cargo.toml" --target-dir target/smoke
+}
+
 case "${1:-}" in
     cpu)
         run_for_cpu "$2" "$3"
@@ -85,19 +112,26 @@ case "${1:-}" in
         ;;
     smoke)
         seconds=${2:-3}
-        nice -n 19 cargo +nightly fuzz build --debug-assertions
+        smoke_build
         scratch=$(mktemp -d)
         trap 'rm -rf "$scratch"' EXIT
-        for target in $(cargo +nightly fuzz list); do
+        for target in $(targets); do
             printf 'fuzz: %s for %ss\n' "$target" "$seconds" >&2
-            run "$target" "$seconds" "$scratch/$target" 2>"$scratch/log" || { cat "$scratch/log" >&2; exit 1; }
+            # The seeds are copied: libFuzzer adds what it finds to the first directory.
+            mkdir -p "$scratch/$target"
+            nice -n 19 "$SMOKE_BINARIES/$target" "$scratch/$target" "seeds/$target" -max_total_time="$seconds" \
+                -max_len="$(max_len "$target")" -timeout=10 -rss_limit_mb=2048 2>"$scratch/log" ||
+                { cat "$scratch/log" >&2; exit 1; }
         done
+        ;;
+    smoke-build)
+        smoke_build
         ;;
     run)
         run "$2" "$3" "corpus/$2"
         ;;
     *)
-        echo "usage: scripts/fuzz.sh build | smoke [SECONDS] | run TARGET SECONDS | cpu TARGET CPU_SECONDS" >&2
+        echo "usage: scripts/fuzz.sh build | smoke [SECONDS] | smoke-build | run TARGET SECONDS | cpu TARGET CPU_SECONDS" >&2
         exit 2
         ;;
 esac

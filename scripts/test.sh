@@ -6,8 +6,8 @@
 #   FLAMEPROF_VM_KERNELS   kernels for the VM part: default 6.1 (Debian 12's,
 #                          the oldest supported); `all` for 6.1, 6.12 and
 #                          6.12-rt; `none` to leave the VM part out
-#   FLAMEPROF_FUZZ_SMOKE   1: also run every fuzz target for 3 s from its seeds
-#                          (off by default: its ASan build takes 3-5 minutes)
+#   FLAMEPROF_FUZZ_SMOKE   0: leave out the short run of every fuzz target
+#                          (3 s each from its seeds; default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
@@ -17,17 +17,15 @@ scripts/bpf-object.sh --check
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo build --release --locked -p flameprof -p flameprof-examples
-# The fuzz targets' ASan build (3-5 minutes of CPU) runs at the lowest
-# priority beside the suite, which leaves a CPU idle much of the time
-# (sleeps, off-CPU waits): the smoke run at the end then finds it built.
-# Off by default, CI included: beside the suite the build is starved (it
-# had reached the symbolize crate when the suite ended, 13 minutes in), so
-# CI would wait 3-5 more minutes for it, too close to its 20.
-fuzz_smoke=${FLAMEPROF_FUZZ_SMOKE:-0}
+# The fuzz targets' smoke build (unoptimized, coverage-instrumented, no
+# sanitizer: about 3 minutes of CPU) runs at the lowest priority beside the
+# suite, which leaves a CPU idle much of the time (sleeps, off-CPU waits):
+# the smoke run at the end then finds it built, or nearly.
+fuzz_smoke=${FLAMEPROF_FUZZ_SMOKE:-1}
 fuzz_build=""
 if [[ $fuzz_smoke == 1 ]]; then
     mkdir -p target
-    scripts/fuzz.sh build >target/fuzz-build.log 2>&1 &
+    scripts/fuzz.sh smoke-build >target/fuzz-build.log 2>&1 &
     fuzz_build=$!
     # A failing suite ends the script: the build must not outlive it.
     # shellcheck disable=SC2064 # this checkout's path, fixed now
