@@ -692,8 +692,11 @@ pub mod counter {
     /// sent with a copy of their user stack to be unwound in user space
     /// instead. Not table walks: no other UNWIND_ counter counts them.
     pub const UNWIND_COPIED_AT_UNKNOWN_CODE: u32 = 39;
+    /// Of the walks UNWIND_COPIED_AT_UNKNOWN_CODE would have copied, those
+    /// the copy ring had no room for: kept as cut walks (UNWIND_NO_INFO).
+    pub const UNWIND_COPY_RING_FULL: u32 = 40;
     /// Number of counters.
-    pub const COUNT: u32 = 40;
+    pub const COUNT: u32 = 41;
 }
 
 #[cfg(feature = "user")]

@@ -89,7 +89,17 @@ fn cpu_split_holds_when_stack_ids_collide() {
         cpu_split_hot_share_with(&["--call-graph", "fp", "--stack-map-entries", "1"], "2", "3");
     let full_path = summary.get("samples.full_stack_path_captures");
     assert!(full_path >= 0.5 * n as f64, "only {full_path} of {n} samples took the full-stack path:\n{summary}");
-    assert_eq!(summary.get("samples.lost"), 0.0, "samples were lost:\n{summary}");
+    // PREEMPT_RT refills the per-CPU caches that new map entries come from
+    // in a thread, later: a burst of new entries (every sample here is
+    // one) can find them empty. Counted as such, and rare (1 of 1637 on
+    // 6.12-rt under qemu).
+    let lost = summary.get("samples.lost");
+    if preempt_rt() {
+        assert_eq!(lost, summary.get("samples.lost_by_cause.counts_map_no_memory"), "{summary}");
+        assert!(lost <= 0.005 * n as f64, "{lost} samples lost:\n{summary}");
+    } else {
+        assert_eq!(lost, 0.0, "samples were lost:\n{summary}");
+    }
     assert!(
         (hot - 0.75).abs() <= 0.07,
         "3:1 split on the full-stack path: hot share {hot:.3} of {n} samples\n{}",
@@ -572,4 +582,9 @@ fn assert_three_equal_workers(folded: &Folded, what: &str) -> Vec<(String, u64)>
             (f, n)
         })
         .collect()
+}
+
+/// Whether this kernel is built with PREEMPT_RT.
+fn preempt_rt() -> bool {
+    std::fs::read_to_string("/sys/kernel/realtime").is_ok_and(|text| text.trim() == "1")
 }

@@ -229,12 +229,14 @@ fn a_qsort_callback_keeps_its_callers_through_libc() {
     // outside every mapping the tables know (312 of 1145 on 6.12 under
     // qemu; a few here on the host). Those are sent as stack copies and
     // unwound in user space, so they keep their callers too; only a full
-    // copy ring leaves them cut (counted).
+    // copy ring leaves them cut, counted (under emulation, while user space
+    // compiles libc's tables for 0.6 s and does not drain the ring).
     let copied = summary.get("table_unwinding.copied_at_code_outside_known_mappings");
+    let ring_full = summary.get("table_unwinding.not_copied_ring_full");
     let cut = summary.get("table_unwinding.cut_at_code_without_unwind_info");
     assert!(
-        cut <= 0.05 * in_compare as f64,
-        "{cut} walks cut at code without unwind info ({copied} copied instead):\n{}",
+        cut - ring_full <= 0.05 * in_compare as f64,
+        "{cut} walks cut at code without unwind info ({copied} copied instead, {ring_full} not copied: ring full):\n{}",
         run.stderr
     );
     assert!(

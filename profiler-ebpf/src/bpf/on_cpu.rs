@@ -175,7 +175,11 @@ pub fn on_cpu_walk(ctx: PerfEventContext) -> u32 {
     let capture_bits = config().map_or(0, |config| config.capture);
     let walked = walk_on(whole, |key| {
         let process = Process { tgid: key.tgid, started_ns: key.started_ns, mappings_since_ns: key.mappings_since_ns };
-        send_user_copy(&ctx, process, capture_bits, in_user_mode(&ctx), true) == CopyOutcome::Sent
+        let outcome = send_user_copy(&ctx, process, capture_bits, in_user_mode(&ctx), true);
+        if outcome == CopyOutcome::RingFull {
+            bump(counter::UNWIND_COPY_RING_FULL);
+        }
+        outcome == CopyOutcome::Sent
     });
     match walked {
         Walked::Copied => return 0,

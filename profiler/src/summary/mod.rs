@@ -140,6 +140,10 @@ pub struct TableUnwinding {
     /// stack was copied and unwound in user space instead. Not part of
     /// `user_stacks`.
     pub copied_at_code_outside_known_mappings: u64,
+    /// Walks that would have been copied so, but the copy ring was full
+    /// (user space busy, say compiling tables): kept cut, and counted in
+    /// `cut_at_code_without_unwind_info`.
+    pub not_copied_ring_full: u64,
     pub walker_unavailable: u64,
     /// Frames walked with the frame pointer (code without tables).
     pub frames_by_frame_pointer: u64,
@@ -379,6 +383,7 @@ impl RunSummary {
                     before_tables_loaded: before,
                     copied_before_tables_loaded: c.get(counter::UNWIND_COPIED_BEFORE_TABLES),
                     copied_at_code_outside_known_mappings: c.get(counter::UNWIND_COPIED_AT_UNKNOWN_CODE),
+                    not_copied_ring_full: c.get(counter::UNWIND_COPY_RING_FULL),
                     walker_unavailable: unavailable,
                     frames_by_frame_pointer: c.get(counter::UNWIND_FP_FRAMES),
                     tables,

@@ -35,7 +35,7 @@ pub fn render(summary: &RunSummary) -> String {
         let tables = &t.tables;
         let _ = writeln!(
             s,
-            "  table unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the {}-frame limit, {} at code without unwind info, {} at a bad frame ({} at a CFA from a register not known there); before their process's tables were loaded: {} on-CPU stacks copied and unwound in user space, {} walked with frame pointers; {} on-CPU walks cut at code outside every known mapping copied and unwound in user space instead; {} frames found by frame pointer (code without tables)",
+            "  table unwinding: {} user stacks, {} complete to the outermost frame; cut short: {} at the {}-frame limit, {} at code without unwind info, {} at a bad frame ({} at a CFA from a register not known there); before their process's tables were loaded: {} on-CPU stacks copied and unwound in user space, {} walked with frame pointers; {} on-CPU walks cut at code outside every known mapping copied and unwound in user space instead ({} left cut: the copy ring was full); {} frames found by frame pointer (code without tables)",
             t.user_stacks,
             t.complete,
             t.at_depth_limit,
@@ -46,6 +46,7 @@ pub fn render(summary: &RunSummary) -> String {
             t.copied_before_tables_loaded,
             t.before_tables_loaded,
             t.copied_at_code_outside_known_mappings,
+            t.not_copied_ring_full,
             t.frames_by_frame_pointer,
         );
         let _ = writeln!(
