@@ -60,7 +60,7 @@ run_for_cpu() { # TARGET SECONDS
     local runner=$!
     # Interrupted: the fuzzer must not go on without its budget.
     # shellcheck disable=SC2064 # the names are fixed now
-    trap "pkill -INT -f 'release/$target .*-max_total_time'; kill $runner 2>/dev/null; true" INT TERM EXIT
+    trap "pkill -INT -f 'release/$target .*-max_total_time' || true; kill $runner 2>/dev/null || true" INT TERM EXIT
     while kill -0 "$runner" 2>/dev/null; do
         sleep 5
         [[ -n "$pid" ]] || pid=$(fuzzer_pid "$target")

@@ -27,9 +27,11 @@ if [[ $fuzz_smoke == 1 ]]; then
     mkdir -p target
     scripts/fuzz.sh smoke-build >target/fuzz-build.log 2>&1 &
     fuzz_build=$!
-    # A failing suite ends the script: the build must not outlive it.
+    # A failing suite ends the script: the build must not outlive it. Each
+    # step `|| true`: under `set -e` a trap's failing command (pkill finding
+    # nothing) would become the script's exit status.
     # shellcheck disable=SC2064 # this checkout's path, fixed now
-    trap "pkill -f '$PWD/fuzz/Cargo.toml'; kill $fuzz_build 2>/dev/null; true" EXIT
+    trap "pkill -f '$PWD/fuzz/Cargo.toml' || true; kill $fuzz_build 2>/dev/null || true" EXIT
 fi
 # One test thread for the end-to-end suite: each run profiles real CPU time,
 # and two at once on a 2-CPU machine would distort each other's shares.
