@@ -35,9 +35,19 @@ run() { # TARGET SECONDS CORPUS
     mkdir -p "$corpus"
     # -timeout: an input taking 10 s is a hang; -rss_limit_mb: one taking
     # 2 GiB a memory bomb. Both count as crashes.
-    nice -n 19 cargo +nightly fuzz run --debug-assertions "$target" "$corpus" "seeds/$target" -- \
+    lowest_priority cargo +nightly fuzz run --debug-assertions "$target" "$corpus" "seeds/$target" -- \
         -max_total_time="$seconds" -max_len="$(max_len "$target")" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1
+}
+
+# Runs a command at the lowest priority, also against other sessions: with
+# the scheduler's autogroups (Debian's default) nice only orders the
+# processes of one session, and a fuzzer started from another (a detached
+# job) would take a whole CPU from the tests and benchmarks beside it. In a
+# session of its own, whose autogroup is at nice 19.
+lowest_priority() {
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    setsid --wait bash -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' lowest_priority "$@"
 }
 
 # The libFuzzer process of TARGET's run (cargo fuzz is its parent).
