@@ -508,6 +508,15 @@ impl Symbolizer {
     /// open files and the figures of [`Self::parsed_files`] are kept.
     pub fn release_parsed_files(&mut self) {
         self.elf.release();
+        self.release_unwind_info();
+    }
+
+    /// Drops the call-frame information read for unwinding stack copies
+    /// and fixing up leaves, and the rules computed from it (a copy of each
+    /// file's `.eh_frame`: tens of MiB for a compiler's libraries). For when
+    /// the recording is over: symbolizing needs none of it. A later unwind
+    /// reads its files again.
+    pub fn release_unwind_info(&mut self) {
         self.cfi = HashMap::new();
         self.rules = unwind::RuleCache::default();
     }

@@ -94,7 +94,7 @@ impl WakerShares {
     pub fn of(profile: &Profile) -> Option<Self> {
         let mut shares = WakerShares::default();
         for (stack, weight) in profile.sorted_stacks() {
-            let Some(separator) = stack.iter().position(is_waker_separator) else { continue };
+            let Some(separator) = stack.iter().position(|frame| is_waker_separator(frame)) else { continue };
             let waker = &stack[separator + 1..];
             let Some(name) = waker.last() else { continue };
             shares.joined += weight;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::{
     analysis::{diff, report, shares::Shares},
     formats::{self, Context, Format, Palette, SvgOptions, folded},
-    profile::{Frame, FrameKind, Profile, Unit},
+    profile::{Frame, FrameKind, Profile, Stack, Unit},
     settings::TableStyle as Style,
 };
 
@@ -87,7 +87,7 @@ fn folded_text(profile: &Profile) -> String {
     String::from_utf8(render(profile, Format::Folded)).unwrap()
 }
 
-fn sorted_stacks(profile: &Profile) -> Vec<(Vec<Frame>, u64)> {
+fn sorted_stacks(profile: &Profile) -> Vec<(Stack, u64)> {
     profile.sorted_stacks().into_iter().map(|(s, w)| (s.clone(), w)).collect()
 }
 
@@ -120,7 +120,14 @@ fn without_locations(profile: Profile) -> Profile {
         stacks: profile
             .stacks
             .into_iter()
-            .map(|(s, w)| (s.into_iter().map(|f| Frame { module: None, file: None, line: None, ..f }).collect(), w))
+            .map(|(s, w)| {
+                (
+                    s.into_iter()
+                        .map(|f| Frame { module: None, file: None, line: None, ..(*f).clone() }.into())
+                        .collect(),
+                    w,
+                )
+            })
             .collect(),
     }
 }
@@ -204,7 +211,14 @@ fn folded_round_trip_keeps_stacks_unit_and_health() {
         stacks: profile
             .stacks
             .into_iter()
-            .map(|(s, w)| (s.into_iter().map(|f| Frame { module: None, file: None, line: None, ..f }).collect(), w))
+            .map(|(s, w)| {
+                (
+                    s.into_iter()
+                        .map(|f| Frame { module: None, file: None, line: None, ..(*f).clone() }.into())
+                        .collect(),
+                    w,
+                )
+            })
             .collect(),
     };
     let loaded = formats::parse(folded_text(&profile).as_bytes()).unwrap();

@@ -4,9 +4,9 @@
 use std::{fmt::Write, mem::size_of};
 
 use crate::{
-    formats::pprof::budget::{ARC_HEADER, Built, SLOT},
+    formats::pprof::budget::{ARC_HEADER, Built, SLOT, STACK_FRAME},
     profile::{
-        Frame, FrameKind, Loaded, Profile, Stack, Unit,
+        Frame, FrameKind, Loaded, Profile, Unit,
         build::{INTERRUPT_WAKER, WAKER_SEPARATOR},
     },
 };
@@ -101,7 +101,7 @@ pub fn render(profile: &Profile) -> String {
     let mut text = String::new();
     let mut lines: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     for (stack, weight) in &profile.stacks {
-        let labels: Vec<String> = stack.iter().map(frame_label).collect();
+        let labels: Vec<String> = stack.iter().map(|frame| frame_label(frame)).collect();
         *lines.entry(labels.join(";")).or_default() += weight;
     }
     for (line, weight) in lines {
@@ -154,7 +154,7 @@ pub fn parse_folded(text: &str) -> Result<Loaded, String> {
         any_stack = true;
         // The frames and the text they copy, counted before they are built;
         // kept only if the stack is a new one.
-        let building: usize = stack.split(';').map(|label| size_of::<Frame>() + ARC_HEADER + label.len()).sum();
+        let building: usize = stack.split(';').map(|label| STACK_FRAME + ARC_HEADER + label.len()).sum();
         built.check(building)?;
         let stacks = profile.stacks.len();
         profile.add(frames_from_labels(stack.split(';').map(|l| (l, None, None, None)), true), count);
@@ -175,9 +175,9 @@ pub fn parse_folded(text: &str) -> Result<Loaded, String> {
 pub(super) fn frames_from_labels<'a>(
     labels: impl Iterator<Item = (&'a str, Option<&'a str>, Option<&'a str>, Option<u32>)>,
     first_is_task: bool,
-) -> Stack {
+) -> Vec<Frame> {
     let mut seen_task = !first_is_task;
-    let mut stack: Stack = labels
+    let mut stack: Vec<Frame> = labels
         .map(|(label, module, file, line)| {
             let (name, mut kind, inlined) = parse_label(label);
             if !seen_task && kind != FrameKind::Marker {

@@ -269,14 +269,15 @@ fn push_frames(
         counts.causes.push((cause, frame.module.as_deref().map(|m| names.intern(m))));
     }
     for frame in &symbolized.frames {
-        stack.push(Frame {
+        let frame = Frame {
             name: names.intern(&frame.function),
             kind: if frame.jit { FrameKind::Jit } else { kind },
             module: frame.module.as_deref().map(|m| names.intern(m)),
             file: frame.file.as_deref().map(|f| names.intern(f)),
             line: frame.line,
             inlined: frame.inlined,
-        });
+        };
+        stack.push(names.frame(frame));
     }
 }
 

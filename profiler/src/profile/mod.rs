@@ -77,7 +77,13 @@ pub struct Loaded {
     pub comments: Vec<String>,
 }
 
-pub type Stack = Vec<Frame>;
+/// A frame as stacks hold it: shared, so that a stack position costs a
+/// pointer, not the frame's 64 bytes (a system-wide profile has tens of
+/// thousands of stacks, dozens of frames deep, over far fewer frames).
+pub type SharedFrame = Arc<Frame>;
+
+/// Frames root first.
+pub type Stack = Vec<SharedFrame>;
 
 #[derive(Debug, Clone)]
 pub struct Profile {
@@ -91,8 +97,11 @@ impl Profile {
         Profile { unit, stacks: HashMap::new() }
     }
 
-    pub fn add(&mut self, stack: Stack, weight: u64) {
+    /// Adds `weight` to the stack of `frames` (root first): shared frames,
+    /// or frames of its own (read back from a file).
+    pub fn add<F: Into<SharedFrame>>(&mut self, frames: impl IntoIterator<Item = F>, weight: u64) {
         if weight > 0 {
+            let stack: Stack = frames.into_iter().map(Into::into).collect();
             *self.stacks.entry(stack).or_default() += weight;
         }
     }

@@ -10,7 +10,7 @@ use std::{
 
 use symbolize::UnresolvedReason;
 
-use super::{Frame, Stack};
+use super::{Frame, SharedFrame, Stack};
 
 /// A frame's index in `FrameTable`.
 type FrameId = u32;
@@ -18,12 +18,12 @@ type FrameId = u32;
 /// Every distinct frame once.
 #[derive(Default)]
 struct FrameTable {
-    ids: HashMap<Frame, FrameId>,
-    frames: Vec<Frame>,
+    ids: HashMap<SharedFrame, FrameId>,
+    frames: Vec<SharedFrame>,
 }
 
 impl FrameTable {
-    fn id(&mut self, frame: Frame) -> FrameId {
+    fn id(&mut self, frame: SharedFrame) -> FrameId {
         if let Some(&id) = self.ids.get(&frame) {
             return id;
         }
@@ -119,10 +119,12 @@ impl SymbolizedCounts {
     }
 }
 
-/// One allocation per distinct string, shared by every frame that names it.
+/// One allocation per distinct string, shared by every frame that names
+/// it, and one per distinct frame, shared by every stack that has it.
 #[derive(Default)]
 pub(super) struct NameCache {
     strings: HashSet<Arc<str>>,
+    frames: HashSet<SharedFrame>,
 }
 
 impl NameCache {
@@ -135,12 +137,24 @@ impl NameCache {
         shared
     }
 
-    pub(super) fn task(&mut self, name: &str) -> Frame {
-        Frame { name: self.intern(name), ..Frame::task("") }
+    /// `frame`, shared with every earlier equal one.
+    pub(super) fn frame(&mut self, frame: Frame) -> SharedFrame {
+        if let Some(existing) = self.frames.get(&frame) {
+            return existing.clone();
+        }
+        let shared = Arc::new(frame);
+        self.frames.insert(shared.clone());
+        shared
     }
 
-    pub(super) fn marker(&mut self, name: &str) -> Frame {
-        Frame { name: self.intern(name), ..Frame::marker("") }
+    pub(super) fn task(&mut self, name: &str) -> SharedFrame {
+        let frame = Frame { name: self.intern(name), ..Frame::task("") };
+        self.frame(frame)
+    }
+
+    pub(super) fn marker(&mut self, name: &str) -> SharedFrame {
+        let frame = Frame { name: self.intern(name), ..Frame::marker("") };
+        self.frame(frame)
     }
 }
 
@@ -149,8 +163,8 @@ mod tests {
     use super::*;
     use crate::profile::{Profile, Unit};
 
-    fn user(name: &str) -> Frame {
-        Frame { kind: crate::profile::FrameKind::User, ..Frame::task(name) }
+    fn user(name: &str) -> SharedFrame {
+        Frame { kind: crate::profile::FrameKind::User, ..Frame::task(name) }.into()
     }
 
     #[test]
@@ -164,7 +178,7 @@ mod tests {
         // The pid 7 went to another process since: the first is renamed.
         counts.rename_processes(|pid, started| if (pid, started) == (7, 1) { 7 | 1 << 22 } else { pid });
         let mut profile = Profile::new(Unit::Samples { frequency_hz: 99 });
-        let head = |process, thread: &str| vec![Frame::task(&format!("{thread}-{process}"))];
+        let head = |process, thread: &str| vec![Frame::task(&format!("{thread}-{process}")).into()];
         for (stack, count, _) in counts.drain_stacks(head) {
             profile.add(stack, count);
         }

@@ -571,6 +571,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         on.add(drained.leaf_fixups.0);
         (on, off)
     });
+    // Nothing is unwound from here on: what the unwinder read goes before
+    // the end-of-run symbolization, the run's largest step.
+    symbolizer.release_unwind_info();
     let counters = probes.counters()?;
     let samples_at_depth_limit = drained.samples_at_depth_limit
         + drained::samples_at_depth_limit(on_cpu.iter().map(|(k, n)| (k.kernel_depth, k.user_depth, *n)));

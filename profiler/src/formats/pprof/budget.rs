@@ -40,6 +40,11 @@ pub const MAX_BUILT: usize = 1 << 30;
 /// An `Arc<str>`'s allocation besides its text (the two reference counts).
 pub const ARC_HEADER: usize = 16;
 
+/// One frame of a stack read back: its pointer in the stack and its own
+/// shared frame (readers do not look for an equal frame to share).
+pub const STACK_FRAME: usize =
+    size_of::<crate::profile::SharedFrame>() + ARC_HEADER + size_of::<crate::profile::Frame>();
+
 /// A stack's entry in the profile's map, or a text's in the pprof reader's
 /// shared texts, with the hash table's slack.
 pub const SLOT: usize = 80;

@@ -26,7 +26,7 @@ pub use read::parse_pprof;
 
 use crate::{
     formats::{Context, folded},
-    profile::{Frame, FrameKind, Profile, Unit, build::WAKER_SEPARATOR},
+    profile::{Frame, FrameKind, Profile, SharedFrame, Unit, build::WAKER_SEPARATOR},
 };
 
 /// The start of the comment that tells the reader a file is flameprof's (the
@@ -121,7 +121,7 @@ fn main_module(profile: &Profile) -> Option<String> {
 /// it (those after it with `inlined` set), root first. A waker's frames
 /// (`--wakers`), under the `--` marker frame, run leaf first: each is a
 /// location of its own (its label keeps the `_[i]` mark for the reader).
-fn locations_of(stack: &[Frame]) -> impl Iterator<Item = &[Frame]> {
+fn locations_of(stack: &[SharedFrame]) -> impl Iterator<Item = &[SharedFrame]> {
     let mut rest = stack;
     let mut in_waker = false;
     std::iter::from_fn(move || {
@@ -146,7 +146,7 @@ struct Builder {
     functions: Vec<proto::Function>,
     function_ids: HashMap<(String, String, Option<String>), u64>,
     locations: Vec<proto::Location>,
-    location_ids: HashMap<Vec<Frame>, u64>,
+    location_ids: HashMap<Vec<SharedFrame>, u64>,
     mappings: Vec<proto::Mapping>,
     mapping_ids: HashMap<String, u64>,
 }
@@ -193,7 +193,7 @@ impl Builder {
         id
     }
 
-    fn location(&mut self, group: &[Frame], context: &Context) -> u64 {
+    fn location(&mut self, group: &[SharedFrame], context: &Context) -> u64 {
         if let Some(&id) = self.location_ids.get(group) {
             return id;
         }

@@ -12,7 +12,7 @@ use prost::Message;
 
 use super::{
     GENERATOR,
-    budget::{self, ARC_HEADER, Built, SLOT},
+    budget::{self, ARC_HEADER, Built, SLOT, STACK_FRAME},
     proto,
 };
 use crate::{
@@ -97,7 +97,7 @@ pub fn parse_pprof(bytes: &[u8]) -> Result<Loaded, String> {
                 // The entry, the frame, and the text the frame copies.
                 let copied: usize =
                     [Some(label), module, file].into_iter().flatten().map(|t| t.len() + ARC_HEADER).sum();
-                building += size_of::<Entry>() + size_of::<Frame>() + copied;
+                building += size_of::<Entry>() + STACK_FRAME + copied;
                 built.check(building)?;
                 entries.push((label, module, file, line, position > 0));
             }
@@ -115,7 +115,7 @@ pub fn parse_pprof(bytes: &[u8]) -> Result<Loaded, String> {
         let (frames, stacks) = (stack.len(), profile.stacks.len());
         profile.add(stack, value / divisor);
         if profile.stacks.len() > stacks {
-            built.keep(frames * size_of::<Frame>() + SLOT)?;
+            built.keep(frames * STACK_FRAME + SLOT)?;
         }
     }
     Ok(Loaded { profile, comments })

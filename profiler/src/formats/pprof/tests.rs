@@ -55,7 +55,7 @@ fn a_hand_made_profile_reads_back() {
         line: Some(7),
         inlined: false,
     };
-    assert_eq!(loaded.profile.stacks.into_iter().collect::<Vec<_>>(), vec![(vec![frame], 3)]);
+    assert_eq!(loaded.profile.stacks.into_iter().collect::<Vec<_>>(), vec![(vec![frame.into()], 3)]);
 }
 
 #[test]
