@@ -2,6 +2,7 @@
 //! per format holding its writer and (where flameprof reads it) its reader,
 //! and where outputs go (`destination`).
 mod destination;
+mod drawn;
 pub mod folded;
 pub mod pprof;
 mod read;
