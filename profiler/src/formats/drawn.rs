@@ -13,6 +13,9 @@ use std::{cmp::Ordering, collections::HashMap};
 /// A distinct label's index in [`Labels`].
 pub type LabelId = u32;
 
+/// Each distinct stack of labels (root first) and its weight.
+pub type LabelStacks = HashMap<Box<[LabelId]>, u64>;
+
 /// Every distinct label text once.
 #[derive(Default)]
 pub struct Labels {
@@ -50,7 +53,7 @@ pub struct Drawing {
 /// (`drawing.reversed`: leaf first, as inferno would reverse them), each
 /// cut below its first frame narrower than `drawing` draws; neighbours cut
 /// to the same frames become one line.
-pub fn lines(stacks: HashMap<Box<[LabelId]>, u64>, labels: &Labels, drawing: Drawing) -> Vec<String> {
+pub fn lines(stacks: LabelStacks, labels: &Labels, drawing: Drawing) -> Vec<String> {
     let total: u64 = stacks.values().sum();
     // As inferno compares: a frame's samples against this, in f64.
     let narrower_than = drawing.min_width_percent / (100.0 / total as f64);
@@ -151,7 +154,7 @@ fn common_prefix(a: &[LabelId], b: &[LabelId]) -> usize {
 mod tests {
     use super::*;
 
-    fn stacks(labels: &mut Labels, folded: &[(&str, u64)]) -> HashMap<Box<[LabelId]>, u64> {
+    fn stacks(labels: &mut Labels, folded: &[(&str, u64)]) -> LabelStacks {
         folded
             .iter()
             .map(|(stack, weight)| (stack.split(';').map(|l| labels.id(l.to_string())).collect(), *weight))

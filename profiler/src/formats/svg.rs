@@ -8,7 +8,7 @@ use inferno::flamegraph::{
 
 use crate::{
     formats::{
-        drawn::{self, Drawing, LabelId, Labels},
+        drawn::{self, Drawing, LabelId, LabelStacks, Labels},
         folded,
     },
     profile::{Frame, FrameKind, Profile, build::WAKER_SEPARATOR},
@@ -130,12 +130,12 @@ fn palette(palette: Palette) -> InfernoPalette {
 /// palette expects, so that a function in both halves is two names; each
 /// such name gets a blue of its own (by a hash of the name: the same
 /// picture every time) whatever the palette.
-fn labels_with_wakers_marked(profile: &Profile) -> (HashMap<Box<[LabelId]>, u64>, Labels, Vec<(String, Color)>) {
+fn labels_with_wakers_marked(profile: &Profile) -> (LabelStacks, Labels, Vec<(String, Color)>) {
     let mut colours = std::collections::BTreeMap::new();
     let mut labels = Labels::default();
     // A frame's label once per frame (stacks share their frames).
     let mut label_of: HashMap<(*const Frame, bool), LabelId> = HashMap::new();
-    let mut stacks: HashMap<Box<[LabelId]>, u64> = HashMap::new();
+    let mut stacks = LabelStacks::new();
     for (stack, weight) in &profile.stacks {
         let mut in_waker = false;
         let ids = stack
