@@ -98,7 +98,7 @@ impl Probes {
             .program_mut(names::CODE_UNMAP_PROGRAM)
             .and_then(|program| <&mut FEntry>::try_from(program).ok())
             .ok_or_else(|| "the program is missing".to_string())
-            .and_then(|program| program.load(names::CODE_UNMAP_FUNCTION, btf).map_err(|e| e.to_string()));
+            .and_then(|program| program.load(names::CODE_UNMAP_FUNCTION, btf).map_err(|e| short_reason(&e)));
         loaded.map_err(|e| warn_unwatched(&e)).ok()
     }
 
@@ -107,7 +107,7 @@ impl Probes {
             .ebpf
             .program_mut(names::CODE_UNMAP_PROGRAM)
             .and_then(|program| <&mut FEntry>::try_from(program).ok())
-            .map(|program| program.attach().map(|_| ()).map_err(|e| e.to_string()));
+            .map(|program| program.attach().map(|_| ()).map_err(|e| short_reason(&e)));
         match attached {
             Some(Ok(())) => true,
             Some(Err(e)) => warn_unwatched(&e),
@@ -335,9 +335,22 @@ fn raise_open_files_limit() {
 /// Says that unmapped code goes unnoticed; returns false.
 fn warn_unwatched(reason: &str) -> bool {
     eprintln!(
-        "flameprof: warning: cannot trace {} ({reason}): a library loaded where another was unloaded \
-         is told apart from the side-band's record of it, read up to 50 ms late",
+        "flameprof: note: cannot trace {} ({reason}): code loaded where other code was unloaded is told \
+         apart through the side-band instead, up to 50 ms late",
         names::CODE_UNMAP_FUNCTION
     );
     false
+}
+
+/// What the kernel said, without aya's wrapping (an empty verifier log
+/// after a refusal says nothing to a user).
+fn short_reason(error: &aya::programs::ProgramError) -> String {
+    use aya::programs::ProgramError;
+    match error {
+        ProgramError::LoadError { io_error, verifier_log } if verifier_log.to_string().trim().is_empty() => {
+            format!("the kernel refused the fentry program: {io_error}")
+        }
+        ProgramError::SyscallError(e) => format!("{}: {}", e.call, e.io_error),
+        other => other.to_string(),
+    }
 }
