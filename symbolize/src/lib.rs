@@ -244,15 +244,16 @@ impl Symbolizer {
 
     /// Keeps the snapshot of `pid` (and what its perf map named) under `id`,
     /// a number no live process has (at least [`PID_LIMIT`]): the pid now
-    /// belongs to another process, and what the earlier one ran must still
-    /// resolve against its own mappings. Nothing is read from /proc for
-    /// such an id again.
-    pub fn rename_process(&mut self, pid: u32, id: u32) {
+    /// belongs to another process, started at `new_start_ns`
+    /// (CLOCK_BOOTTIME), and what the earlier one ran must still resolve
+    /// against its own mappings. Nothing is read from /proc for such an id
+    /// again.
+    pub fn rename_process(&mut self, pid: u32, id: u32, new_start_ns: u64) {
         debug_assert!(id >= PID_LIMIT);
         if let Some(snapshot) = self.processes.remove(&pid) {
             self.processes.insert(id, snapshot);
         }
-        self.perf_maps.rename(pid, id);
+        self.perf_maps.rename(pid, id, new_start_ns);
         self.remapped.remove(&pid);
     }
 

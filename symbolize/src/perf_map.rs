@@ -131,6 +131,10 @@ pub(crate) struct PerfMap {
     /// Counted in [`PerfMapStats::maps_read`] / `maps_refused` already.
     counted_read: bool,
     counted_refused: bool,
+    /// When the map or its jitdump file was first read (CLOCK_BOOTTIME
+    /// ns): what was read after a process started is not of the one before
+    /// it with that pid (see [`PerfMaps::rename`]).
+    first_read_ns: Option<u64>,
     /// Disjoint ranges by start: (end, where the name is in `names`).
     ranges: BTreeMap<u64, (u64, u32, u32)>,
     names: String,
@@ -202,6 +206,7 @@ impl PerfMap {
             self.counted_read = true;
             stats.maps_read += 1;
         }
+        self.first_read_ns.get_or_insert_with(boottime_ns);
         let whole_file = self.consumed + read >= size;
         // An unterminated last line is taken when the file has not grown
         // since the previous look: its writer is done with it.
@@ -262,6 +267,7 @@ impl PerfMap {
         }
         let Some((data, allowed)) = self.read_new(&mut file, self.dump.consumed, size, budget, stats) else { return };
         let read = data.len() as u64;
+        self.first_read_ns.get_or_insert_with(boottime_ns);
         if !self.dump.counted_read {
             self.dump.counted_read = true;
             stats.maps_read += 1;
@@ -353,6 +359,16 @@ impl PerfMap {
     }
 }
 
+/// CLOCK_BOOTTIME in nanoseconds: the clock of the process starts the
+/// kernel side reports.
+fn boottime_ns() -> u64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid timespec to write; CLOCK_BOOTTIME exists on
+    // every Linux flameprof runs on.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
+    (now.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(now.tv_nsec as u64)
+}
+
 /// `START SIZE name`: the range `[START, START + SIZE)` and the name (the
 /// rest of the line, without surrounding blanks); `None` when malformed.
 fn parse_line(line: &[u8]) -> Option<(u64, u64, &[u8])> {
@@ -414,9 +430,15 @@ impl PerfMaps {
         self.by_pid.get(&pid)
     }
 
-    /// Keeps what was read of `pid`'s map under `id` instead.
-    pub fn rename(&mut self, pid: u32, id: u32) {
-        if let Some(map) = self.by_pid.remove(&pid) {
+    /// Keeps what was read of `pid`'s map under `id` instead: `pid` is a
+    /// process started at `new_start_ns` from now on. A map first read
+    /// after that start stays: it is the new process's (its notice came
+    /// after the read, as for an exec noticed late), and moving it would
+    /// have the new process read the same file again as another map.
+    pub fn rename(&mut self, pid: u32, id: u32, new_start_ns: u64) {
+        if self.by_pid.get(&pid).is_some_and(|map| map.first_read_ns.is_none_or(|read| read < new_start_ns))
+            && let Some(map) = self.by_pid.remove(&pid)
+        {
             self.by_pid.insert(id, map);
         }
     }
@@ -548,6 +570,28 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_map_read_after_the_pid_s_new_process_started_stays_with_it() {
+        let dir = temp_dir("rename");
+        std::fs::write(dir.join("perf-1.map"), "1000 10 jitted\n").unwrap();
+        let mut maps = PerfMaps::default();
+        let before_the_read = boottime_ns();
+        let mut map = located(&dir, "perf-1.map");
+        map.update(1, &mut maps.budget, &mut maps.stats);
+        let after_the_read = boottime_ns();
+        maps.by_pid.insert(1, map);
+        // The notice of a process started before the read (an exec noticed
+        // late): the map is the new process's and stays.
+        maps.rename(1, crate::PID_LIMIT, before_the_read);
+        assert_eq!(maps.get(1).and_then(|map| map.name(0x1000)), Some("jitted"));
+        assert!(maps.get(crate::PID_LIMIT).is_none());
+        // A process started after the read: the map was the earlier one's.
+        maps.rename(1, crate::PID_LIMIT, after_the_read);
+        assert_eq!(maps.get(crate::PID_LIMIT).and_then(|map| map.name(0x1000)), Some("jitted"));
+        assert!(maps.get(1).is_none());
+        assert_eq!((maps.stats.maps_read, maps.stats.entries), (1, 1));
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl Snapshots {
             // Snapshotted already, when found running.
             Seen::StartLearned => return seen,
             Seen::Reused { earlier } => {
-                symbolizer.rename_process(pid, earlier);
+                symbolizer.rename_process(pid, earlier, started_ns);
                 self.ended.push((pid, previous_start));
             }
         }
