@@ -7,7 +7,7 @@ use aya::maps::{MapData, RingBuf};
 use profiler_ebpf::{MAX_STACK_DEPTH, StackKey, TASK_COMM_LEN, UserStackCopy, marker};
 use symbolize::{Symbolizer, UnwindEnd, UserRegisters};
 
-use crate::recording::bpf::whole_stack;
+use crate::recording::{bpf::whole_stack, sideband::boottime_ns};
 
 /// How the unwinds went: every sample is counted under exactly one end.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +37,9 @@ type Key = ((u32, u64), [u8; TASK_COMM_LEN], Vec<u64>, Vec<u64>);
 #[derive(Default)]
 pub struct UnwoundStacks {
     counts: HashMap<Key, u64>,
-    /// Copies taken from the ring, not unwound yet (see `collect`).
-    pending: Vec<Box<UserStackCopy>>,
+    /// Copies taken from the ring, not unwound yet, with when they were
+    /// taken (CLOCK_BOOTTIME ns; see `collect`).
+    pending: Vec<(u64, Box<UserStackCopy>)>,
     pub stats: UnwindStats,
 }
 
@@ -49,6 +50,7 @@ impl UnwoundStacks {
     /// reported before the sample was taken, so by then the symbolizer
     /// knows them all, also for a process that exec'd a moment ago.
     pub fn collect(&mut self, ring: &mut RingBuf<MapData>) {
+        let taken_ns = boottime_ns();
         while let Some(item) = ring.next() {
             if item.len() < size_of::<UserStackCopy>() {
                 self.stats.malformed += 1;
@@ -56,22 +58,30 @@ impl UnwoundStacks {
             }
             // SAFETY: the size was checked; UserStackCopy is plain integers.
             let copy: Box<UserStackCopy> = Box::new(unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) });
-            self.pending.push(copy);
+            self.pending.push((taken_ns, copy));
         }
     }
 
-    /// Unwinds and counts the copies collected so far.
-    pub fn unwind_pending(&mut self, symbolizer: &mut Symbolizer) {
-        for copy in std::mem::take(&mut self.pending) {
+    /// Unwinds and counts the copies collected before `mapped_until_ns`:
+    /// the side-band's records up to then are applied, so every mapping
+    /// their stacks run through is known. The side-band holds its newest
+    /// records back a moment, and the recording loop wakes as soon as a
+    /// process maps its libraries: a copy taken in the same turn, unwound
+    /// then, would have met `main`'s caller in a libc not known yet.
+    pub fn unwind_pending(&mut self, symbolizer: &mut Symbolizer, mapped_until_ns: u64) {
+        let (ready, waiting) =
+            std::mem::take(&mut self.pending).into_iter().partition(|(taken_ns, _)| *taken_ns <= mapped_until_ns);
+        self.pending = waiting;
+        for (_, copy) in ready {
             self.add(&copy, symbolizer);
         }
     }
 
     /// Unwinds and counts every copy waiting in `ring`, and those collected
-    /// before: for when no side-band records can come between (the end).
+    /// before: for when every side-band record is applied (the end).
     pub fn drain(&mut self, ring: &mut RingBuf<MapData>, symbolizer: &mut Symbolizer) {
         self.collect(ring);
-        self.unwind_pending(symbolizer);
+        self.unwind_pending(symbolizer, u64::MAX);
     }
 
     fn add(&mut self, copy: &UserStackCopy, symbolizer: &mut Symbolizer) {

@@ -439,7 +439,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             // Stacks unwound from copies go first: the pass may forget the
             // snapshots of ended processes they name.
             if let Some((_, unwound)) = &mut user_copies {
-                unwound.unwind_pending(symbolizer);
+                unwound.unwind_pending(symbolizer, mapped_until(reported.as_ref()));
                 drained.take_unwound(unwound.take_counts(), pids, symbolizer);
             }
             drained.take(pass, pids, &mut generations, symbolizer);
@@ -456,7 +456,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
             }
         }
         if let Some((_, unwound)) = &mut user_copies {
-            unwound.unwind_pending(symbolizer);
+            unwound.unwind_pending(symbolizer, mapped_until(reported.as_ref()));
         }
         if let Some(signal) = signals::received() {
             break StopReason::Signal(signal);
@@ -717,6 +717,13 @@ fn notice_of(item: &[u8]) -> Option<(u32, u32, u64)> {
 }
 
 /// Waits until one of `fds` is readable, or `timeout`.
+/// Up to when the mappings processes made are known: the side-band's
+/// records applied so far (without a side-band, /proc is read at once:
+/// nothing to wait for).
+fn mapped_until(reported: Option<&ReportedMappings>) -> u64 {
+    reported.map_or(u64::MAX, ReportedMappings::applied_until_ns)
+}
+
 fn wait_readable(fds: impl Iterator<Item = i32>, timeout: Duration) {
     let mut polls: Vec<libc::pollfd> = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
     // SAFETY: `polls` is a live array of that many pollfds for the duration

@@ -103,6 +103,11 @@ impl ReportedMappings {
         std::mem::take(&mut self.replaced_code)
     }
 
+    /// Records stamped before this are applied (see `update`).
+    pub fn applied_until_ns(&self) -> u64 {
+        self.applied_until_ns
+    }
+
     /// Whether an announcement of (pid, start) must wait for the next
     /// update: the process began after the records applied so far.
     pub fn not_caught_up(&self, started_ns: u64) -> bool {
