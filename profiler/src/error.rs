@@ -82,6 +82,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("cannot start a thread ({what}): {source}; the system is out of threads or memory")]
+    Thread {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot list online CPUs ({what}): {source}")]
     OnlineCpus {
         what: String,

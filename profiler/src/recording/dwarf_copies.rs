@@ -3,10 +3,10 @@
 //! the process's mappings are known) and counted per whole stack.
 use std::collections::HashMap;
 
-use aya::maps::{MapData, RingBuf};
 use profiler_ebpf::{MAX_STACK_DEPTH, StackKey, TASK_COMM_LEN, UserStackCopy, marker};
 use symbolize::{Symbolizer, UnwindEnd, UserRegisters};
 
+use super::copy_reader::{CopyReader, Taken};
 use crate::recording::{bpf::whole_stack, sideband::boottime_ns};
 
 /// How the unwinds went: every sample is counted under exactly one end.
@@ -44,22 +44,19 @@ pub struct UnwoundStacks {
 }
 
 impl UnwoundStacks {
-    /// Takes the copies waiting in `ring` without unwinding them. Read
-    /// before the side-band records, they are unwound after them
+    /// Takes the copies read so far without unwinding them. Taken before
+    /// the side-band records are read, they are unwound after them
     /// (`unwind_pending`): the mappings a copy's stack runs through were
     /// reported before the sample was taken, so by then the symbolizer
     /// knows them all, also for a process that exec'd a moment ago.
-    pub fn collect(&mut self, ring: &mut RingBuf<MapData>) {
+    pub fn collect(&mut self, reader: &CopyReader) {
+        self.keep(reader.take());
+    }
+
+    fn keep(&mut self, taken: Taken) {
         let taken_ns = boottime_ns();
-        while let Some(item) = ring.next() {
-            if item.len() < size_of::<UserStackCopy>() {
-                self.stats.malformed += 1;
-                continue;
-            }
-            // SAFETY: the size was checked; UserStackCopy is plain integers.
-            let copy: Box<UserStackCopy> = Box::new(unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) });
-            self.pending.push((taken_ns, copy));
-        }
+        self.pending.extend(taken.copies.into_iter().map(|copy| (taken_ns, copy)));
+        self.stats.malformed += taken.malformed;
     }
 
     /// Unwinds and counts the copies collected before `mapped_until_ns`:
@@ -77,10 +74,11 @@ impl UnwoundStacks {
         }
     }
 
-    /// Unwinds and counts every copy waiting in `ring`, and those collected
-    /// before: for when every side-band record is applied (the end).
-    pub fn drain(&mut self, ring: &mut RingBuf<MapData>, symbolizer: &mut Symbolizer) {
-        self.collect(ring);
+    /// Stops the reader, then unwinds and counts every copy left, and those
+    /// collected before: for when every side-band record is applied (the
+    /// end).
+    pub fn drain(&mut self, reader: CopyReader, symbolizer: &mut Symbolizer) {
+        self.keep(reader.finish());
         self.unwind_pending(symbolizer, u64::MAX);
     }
 

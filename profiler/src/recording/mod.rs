@@ -3,6 +3,7 @@
 //! new process so it can be symbolized even after it exits.
 pub(crate) mod bpf;
 mod command;
+mod copy_reader;
 mod drained;
 mod dwarf_copies;
 pub mod kernel;
@@ -45,6 +46,7 @@ use bpf::{ProbeSettings, Probes, SamplingScope};
 use command::GatedCommand;
 pub use drained::DrainStats;
 use drained::DrainedCounts;
+use copy_reader::CopyReader;
 use dwarf_copies::UnwoundStacks;
 use kernel::features::{Feature, KernelFeatures};
 use mapping_generations::MappingGenerations;
@@ -307,7 +309,11 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     // `table` copies the stacks of a process's first samples, before its
     // tables are loaded, and unwinds them as `dwarf` does all of them.
     let mut user_copies = match settings.user_walk {
-        UserWalk::StackCopy | UserWalk::Tables => Some((probes.take_user_stack_copies()?, UnwoundStacks::default())),
+        UserWalk::StackCopy | UserWalk::Tables => {
+            let reader = CopyReader::start(probes.take_user_stack_copies()?)
+                .map_err(|source| Error::Thread { what: "the reader of stack copies", source })?;
+            Some((reader, UnwoundStacks::default()))
+        }
         UserWalk::FramePointers | UserWalk::Best => None,
     };
     // Read kallsyms once our programs are loaded: their symbols let the
@@ -351,8 +357,8 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         let sideband_fds = reported.iter().flat_map(ReportedMappings::fds);
         wait_readable(std::iter::once(bpf::ring_fd(&new_processes)).chain(sideband_fds), POLL.min(until_deadline));
         // Stack copies first, the records of the mappings they need after.
-        if let Some((ring, unwound)) = &mut user_copies {
-            unwound.collect(ring);
+        if let Some((reader, unwound)) = &mut user_copies {
+            unwound.collect(reader);
         }
         // What the kernel reported first: a notice of a process is handled
         // with its mappings known.
@@ -508,9 +514,10 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
         records: reported.stats(),
         processes_from_reports: reported.processes_installed,
     });
-    if let Some((ring, unwound)) = &mut user_copies {
-        unwound.drain(ring, symbolizer);
-    }
+    let user_copies = user_copies.map(|(reader, mut unwound)| {
+        unwound.drain(reader, symbolizer);
+        unwound
+    });
     snapshots.finish(symbolizer);
     if progress {
         eprint!("\r\x1b[K");
@@ -524,7 +531,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     for (stack, _) in &mut on_cpu {
         stack.mappings_since_ns = generations.end_of(stack.tgid, stack.started_ns, stack.mappings_since_ns);
     }
-    let unwind_stats = user_copies.map(|(_, unwound)| {
+    let unwind_stats = user_copies.map(|unwound| {
         let stats = unwound.stats;
         on_cpu.extend(unwound.into_counts().iter().map(|(key, n)| (PackedStack::pack(key), *n)));
         stats
