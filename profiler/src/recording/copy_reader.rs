@@ -110,4 +110,3 @@ fn read_available(ring: &mut RingBuf<MapData>, taken: &mut Taken, most: usize) {
         taken.copies.push(Box::new(unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) }));
     }
 }
-

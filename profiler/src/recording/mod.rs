@@ -44,9 +44,9 @@ use crate::{
 };
 use bpf::{ProbeSettings, Probes, SamplingScope};
 use command::GatedCommand;
+use copy_reader::CopyReader;
 pub use drained::DrainStats;
 use drained::DrainedCounts;
-use copy_reader::CopyReader;
 use dwarf_copies::UnwoundStacks;
 use kernel::features::{Feature, KernelFeatures};
 use mapping_generations::MappingGenerations;
