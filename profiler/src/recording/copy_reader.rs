@@ -43,7 +43,8 @@ struct Shared {
 
 pub struct CopyReader {
     shared: Arc<Shared>,
-    thread: JoinHandle<RingBuf<MapData>>,
+    /// `None` once finished.
+    thread: Option<JoinHandle<RingBuf<MapData>>>,
 }
 
 impl CopyReader {
@@ -51,7 +52,7 @@ impl CopyReader {
         let shared = Arc::new(Shared::default());
         let theirs = Arc::clone(&shared);
         let thread = std::thread::Builder::new().name("stack-copies".into()).spawn(move || read(ring, &theirs))?;
-        Ok(CopyReader { shared, thread })
+        Ok(CopyReader { shared, thread: Some(thread) })
     }
 
     /// The copies read so far.
@@ -60,15 +61,28 @@ impl CopyReader {
     }
 
     /// Stops the reader: the copies it read, then every one left in the ring.
-    pub fn finish(self) -> Taken {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        let mut ring = match self.thread.join() {
-            Ok(ring) => ring,
-            Err(panic) => std::panic::resume_unwind(panic),
+    pub fn finish(mut self) -> Taken {
+        let mut ring = match self.stop() {
+            Some(Ok(ring)) => ring,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => unreachable!("finished once: `finish` takes the reader"),
         };
         let mut taken = std::mem::take(&mut *lock(&self.shared));
         read_available(&mut ring, &mut taken, usize::MAX);
         taken
+    }
+
+    fn stop(&mut self) -> Option<std::thread::Result<RingBuf<MapData>>> {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.thread.take().map(JoinHandle::join)
+    }
+}
+
+/// A recording that ends early (an error) stops the reader too: the ring
+/// (a BPF map) is released with the rest, not held by a thread left running.
+impl Drop for CopyReader {
+    fn drop(&mut self) {
+        let _ = self.stop();
     }
 }
 
