@@ -21,7 +21,7 @@ mod snapshots;
 pub(crate) mod unwind_tables;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     io::IsTerminal,
     time::{Duration, Instant},
 };
@@ -251,7 +251,7 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     let settings = &RecordSettings { user_walk: walk_this_kernel_runs(settings)?, ..settings.clone() };
     // Processes found to be another user's (a command's child that ran a
     // set-id program): their stacks are left out at the end.
-    let mut other_users = HashSet::new();
+    let mut other_users = HashMap::new();
     let mut command = match &settings.target {
         Target::Command(argv) => Some(GatedCommand::start(argv)?),
         _ => None,
@@ -555,15 +555,15 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
     }
     for symbolized in [&mut drained.on_cpu, &mut drained.off_cpu] {
         symbolized.rename_processes(|id, started_ns| snapshots.pids.id(id, started_ns));
-        symbolized.retain_processes(|id| !other_users.contains(&id));
+        symbolized.retain_processes(|id| !other_users.contains_key(&id));
     }
     missing_stack_ids += drained.missing_stack_ids;
-    on_cpu.retain(|(key, _)| !other_users.contains(&key.tgid));
-    off_cpu_times.retain(|(key, _)| !other_users.contains(&key.tgid));
-    woken.retain(|w| !other_users.contains(&w.wakee.tgid));
+    on_cpu.retain(|(key, _)| !other_users.contains_key(&key.tgid));
+    off_cpu_times.retain(|(key, _)| !other_users.contains_key(&key.tgid));
+    woken.retain(|w| !other_users.contains_key(&w.wakee.tgid));
     // A waker that is another user's keeps its name and kernel stack, as
     // any process outside the targets, but not its user stack.
-    for w in woken.iter_mut().filter(|w| other_users.contains(&w.waker.tgid)) {
+    for w in woken.iter_mut().filter(|w| other_users.contains_key(&w.waker.tgid)) {
         w.waker.user_depth = 0;
         w.waker.user = [0; profiler_ebpf::MAX_STACK_DEPTH];
     }
@@ -629,8 +629,9 @@ pub fn record(settings: &RecordSettings, access: Access, symbolizer: &mut Symbol
 struct Known<'a> {
     snapshots: &'a mut Snapshots,
     names: &'a mut HashMap<u32, String>,
-    /// Processes found to be another user's (Access::OwnProcesses).
-    other_users: &'a mut HashSet<u32>,
+    /// Processes found to be another user's (Access::OwnProcesses), with
+    /// when that was found (CLOCK_BOOTTIME ns).
+    other_users: &'a mut HashMap<u32, u64>,
 }
 
 impl Known<'_> {
@@ -651,8 +652,12 @@ impl Known<'_> {
             if let Some(name) = self.names.remove(&pid) {
                 self.names.insert(earlier, name);
             }
-            if self.other_users.remove(&pid) {
-                self.other_users.insert(earlier);
+            // A verdict from a read after the new process started (an exec
+            // noticed late: /proc already showed the set-id program) is the
+            // new process's, not the earlier one's.
+            if let Some(found_ns) = self.other_users.remove(&pid) {
+                let owner = if found_ns < started_ns { earlier } else { pid };
+                self.other_users.insert(owner, found_ns);
             }
         }
         // The name of a process is that of its main thread at exec time:
@@ -662,7 +667,7 @@ impl Known<'_> {
             self.names.insert(pid, name);
         }
         if access == Access::OwnProcesses && proc::invoker_may_read(pid) == Some(false) {
-            self.other_users.insert(pid);
+            self.other_users.entry(pid).or_insert_with(sideband::boottime_ns);
         }
     }
 }
