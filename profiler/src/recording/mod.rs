@@ -728,7 +728,6 @@ fn notice_of(item: &[u8]) -> Option<(u32, u32, u64)> {
     Some((word(0)?, word(4)?, started))
 }
 
-/// Waits until one of `fds` is readable, or `timeout`.
 /// Up to when the mappings processes made are known: the side-band's
 /// records applied so far (without a side-band, /proc is read at once:
 /// nothing to wait for).
@@ -736,6 +735,7 @@ fn mapped_until(reported: Option<&ReportedMappings>) -> u64 {
     reported.map_or(u64::MAX, ReportedMappings::applied_until_ns)
 }
 
+/// Waits until one of `fds` is readable, or `timeout`.
 fn wait_readable(fds: impl Iterator<Item = i32>, timeout: Duration) {
     let mut polls: Vec<libc::pollfd> = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
     // SAFETY: `polls` is a live array of that many pollfds for the duration
