@@ -61,6 +61,16 @@ use snapshot::{FileState, FileTable, Snapshot};
 /// processes whose pid went to another process ([`Symbolizer::rename_process`]).
 pub const PID_LIMIT: u32 = 1 << 22;
 
+/// CLOCK_BOOTTIME now, in ns: the clock of the kernel's process starts and
+/// side-band records, and of what is read when (see
+/// [`Symbolizer::rename_process`]).
+pub fn boottime_ns() -> u64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec, which `now` is.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
+    (now.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(now.tv_nsec as u64)
+}
+
 /// An executable file mapping of a process, as needed by pprof's mapping table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mapping {

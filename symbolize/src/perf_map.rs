@@ -30,7 +30,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use crate::jitdump;
+use crate::{boottime_ns, jitdump};
 
 /// Bytes read from one process's perf map at most, re-reads included.
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
@@ -357,16 +357,6 @@ impl PerfMap {
         self.ranges.insert(start, (end, at, name.len() as u32));
         self.entries += 1;
     }
-}
-
-/// CLOCK_BOOTTIME in nanoseconds: the clock of the process starts the
-/// kernel side reports.
-fn boottime_ns() -> u64 {
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `now` is a valid timespec to write; CLOCK_BOOTTIME exists on
-    // every Linux flameprof runs on.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
-    (now.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(now.tv_nsec as u64)
 }
 
 /// `START SIZE name`: the range `[START, START + SIZE)` and the name (the

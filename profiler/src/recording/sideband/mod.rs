@@ -93,10 +93,6 @@ impl Sideband {
     }
 }
 
-/// CLOCK_BOOTTIME now, in ns: the records' clock.
-pub fn boottime_ns() -> u64 {
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec, which `now` is.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
-    (now.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(now.tv_nsec as u64)
-}
+/// CLOCK_BOOTTIME now, in ns: the records' clock (symbolize's, which
+/// stamps what it reads with the same clock).
+pub use symbolize::boottime_ns;
