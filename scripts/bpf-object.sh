@@ -69,9 +69,12 @@ build() {
         "--remap-path-prefix=$workspace=/flameprof"
         "--remap-path-prefix=$sysroot/lib/rustlib/src/rust=/rustc/$commit"
     )
+    # The workspace builds its host dependencies without DWARF (Cargo.toml);
+    # the BPF side's dependencies keep theirs, as the object always had.
     local IFS=$'\x1f'
     (cd "$workspace/profiler-ebpf" &&
         CARGO_ENCODED_RUSTFLAGS="${flags[*]}" rustup run nightly cargo build --locked --release \
+            --config 'profile.release.package."*".debug = 1' \
             --target bpfel-unknown-none -Z build-std=core --bin flameprof-bpf --target-dir "$target") ||
         fail "building the BPF programs failed (see above)"
     unset IFS

@@ -13,8 +13,9 @@ use object::ReadCache;
 
 use crate::debuginfo::{DebugFiles, ElfFacts};
 use crate::frame::{Frame, Resolution, Symbolized, UnresolvedReason};
+use crate::heap;
 use crate::inflation::{self, Oversized};
-use crate::parsed_files::{DEFAULT_MAX_PARSED_BYTES, DEFAULT_MAX_PARSED_FILES, ParsedFiles};
+use crate::parsed_files::{DEFAULT_MAX_HEAP_BYTES, DEFAULT_MAX_PARSED_BYTES, DEFAULT_MAX_PARSED_FILES, ParsedFiles};
 use crate::plt::PltStubs;
 
 /// Identity of a file as blazesym caches it: device, inode, size, mtime
@@ -35,7 +36,10 @@ pub(crate) struct ElfSymbolizer {
     /// Every (file, offset) symbolized, with the module it was named after:
     /// the processes of one binary look each of its addresses up once.
     remembered: HashMap<(FileIdentity, u64), (Box<str>, Symbolized)>,
-    pub lookups: LookupStats,
+    /// Offsets the processes' calls looked up.
+    looked_up: u64,
+    /// Offsets not answered from `remembered`: read from their files.
+    read_from_files: u64,
     /// The files blazesym holds parsed, least recently used evicted.
     pub parsed: ParsedFiles,
 }
@@ -53,6 +57,8 @@ struct FileChecks {
 pub struct LookupStats {
     pub looked_up: u64,
     pub remembered: u64,
+    /// Offsets read from their files (by lookups, or ahead of them).
+    pub read_from_files: u64,
 }
 
 /// Results kept at most; past it the memory starts over (a bound, not an
@@ -82,8 +88,9 @@ impl ElfSymbolizer {
             facts: HashMap::new(),
             debug_files: DebugFiles::default(),
             remembered: HashMap::new(),
-            lookups: LookupStats::default(),
-            parsed: ParsedFiles::new(DEFAULT_MAX_PARSED_BYTES, DEFAULT_MAX_PARSED_FILES),
+            looked_up: 0,
+            read_from_files: 0,
+            parsed: ParsedFiles::new(DEFAULT_MAX_PARSED_BYTES, DEFAULT_MAX_PARSED_FILES, DEFAULT_MAX_HEAP_BYTES),
         }
     }
 
@@ -92,6 +99,20 @@ impl ElfSymbolizer {
     pub fn forget_file(&mut self, path: &Path) {
         self.parsed.forget(path);
         let _ = self.inner.evict(&bz::evict::Elf::new(path).into());
+    }
+
+    /// Evicts parsed files, least recently used first and never `keep`,
+    /// while the heap in use is above its bound; then hands the freed pages
+    /// back.
+    pub fn evict_for_heap(&mut self, keep: Option<&Path>) {
+        let mut evicted = false;
+        while let Some(oldest) = self.parsed.next_for_heap(keep, heap::in_use()) {
+            let _ = self.inner.evict(&bz::evict::Elf::new(oldest).into());
+            evicted = true;
+        }
+        if evicted {
+            heap::give_back();
+        }
     }
 
     /// Drops every parsed file and remembered result (see
@@ -107,8 +128,56 @@ impl ElfSymbolizer {
     /// at `path`, naming frames after `module`, from memory where an
     /// earlier call (for any process) found them already.
     pub fn symbolize(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
-        let Some(identity) = identity_of(path) else { return self.symbolize_uncached(path, module, offsets) };
-        self.lookups.looked_up += offsets.len() as u64;
+        self.looked_up += offsets.len() as u64;
+        self.look_up(path, module, offsets)
+    }
+
+    /// Looks `offsets` of the file at `path` up now, so that the
+    /// processes' own calls of [`Self::symbolize`] are answered from
+    /// memory: one pass over each file for the offsets of every process,
+    /// then the file can go (see [`crate::Symbolizer::prefetch_user`]).
+    pub fn prefetch(&mut self, path: &Path, module: &str, offsets: &[u64]) {
+        self.look_up(path, module, offsets);
+    }
+
+    /// How many of `offsets` of the file at `path` are not remembered.
+    pub fn not_remembered(&self, path: &Path, module: &str, offsets: &[u64]) -> usize {
+        let Some(identity) = identity_of(path) else { return offsets.len() };
+        offsets
+            .iter()
+            .filter(
+                |&&offset| !matches!(self.remembered.get(&(identity, offset)), Some((named, _)) if &**named == module),
+            )
+            .count()
+    }
+
+    /// Makes room to remember `offsets` more results at once (forgetting
+    /// the results remembered so far if need be); false if that many would
+    /// not fit even then.
+    pub fn make_room(&mut self, offsets: usize) -> bool {
+        if offsets > MAX_REMEMBERED / 2 {
+            return false;
+        }
+        if self.remembered.len() + offsets > MAX_REMEMBERED {
+            self.remembered.clear();
+        }
+        true
+    }
+
+    /// How many lookups there were, and how many were answered from memory.
+    pub fn lookup_stats(&self) -> LookupStats {
+        LookupStats {
+            looked_up: self.looked_up,
+            remembered: self.looked_up.saturating_sub(self.read_from_files),
+            read_from_files: self.read_from_files,
+        }
+    }
+
+    fn look_up(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
+        let Some(identity) = identity_of(path) else {
+            self.read_from_files += offsets.len() as u64;
+            return self.symbolize_uncached(path, module, offsets);
+        };
         let mut results: Vec<Option<Symbolized>> = offsets
             .iter()
             .map(|&offset| match self.remembered.get(&(identity, offset)) {
@@ -117,7 +186,7 @@ impl ElfSymbolizer {
             })
             .collect();
         let missing: Vec<usize> = (0..offsets.len()).filter(|&i| results[i].is_none()).collect();
-        self.lookups.remembered += (offsets.len() - missing.len()) as u64;
+        self.read_from_files += missing.len() as u64;
         if !missing.is_empty() {
             let wanted: Vec<u64> = missing.iter().map(|&i| offsets[i]).collect();
             let found = self.symbolize_uncached(path, module, &wanted);
@@ -278,6 +347,7 @@ impl ElfSymbolizer {
         for oldest in self.parsed.used(path, bytes) {
             let _ = self.inner.evict(&bz::evict::Elf::new(oldest).into());
         }
+        self.evict_for_heap(Some(path));
         match outcome {
             Ok(Ok(results)) => Ok(results),
             Ok(Err(err)) => Err(match err.kind() {

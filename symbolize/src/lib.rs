@@ -16,6 +16,7 @@ mod error;
 mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+mod heap;
 mod inflation;
 mod jitdump;
 mod kernel;
@@ -34,7 +35,7 @@ pub use proc_view::{live_task_dir, memory_view};
 pub use vdso::VdsoImage;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use debuginfo::{DebugInfoStats, DebuginfodSettings};
@@ -329,6 +330,43 @@ impl Symbolizer {
         self.counted(result)
     }
 
+    /// Looks up the user addresses of many processes, given as (pid, the
+    /// time their samples were taken before or `None`, addresses), file by
+    /// file: each file is parsed once for all of them, and can be evicted
+    /// (the heap bound) before the next is parsed. The calls of
+    /// [`Self::symbolize_user_before`] that follow for the same addresses
+    /// are answered from memory. Processes not snapshotted yet are left to
+    /// those calls; so is a batch too large to remember at once.
+    pub fn prefetch_user(&mut self, views: &[(u32, Option<u64>, &[u64])]) {
+        let mut wanted = HashMap::new();
+        for &(pid, before_ns, addrs) in views {
+            let Some(snapshot) = self.processes.get(&pid) else { continue };
+            match before_ns {
+                Some(before_ns) => {
+                    user::add_file_offsets(&snapshot::view_before(snapshot, before_ns), addrs, &mut wanted)
+                }
+                None => user::add_file_offsets(snapshot, addrs, &mut wanted),
+            }
+        }
+        // Per file: where it is read, its offsets, how many are new.
+        let files: Vec<(PathBuf, user::FileOffsets, usize)> = wanted
+            .into_values()
+            .filter_map(|mut file| {
+                file.offsets.sort_unstable();
+                file.offsets.dedup();
+                let path = file.file.read_path()?;
+                let new = self.elf.not_remembered(&path, &file.module, &file.offsets);
+                (new > 0).then_some((path, file, new))
+            })
+            .collect();
+        if !self.elf.make_room(files.iter().map(|&(_, _, new)| new).sum()) {
+            return;
+        }
+        for (path, file, _) in files {
+            self.elf.prefetch(&path, &file.module, &file.offsets);
+        }
+    }
+
     /// Unwinds a user stack of `pid` from a sample's registers and a copy of
     /// its stack (`stack` starts at `regs.sp`), through the call-frame
     /// information of the mapped files (frame pointers where a function has
@@ -407,7 +445,7 @@ impl Symbolizer {
     /// File offsets looked up, and how many of them an earlier lookup of
     /// the same file (for any process) answered.
     pub fn lookup_stats(&self) -> LookupStats {
-        self.elf.lookups
+        self.elf.lookup_stats()
     }
 
     /// How debug files of stripped binaries were found.
@@ -530,6 +568,13 @@ impl Symbolizer {
     pub fn release_unwind_info(&mut self) {
         self.cfi = HashMap::new();
         self.rules = unwind::RuleCache::default();
+    }
+
+    /// Evicts parsed files while the heap is above its bound, the one used
+    /// last too: for the end of a batch of lookups (a drain while
+    /// recording), so what a recording holds between batches stays small.
+    pub fn trim_parsed_files(&mut self) {
+        self.elf.evict_for_heap(None);
     }
 
     /// What blazesym holds parsed, within its bound.

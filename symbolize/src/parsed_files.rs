@@ -4,8 +4,11 @@
 //! of a changing system would keep them all. Here each file's use is noted,
 //! and past the bound the least recently used are named for eviction (the
 //! caller evicts them from blazesym; a later lookup parses the file again).
-//! A file's cost is counted as its size: blazesym maps the file whole and
-//! its indexes are smaller than the sections they index.
+//! Two bounds: files counted by their size (blazesym maps each whole, and
+//! holds a descriptor), and the process's heap in use (what blazesym builds
+//! of a file, line tables and decompressed DWARF, has little to do with its
+//! size: a 150 MiB library with symbols only costs less than a 60 MiB
+//! binary with DWARF).
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -15,6 +18,12 @@ pub const DEFAULT_MAX_PARSED_BYTES: u64 = 512 << 20;
 
 /// Files kept by default whatever their size: each holds a descriptor.
 pub const DEFAULT_MAX_PARSED_FILES: usize = 64;
+
+/// Heap in use (the whole process's) above which parsed files are evicted
+/// by default: with the rest of a recording's memory it keeps flameprof
+/// near the 128 MiB of RSS it aims at, while a compiler's libraries
+/// still fit.
+pub const DEFAULT_MAX_HEAP_BYTES: u64 = 64 << 20;
 
 #[derive(Debug)]
 pub(crate) struct ParsedFiles {
@@ -26,6 +35,7 @@ pub(crate) struct ParsedFiles {
     tick: u64,
     max_bytes: u64,
     max_files: usize,
+    max_heap: u64,
     /// Peak of `bytes`, for the summary.
     pub peak_bytes: u64,
     /// Files evicted to stay within the bounds.
@@ -33,7 +43,7 @@ pub(crate) struct ParsedFiles {
 }
 
 impl ParsedFiles {
-    pub fn new(max_bytes: u64, max_files: usize) -> Self {
+    pub fn new(max_bytes: u64, max_files: usize, max_heap: u64) -> Self {
         ParsedFiles {
             files: HashMap::new(),
             by_use: BTreeMap::new(),
@@ -41,6 +51,7 @@ impl ParsedFiles {
             tick: 0,
             max_bytes,
             max_files: max_files.max(1),
+            max_heap,
             peak_bytes: 0,
             evictions: 0,
         }
@@ -73,6 +84,21 @@ impl ParsedFiles {
             evicted.push(oldest);
         }
         evicted
+    }
+
+    /// The least recently used file to evict (other than `keep`) while the
+    /// heap in use, `heap_in_use` now, is above the bound; the caller
+    /// evicts it, measures again and asks again.
+    pub fn next_for_heap(&mut self, keep: Option<&Path>, heap_in_use: u64) -> Option<PathBuf> {
+        if heap_in_use <= self.max_heap {
+            return None;
+        }
+        let (&tick, _) = self.by_use.iter().find(|(_, path)| Some(path.as_path()) != keep)?;
+        let oldest = self.by_use.remove(&tick).expect("found just now");
+        let (_, bytes) = self.files.remove(&oldest).expect("every use has its file");
+        self.bytes -= bytes;
+        self.evictions += 1;
+        Some(oldest)
     }
 
     /// Forgets the file at `path` (closed by its owner: evicted already).
@@ -118,7 +144,7 @@ mod tests {
 
     #[test]
     fn the_least_recently_used_files_go_first_past_the_bound() {
-        let mut parsed = ParsedFiles::new(100, 10);
+        let mut parsed = ParsedFiles::new(100, 10, u64::MAX);
         assert!(parsed.used(Path::new("a"), 40).is_empty());
         assert!(parsed.used(Path::new("b"), 40).is_empty());
         // a is used again: b is now the oldest.
@@ -133,7 +159,7 @@ mod tests {
 
     #[test]
     fn forgetting_all_keeps_the_figures() {
-        let mut parsed = ParsedFiles::new(100, 10);
+        let mut parsed = ParsedFiles::new(100, 10, u64::MAX);
         parsed.used(Path::new("a"), 40);
         parsed.used(Path::new("b"), 70);
         parsed.forget_all();
@@ -142,8 +168,24 @@ mod tests {
     }
 
     #[test]
+    fn past_the_heap_bound_the_oldest_files_go_until_the_heap_is_below_it() {
+        let mut parsed = ParsedFiles::new(u64::MAX, 10, 100);
+        for name in ["a", "b", "c"] {
+            assert!(parsed.used(Path::new(name), 1).is_empty());
+        }
+        // The heap bound is not the file sizes': nothing goes below it.
+        assert_eq!(parsed.next_for_heap(None, 100), None);
+        // b is kept (in use now) even though it is not the newest.
+        assert_eq!(parsed.next_for_heap(Some(Path::new("a")), 150), Some(PathBuf::from("b")));
+        assert_eq!(parsed.next_for_heap(Some(Path::new("a")), 120), Some(PathBuf::from("c")));
+        assert_eq!(parsed.next_for_heap(Some(Path::new("a")), 110), None);
+        assert_eq!(parsed.next_for_heap(None, 110), Some(PathBuf::from("a")));
+        assert_eq!((parsed.len(), parsed.bytes, parsed.evictions), (0, 0, 3));
+    }
+
+    #[test]
     fn the_count_of_files_is_bounded_too() {
-        let mut parsed = ParsedFiles::new(u64::MAX, 2);
+        let mut parsed = ParsedFiles::new(u64::MAX, 2, u64::MAX);
         parsed.used(Path::new("a"), 1);
         parsed.used(Path::new("b"), 1);
         assert_eq!(parsed.used(Path::new("c"), 1), vec![PathBuf::from("a")]);

@@ -42,6 +42,32 @@ struct FileBatch<'s> {
     wanted: Vec<(u64, usize)>,
 }
 
+/// The offsets of mapped files that `addrs` of `snap` fall at, added to
+/// `wanted` per file (by handle): what [`symbolize`] would look up in
+/// files, for looking them all up file by file first.
+pub(crate) fn add_file_offsets(snap: &Snapshot, addrs: &[u64], wanted: &mut HashMap<*const OpenFile, FileOffsets>) {
+    for &addr in addrs {
+        let Some(entry) = maps::find(&snap.entries, addr).map(|j| &snap.entries[j]) else { continue };
+        if let (Backing::File { .. }, Some(FileState::Open(file)), true) =
+            (&entry.backing, snap.file(entry), entry.executable)
+        {
+            let offset = entry.offset + (addr - entry.start);
+            wanted
+                .entry(Rc::as_ptr(file))
+                .or_insert_with(|| FileOffsets { file: file.clone(), module: entry.module_name(), offsets: Vec::new() })
+                .offsets
+                .push(offset);
+        }
+    }
+}
+
+/// Offsets of one file, as [`add_file_offsets`] gathers them.
+pub(crate) struct FileOffsets {
+    pub file: Rc<OpenFile>,
+    pub module: String,
+    pub offsets: Vec<u64>,
+}
+
 /// `vdso`: a copy of the vDSO image, loaded on first need (see [`VdsoImage`]);
 /// `perf_map`: what the process's perf map named, for its JIT code.
 pub(crate) fn symbolize(

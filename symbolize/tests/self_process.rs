@@ -161,3 +161,26 @@ fn code_loaded_after_the_snapshot_is_found() {
     assert!(sym.build_id(std::process::id(), "libdlopened.so").is_some());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Addresses of two files looked up ahead, file by file, for two views of
+/// this process: the lookups that follow are all answered from memory and
+/// give what a lookup without it gives.
+#[test]
+fn prefetched_addresses_are_answered_from_memory_with_the_same_frames() {
+    let pid = std::process::id();
+    let addrs = [marker_getpid_addr(), marker_addr()];
+    let expected = Symbolizer::new().symbolize_user(pid, &addrs);
+
+    let mut sym = Symbolizer::new();
+    // Not snapshotted yet: left to the lookups themselves.
+    sym.prefetch_user(&[(pid, None, &addrs)]);
+    assert_eq!(sym.lookup_stats().read_from_files, 0);
+    sym.snapshot_process(pid).unwrap();
+    sym.prefetch_user(&[(pid, None, &addrs[..1]), (pid, Some(u64::MAX), &addrs)]);
+    let ahead = sym.lookup_stats();
+    assert_eq!((ahead.looked_up, ahead.read_from_files), (0, 2), "each offset read once, ahead");
+    let got = sym.symbolize_user(pid, &addrs);
+    assert_eq!(got, expected);
+    let after = sym.lookup_stats();
+    assert_eq!((after.looked_up, after.read_from_files), (2, 2), "nothing read again: {after:?}");
+}

@@ -299,30 +299,63 @@ struct Symbols {
 
 impl Symbols {
     fn resolve<'a>(keys: impl Iterator<Item = &'a StackKey>, symbolizer: &mut Symbolizer) -> Self {
-        let mut user_by_view: HashMap<UserView, HashSet<u64>> = HashMap::new();
-        let mut kernel = HashSet::new();
-        for key in keys {
-            let pid_addresses = user_by_view.entry(user_view(key)).or_default();
-            for (index, &address) in user_addresses(key).iter().enumerate() {
-                pid_addresses.insert(adjust_user(address, index, key.kernel_depth > 0));
-            }
-            for (index, &address) in kernel_addresses(key).iter().enumerate() {
-                kernel.insert(adjust(address, index));
-            }
-        }
+        let mut wanted = WantedAddresses::default();
+        keys.for_each(|key| wanted.add(key));
+        let user_by_view = wanted.user_by_view();
+        prefetch(&user_by_view, symbolizer);
         let mut user = HashMap::new();
         for (view, addresses) in user_by_view {
-            let mut addresses: Vec<u64> = addresses.into_iter().collect();
-            addresses.sort_unstable();
             let (pid, before_ns) = view;
             let symbolized = symbolizer.symbolize_user_before(pid, (before_ns != 0).then_some(before_ns), &addresses);
             user.extend(addresses.into_iter().zip(symbolized).map(|(a, s)| ((view, a), s)));
         }
-        let mut kernel: Vec<u64> = kernel.into_iter().collect();
+        let mut kernel: Vec<u64> = wanted.kernel.into_iter().collect();
         kernel.sort_unstable();
         let symbolized = symbolizer.symbolize_kernel(&kernel);
         Symbols { user, kernel: kernel.into_iter().zip(symbolized).collect() }
     }
+}
+
+/// The addresses stacks need symbolized, as they are looked up: user ones
+/// per process view, kernel ones together.
+#[derive(Default)]
+struct WantedAddresses {
+    user: HashMap<UserView, HashSet<u64>>,
+    kernel: HashSet<u64>,
+}
+
+impl WantedAddresses {
+    fn add(&mut self, key: &StackKey) {
+        let pid_addresses = self.user.entry(user_view(key)).or_default();
+        for (index, &address) in user_addresses(key).iter().enumerate() {
+            pid_addresses.insert(adjust_user(address, index, key.kernel_depth > 0));
+        }
+        for (index, &address) in kernel_addresses(key).iter().enumerate() {
+            self.kernel.insert(adjust(address, index));
+        }
+    }
+
+    /// Each view's user addresses, sorted.
+    fn user_by_view(&mut self) -> Vec<(UserView, Vec<u64>)> {
+        std::mem::take(&mut self.user)
+            .into_iter()
+            .map(|(view, addresses)| {
+                let mut addresses: Vec<u64> = addresses.into_iter().collect();
+                addresses.sort_unstable();
+                (view, addresses)
+            })
+            .collect()
+    }
+}
+
+/// Looks the user addresses up file by file first, each file parsed once
+/// for every process (see `Symbolizer::prefetch_user`).
+fn prefetch(user_by_view: &[(UserView, Vec<u64>)], symbolizer: &mut Symbolizer) {
+    let views: Vec<(u32, Option<u64>, &[u64])> = user_by_view
+        .iter()
+        .map(|&((pid, before_ns), ref addresses)| (pid, (before_ns != 0).then_some(before_ns), &addresses[..]))
+        .collect();
+    symbolizer.prefetch_user(&views);
 }
 
 /// Unit of each mode's profile.
@@ -355,6 +388,14 @@ pub fn from_recording(
     recording.raw_processes.sort_unstable();
     recording.raw_processes.dedup();
     if mode != Mode::OffCpu {
+        // The batches' files looked up together first: otherwise a file
+        // evicted for the heap bound would be parsed again for each batch.
+        let mut wanted = WantedAddresses::default();
+        for batch in packed::unpacked(&raw_on_cpu) {
+            batch.iter().for_each(|(key, _)| wanted.add(key));
+        }
+        prefetch(&wanted.user_by_view(), symbolizer);
+        drop(wanted);
         for batch in packed::unpacked(&raw_on_cpu) {
             symbolize_into(&mut on_cpu, &RawStack::plain(&batch).collect::<Vec<_>>(), symbolizer);
         }

@@ -185,5 +185,6 @@ pub(super) fn samples_at_depth_limit(stacks: impl Iterator<Item = (u32, u32, u64
 fn symbolize_all(into: &mut SymbolizedCounts, raw: &[(StackKey, u64)], symbolizer: &mut Symbolizer) {
     if !raw.is_empty() {
         symbolize_into(into, &RawStack::plain(raw).collect::<Vec<_>>(), symbolizer);
+        symbolizer.trim_parsed_files();
     }
 }
