@@ -143,12 +143,7 @@ impl ElfSymbolizer {
     /// How many of `offsets` of the file at `path` are not remembered.
     pub fn not_remembered(&self, path: &Path, module: &str, offsets: &[u64]) -> usize {
         let Some(identity) = identity_of(path) else { return offsets.len() };
-        offsets
-            .iter()
-            .filter(
-                |&&offset| !matches!(self.remembered.get(&(identity, offset)), Some((named, _)) if &**named == module),
-            )
-            .count()
+        offsets.iter().filter(|&&offset| self.remembered_as(identity, offset, module).is_none()).count()
     }
 
     /// Makes room to remember `offsets` more results at once (forgetting
@@ -173,18 +168,22 @@ impl ElfSymbolizer {
         }
     }
 
+    /// What an earlier lookup found at `offset` of the file, if it named
+    /// the frames after `module` too.
+    fn remembered_as(&self, identity: FileIdentity, offset: u64, module: &str) -> Option<&Symbolized> {
+        match self.remembered.get(&(identity, offset)) {
+            Some((named, sym)) if &**named == module => Some(sym),
+            _ => None,
+        }
+    }
+
     fn look_up(&mut self, path: &Path, module: &str, offsets: &[u64]) -> Vec<Symbolized> {
         let Some(identity) = identity_of(path) else {
             self.read_from_files += offsets.len() as u64;
             return self.symbolize_uncached(path, module, offsets);
         };
-        let mut results: Vec<Option<Symbolized>> = offsets
-            .iter()
-            .map(|&offset| match self.remembered.get(&(identity, offset)) {
-                Some((named, sym)) if &**named == module => Some(sym.clone()),
-                _ => None,
-            })
-            .collect();
+        let mut results: Vec<Option<Symbolized>> =
+            offsets.iter().map(|&offset| self.remembered_as(identity, offset, module).cloned()).collect();
         let missing: Vec<usize> = (0..offsets.len()).filter(|&i| results[i].is_none()).collect();
         self.read_from_files += missing.len() as u64;
         if !missing.is_empty() {
